@@ -1,0 +1,334 @@
+//! The QEMU command line, built from typed settings (pure: no process is started here).
+//!
+//! The kernel is booted without a bootloader: `-kernel ELF` with a PVH note. The
+//! `isa-debug-exit` device at port `0xf4` lets the kernel end QEMU with a status:
+//! writing `v` exits with `(v << 1) | 1`, so the kernel's `0x10` is [`EXIT_SUCCESS`] and
+//! `0x11` is [`EXIT_FAILURE`]. `-no-reboot` turns a triple fault into an exit (status 0)
+//! instead of an endless reboot loop.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::accel::Accel;
+use crate::error::{Error, Result};
+
+/// QEMU's exit status when the kernel reports success (it wrote `0x10` to port `0xf4`).
+pub const EXIT_SUCCESS: i32 = 33;
+/// QEMU's exit status when the kernel reports failure (it wrote `0x11` to port `0xf4`).
+pub const EXIT_FAILURE: i32 = 35;
+/// The QEMU program looked up in `PATH`.
+pub const PROGRAM: &str = "qemu-system-x86_64";
+/// The default guest memory size.
+pub const DEFAULT_MEMORY: &str = "256M";
+
+/// The emulated machine (chipset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Machine {
+    /// Q35 + ICH9, PCI Express.
+    #[default]
+    Q35,
+    /// i440FX + PIIX, the classic PC.
+    Pc,
+}
+
+impl Machine {
+    /// The value of QEMU's `-machine` option.
+    #[must_use]
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            Self::Q35 => "q35",
+            Self::Pc => "pc",
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.qemu_name())
+    }
+}
+
+/// The firmware that runs before the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bios {
+    /// QEMU's default BIOS; it assigns PCI BARs.
+    #[default]
+    Seabios,
+    /// The minimal qboot firmware: faster, and it leaves PCI BARs unassigned.
+    Qboot,
+}
+
+impl Bios {
+    /// The name used on the command line and in test names.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seabios => "seabios",
+            Self::Qboot => "qboot",
+        }
+    }
+}
+
+impl fmt::Display for Bios {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The display adapter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DisplayDevice {
+    /// Standard VGA (`-vga std`): the Bochs DISPI interface with legacy VGA.
+    #[default]
+    Std,
+    /// `-device bochs-display`: the DISPI interface without legacy VGA.
+    BochsDisplay,
+    /// No display adapter at all.
+    None,
+}
+
+/// Where the QEMU window goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// QEMU's default user interface (a window).
+    Window,
+    /// No window (`-display none`); screenshots still work through QMP.
+    Headless,
+}
+
+/// Where the guest's first serial port goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serial {
+    /// QEMU's stdio, output only in practice (stdin is not a terminal); no monitor.
+    Stdio,
+    /// QEMU's stdio multiplexed with the monitor (`mon:stdio`): typing reaches the
+    /// guest, Ctrl-A X quits, Ctrl-A C switches to the monitor.
+    MonitorStdio,
+}
+
+/// A complete QEMU invocation.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The QEMU executable.
+    pub program: PathBuf,
+    /// The kernel ELF (with a PVH note).
+    pub kernel: PathBuf,
+    /// The kernel command line (omitted when empty).
+    pub append: String,
+    /// The machine.
+    pub machine: Machine,
+    /// The firmware.
+    pub bios: Bios,
+    /// The accelerator.
+    pub accel: Accel,
+    /// Guest memory, in QEMU's syntax (`256M`, `1G`).
+    pub memory: String,
+    /// Window or headless.
+    pub display: Display,
+    /// The display adapter.
+    pub display_device: DisplayDevice,
+    /// The serial port's wiring.
+    pub serial: Serial,
+    /// A QMP server socket to create, if any.
+    pub qmp_socket: Option<PathBuf>,
+    /// Wait for a debugger on TCP port 1234 before running (`-s -S`).
+    pub gdb: bool,
+}
+
+impl Invocation {
+    /// The arguments after the program name.
+    #[must_use]
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+        push(&["-machine", self.machine.qemu_name()]);
+        push(&["-accel", self.accel.qemu_name()]);
+        push(&["-cpu", "max", "-m", &self.memory]);
+        if self.bios == Bios::Qboot {
+            // QEMU looks a bare name up in its own firmware directory.
+            push(&["-bios", "qboot.rom"]);
+        }
+        match self.serial {
+            Serial::Stdio => push(&["-serial", "stdio", "-monitor", "none"]),
+            Serial::MonitorStdio => push(&["-serial", "mon:stdio"]),
+        }
+        if self.display == Display::Headless {
+            push(&["-display", "none"]);
+        }
+        match self.display_device {
+            DisplayDevice::Std => push(&["-vga", "std"]),
+            DisplayDevice::BochsDisplay => push(&["-vga", "none", "-device", "bochs-display"]),
+            DisplayDevice::None => push(&["-vga", "none"]),
+        }
+        push(&[
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-no-reboot",
+        ]);
+        if let Some(socket) = &self.qmp_socket {
+            let mut spec = OsString::from("unix:");
+            spec.push(socket);
+            spec.push(",server=on,wait=off");
+            args.push("-qmp".into());
+            args.push(spec);
+        }
+        if self.gdb {
+            args.extend(["-s", "-S"].map(OsString::from));
+        }
+        args.push("-kernel".into());
+        args.push(self.kernel.clone().into_os_string());
+        if !self.append.is_empty() {
+            args.push("-append".into());
+            args.push(self.append.clone().into());
+        }
+        args
+    }
+
+    /// The command line as a shell-like string, for messages.
+    #[must_use]
+    pub fn display_command(&self) -> String {
+        std::iter::once(self.program.clone().into_os_string())
+            .chain(self.args())
+            .map(|arg| {
+                let arg = arg.to_string_lossy().into_owned();
+                if arg.is_empty() || arg.contains([' ', '"', '\'']) {
+                    format!("'{}'", arg.replace('\'', r"'\''"))
+                } else {
+                    arg
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Checks a memory size in QEMU's syntax: a positive number with an optional
+/// `K`/`M`/`G`/`T` suffix (a bare number means MiB).
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] when the value is not of that form.
+pub fn validate_memory(value: &str) -> Result<()> {
+    let digits = value.strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    let digits = digits.unwrap_or(value);
+    let valid = !digits.is_empty()
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && digits.bytes().any(|byte| byte != b'0');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption {
+            option: "--memory",
+            value: value.to_owned(),
+            reason: "expected a size such as 256M or 1G",
+        })
+    }
+}
+
+/// A human description of a QEMU exit status.
+#[must_use]
+pub fn describe_exit(code: Option<i32>) -> String {
+    match code {
+        Some(EXIT_SUCCESS) => format!("status {EXIT_SUCCESS}: the kernel reported success"),
+        Some(EXIT_FAILURE) => format!("status {EXIT_FAILURE}: the kernel reported failure"),
+        Some(0) => "status 0: the guest reset (a triple fault, with -no-reboot) or QEMU was quit, \
+                    without the kernel reporting a result"
+            .into(),
+        Some(code) => format!("status {code}: QEMU itself failed (see its messages above)"),
+        None => "killed by a signal".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation() -> Invocation {
+        Invocation {
+            program: PROGRAM.into(),
+            kernel: "/k/kernel".into(),
+            append: String::new(),
+            machine: Machine::Q35,
+            bios: Bios::Seabios,
+            accel: Accel::Tcg,
+            memory: DEFAULT_MEMORY.into(),
+            display: Display::Headless,
+            display_device: DisplayDevice::Std,
+            serial: Serial::Stdio,
+            qmp_socket: None,
+            gdb: false,
+        }
+    }
+
+    fn joined(invocation: &Invocation) -> String {
+        invocation
+            .args()
+            .iter()
+            .map(|arg| arg.to_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn the_contract_command_line() {
+        assert_eq!(
+            joined(&invocation()),
+            "-machine q35 -accel tcg -cpu max -m 256M -serial stdio -monitor none \
+             -display none -vga std -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+             -no-reboot -kernel /k/kernel"
+        );
+    }
+
+    #[test]
+    fn every_option_changes_its_own_part() {
+        let mut full = invocation();
+        full.machine = Machine::Pc;
+        full.bios = Bios::Qboot;
+        full.accel = Accel::Kvm;
+        full.memory = "1G".into();
+        full.display = Display::Window;
+        full.display_device = DisplayDevice::BochsDisplay;
+        full.serial = Serial::MonitorStdio;
+        full.qmp_socket = Some("/tmp/x/qmp.sock".into());
+        full.gdb = true;
+        full.append = "exit log=debug".into();
+        assert_eq!(
+            joined(&full),
+            "-machine pc -accel kvm -cpu max -m 1G -bios qboot.rom -serial mon:stdio \
+             -vga none -device bochs-display -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+             -no-reboot -qmp unix:/tmp/x/qmp.sock,server=on,wait=off -s -S \
+             -kernel /k/kernel -append exit log=debug"
+        );
+        // The command line keeps the kernel command line as one argument.
+        let args = full.args();
+        assert_eq!(args.last().unwrap(), "exit log=debug");
+        assert!(full.display_command().ends_with("-append 'exit log=debug'"));
+    }
+
+    #[test]
+    fn no_display_adapter() {
+        let mut none = invocation();
+        none.display_device = DisplayDevice::None;
+        assert!(joined(&none).contains("-vga none -device isa-debug-exit"));
+    }
+
+    #[test]
+    fn memory_sizes() {
+        for good in ["256M", "1G", "512", "64m", "2T"] {
+            validate_memory(good).unwrap();
+        }
+        for bad in ["", "M", "0", "0M", "-1G", "1.5G", "12Q", "1 G"] {
+            assert!(validate_memory(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exit_descriptions() {
+        assert!(describe_exit(Some(33)).contains("success"));
+        assert!(describe_exit(Some(35)).contains("reported failure"));
+        assert!(describe_exit(Some(0)).contains("triple fault"));
+        assert!(describe_exit(Some(1)).contains("QEMU itself"));
+        assert!(describe_exit(None).contains("signal"));
+    }
+}

@@ -1,0 +1,698 @@
+//! Booting kernels: a test ELF judged by its exit status and KTAP, or an interactive boot.
+//!
+//! A kernel test passes only when all three agree: QEMU exited with
+//! [`qemu::EXIT_SUCCESS`] (the kernel wrote `0x10` to the debug-exit port), the KTAP
+//! output parsed without a [`ktap::Problem`], and no test reported `not ok`. Anything
+//! else (status 35, a triple fault's status 0, a timeout, a plan the output did not
+//! keep) fails, and [`TestReport::summary`] names every failed test with its reason.
+//!
+//! An interactive boot ([`boot`]) puts the serial port on our stdio: when stdin is a
+//! terminal, keystrokes reach the guest through `-serial mon:stdio` (Ctrl-A X quits).
+//! With a screenshot requested, it waits for the line starting with
+//! [`BOOT_COMPLETE`], asks QEMU for a PNG over QMP and quits QEMU.
+
+use std::env;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+
+use crate::accel;
+use crate::error::{Error, Result};
+use crate::ktap;
+use crate::prereq;
+use crate::qemu::{self, Bios, Display, DisplayDevice, Invocation, Machine, Serial};
+use crate::qmp;
+use crate::session::{Event, Session, Wiring};
+
+/// The serial line (prefix) that marks the end of the kernel's boot.
+pub const BOOT_COMPLETE: &str = "kernel: boot complete";
+/// The default timeout of a kernel test: generous, as TCG is slow on a loaded machine.
+pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// The kernel command-line flag that makes the kernel exit QEMU after booting.
+pub const EXIT_FLAG: &str = "exit";
+
+/// How to start QEMU, shared by test runs and interactive boots.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The machine (`BOOT_MACHINE`).
+    pub machine: Machine,
+    /// The firmware (`BOOT_BIOS`).
+    pub bios: Bios,
+    /// The accelerator request (`BOOT_ACCEL`).
+    pub accel: accel::Request,
+    /// Guest memory in QEMU's syntax.
+    pub memory: String,
+    /// The display adapter.
+    pub display_device: DisplayDevice,
+    /// An explicit QEMU binary (`BOOT_QEMU`); `None` searches `PATH`.
+    pub qemu: Option<PathBuf>,
+    /// Stop QEMU and fail after this long (`BOOT_TIMEOUT`, seconds).
+    pub timeout: Option<Duration>,
+    /// The kernel command line.
+    pub append: String,
+    /// Copy the serial output to stdout as it arrives.
+    pub echo: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            machine: Machine::default(),
+            bios: Bios::default(),
+            accel: accel::Request::default(),
+            memory: qemu::DEFAULT_MEMORY.into(),
+            display_device: DisplayDevice::default(),
+            qemu: None,
+            timeout: Some(DEFAULT_TEST_TIMEOUT),
+            append: String::new(),
+            echo: false,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults, overridden by the environment variables `BOOT_MACHINE`
+    /// (`q35`/`pc`), `BOOT_BIOS` (`seabios`/`qboot`), `BOOT_ACCEL`
+    /// (`auto`/`tcg`/`kvm`), `BOOT_QEMU` (a path) and `BOOT_TIMEOUT` (seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] when a variable holds a value that is not allowed.
+    pub fn from_env() -> Result<Self> {
+        let mut options = Self::default();
+        if let Some(machine) = env_value("BOOT_MACHINE")? {
+            options.machine = machine;
+        }
+        if let Some(bios) = env_value("BOOT_BIOS")? {
+            options.bios = bios;
+        }
+        if let Some(accel) = env_value("BOOT_ACCEL")? {
+            options.accel = accel;
+        }
+        if let Some(qemu) = env::var_os("BOOT_QEMU").filter(|value| !value.is_empty()) {
+            options.qemu = Some(qemu.into());
+        }
+        if let Ok(value) = env::var("BOOT_TIMEOUT") {
+            options.timeout = Some(parse_timeout("BOOT_TIMEOUT", &value)?);
+        }
+        Ok(options)
+    }
+}
+
+fn env_value<T: ValueEnum>(name: &'static str) -> Result<Option<T>> {
+    match env::var(name) {
+        Ok(value) if !value.is_empty() => {
+            T::from_str(&value, true)
+                .map(Some)
+                .map_err(|_| Error::InvalidOption {
+                    option: name,
+                    value,
+                    reason: "not one of the allowed values (see boot --help)",
+                })
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Parses a timeout in (possibly fractional) seconds.
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] unless the value is a positive number of seconds.
+pub fn parse_timeout(option: &'static str, value: &str) -> Result<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| Error::InvalidOption {
+            option,
+            value: value.to_owned(),
+            reason: "expected a positive number of seconds",
+        })
+}
+
+/// How QEMU ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Status(i32),
+    /// A signal killed it.
+    Signal,
+    /// It ran past the timeout and was stopped.
+    TimedOut(Duration),
+}
+
+impl Exit {
+    fn from_status(status: ExitStatus) -> Self {
+        status.code().map_or(Self::Signal, Self::Status)
+    }
+
+    /// A human description.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Status(code) => qemu::describe_exit(Some(*code)),
+            Self::Signal => qemu::describe_exit(None),
+            Self::TimedOut(timeout) => {
+                format!("timed out: stopped after {}s", timeout.as_secs_f64())
+            }
+        }
+    }
+}
+
+/// The outcome of one kernel test ELF.
+#[derive(Clone, Debug)]
+pub struct TestReport {
+    /// The ELF.
+    pub elf: PathBuf,
+    /// The test file's name (the ELF name without cargo's hash).
+    pub name: String,
+    /// The machine it ran on.
+    pub machine: Machine,
+    /// The firmware it ran with.
+    pub bios: Bios,
+    /// How QEMU ended.
+    pub exit: Exit,
+    /// The KTAP read from the serial output.
+    pub ktap: ktap::Document,
+    /// The whole serial output.
+    pub log: String,
+    /// What QEMU printed on stderr.
+    pub qemu_stderr: String,
+    /// Wall time from start to exit.
+    pub duration: Duration,
+}
+
+impl TestReport {
+    /// Whether the run passed: exit status 33, clean KTAP, no failed test.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.exit == Exit::Status(qemu::EXIT_SUCCESS)
+            && self.ktap.problems.is_empty()
+            && self.ktap.failures().next().is_none()
+    }
+
+    /// The failed tests as `(name, reason)`, including a test that never finished.
+    #[must_use]
+    pub fn failed_tests(&self) -> Vec<(String, String)> {
+        let mut failed: Vec<(String, String)> = self
+            .ktap
+            .failures()
+            .map(|result| match &result.outcome {
+                ktap::Outcome::Failed { reason } => (result.name.clone(), reason.clone()),
+                _ => (result.name.clone(), String::new()),
+            })
+            .collect();
+        if let Some(number) = self.ktap.unfinished_test() {
+            failed.push((
+                format!("#{number}"),
+                format!("did not finish ({})", self.exit.describe()),
+            ));
+        }
+        failed
+    }
+
+    /// A human summary: one line when it passed; otherwise every failed test with its
+    /// reason and output, every KTAP problem, and QEMU's own messages.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let counted = self.ktap.counted();
+        let header = format!(
+            "kernel test `{}` ({}, {})",
+            self.name, self.machine, self.bios
+        );
+        if self.passed() {
+            return format!(
+                "{header}: {} passed, {} failed in {:.2}s",
+                counted.passed,
+                counted.failed,
+                self.duration.as_secs_f64()
+            );
+        }
+        let mut text = format!("{header} FAILED: QEMU {}\n", self.exit.describe());
+        for result in self.ktap.failures() {
+            let _ = writeln!(text, "  {result}");
+            for line in &result.output {
+                let _ = writeln!(text, "      | {line}");
+            }
+        }
+        if let Some(number) = self.ktap.unfinished_test() {
+            let last = self
+                .ktap
+                .results
+                .last()
+                .map_or_else(String::new, |last| format!(" (after `{}`)", last.name));
+            let _ = writeln!(text, "  test #{number}{last} did not finish; its output:");
+            for line in &self.ktap.unfinished_output {
+                let _ = writeln!(text, "      | {line}");
+            }
+        }
+        for problem in &self.ktap.problems {
+            let _ = writeln!(text, "  KTAP: {problem}");
+        }
+        if !self.ktap.header && !self.log.is_empty() {
+            let _ = writeln!(text, "  the last serial output:");
+            let lines: Vec<&str> = self.log.lines().collect();
+            for line in &lines[lines.len().saturating_sub(20)..] {
+                let _ = writeln!(text, "      | {line}");
+            }
+        }
+        let stderr = self.qemu_stderr.trim();
+        if !stderr.is_empty() {
+            let _ = writeln!(text, "  QEMU said:");
+            for line in stderr.lines() {
+                let _ = writeln!(text, "      | {line}");
+            }
+        }
+        let _ = write!(
+            text,
+            "  {} passed, {} failed (of {} planned)",
+            counted.passed,
+            counted.failed,
+            self.ktap
+                .plan
+                .map_or_else(|| "none".to_owned(), |plan| plan.to_string())
+        );
+        text
+    }
+}
+
+/// The test name of a cargo test ELF: its file name without the `-HASH` suffix.
+#[must_use]
+pub fn test_name(elf: &Path) -> String {
+    let file = elf
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match file.rsplit_once('-') {
+        Some((name, hash))
+            if !name.is_empty() && hash.bytes().all(|byte| byte.is_ascii_hexdigit()) =>
+        {
+            name.to_owned()
+        }
+        _ => file,
+    }
+}
+
+/// Whether an ELF given to the runner is a test (cargo puts those in `deps/`).
+#[must_use]
+pub fn is_test_elf(elf: &Path) -> bool {
+    elf.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|dir| dir == "deps")
+}
+
+/// Boots a kernel test ELF headless and judges it.
+///
+/// # Errors
+///
+/// Only when QEMU cannot be run at all ([`Error::QemuNotFound`], [`Error::Spawn`],
+/// [`Error::KvmUnavailable`], ...). A failing, crashing or hanging test is a report whose
+/// [`TestReport::passed`] is false.
+pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
+    qemu::validate_memory(&options.memory)?;
+    let program = prereq::find_qemu_in_env(options.qemu.as_deref())?;
+    let accel = accel::detect(options.accel)?;
+    let invocation = Invocation {
+        program,
+        kernel: elf.to_path_buf(),
+        append: options.append.clone(),
+        machine: options.machine,
+        bios: options.bios,
+        accel,
+        memory: options.memory.clone(),
+        display: Display::Headless,
+        display_device: options.display_device,
+        serial: Serial::Stdio,
+        qmp_socket: None,
+        gdb: false,
+    };
+    let started = Instant::now();
+    let deadline = options.timeout.map(|timeout| started + timeout);
+    let mut session = Session::spawn(
+        &invocation,
+        Wiring {
+            stdin: false,
+            echo: options.echo,
+            capture_stderr: true,
+        },
+    )?;
+    let mut log = String::new();
+    let mut add = |line: &str| {
+        log.push_str(line);
+        log.push('\n');
+    };
+    let exit = loop {
+        match session.next_event(deadline)? {
+            Event::Line(line) => add(&line),
+            Event::Exited(status) => break Exit::from_status(status),
+            Event::TimedOut => {
+                session.stop().iter().for_each(|line| add(line));
+                break Exit::TimedOut(options.timeout.unwrap_or_default());
+            }
+        }
+    };
+    let duration = started.elapsed();
+    Ok(TestReport {
+        elf: elf.to_path_buf(),
+        name: test_name(elf),
+        machine: options.machine,
+        bios: options.bios,
+        exit,
+        ktap: ktap::parse(&log),
+        log,
+        qemu_stderr: session.stderr(),
+        duration,
+    })
+}
+
+/// What an interactive boot does besides showing the serial output.
+#[derive(Clone, Debug, Default)]
+pub struct BootOptions {
+    /// Where QEMU runs and what it boots with. `echo` is ignored: the serial output
+    /// always goes to stdout.
+    pub options: Options,
+    /// No window. Implied when there is neither `DISPLAY` nor `WAYLAND_DISPLAY`.
+    pub headless: bool,
+    /// Take a PNG screenshot here once the kernel has booted, then quit.
+    pub screenshot: Option<PathBuf>,
+    /// Keep QEMU running after the screenshot.
+    pub keep_running: bool,
+    /// Wait for a debugger (`-s -S`).
+    pub gdb: bool,
+}
+
+/// Whether this session has a graphical display for a QEMU window.
+#[must_use]
+pub fn has_graphical_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// Removes the `exit` flag from a kernel command line; returns whether it was there.
+#[must_use]
+pub fn without_exit_flag(append: &str) -> (String, bool) {
+    let kept: Vec<&str> = append
+        .split_whitespace()
+        .filter(|word| *word != EXIT_FLAG)
+        .collect();
+    let removed = kept.len() != append.split_whitespace().count();
+    (kept.join(" "), removed)
+}
+
+/// Boots `kernel` with the serial port on stdio and waits for QEMU to end.
+///
+/// Success is QEMU's status 33 (the kernel asked to exit), a quit that `boot` asked for
+/// after a screenshot, or status 0 in an interactive session (Ctrl-A X, a closed
+/// window).
+///
+/// # Errors
+///
+/// Missing QEMU, status 35 or any other failing status ([`Error::GuestFailed`]), a
+/// timeout ([`Error::Timeout`]), QEMU exiting before the screenshot
+/// ([`Error::BootIncomplete`]) and QMP failures.
+pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
+    let options = &boot.options;
+    qemu::validate_memory(&options.memory)?;
+    let program = prereq::find_qemu_in_env(options.qemu.as_deref())?;
+    let accel = accel::detect(options.accel)?;
+    let headless = boot.headless || !has_graphical_display();
+    if !boot.headless && headless {
+        eprintln!("boot: no DISPLAY or WAYLAND_DISPLAY: running headless (-display none)");
+    }
+    let terminal = std::io::stdin().is_terminal();
+    let mut append = options.append.clone();
+    let screenshot = match &boot.screenshot {
+        Some(path) => {
+            let (kept, removed) = without_exit_flag(&append);
+            if removed {
+                eprintln!(
+                    "boot: not passing `{EXIT_FLAG}` to the kernel: boot quits QEMU itself after \
+                     the screenshot"
+                );
+                append = kept;
+            }
+            Some(absolute(path)?)
+        }
+        None => None,
+    };
+    let qmp_dir = match screenshot {
+        Some(_) => Some(
+            tempfile::Builder::new()
+                .prefix("boot-qmp-")
+                .tempdir()
+                .map_err(|error| Error::io("creating a directory for the QMP socket", error))?,
+        ),
+        None => None,
+    };
+    let invocation = Invocation {
+        program,
+        kernel: kernel.to_path_buf(),
+        append,
+        machine: options.machine,
+        bios: options.bios,
+        accel,
+        memory: options.memory.clone(),
+        display: if headless {
+            Display::Headless
+        } else {
+            Display::Window
+        },
+        display_device: options.display_device,
+        serial: if terminal {
+            Serial::MonitorStdio
+        } else {
+            Serial::Stdio
+        },
+        qmp_socket: qmp_dir.as_ref().map(|dir| dir.path().join("qmp.sock")),
+        gdb: boot.gdb,
+    };
+    if boot.gdb {
+        eprintln!(
+            "boot: QEMU waits for a debugger on localhost:1234; attach with:\n  \
+             gdb {} -ex 'target remote localhost:1234'",
+            kernel.display()
+        );
+    }
+    if terminal {
+        eprintln!("boot: serial console on this terminal; Ctrl-A X quits QEMU");
+    }
+    let interactive = terminal || !headless;
+    let started = Instant::now();
+    let deadline = options.timeout.map(|timeout| started + timeout);
+    let mut session = Session::spawn(
+        &invocation,
+        Wiring {
+            stdin: terminal,
+            echo: true,
+            capture_stderr: false,
+        },
+    )?;
+    let mut pending_screenshot = screenshot;
+    let mut quit_requested = false;
+    loop {
+        match session.next_event(deadline)? {
+            Event::Line(line) => {
+                if line.starts_with(BOOT_COMPLETE)
+                    && let Some(path) = pending_screenshot.take()
+                {
+                    let socket = invocation.qmp_socket.as_deref().unwrap_or(Path::new(""));
+                    let mut client = qmp::Client::connect(socket, Duration::from_secs(10))?;
+                    client.screendump(&path)?;
+                    eprintln!("boot: screenshot written to {}", path.display());
+                    if !boot.keep_running {
+                        client.quit()?;
+                        quit_requested = true;
+                    }
+                }
+            }
+            Event::Exited(status) => {
+                return judge_exit(
+                    status,
+                    quit_requested,
+                    pending_screenshot.is_some(),
+                    interactive,
+                );
+            }
+            Event::TimedOut => {
+                session.stop();
+                return Err(Error::Timeout(options.timeout.unwrap_or_default()));
+            }
+        }
+    }
+}
+
+fn judge_exit(
+    status: ExitStatus,
+    quit_requested: bool,
+    screenshot_pending: bool,
+    interactive: bool,
+) -> Result<()> {
+    let code = status.code();
+    if quit_requested {
+        return Ok(());
+    }
+    if screenshot_pending {
+        return Err(Error::BootIncomplete {
+            status: qemu::describe_exit(code),
+        });
+    }
+    match code {
+        Some(qemu::EXIT_SUCCESS) => Ok(()),
+        Some(0) if interactive => Ok(()),
+        _ => Err(Error::GuestFailed(format!(
+            "QEMU exited with {}",
+            qemu::describe_exit(code)
+        ))),
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|error| Error::io(format!("resolving {}", path.display()), error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_names_drop_the_hash() {
+        assert_eq!(
+            test_name(Path::new("/t/debug/deps/fixture_fail-0a1b2c3d4e5f6789")),
+            "fixture_fail"
+        );
+        assert_eq!(test_name(Path::new("/t/debug/kernel")), "kernel");
+        assert_eq!(test_name(Path::new("/t/my-test")), "my-test");
+        assert_eq!(test_name(Path::new("/t/-abc")), "-abc");
+    }
+
+    #[test]
+    fn test_elfs_live_in_deps() {
+        assert!(is_test_elf(Path::new(
+            "/t/x86_64-unknown-none/debug/deps/heap-1234"
+        )));
+        assert!(!is_test_elf(Path::new(
+            "/t/x86_64-unknown-none/debug/kernel"
+        )));
+        assert!(!is_test_elf(Path::new("kernel")));
+    }
+
+    #[test]
+    fn the_exit_flag_is_removed_as_a_word() {
+        assert_eq!(without_exit_flag("exit"), (String::new(), true));
+        assert_eq!(
+            without_exit_flag("log=debug exit  x"),
+            ("log=debug x".into(), true)
+        );
+        assert_eq!(
+            without_exit_flag("exit=later noexit"),
+            ("exit=later noexit".into(), false)
+        );
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(
+            parse_timeout("--timeout", "1.5").unwrap(),
+            Duration::from_millis(1500)
+        );
+        for bad in ["0", "-1", "x", "inf", "NaN", ""] {
+            assert!(parse_timeout("--timeout", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn report(exit: Exit, log: &str) -> TestReport {
+        TestReport {
+            elf: "/t/deps/fixture_fail-00".into(),
+            name: "fixture_fail".into(),
+            machine: Machine::Q35,
+            bios: Bios::Seabios,
+            exit,
+            ktap: ktap::parse(log),
+            log: log.into(),
+            qemu_stderr: String::new(),
+            duration: Duration::from_millis(250),
+        }
+    }
+
+    #[test]
+    fn a_passing_report() {
+        let report = report(
+            Exit::Status(33),
+            "KTAP version 1\n1..1\nok 1 passes\n# 1 passed, 0 failed\n",
+        );
+        assert!(report.passed());
+        assert!(report.failed_tests().is_empty());
+        assert_eq!(
+            report.summary(),
+            "kernel test `fixture_fail` (q35, seabios): 1 passed, 0 failed in 0.25s"
+        );
+    }
+
+    #[test]
+    fn a_failure_is_named_with_its_reason() {
+        let report = report(
+            Exit::Status(35),
+            "KTAP version 1\n1..2\nok 1 passes\nassertion at x.rs\nnot ok 2 deliberate_failure # expected 1, got 2\n# 1 passed, 1 failed\n",
+        );
+        assert!(!report.passed());
+        assert_eq!(
+            report.failed_tests(),
+            [("deliberate_failure".into(), "expected 1, got 2".into())]
+        );
+        let summary = report.summary();
+        assert!(
+            summary.contains("not ok 2 deliberate_failure # expected 1, got 2"),
+            "{summary}"
+        );
+        assert!(summary.contains("| assertion at x.rs"), "{summary}");
+        assert!(summary.contains("status 35"), "{summary}");
+    }
+
+    #[test]
+    fn status_33_with_bad_ktap_still_fails() {
+        let report = report(
+            Exit::Status(33),
+            "KTAP version 1\n1..2\nok 1 a\n# 1 passed, 0 failed\n",
+        );
+        assert!(!report.passed());
+        let summary = report.summary();
+        assert!(
+            summary.contains("test #2 (after `a`) did not finish"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("KTAP: the plan announced 2 tests but 1 reported"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn a_crash_before_ktap_shows_the_log() {
+        let report = report(Exit::TimedOut(Duration::from_secs(2)), "booting\nstuck\n");
+        assert!(!report.passed());
+        let summary = report.summary();
+        assert!(summary.contains("timed out: stopped after 2s"), "{summary}");
+        assert!(summary.contains("| stuck"), "{summary}");
+        assert!(
+            summary.contains("KTAP: no `KTAP version 1` line"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn only_33_is_success_for_a_test() {
+        for exit in [Exit::Status(0), Exit::Status(1), Exit::Signal] {
+            let report = report(exit, "KTAP version 1\n1..0\n# 0 passed, 0 failed\n");
+            assert!(!report.passed(), "{exit:?}");
+        }
+    }
+}
