@@ -1,0 +1,175 @@
+//! Interrupt controllers: the legacy 8259 pair is silenced, the local APIC drives the timer.
+//!
+//! Why the local APIC timer rather than the PIT: it works the same under SeaBIOS, qboot
+//! and microvm, whereas the PIT's interrupt only arrives through the 8259 (remapped) under
+//! SeaBIOS, and through LINT0 programmed as ExtINT under qboot/microvm.
+//!
+//! The 8259s are first remapped to vectors 0x20..0x30 (firmware may leave them on 0x08..,
+//! on top of CPU exceptions) and then fully masked; their spurious IRQs 7 and 15 land on
+//! harmless stubs. The local APIC (xAPIC, MMIO at the base from `IA32_APIC_BASE`,
+//! identity-mapped by the trampoline) is software-enabled with spurious vector 0xff, LINT0
+//! is masked (no ExtINT: the PIC stays silent), LINT1 delivers NMI, and the timer runs
+//! periodically on [`TIMER_VECTOR`], its rate calibrated against the TSC.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use x86_64::instructions::port::Port;
+use x86_64::registers::model_specific::Msr;
+
+use super::time;
+
+/// Vector of the local APIC timer.
+pub const TIMER_VECTOR: u8 = 0x30;
+/// Vector of the local APIC's spurious interrupt.
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+/// `IA32_APIC_BASE` MSR.
+const IA32_APIC_BASE: u32 = 0x1b;
+
+/// Local APIC register offsets (Intel SDM vol. 3, table 11-1).
+mod regs {
+    pub const TASK_PRIORITY: usize = 0x80;
+    pub const END_OF_INTERRUPT: usize = 0xb0;
+    pub const SPURIOUS: usize = 0xf0;
+    pub const LVT_TIMER: usize = 0x320;
+    pub const LVT_LINT0: usize = 0x350;
+    pub const LVT_LINT1: usize = 0x360;
+    pub const LVT_ERROR: usize = 0x370;
+    pub const TIMER_INITIAL_COUNT: usize = 0x380;
+    pub const TIMER_CURRENT_COUNT: usize = 0x390;
+    pub const TIMER_DIVIDE: usize = 0x3e0;
+
+    /// LVT bit: masked.
+    pub const LVT_MASKED: u32 = 1 << 16;
+    /// LVT timer mode: periodic.
+    pub const LVT_TIMER_PERIODIC: u32 = 1 << 17;
+    /// LVT delivery mode NMI.
+    pub const LVT_DELIVERY_NMI: u32 = 0b100 << 8;
+    /// Spurious register: APIC software enable.
+    pub const SPURIOUS_ENABLE: u32 = 1 << 8;
+    /// Divide configuration value for "divide by 16".
+    pub const DIVIDE_BY_16: u32 = 0b0011;
+}
+
+/// Timer interrupts since boot.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Timer frequency in Hz, once started.
+static TICK_HZ: AtomicU64 = AtomicU64::new(0);
+/// The local APIC's MMIO base (physical = virtual), once initialized.
+static APIC_BASE: AtomicU64 = AtomicU64::new(0);
+
+/// The local APIC register window.
+///
+/// # Invariants
+///
+/// `base` is the identity-mapped MMIO base of this CPU's local APIC.
+#[derive(Debug, Clone, Copy)]
+struct LocalApic {
+    base: u64,
+}
+
+impl LocalApic {
+    /// The APIC, if [`init`] has run.
+    fn get() -> Option<Self> {
+        let base = APIC_BASE.load(Ordering::Acquire);
+        // INVARIANT: only `init` stores a non-zero value, read from IA32_APIC_BASE.
+        (base != 0).then_some(Self { base })
+    }
+
+    fn read(self, register: usize) -> u32 {
+        let address = (self.base as usize + register) as *const u32;
+        // SAFETY: by the invariant the window is mapped; APIC registers are 32-bit,
+        // 16-byte aligned, and must be accessed with volatile 32-bit loads.
+        unsafe { address.read_volatile() }
+    }
+
+    fn write(self, register: usize, value: u32) {
+        let address = (self.base as usize + register) as *mut u32;
+        // SAFETY: as in `read`.
+        unsafe { address.write_volatile(value) }
+    }
+}
+
+/// Remaps the 8259 PICs to 0x20..0x30 and masks every line.
+fn silence_legacy_pic() {
+    let write = |port: u16, value: u8| {
+        let mut port = Port::<u8>::new(port);
+        // SAFETY: 0x20/0x21/0xa0/0xa1 are the 8259 command/data ports; programming them
+        // affects interrupt delivery only, not memory.
+        unsafe { port.write(value) };
+    };
+    write(0x20, 0x11); // ICW1: init, ICW4 follows
+    write(0xa0, 0x11);
+    write(0x21, 0x20); // ICW2: master vectors 0x20..
+    write(0xa1, 0x28); // slave vectors 0x28..
+    write(0x21, 0x04); // ICW3: slave on IRQ2
+    write(0xa1, 0x02);
+    write(0x21, 0x01); // ICW4: 8086 mode
+    write(0xa1, 0x01);
+    write(0x21, 0xff); // mask everything
+    write(0xa1, 0xff);
+}
+
+/// Sets up the interrupt controllers and starts the timer at `hz` (interrupts stay off;
+/// the caller enables them).
+///
+/// Needs the TSC calibrated ([`time::calibrate`]).
+pub fn init(hz: u32) {
+    silence_legacy_pic();
+
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting its enable bit (11)
+    // keeps the base address and only turns on the APIC, which has no memory effects.
+    let base = unsafe {
+        let mut msr = Msr::new(IA32_APIC_BASE);
+        let value = msr.read() | (1 << 11);
+        msr.write(value);
+        value & 0x000f_ffff_ffff_f000
+    };
+    APIC_BASE.store(base, Ordering::Release);
+    let apic = LocalApic::get().expect("just stored");
+
+    apic.write(regs::TASK_PRIORITY, 0);
+    apic.write(
+        regs::SPURIOUS,
+        regs::SPURIOUS_ENABLE | u32::from(SPURIOUS_VECTOR),
+    );
+    apic.write(regs::LVT_LINT0, regs::LVT_MASKED);
+    apic.write(regs::LVT_LINT1, regs::LVT_DELIVERY_NMI);
+    apic.write(regs::LVT_ERROR, regs::LVT_MASKED);
+
+    // Calibrate: count down from the maximum, masked, for 10 ms of TSC time.
+    apic.write(regs::TIMER_DIVIDE, regs::DIVIDE_BY_16);
+    apic.write(regs::LVT_TIMER, regs::LVT_MASKED);
+    apic.write(regs::TIMER_INITIAL_COUNT, u32::MAX);
+    time::busy_wait_micros(10_000);
+    let elapsed = u32::MAX - apic.read(regs::TIMER_CURRENT_COUNT);
+    apic.write(regs::TIMER_INITIAL_COUNT, 0);
+    let counts_per_second = u64::from(elapsed) * 100;
+
+    let hz = hz.max(1);
+    let initial = (counts_per_second / u64::from(hz)).clamp(1, u64::from(u32::MAX)) as u32;
+    TICK_HZ.store(u64::from(hz), Ordering::Relaxed);
+    apic.write(
+        regs::LVT_TIMER,
+        regs::LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR),
+    );
+    apic.write(regs::TIMER_INITIAL_COUNT, initial);
+}
+
+/// Timer interrupt handler (called from the IDT dispatcher).
+pub(super) fn timer_interrupt() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+    if let Some(apic) = LocalApic::get() {
+        apic.write(regs::END_OF_INTERRUPT, 0);
+    }
+}
+
+/// Timer interrupts received since the timer started.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// The timer's frequency in Hz (0 before [`init`]).
+pub fn tick_hz() -> u64 {
+    TICK_HZ.load(Ordering::Relaxed)
+}

@@ -1,0 +1,29 @@
+//! Leaving QEMU with a status code, through the `isa-debug-exit` device.
+//!
+//! QEMU must be started with `-device isa-debug-exit,iobase=0xf4,iosize=0x04`. Writing `v`
+//! to port `0xf4` makes QEMU exit with status `(v << 1) | 1`, so [`ExitCode::Success`]
+//! (`0x10`) gives 33 and [`ExitCode::Failure`] (`0x11`) gives 35; the host runner maps
+//! those back to pass/fail. Without the device the write is ignored and the CPU halts.
+
+use x86_64::instructions::port::Port;
+
+/// I/O port of the `isa-debug-exit` device.
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// What the kernel reports to the host when it leaves QEMU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ExitCode {
+    /// QEMU exits with status 33.
+    Success = 0x10,
+    /// QEMU exits with status 35.
+    Failure = 0x11,
+}
+
+/// Exits QEMU with `code`; halts forever if the exit device is missing.
+pub fn exit_qemu(code: ExitCode) -> ! {
+    let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
+    // SAFETY: port 0xf4 is the debug-exit device (or nothing); writing it touches no memory.
+    unsafe { port.write(code as u32) };
+    super::halt_forever()
+}

@@ -1,0 +1,187 @@
+//! Test descriptors, their registration macro, and the failure type.
+
+use core::fmt;
+
+use crate::arch::idt::Exception;
+use crate::text::FixedString;
+
+/// What a test returns: `Err` fails it with a reason.
+pub type TestResult = Result<(), Failure>;
+
+/// Why a test failed (a reason, stored without the heap).
+#[derive(Debug, Clone, Copy)]
+pub struct Failure {
+    reason: FixedString<256>,
+}
+
+impl Failure {
+    /// A failure with a formatted reason (truncated to 256 bytes).
+    pub fn new(reason: fmt::Arguments<'_>) -> Self {
+        Self {
+            reason: FixedString::from_fmt(reason),
+        }
+    }
+
+    /// The reason.
+    pub fn reason(&self) -> &str {
+        self.reason.as_str()
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.reason())
+    }
+}
+
+/// A CPU fault a test expects to raise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpectedFault {
+    /// A page fault on exactly this address (CR2).
+    PageFault {
+        /// The faulting address.
+        address: u64,
+    },
+    /// A double fault whose handler ran on the double-fault IST stack.
+    DoubleFaultOnIstStack,
+    /// Any fault of this kind.
+    Exception(Exception),
+}
+
+impl fmt::Display for ExpectedFault {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PageFault { address } => write!(formatter, "page fault at {address:#x}"),
+            Self::DoubleFaultOnIstStack => write!(formatter, "double fault on the IST stack"),
+            Self::Exception(exception) => write!(formatter, "{exception}"),
+        }
+    }
+}
+
+/// How a test is expected to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Returning `Ok`.
+    Success,
+    /// Panicking with a message that contains this text.
+    Panic(&'static str),
+    /// Raising this CPU fault.
+    Fault(ExpectedFault),
+}
+
+/// A registered test; emitted into `.kernel_tests` by [`kernel_test!`](crate::kernel_test).
+#[derive(Debug)]
+pub struct Test {
+    /// The test function's name.
+    pub name: &'static str,
+    /// Source file (for ordering).
+    pub file: &'static str,
+    /// Source line (for ordering).
+    pub line: u32,
+    /// The body.
+    pub run: fn() -> TestResult,
+    /// The expected ending.
+    pub expect: Expect,
+}
+
+/// Registers a kernel test. See [`crate::test`] for the forms it accepts.
+#[macro_export]
+macro_rules! kernel_test {
+    (
+        $(#[doc = $doc:literal])*
+        #[should_panic = $message:literal]
+        fn $name:ident() $body:block
+    ) => {
+        $crate::kernel_test!(@emit $name, $crate::test::Expect::Panic($message), $body);
+    };
+    (
+        $(#[doc = $doc:literal])*
+        #[expect_fault($fault:expr)]
+        fn $name:ident() $body:block
+    ) => {
+        $crate::kernel_test!(@emit $name, $crate::test::Expect::Fault($fault), $body);
+    };
+    (
+        $(#[doc = $doc:literal])*
+        fn $name:ident() $body:block
+    ) => {
+        $crate::kernel_test!(@emit $name, $crate::test::Expect::Success, $body);
+    };
+    (@emit $name:ident, $expect:expr, $body:block) => {
+        const _: () = {
+            // `allow`, not `expect`: only bodies that always panic or fault make the
+            // trailing `Ok(())` unreachable.
+            #[allow(unreachable_code, reason = "bodies that always panic or fault")]
+            fn $name() -> $crate::test::TestResult {
+                $body;
+                Ok(())
+            }
+
+            #[used]
+            #[unsafe(link_section = ".kernel_tests")]
+            static TEST: $crate::test::Test = $crate::test::Test {
+                name: stringify!($name),
+                file: file!(),
+                line: line!(),
+                run: $name,
+                expect: $expect,
+            };
+        };
+    };
+}
+
+/// Fails the test with a formatted reason.
+#[macro_export]
+macro_rules! fail {
+    ($($argument:tt)*) => {
+        return ::core::result::Result::Err($crate::test::Failure::new(format_args!($($argument)*)))
+    };
+}
+
+/// Fails the test unless the condition holds.
+#[macro_export]
+macro_rules! check {
+    ($condition:expr $(,)?) => {
+        if !$condition {
+            $crate::fail!("check failed: {}", stringify!($condition));
+        }
+    };
+    ($condition:expr, $($argument:tt)+) => {
+        if !$condition {
+            $crate::fail!($($argument)+);
+        }
+    };
+}
+
+/// Fails the test unless `actual == expected`: reason `` `expr`: expected E, got A ``.
+#[macro_export]
+macro_rules! check_eq {
+    ($actual:expr, $expected:expr $(,)?) => {
+        match (&$actual, &$expected) {
+            (actual, expected) => {
+                if actual != expected {
+                    $crate::fail!(
+                        "`{}`: expected {:?}, got {:?}",
+                        stringify!($actual),
+                        expected,
+                        actual
+                    );
+                }
+            }
+        }
+    };
+}
+
+/// Defines the test kernel's entry point: boot, then run every registered test.
+#[macro_export]
+macro_rules! test_main {
+    () => {
+        $crate::entry_point!($crate::test::run_all);
+    };
+}
+
+/// All registered tests, in link order.
+pub(super) fn registered() -> &'static [Test] {
+    crate::arch::entry::registered_tests()
+}
