@@ -22,6 +22,8 @@ pub const KERNEL_PACKAGE: &str = "kernel";
 /// What to build.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// The cargo to run; `None` runs `$CARGO` (set when running under cargo) or `cargo`.
+    pub cargo: Option<OsString>,
     /// The workspace manifest; `None` lets cargo find it from the current directory.
     pub manifest_path: Option<PathBuf>,
     /// `--release`.
@@ -48,10 +50,14 @@ pub struct Executable {
 }
 
 impl Request {
-    /// The cargo program: `$CARGO` when set (under cargo), else `cargo`.
+    /// The cargo program: [`Request::cargo`], else `$CARGO` when set (under cargo), else
+    /// `cargo`.
     #[must_use]
-    pub fn cargo() -> OsString {
-        env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+    pub fn program(&self) -> OsString {
+        self.cargo
+            .clone()
+            .or_else(|| env::var_os("CARGO"))
+            .unwrap_or_else(|| OsString::from("cargo"))
     }
 
     /// The arguments after `cargo`.
@@ -89,7 +95,7 @@ impl Request {
     /// [`Error::Spawn`] when cargo cannot be run, [`Error::Build`] when the build fails
     /// (cargo has printed why), [`Error::CargoJson`] on output boot cannot read.
     pub fn run(&self) -> Result<Vec<Executable>> {
-        let cargo = Self::cargo();
+        let cargo = self.program();
         let args = self.args();
         let output = Command::new(&cargo)
             .args(&args)
@@ -229,6 +235,7 @@ mod tests {
     #[test]
     fn build_arguments() {
         let request = Request {
+            cargo: None,
             manifest_path: Some("/w/Cargo.toml".into()),
             release: true,
             tests: true,

@@ -248,7 +248,12 @@ impl TestReport {
                 .results
                 .last()
                 .map_or_else(String::new, |last| format!(" (after `{}`)", last.name));
-            let _ = writeln!(text, "  test #{number}{last} did not finish; its output:");
+            let output = if self.ktap.unfinished_output.is_empty() {
+                ""
+            } else {
+                "; its output:"
+            };
+            let _ = writeln!(text, "  test #{number}{last} did not finish{output}");
             for line in &self.ktap.unfinished_output {
                 let _ = writeln!(text, "      | {line}");
             }
