@@ -72,3 +72,10 @@ pub fn probe_read(address: u64) -> u8 {
         value
     }
 }
+
+/// Executes `ud2`, raising an invalid-opcode fault (for tests).
+pub fn invalid_opcode() {
+    // SAFETY: `ud2` only raises #UD; the handler never returns to it (it resumes a
+    // guarded call or exits QEMU).
+    unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
+}

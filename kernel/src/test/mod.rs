@@ -28,9 +28,9 @@
 //! }
 //!
 //! kernel_test! {
-//!     #[expect_fault(kernel::test::ExpectedFault::PageFault { address: 0xdead_0000_0000 })]
+//!     #[expect_fault(kernel::test::ExpectedFault::PageFault { address: 0x1_dead_0000 })]
 //!     fn faults() {
-//!         kernel::arch::probe_read(0xdead_0000_0000);
+//!         kernel::arch::probe_read(0x1_dead_0000);
 //!     }
 //! }
 //! ```

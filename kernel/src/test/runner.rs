@@ -60,6 +60,7 @@ fn match_fault(expected: ExpectedFault, fault: &Fault) -> Result<(), FixedString
 fn judge(test: &Test) -> Verdict {
     let mut returned = Ok(());
     let outcome = recover::run_guarded(|| returned = (test.run)());
+    // Dropped at the end of this function, before the leak check's second snapshot.
     match (test.expect, outcome) {
         (Expect::Success, Ok(())) => match returned {
             Ok(()) => Verdict::Pass { aborted: false },

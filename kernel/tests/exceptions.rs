@@ -1,0 +1,134 @@
+//! CPU exceptions: breakpoints return, faults are reported with their details, a stack
+//! overflow lands on the double-fault IST stack.
+
+#![no_std]
+#![no_main]
+
+use kernel::arch::idt::{Exception, breakpoint_count};
+use kernel::arch::recover::{Abort, run_guarded};
+use kernel::arch::{self, paging};
+use kernel::test::ExpectedFault;
+use kernel::{check, check_eq, fail, kernel_test};
+
+kernel::test_main!();
+
+/// An address above the 4 GiB identity map: never mapped.
+const UNMAPPED: u64 = 0x1_dead_0000;
+
+kernel_test! {
+    /// `int3` is handled and execution continues after it.
+    fn breakpoint_returns() {
+        let before = breakpoint_count();
+        arch::breakpoint();
+        arch::breakpoint();
+        check_eq!(breakpoint_count() - before, 2);
+    }
+}
+
+kernel_test! {
+    /// A read of an unmapped address raises a page fault that reports that address.
+    #[expect_fault(ExpectedFault::PageFault { address: UNMAPPED })]
+    fn page_fault_reports_address() {
+        arch::probe_read(UNMAPPED);
+    }
+}
+
+kernel_test! {
+    /// The first byte above the identity map faults too.
+    #[expect_fault(ExpectedFault::PageFault { address: paging::MAPPED_LIMIT })]
+    fn identity_map_ends_at_4_gib() {
+        arch::probe_read(paging::MAPPED_LIMIT);
+    }
+}
+
+kernel_test! {
+    /// The fault record carries the error code: a read of a non-present page is 0.
+    fn page_fault_error_code() {
+        match run_guarded(|| {
+            arch::probe_read(UNMAPPED + 0x123);
+        }) {
+            Err(Abort::Fault(fault)) => {
+                check_eq!(fault.exception, Exception::PageFault);
+                check_eq!(fault.address, Some(UNMAPPED + 0x123));
+                check_eq!(fault.error_code, 0);
+            }
+            Err(other) => fail!("expected a page fault, got {other}"),
+            Ok(()) => fail!("reading {:#x} did not fault", UNMAPPED + 0x123),
+        }
+    }
+}
+
+kernel_test! {
+    /// Memory up to the identity-map limit is mapped: the local APIC page and a high
+    /// PCI-hole address read without faulting.
+    fn low_4_gib_are_mapped() {
+        arch::probe_read(0xfee0_0030); // local APIC version register
+        arch::probe_read(0xfd00_0000);
+        arch::probe_read(paging::MAPPED_LIMIT - 1);
+    }
+}
+
+kernel_test! {
+    /// The guard page below the kernel stack is unmapped; the page above it is mapped.
+    fn stack_guard_page_is_unmapped() {
+        let guard = paging::guard_page();
+        arch::probe_read(guard + 4096);
+        match run_guarded(|| {
+            arch::probe_read(guard + 8);
+        }) {
+            Err(Abort::Fault(fault)) => check_eq!(fault.address, Some(guard + 8)),
+            Err(other) => fail!("expected a page fault, got {other}"),
+            Ok(()) => fail!("guard page {guard:#x} is mapped"),
+        }
+    }
+}
+
+kernel_test! {
+    /// `ud2` raises an invalid-opcode fault.
+    #[expect_fault(ExpectedFault::Exception(Exception::InvalidOpcode))]
+    fn invalid_opcode_is_reported() {
+        arch::invalid_opcode();
+    }
+}
+
+/// Recurses until the stack runs out.
+#[expect(unconditional_recursion, reason = "the point: overflow the stack")]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[0]
+}
+
+kernel_test! {
+    /// Running off the stack hits the guard page; the CPU cannot push the page-fault
+    /// frame there, escalates to a double fault, and its handler runs on the IST stack.
+    #[expect_fault(ExpectedFault::DoubleFaultOnIstStack)]
+    fn stack_overflow_lands_on_double_fault_stack() {
+        core::hint::black_box(recurse(0));
+    }
+}
+
+kernel_test! {
+    /// After a double fault the kernel stack and the IST stack are usable again.
+    fn recovers_after_double_fault() {
+        for _ in 0..2 {
+            match run_guarded(|| {
+                core::hint::black_box(recurse(0));
+            }) {
+                Err(Abort::Fault(fault)) => check_eq!(fault.exception, Exception::DoubleFault),
+                Err(other) => fail!("expected a double fault, got {other}"),
+                Ok(()) => fail!("infinite recursion returned"),
+            }
+        }
+        let before = breakpoint_count();
+        arch::breakpoint();
+        check!(breakpoint_count() == before + 1);
+    }
+}
+
+kernel_test! {
+    /// A non-canonical address raises a general-protection fault, not a page fault.
+    #[expect_fault(ExpectedFault::Exception(Exception::GeneralProtection))]
+    fn non_canonical_address_is_general_protection() {
+        arch::probe_read(0x8000_0000_0000);
+    }
+}

@@ -1,0 +1,88 @@
+//! The timer interrupt and the TSC clock.
+
+#![no_std]
+#![no_main]
+
+use kernel::arch::{self, apic, time};
+use kernel::{check, fail, kernel_test};
+
+kernel::test_main!();
+
+/// Waits (with interrupts on) until `count` more ticks arrived; `None` after 2 s of TSC.
+fn wait_ticks(count: u64) -> Option<(u64, u64)> {
+    let start_tick = apic::ticks();
+    // Start on a tick edge so the measured span covers whole periods.
+    while apic::ticks() == start_tick {
+        arch::wait_for_interrupt();
+    }
+    let first = apic::ticks();
+    let start = time::rdtsc();
+    let deadline = start + 2 * time::tsc_hz();
+    while apic::ticks() < first + count {
+        if time::rdtsc() > deadline {
+            return None;
+        }
+        arch::wait_for_interrupt();
+    }
+    Some((apic::ticks() - first, time::rdtsc() - start))
+}
+
+kernel_test! {
+    /// Timer interrupts arrive and the tick count advances.
+    fn ticks_advance() {
+        if wait_ticks(5).is_none() {
+            fail!("fewer than 5 timer ticks in 2 s (ticks = {})", apic::ticks());
+        }
+    }
+}
+
+kernel_test! {
+    /// The TSC was calibrated to a plausible frequency.
+    fn tsc_frequency_is_plausible() {
+        let hz = time::tsc_hz();
+        check!(
+            (100_000_000..=20_000_000_000).contains(&hz),
+            "TSC frequency {hz} Hz is implausible"
+        );
+    }
+}
+
+kernel_test! {
+    /// The TSC clock agrees with the timer: 10 ticks take about 10 periods of TSC time
+    /// (within a factor of two: TCG timing is jittery).
+    fn tsc_agrees_with_ticks() {
+        let Some((ticks, cycles)) = wait_ticks(10) else {
+            fail!("timer stopped");
+        };
+        let measured = time::cycles_to_micros(cycles);
+        let expected = ticks * 1_000_000 / apic::tick_hz();
+        check!(
+            measured >= expected / 2 && measured <= expected * 2,
+            "{ticks} ticks took {measured} us of TSC time, expected about {expected} us"
+        );
+    }
+}
+
+kernel_test! {
+    /// A TSC busy-wait lets timer interrupts through and lasts about as long as asked.
+    fn busy_wait_spans_ticks() {
+        let before = apic::ticks();
+        let period = 1_000_000 / apic::tick_hz();
+        time::busy_wait_micros(5 * period);
+        let elapsed = apic::ticks() - before;
+        check!(
+            (2..=10).contains(&elapsed),
+            "busy-wait of 5 periods saw {elapsed} ticks"
+        );
+    }
+}
+
+kernel_test! {
+    /// Time since the PVH entry is positive and increasing.
+    fn monotonic_since_entry() {
+        let first = time::micros_since_entry();
+        time::busy_wait_micros(100);
+        let second = time::micros_since_entry();
+        check!(first > 0 && second > first, "{first} then {second}");
+    }
+}
