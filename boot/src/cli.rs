@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::accel;
@@ -65,7 +66,7 @@ pub struct QemuArgs {
     #[arg(long, value_name = "PATH", env = "BOOT_QEMU")]
     pub qemu: Option<PathBuf>,
     /// No window (-display none). Implied without DISPLAY or WAYLAND_DISPLAY.
-    #[arg(long, env = "BOOT_HEADLESS")]
+    #[arg(long, env = "BOOT_HEADLESS", value_parser = BoolishValueParser::new())]
     pub headless: bool,
     /// Stop QEMU and fail after this many seconds (kernel tests: 120 by default).
     #[arg(long, value_name = "SECS", env = "BOOT_TIMEOUT", value_parser = parse_seconds)]
