@@ -51,15 +51,17 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// Ten thousand small allocations, freed in an interleaved order.
+    /// Two thousand small allocations, freed in an interleaved order. (The allocator's
+    /// free list is address-ordered, so this is quadratic: ten thousand take seconds
+    /// under TCG.)
     fn many_allocations() {
-        let mut boxes: Vec<Box<u64>> = (0..10_000).map(Box::new).collect();
+        let mut boxes: Vec<Box<u64>> = (0..2_000).map(Box::new).collect();
         let mut index = 0;
         boxes.retain(|_| {
             index += 1;
             index % 2 == 0
         });
-        check_eq!(boxes.len(), 5_000);
+        check_eq!(boxes.len(), 1_000);
         check_eq!(*boxes[0], 1);
     }
 }

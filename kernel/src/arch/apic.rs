@@ -23,6 +23,9 @@ pub const TIMER_VECTOR: u8 = 0x30;
 /// Vector of the local APIC's spurious interrupt.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
+/// How long the timer's rate is measured against the TSC.
+const CALIBRATION_MICROS: u64 = 5_000;
+
 /// `IA32_APIC_BASE` MSR.
 const IA32_APIC_BASE: u32 = 0x1b;
 
@@ -137,14 +140,14 @@ pub fn init(hz: u32) {
     apic.write(regs::LVT_LINT1, regs::LVT_DELIVERY_NMI);
     apic.write(regs::LVT_ERROR, regs::LVT_MASKED);
 
-    // Calibrate: count down from the maximum, masked, for 10 ms of TSC time.
+    // Calibrate: count down from the maximum, masked, for 5 ms of TSC time.
     apic.write(regs::TIMER_DIVIDE, regs::DIVIDE_BY_16);
     apic.write(regs::LVT_TIMER, regs::LVT_MASKED);
     apic.write(regs::TIMER_INITIAL_COUNT, u32::MAX);
-    time::busy_wait_micros(10_000);
+    time::busy_wait_micros(CALIBRATION_MICROS);
     let elapsed = u32::MAX - apic.read(regs::TIMER_CURRENT_COUNT);
     apic.write(regs::TIMER_INITIAL_COUNT, 0);
-    let counts_per_second = u64::from(elapsed) * 100;
+    let counts_per_second = u64::from(elapsed) * (1_000_000 / CALIBRATION_MICROS);
 
     let hz = hz.max(1);
     let initial = (counts_per_second / u64::from(hz)).clamp(1, u64::from(u32::MAX)) as u32;

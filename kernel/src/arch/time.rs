@@ -1,10 +1,10 @@
 //! Time: the TSC as the clock, calibrated against the PIT.
 //!
-//! The TSC is read with `rdtsc`; its frequency is measured once at boot by letting PIT
-//! channel 2 count down 10 ms in mode 0 and polling its output on port `0x61` bit 5. This
-//! needs no interrupts, so it works before the IDT is even set up and under every QEMU
-//! firmware. The best (shortest) of a few rounds is kept, to drop rounds where the
-//! emulator was descheduled.
+//! The TSC is read with `rdtsc`; its frequency is measured once at boot against PIT
+//! channel 2, gated on through port `0x61` and read back by polling (latch + read), over
+//! a 10 ms window. This needs no interrupts, so it works under every QEMU firmware. Of two
+//! rounds, the one whose end readings were quickest (least disturbed) is kept; the
+//! calibration is most of the boot time.
 //!
 //! The trampoline stores the TSC at its very first instruction ([`entry_tsc`]); boot-phase
 //! timings are TSC differences from there.
@@ -33,35 +33,100 @@ pub fn entry_tsc() -> u64 {
     unsafe { (&raw const super::boot::ENTRY_TSC).read() }
 }
 
-/// Measures one PIT window of [`CALIBRATION_MICROS`] in TSC cycles.
-fn measure_window() -> u64 {
-    let latch = PIT_HZ * CALIBRATION_MICROS / 1_000_000;
-    let mut control = Port::<u8>::new(0x61);
-    let mut command = Port::<u8>::new(0x43);
-    let mut channel2 = Port::<u8>::new(0x42);
-    // SAFETY: ports 0x61 (system control port B), 0x43 (PIT command) and 0x42 (PIT
-    // channel 2) only control the PIT and the speaker gate; no memory is touched.
-    unsafe {
-        // Gate channel 2 on, speaker off.
-        let value = control.read();
-        control.write((value & !0x02) | 0x01);
-        // Channel 2, lobyte/hibyte, mode 0 (interrupt on terminal count), binary.
-        command.write(0b1011_0000);
-        channel2.write((latch & 0xff) as u8);
-        channel2.write((latch >> 8) as u8);
+/// The PIT channel 2 ports.
+struct Pit {
+    /// System control port B: bit 0 gates channel 2, bit 1 drives the speaker.
+    control: Port<u8>,
+    /// Mode/command register.
+    command: Port<u8>,
+    /// Channel 2 data.
+    channel2: Port<u8>,
+}
+
+/// One reading of the PIT counter with the TSC around it.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// TSC halfway through the read.
+    tsc: u64,
+    /// TSC cycles the read took: the uncertainty of `tsc`.
+    uncertainty: u64,
+    /// Channel 2's count (counting down).
+    count: u16,
+}
+
+impl Pit {
+    fn new() -> Self {
+        Self {
+            control: Port::new(0x61),
+            command: Port::new(0x43),
+            channel2: Port::new(0x42),
+        }
     }
-    let start = rdtsc();
-    // SAFETY: as above; reading port B has no side effects.
-    while unsafe { control.read() } & 0x20 == 0 {
+
+    /// Starts channel 2 counting down from 0xffff (55 ms) in mode 0, speaker off.
+    fn start(&mut self) {
+        // SAFETY: ports 0x61 (system control port B), 0x43 (PIT command) and 0x42 (PIT
+        // channel 2) only control the PIT and the speaker gate; no memory is touched.
+        unsafe {
+            let value = self.control.read();
+            self.control.write((value & !0x02) | 0x01);
+            // Channel 2, lobyte/hibyte, mode 0, binary.
+            self.command.write(0b1011_0000);
+            self.channel2.write(0xff);
+            self.channel2.write(0xff);
+        }
+    }
+
+    /// Latches and reads channel 2's count, timing the read with the TSC.
+    fn sample(&mut self) -> Sample {
+        let before = rdtsc();
+        // SAFETY: as in `start`; the latch command freezes the count for the two reads.
+        let count = unsafe {
+            self.command.write(0b1000_0000);
+            let low = self.channel2.read();
+            let high = self.channel2.read();
+            u16::from_le_bytes([low, high])
+        };
+        let after = rdtsc();
+        Sample {
+            tsc: before + (after - before) / 2,
+            uncertainty: after - before,
+            count,
+        }
+    }
+}
+
+/// One calibration round: TSC cycles per second, and the round's uncertainty in cycles.
+///
+/// Rather than trusting that a poll notices the end of the window in time (under TCG the
+/// vCPU thread may be preempted for milliseconds), both ends of the window are actual
+/// readings of the PIT counter, each bracketed by TSC reads; the elapsed PIT ticks are
+/// what was read, not what was intended.
+fn measure_window() -> (u64, u64) {
+    let window_ticks = PIT_HZ * CALIBRATION_MICROS / 1_000_000;
+    let mut pit = Pit::new();
+    pit.start();
+    let first = pit.sample();
+    let last = loop {
+        let sample = pit.sample();
+        if u64::from(first.count.wrapping_sub(sample.count)) >= window_ticks {
+            break sample;
+        }
         core::hint::spin_loop();
-    }
-    rdtsc() - start
+    };
+    let ticks = u64::from(first.count.wrapping_sub(last.count)).max(1);
+    let cycles = last.tsc - first.tsc;
+    let hz = (u128::from(cycles) * u128::from(PIT_HZ) / u128::from(ticks)) as u64;
+    (hz, first.uncertainty + last.uncertainty)
 }
 
 /// Calibrates the TSC against the PIT; returns the frequency in Hz.
 pub fn calibrate() -> u64 {
-    let best = (0..3).map(|_| measure_window()).min().unwrap_or(0).max(1);
-    let hz = best * 1_000_000 / CALIBRATION_MICROS;
+    let (hz, _) = (0..2)
+        .map(|_| measure_window())
+        .min_by_key(|&(_, uncertainty)| uncertainty)
+        .unwrap_or((1, 0));
+    let hz = hz.max(1);
     TSC_HZ.store(hz, Ordering::Relaxed);
     hz
 }
