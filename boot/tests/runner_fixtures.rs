@@ -29,11 +29,12 @@ fn run(name: &str) -> TestReport {
     let options = Options::from_env().expect("BOOT_* variables");
     let report = run_test_elf(fixture(name), &options)
         .unwrap_or_else(|error| panic!("could not run {name}: {error}"));
-    common::print_block(&format!(
-        "---- runner fixture `{name}`\n{}{}\n",
+    // Captured: fixtures fail on purpose, so they show only with --nocapture or on error.
+    println!(
+        "---- runner fixture `{name}`\n{}{}",
         report.log,
         report.summary()
-    ));
+    );
     assert!(
         !report.passed(),
         "the fixture {name} passed:\n{}",
@@ -100,7 +101,7 @@ fn the_runner_binary_fails_with_a_summary() {
         .expect("running boot");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    common::print_block(&format!("---- boot runner fixture_fail\n{stdout}{stderr}"));
+    println!("---- boot runner fixture_fail\n{stdout}{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("KTAP version 1"),

@@ -1,8 +1,6 @@
 //! `boot --headless --screenshot PATH` boots the kernel (building it first, as
 //! `cargo run` does), waits for the end of boot and writes a PNG through QMP.
 
-mod common;
-
 use std::fs::File;
 use std::process::Command;
 
@@ -20,7 +18,7 @@ fn a_headless_boot_writes_a_png_screenshot() {
         .expect("running boot");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    common::print_block(&format!("---- boot --screenshot\n{stdout}{stderr}"));
+    println!("---- boot --screenshot\n{stdout}{stderr}");
     assert!(output.status.success(), "boot failed:\n{stdout}\n{stderr}");
     assert!(
         stdout
