@@ -1,0 +1,438 @@
+//! Binding: matching a device to a driver, the probe flow and the unbind flow.
+//!
+//! # When binding happens
+//!
+//! - **A device is added** on a bus: its bus gives the device's index keys, the model
+//!   collects the ID table entries filed under them (plus the unindexed ones), asks the
+//!   bus about each, and probes the best match.
+//! - **A driver is registered**: every unbound device on its bus is matched against that
+//!   driver's table alone, in registration order, and probed on a match.
+//! - **Explicitly**, with [`DeviceModel::bind`](crate::DeviceModel::bind),
+//!   [`bind_driver`](crate::DeviceModel::bind_driver) and
+//!   [`unbind`](crate::DeviceModel::unbind); drivers may refuse these
+//!   ([`Driver::allows_manual_bind`](crate::Driver::allows_manual_bind)).
+//!
+//! Matching: the highest [`Match::Yes`] score wins, ties go to the older driver. If any
+//! candidate answers [`Match::Defer`], the attempt defers (the best driver may be the one
+//! that cannot decide yet): the reason is recorded on the device
+//! ([`Device::deferred_reason`](crate::Device::deferred_reason)) and
+//! [`DeviceModel::retry_deferred`](crate::DeviceModel::retry_deferred) tries again.
+//!
+//! # The probe flow
+//!
+//! 1. Claim, under the registry and device locks: the driver is registered and not
+//!    leaving, the device is registered and unbound, **its devres list is empty**
+//!    (otherwise [`Error::ResourcesPresent`]); the device becomes *probing* (no other
+//!    transition can start), gets a new binding generation, and joins the driver's list.
+//! 2. Event [`Bind`](crate::event::EventKind::Bind).
+//! 3. Call [`Driver::probe`](crate::Driver::probe) with no lock held, with a
+//!    [`Device<Core>`](crate::context::Core) proof.
+//! 4. On failure: release the devres the probe took, newest first (the driver's remove
+//!    is never called: there is no state to drop), mark the device unbound, record a
+//!    deferral reason if the error was [`Error::Deferred`], event
+//!    [`NotBound`](crate::event::EventKind::NotBound), return the error.
+//! 5. On success: store the state, mark the device bound, count the binding, event
+//!    [`Bound`](crate::event::EventKind::Bound).
+//!
+//! # The unbind flow
+//!
+//! 1. Claim: the device is bound (else [`Error::NotBound`]); it becomes *unbinding*.
+//! 2. (Consumers linked to the device are unbound here.) Event
+//!    [`Unbind`](crate::event::EventKind::Unbind).
+//! 3. [`Driver::unbind`](crate::Driver::unbind) with the still-bound device, then the
+//!    driver's state is dropped (remove = `Drop`).
+//! 4. The devres list is released, newest first: every [`Devres`](crate::Devres) of the
+//!    binding is revoked here.
+//! 5. (Link cleanup.) The driver is cleared: the device is unbound.
+//! 6. Event [`Unbound`](crate::event::EventKind::Unbound).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use crate::bus::{EntryRef, Match};
+use crate::device::{Binding, Device, DriverHandle, Lifecycle};
+use crate::devres;
+use crate::error::{Error, Result};
+use crate::event::EventKind;
+use crate::model::{Candidate, Request, Shared};
+
+/// The outcome of matching one device against candidates.
+enum Outcome {
+    Bind(Candidate),
+    Defer(&'static str),
+    NoMatch,
+}
+
+impl Shared {
+    /// Matches `device` and probes the winner.
+    pub(crate) fn attach(&self, device: &Device, request: Request<'_>) -> Result<()> {
+        // Which bus, and which candidates.
+        let bus_object = {
+            let registry = self.registry.lock();
+            let record = registry.devices.get(&device.inner().key);
+            let Some(record) = record else {
+                return Err(Error::deleted(device));
+            };
+            match record.bus {
+                Some(bus) => registry.buses[bus].object.clone(),
+                None => {
+                    return Err(Error::NoMatch {
+                        device: device.name().into(),
+                    });
+                }
+            }
+        };
+        {
+            let state = device.inner().state.lock();
+            if !matches!(
+                state.lifecycle,
+                Lifecycle::Registered | Lifecycle::DeletePending
+            ) {
+                return Err(Error::deleted(device));
+            }
+            match &state.binding {
+                Binding::Unbound => {}
+                Binding::Bound { driver, .. } => {
+                    return Err(Error::AlreadyBound {
+                        device: device.name().into(),
+                        driver: driver.object.name().into(),
+                    });
+                }
+                Binding::Probing { .. } | Binding::Unbinding { .. } => {
+                    return Err(Error::Busy {
+                        device: device.name().into(),
+                    });
+                }
+            }
+        }
+        // Bus code runs with no lock held.
+        let keys = bus_object.device_keys(device);
+        drop(bus_object);
+        let candidates = {
+            let registry = self.registry.lock();
+            let Some(record) = registry.devices.get(&device.inner().key) else {
+                return Err(Error::deleted(device));
+            };
+            let Some(bus_index) = record.bus else {
+                return Err(Error::NoMatch {
+                    device: device.name().into(),
+                });
+            };
+            let bus = &registry.buses[bus_index];
+            let override_name = device.inner().state.lock().driver_override.clone();
+            let only = request.driver.or(override_name.as_deref());
+            let mut entries: Vec<EntryRef> = Vec::new();
+            match only {
+                Some(name) => {
+                    let Some(&driver) = bus.drivers.get(name) else {
+                        return Err(Error::DriverNotRegistered {
+                            driver: name.into(),
+                        });
+                    };
+                    if let Some(record) = registry.drivers.get(&driver) {
+                        entries.extend(
+                            (0..record.object.entry_count())
+                                .map(|entry| EntryRef { driver, entry }),
+                        );
+                    }
+                }
+                None => bus.index.candidates(&keys, &mut entries),
+            }
+            entries
+                .into_iter()
+                .filter_map(|entry| {
+                    let record = registry.drivers.get(&entry.driver)?;
+                    (!record.dying).then(|| Candidate {
+                        entry,
+                        object: record.object.clone(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        match Self::best_match(device, candidates) {
+            Outcome::NoMatch => Err(Error::NoMatch {
+                device: device.name().into(),
+            }),
+            Outcome::Defer(reason) => {
+                device.inner().state.lock().deferred = Some(String::from(reason));
+                Err(Error::defer(reason))
+            }
+            Outcome::Bind(candidate) => {
+                if request.manual && !candidate.object.allows_manual_bind() {
+                    return Err(Error::ManualBindRefused {
+                        driver: candidate.object.name().into(),
+                    });
+                }
+                self.probe(device, candidate)
+            }
+        }
+    }
+
+    /// Asks the bus about every candidate (no lock held) and picks the winner.
+    fn best_match(device: &Device, candidates: Vec<Candidate>) -> Outcome {
+        let mut best: Option<(u32, Candidate)> = None;
+        let mut deferred = None;
+        for candidate in candidates {
+            match candidate.object.match_entry(device, candidate.entry.entry) {
+                Match::No => {}
+                Match::Yes { score } => {
+                    if best
+                        .as_ref()
+                        .is_none_or(|(best_score, _)| score > *best_score)
+                    {
+                        best = Some((score, candidate));
+                    }
+                }
+                Match::Defer { reason } => {
+                    deferred.get_or_insert(reason);
+                }
+            }
+        }
+        match (deferred, best) {
+            (Some(reason), _) => Outcome::Defer(reason),
+            (None, Some((_, candidate))) => Outcome::Bind(candidate),
+            (None, None) => Outcome::NoMatch,
+        }
+    }
+
+    /// A driver arrived: try it on every unbound device of its bus.
+    pub(crate) fn attach_driver(&self, driver: u64) {
+        let (object, devices) = {
+            let registry = self.registry.lock();
+            let Some(record) = registry.drivers.get(&driver) else {
+                return;
+            };
+            let devices: Vec<_> = registry.buses[record.bus]
+                .devices
+                .iter()
+                .filter_map(|key| registry.devices.get(key))
+                .map(|record| record.device.clone())
+                .collect();
+            (record.object.clone(), devices)
+        };
+        for device in devices {
+            let eligible = {
+                let state = device.inner().state.lock();
+                matches!(state.binding, Binding::Unbound)
+                    && state.lifecycle == Lifecycle::Registered
+                    && state
+                        .driver_override
+                        .as_deref()
+                        .is_none_or(|name| name == object.name())
+            };
+            if !eligible {
+                continue;
+            }
+            let candidates = (0..object.entry_count())
+                .map(|entry| Candidate {
+                    entry: EntryRef { driver, entry },
+                    object: object.clone(),
+                })
+                .collect();
+            match Self::best_match(&device, candidates) {
+                Outcome::Bind(candidate) => {
+                    let _ = self.probe(&device, candidate);
+                }
+                Outcome::Defer(reason) => {
+                    device.inner().state.lock().deferred = Some(String::from(reason));
+                }
+                Outcome::NoMatch => {}
+            }
+        }
+    }
+
+    /// The probe flow (see the module docs): one function, five steps.
+    pub(crate) fn probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
+        let driver_key = candidate.entry.driver;
+        // Step 1: claim the device for this driver.
+        let handle = {
+            let mut registry = self.registry.lock();
+            let sequence = registry.next_sequence;
+            let Some(record) = registry.drivers.get_mut(&driver_key) else {
+                return Err(Error::DriverNotRegistered {
+                    driver: candidate.object.name().into(),
+                });
+            };
+            if record.dying {
+                return Err(Error::DriverNotRegistered {
+                    driver: candidate.object.name().into(),
+                });
+            }
+            let mut state = device.inner().state.lock();
+            if !matches!(
+                state.lifecycle,
+                Lifecycle::Registered | Lifecycle::DeletePending
+            ) {
+                return Err(Error::deleted(device));
+            }
+            match &state.binding {
+                Binding::Unbound => {}
+                Binding::Bound { driver, .. } => {
+                    return Err(Error::AlreadyBound {
+                        device: device.name().into(),
+                        driver: driver.object.name().into(),
+                    });
+                }
+                Binding::Probing { .. } | Binding::Unbinding { .. } => {
+                    return Err(Error::Busy {
+                        device: device.name().into(),
+                    });
+                }
+            }
+            let count = device.inner().devres.len();
+            if count > 0 {
+                return Err(Error::ResourcesPresent {
+                    device: device.name().into(),
+                    count,
+                });
+            }
+            record.bound.insert(sequence, device.inner().key);
+            let handle = DriverHandle {
+                key: driver_key,
+                sequence,
+                object: candidate.object.clone(),
+            };
+            state.binding = Binding::Probing {
+                driver: handle.clone(),
+            };
+            device.inner().generation.fetch_add(1, Ordering::AcqRel);
+            drop(state);
+            registry.next_sequence += 1;
+            handle
+        };
+        let entry = candidate.entry.entry;
+        drop(candidate);
+        let driver_name = String::from(handle.object.name());
+        // Step 2: announce.
+        self.notify(EventKind::Bind, device, Some(&driver_name));
+        // Step 3: probe, with no lock held.
+        // SAFETY: the device is `Probing` for this driver: no unbind can start (it needs
+        // `Bound`), a delete or driver unregistration waits for the transition to end,
+        // and the devres list is only released by this function after the probe returns.
+        // The `Core` reference lives only for the call.
+        let result = handle.object.probe(unsafe { device.assume_core() }, entry);
+        match result {
+            // Step 4: failure.
+            Err(error) => {
+                devres::release_all(device);
+                let old = {
+                    let mut registry = self.registry.lock();
+                    if let Some(record) = registry.drivers.get_mut(&handle.key) {
+                        record.bound.remove(&handle.sequence);
+                    }
+                    let mut state = device.inner().state.lock();
+                    if let Error::Deferred { reason } = &error {
+                        state.deferred = Some(reason.clone());
+                    }
+                    core::mem::replace(&mut state.binding, Binding::Unbound)
+                };
+                drop(old);
+                drop(handle);
+                self.notify(EventKind::NotBound, device, Some(&driver_name));
+                Err(error)
+            }
+            // Step 5: success.
+            Ok(state_box) => {
+                let old = {
+                    let mut state = device.inner().state.lock();
+                    state.deferred = None;
+                    core::mem::replace(
+                        &mut state.binding,
+                        Binding::Bound {
+                            driver: handle,
+                            state: state_box,
+                        },
+                    )
+                };
+                drop(old);
+                self.counters.bindings.fetch_add(1, Ordering::Relaxed);
+                self.notify(EventKind::Bound, device, Some(&driver_name));
+                Ok(())
+            }
+        }
+    }
+
+    /// The unbind flow (see the module docs). `expected`: only unbind from this driver.
+    /// `manual`: an explicit request, refused by drivers that forbid it.
+    pub(crate) fn release_driver(
+        &self,
+        device: &Device,
+        expected: Option<u64>,
+        manual: bool,
+    ) -> Result<()> {
+        // Step 1: claim.
+        let (handle, driver_state) = {
+            let mut state = device.inner().state.lock();
+            match core::mem::replace(&mut state.binding, Binding::Unbound) {
+                Binding::Bound {
+                    driver,
+                    state: driver_state,
+                } => {
+                    let refusal = if expected.is_some_and(|key| key != driver.key) {
+                        Some(Error::NotBound {
+                            device: device.name().into(),
+                        })
+                    } else if manual && !driver.object.allows_manual_bind() {
+                        Some(Error::ManualBindRefused {
+                            driver: driver.object.name().into(),
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(error) = refusal {
+                        state.binding = Binding::Bound {
+                            driver,
+                            state: driver_state,
+                        };
+                        return Err(error);
+                    }
+                    state.binding = Binding::Unbinding {
+                        driver: driver.clone(),
+                    };
+                    (driver, driver_state)
+                }
+                other => {
+                    let error = if matches!(other, Binding::Unbound) {
+                        Error::NotBound {
+                            device: device.name().into(),
+                        }
+                    } else {
+                        Error::Busy {
+                            device: device.name().into(),
+                        }
+                    };
+                    state.binding = other;
+                    return Err(error);
+                }
+            }
+        };
+        let driver_name = String::from(handle.object.name());
+        // Step 2: (unbind consumers) announce.
+        self.notify(EventKind::Unbind, device, Some(&driver_name));
+        // Step 3: the driver's unbind hook, then drop its state.
+        // SAFETY: the device is `Unbinding`: still bound, its devres not yet released
+        // (that happens in step 4, after the call), no other transition can start. The
+        // `Core` reference lives only for the call.
+        handle
+            .object
+            .unbind(unsafe { device.assume_core() }, driver_state);
+        // Step 4: release devres, newest first.
+        devres::release_all(device);
+        // Step 5: (link cleanup) clear the driver.
+        let old = {
+            let mut registry = self.registry.lock();
+            if let Some(record) = registry.drivers.get_mut(&handle.key) {
+                record.bound.remove(&handle.sequence);
+            }
+            let mut state = device.inner().state.lock();
+            core::mem::replace(&mut state.binding, Binding::Unbound)
+        };
+        drop(old);
+        drop(handle);
+        self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
+        // Step 6: announce.
+        self.notify(EventKind::Unbound, device, Some(&driver_name));
+        Ok(())
+    }
+}

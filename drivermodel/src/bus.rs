@@ -1,0 +1,312 @@
+//! Buses: how devices and drivers are matched, and the index that keeps matching fast.
+//!
+//! A bus is a [`Bus`] value registered once per model with
+//! [`DeviceModel::register_bus`](crate::DeviceModel::register_bus). Its associated
+//! [`Bus::Id`] is the type of one entry of a driver's ID table (platform: a name; PCI:
+//! vendor/device, or class with mask). [`Bus::match_id`] decides, for one device and one ID,
+//! [`Match::No`], [`Match::Yes`] with a score (the best score over all candidate drivers
+//! wins; ties go to the driver registered first) or [`Match::Defer`].
+//!
+//! # The match index
+//!
+//! Matching never walks every driver. When a driver registers, each ID of its table is
+//! filed under the [`MatchKey`] its bus returns from [`Bus::id_key`] (a hash table from key
+//! to `(driver, entry)` pairs), or in a small secondary list when the bus returns `None`
+//! (wildcards such as PCI class-with-mask entries). To match a device the model asks
+//! [`Bus::device_keys`] for the keys to look up, and calls [`Bus::match_id`] only for the
+//! entries filed under those keys plus the secondary list. Keys are hints: a hash
+//! collision costs one extra `match_id` call, never a wrong match. A bus that declares no
+//! keys at all still works; every entry then lands in the secondary list.
+
+use alloc::vec::Vec;
+
+use crate::device::Device;
+
+/// The answer of [`Bus::match_id`] for one device and one ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Match {
+    /// The ID does not describe the device.
+    No,
+    /// The ID describes the device; the highest `score` over all candidates wins.
+    Yes {
+        /// How specific the match is (an exact vendor/device beats a class match).
+        score: u32,
+    },
+    /// The bus cannot decide yet (for example, the device's description is incomplete).
+    Defer {
+        /// Why, for the deferred-device listing.
+        reason: &'static str,
+    },
+}
+
+/// A hashable key that files an ID table entry in the match index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MatchKey(u64);
+
+impl MatchKey {
+    /// A key from a number (for example `vendor << 16 | device`).
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// A key from a name (64-bit FNV-1a of its bytes).
+    pub const fn from_name(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut index = 0;
+        while index < bytes.len() {
+            hash ^= bytes[index] as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            index += 1;
+        }
+        Self(hash)
+    }
+
+    /// The raw value.
+    pub const fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// Up to [`KeySet::CAPACITY`] keys a device is looked up under, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySet {
+    keys: [MatchKey; KeySet::CAPACITY],
+    length: usize,
+}
+
+impl KeySet {
+    /// How many keys fit.
+    pub const CAPACITY: usize = 4;
+
+    /// No keys: only the secondary (unindexed) list is consulted.
+    pub const fn new() -> Self {
+        Self {
+            keys: [MatchKey(0); Self::CAPACITY],
+            length: 0,
+        }
+    }
+
+    /// One key.
+    pub const fn one(key: MatchKey) -> Self {
+        let mut set = Self::new();
+        set.keys[0] = key;
+        set.length = 1;
+        set
+    }
+
+    /// Adds a key; returns `false` (and drops it) when the set is full.
+    pub fn push(&mut self, key: MatchKey) -> bool {
+        if self.length == Self::CAPACITY {
+            return false;
+        }
+        self.keys[self.length] = key;
+        self.length += 1;
+        true
+    }
+
+    /// The keys.
+    pub fn as_slice(&self) -> &[MatchKey] {
+        &self.keys[..self.length]
+    }
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One entry of a driver's ID table: a bus ID and the driver's data for it, which
+/// [`Driver::probe`](crate::Driver::probe) receives when this entry matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdEntry<Id, Info> {
+    /// The bus-specific ID.
+    pub id: Id,
+    /// The driver's data for this ID.
+    pub info: Info,
+}
+
+impl<Id, Info> IdEntry<Id, Info> {
+    /// An entry; `const` so tables can be `static`.
+    pub const fn new(id: Id, info: Info) -> Self {
+        Self { id, info }
+    }
+}
+
+/// A bus type: names, index keys and the match rule.
+///
+/// All methods are called **without** any lock of the model held, so they may look at
+/// the device freely; they must not block for long.
+pub trait Bus: Send + Sync + 'static {
+    /// One ID table entry (for example a platform name, or a PCI vendor/device pair).
+    type Id: Send + Sync + 'static;
+
+    /// The bus name, unique in a model (for example `"platform"`).
+    fn name(&self) -> &str;
+
+    /// The index key of one ID, or `None` to put it in the secondary list that every
+    /// device on the bus is checked against (keep that list small).
+    fn id_key(&self, id: &Self::Id) -> Option<MatchKey> {
+        let _ = id;
+        None
+    }
+
+    /// The keys under which to look up candidate IDs for `device`. An ID must be found
+    /// under one of these keys (or be unindexed) to be considered at all.
+    fn device_keys(&self, device: &Device) -> KeySet {
+        let _ = device;
+        KeySet::new()
+    }
+
+    /// Whether `id` describes `device`.
+    fn match_id(&self, device: &Device, id: &Self::Id) -> Match;
+}
+
+/// The type-erased face of a registered bus.
+pub(crate) trait ErasedBus: core::any::Any + Send + Sync {
+    fn device_keys(&self, device: &Device) -> KeySet;
+}
+
+impl<B: Bus> ErasedBus for B {
+    fn device_keys(&self, device: &Device) -> KeySet {
+        Bus::device_keys(self, device)
+    }
+}
+
+/// Names one ID table entry of one registered driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct EntryRef {
+    pub(crate) driver: u64,
+    pub(crate) entry: usize,
+}
+
+/// A hash table from [`MatchKey`] to ID table entries, plus the unindexed list.
+///
+/// Open hashing with a power-of-two bucket count that doubles when the load passes 2, so
+/// a lookup costs the same at 10 and at 100,000 entries.
+#[derive(Debug, Default)]
+pub(crate) struct MatchIndex {
+    buckets: Vec<Vec<(MatchKey, EntryRef)>>,
+    length: usize,
+    unindexed: Vec<EntryRef>,
+}
+
+impl MatchIndex {
+    fn bucket_of(key: MatchKey, bucket_count: usize) -> usize {
+        // Fibonacci hashing: the high bits of a multiplicative hash.
+        let hash = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let bits = bucket_count.trailing_zeros();
+        if bits == 0 {
+            0
+        } else {
+            (hash >> (64 - bits)) as usize
+        }
+    }
+
+    pub(crate) fn insert(&mut self, key: Option<MatchKey>, entry: EntryRef) {
+        let Some(key) = key else {
+            self.unindexed.push(entry);
+            return;
+        };
+        if self.length >= self.buckets.len() * 2 {
+            self.grow();
+        }
+        let bucket = Self::bucket_of(key, self.buckets.len());
+        self.buckets[bucket].push((key, entry));
+        self.length += 1;
+    }
+
+    fn grow(&mut self) {
+        let new_count = (self.buckets.len() * 2).max(16);
+        let mut buckets: Vec<Vec<(MatchKey, EntryRef)>> = Vec::new();
+        buckets.resize_with(new_count, Vec::new);
+        for (key, entry) in self.buckets.drain(..).flatten() {
+            buckets[Self::bucket_of(key, new_count)].push((key, entry));
+        }
+        self.buckets = buckets;
+    }
+
+    pub(crate) fn remove_driver(&mut self, key: Option<MatchKey>, driver: u64) {
+        match key {
+            None => self.unindexed.retain(|entry| entry.driver != driver),
+            Some(key) if !self.buckets.is_empty() => {
+                let bucket = Self::bucket_of(key, self.buckets.len());
+                let before = self.buckets[bucket].len();
+                self.buckets[bucket].retain(|(_, entry)| entry.driver != driver);
+                self.length -= before - self.buckets[bucket].len();
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Appends every entry filed under one of `keys`, and every unindexed entry.
+    pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<EntryRef>) {
+        if !self.buckets.is_empty() {
+            for &key in keys.as_slice() {
+                let bucket = &self.buckets[Self::bucket_of(key, self.buckets.len())];
+                out.extend(
+                    bucket
+                        .iter()
+                        .filter(|(filed, _)| *filed == key)
+                        .map(|(_, entry)| *entry),
+                );
+            }
+        }
+        out.extend_from_slice(&self.unindexed);
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_finds_only_filed_entries() {
+        let mut index = MatchIndex::default();
+        for driver in 0..1000 {
+            index.insert(Some(MatchKey::new(driver)), EntryRef { driver, entry: 0 });
+        }
+        index.insert(
+            None,
+            EntryRef {
+                driver: 5000,
+                entry: 3,
+            },
+        );
+        let mut out = Vec::new();
+        index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
+        assert_eq!(
+            out,
+            [
+                EntryRef {
+                    driver: 77,
+                    entry: 0
+                },
+                EntryRef {
+                    driver: 5000,
+                    entry: 3
+                }
+            ]
+        );
+        index.remove_driver(Some(MatchKey::new(77)), 77);
+        index.remove_driver(None, 5000);
+        out.clear();
+        index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn key_set_is_bounded() {
+        let mut keys = KeySet::new();
+        for value in 0..KeySet::CAPACITY as u64 {
+            assert!(keys.push(MatchKey::new(value)));
+        }
+        assert!(!keys.push(MatchKey::new(99)));
+        assert_eq!(keys.as_slice().len(), KeySet::CAPACITY);
+        assert_ne!(MatchKey::from_name("uart"), MatchKey::from_name("uarT"));
+    }
+}

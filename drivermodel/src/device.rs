@@ -1,0 +1,585 @@
+//! Devices: counted objects with a registration and, at times, a binding.
+//!
+//! # Three lifetimes
+//!
+//! A device has three lifetimes that never stand in for one another:
+//!
+//! - **Object** — a reference count. [`ARef<Device>`] is a counted reference (`Clone`
+//!   increments, `Drop` decrements). The last drop runs the final devres pass (anything
+//!   added after delete), then the release hook given with
+//!   [`DeviceBuilder::on_release`], then frees the object. A child holds a counted
+//!   reference on its parent for the child's whole object lifetime, so `parent()` is
+//!   always valid.
+//! - **Registration** — from [`DeviceModel::add_device`](crate::DeviceModel::add_device) to
+//!   delete. The add returns a [`Registration`]; dropping it deletes the device: unbind if
+//!   bound, release all devres (even when no driver was ever bound), leave the bus. While
+//!   registered, the model itself holds one counted reference.
+//! - **Binding** — from a successful probe to unbind. The driver's state lives exactly this
+//!   long; devres taken during it is released at its end.
+//!
+//! # Children first
+//!
+//! A parent cannot be deleted while it has registered children. Dropping a parent's
+//! [`Registration`] early is still allowed: the parent stays registered (refusing new
+//! children) and its deletion completes automatically when its last child is deleted.
+//! [`Registration::delete`] reports this case as [`Error::HasChildren`].
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::any::Any;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::context::{Context, Normal};
+use crate::devres;
+use crate::driver::ErasedDriver;
+use crate::error::{Error, Result};
+use crate::model::{Counters, DeviceModel, Shared};
+use crate::resource::{IoPortRange, Irq, MmioRange, PropertyValue, Resource};
+
+/// A device. `Device` alone means `Device<Normal>`; see [`context`](crate::context) for
+/// what the other contexts prove.
+///
+/// # Invariants
+///
+/// `repr(transparent)` over [`Inner`] for every `Ctx`, so references can be cast between
+/// contexts (done only in [`context`](crate::context)). Every `Device` lives inside the
+/// `Arc` made by [`Device::create`].
+#[repr(transparent)]
+pub struct Device<Ctx: Context = Normal> {
+    inner: Inner,
+    context: PhantomData<Ctx>,
+}
+
+/// The fields of a device, shared by all contexts.
+pub(crate) struct Inner {
+    pub(crate) key: u64,
+    name: String,
+    bus: Option<String>,
+    parent: Option<ARef<Device>>,
+    resources: Vec<Resource>,
+    properties: BTreeMap<String, PropertyValue>,
+    data: Option<Box<dyn Any + Send + Sync>>,
+    release: spin::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Lock order: after the model's registry lock, before the devres lock.
+    pub(crate) state: spin::Mutex<State>,
+    pub(crate) devres: devres::Store,
+    /// Incremented at every probe start; tells bindings apart for [`crate::Devres`].
+    pub(crate) generation: AtomicU64,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) model: Weak<Shared>,
+    this: Weak<Device>,
+}
+
+/// Where a device is in its registration lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Added and live.
+    Registered,
+    /// Its registration was dropped while it had children; deleted with the last child.
+    DeletePending,
+    /// Deletion in progress: no new probe may start.
+    Deleting,
+    /// Deleted.
+    Deleted,
+}
+
+/// Where a device is in its binding lifetime.
+pub(crate) enum Binding {
+    Unbound,
+    Probing {
+        driver: DriverHandle,
+    },
+    Bound {
+        driver: DriverHandle,
+        state: Box<dyn Any + Send>,
+    },
+    Unbinding {
+        driver: DriverHandle,
+    },
+}
+
+/// A device's binding state, as reported by [`Device::binding_state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindingState {
+    /// No driver.
+    Unbound,
+    /// A driver's probe is running.
+    Probing {
+        /// The driver name.
+        driver: String,
+    },
+    /// Bound to a driver.
+    Bound {
+        /// The driver name.
+        driver: String,
+    },
+    /// An unbind is running.
+    Unbinding {
+        /// The driver name.
+        driver: String,
+    },
+}
+
+impl Binding {
+    pub(crate) fn in_transition(&self) -> bool {
+        matches!(self, Self::Probing { .. } | Self::Unbinding { .. })
+    }
+}
+
+/// The driver a device is being bound to, bound to, or unbound from.
+#[derive(Clone)]
+pub(crate) struct DriverHandle {
+    pub(crate) key: u64,
+    /// The binding's place in the driver's newest-bound-first order.
+    pub(crate) sequence: u64,
+    pub(crate) object: Arc<dyn ErasedDriver>,
+}
+
+/// The mutable part of a device, under its state lock.
+pub(crate) struct State {
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) binding: Binding,
+    /// Why the last probe or match deferred, cleared by a successful bind.
+    pub(crate) deferred: Option<String>,
+    /// When set, only the driver of this name may bind (issue: driver override).
+    pub(crate) driver_override: Option<String>,
+}
+
+impl Device {
+    /// Makes the object (not yet registered).
+    pub(crate) fn create(
+        builder: DeviceBuilder,
+        key: u64,
+        counters: Arc<Counters>,
+        model: Weak<Shared>,
+    ) -> ARef<Device> {
+        counters.devices.fetch_add(1, Ordering::Relaxed);
+        let capacity = builder.devres_capacity;
+        let arc = Arc::new_cyclic(|this| Device {
+            inner: Inner {
+                key,
+                name: builder.name,
+                bus: builder.bus,
+                parent: builder.parent,
+                resources: builder.resources,
+                properties: builder.properties,
+                data: builder.data,
+                release: spin::Mutex::new(builder.release),
+                state: spin::Mutex::new(State {
+                    lifecycle: Lifecycle::Registered,
+                    binding: Binding::Unbound,
+                    deferred: None,
+                    driver_override: None,
+                }),
+                devres: devres::Store::new(capacity),
+                generation: AtomicU64::new(0),
+                counters,
+                model,
+                this: this.clone(),
+            },
+            context: PhantomData,
+        });
+        ARef(arc)
+    }
+}
+
+impl<Ctx: Context> Device<Ctx> {
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Device {
+    /// The device name, unique on its bus (or among bus-less devices).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The bus name, or `None` for bus-less (root and virtual) devices.
+    pub fn bus_name(&self) -> Option<&str> {
+        self.inner.bus.as_deref()
+    }
+
+    /// The parent device.
+    pub fn parent(&self) -> Option<&Device> {
+        self.inner.parent.as_deref()
+    }
+
+    /// The path in the device tree: `/devices/<ancestors>/<name>`.
+    pub fn path(&self) -> String {
+        let mut names = Vec::new();
+        let mut current = Some(self);
+        while let Some(device) = current {
+            names.push(device.name());
+            current = device.parent();
+        }
+        let mut path = String::from("/devices");
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        path
+    }
+
+    /// The hardware resources, in the order given at build time.
+    pub fn resources(&self) -> &[Resource] {
+        &self.inner.resources
+    }
+
+    /// The `index`-th I/O port range.
+    pub fn io_ports(&self, index: usize) -> Option<IoPortRange> {
+        self.resources()
+            .iter()
+            .filter_map(|resource| match resource {
+                Resource::IoPorts(range) => Some(*range),
+                _ => None,
+            })
+            .nth(index)
+    }
+
+    /// The `index`-th MMIO range.
+    pub fn mmio(&self, index: usize) -> Option<MmioRange> {
+        self.resources()
+            .iter()
+            .filter_map(|resource| match resource {
+                Resource::Mmio(range) => Some(*range),
+                _ => None,
+            })
+            .nth(index)
+    }
+
+    /// The `index`-th interrupt line.
+    pub fn irq(&self, index: usize) -> Option<Irq> {
+        self.resources()
+            .iter()
+            .filter_map(|resource| match resource {
+                Resource::Irq(irq) => Some(*irq),
+                _ => None,
+            })
+            .nth(index)
+    }
+
+    /// A property by key.
+    pub fn property(&self, key: &str) -> Option<&PropertyValue> {
+        self.inner.properties.get(key)
+    }
+
+    /// All properties, sorted by key.
+    pub fn properties(&self) -> impl Iterator<Item = (&str, &PropertyValue)> {
+        self.inner
+            .properties
+            .iter()
+            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// The bus-specific data given with [`DeviceBuilder::data`], if it is a `T`.
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.inner.data.as_ref()?.downcast_ref()
+    }
+
+    /// Whether the device is registered (added and its deletion not started).
+    pub fn is_registered(&self) -> bool {
+        matches!(
+            self.inner.state.lock().lifecycle,
+            Lifecycle::Registered | Lifecycle::DeletePending
+        )
+    }
+
+    /// Whether a driver is bound (a probe in progress does not count).
+    pub fn is_bound(&self) -> bool {
+        matches!(self.inner.state.lock().binding, Binding::Bound { .. })
+    }
+
+    /// The name of the bound driver.
+    pub fn driver_name(&self) -> Option<String> {
+        match &self.inner.state.lock().binding {
+            Binding::Bound { driver, .. } => Some(driver.object.name().into()),
+            _ => None,
+        }
+    }
+
+    /// Where the device is in its binding lifetime, with the driver's name.
+    pub fn binding_state(&self) -> BindingState {
+        let state = self.inner.state.lock();
+        let name = |driver: &DriverHandle| String::from(driver.object.name());
+        match &state.binding {
+            Binding::Unbound => BindingState::Unbound,
+            Binding::Probing { driver } => BindingState::Probing {
+                driver: name(driver),
+            },
+            Binding::Bound { driver, .. } => BindingState::Bound {
+                driver: name(driver),
+            },
+            Binding::Unbinding { driver } => BindingState::Unbinding {
+                driver: name(driver),
+            },
+        }
+    }
+
+    /// Why the last attempt to bind this device deferred, until a bind succeeds.
+    pub fn deferred_reason(&self) -> Option<String> {
+        self.inner.state.lock().deferred.clone()
+    }
+
+    /// The device's devres list.
+    pub fn devres(&self) -> devres::List<'_> {
+        devres::List::new(self)
+    }
+
+    /// A new counted reference.
+    pub fn to_ref(&self) -> ARef<Device> {
+        // Every device lives in the `Arc` made by `create` (type invariant) and `self`
+        // proves a strong reference exists, so the upgrade cannot fail.
+        match self.inner.this.upgrade() {
+            Some(arc) => ARef(arc),
+            None => unreachable!("a borrowed device has a live strong reference"),
+        }
+    }
+
+    /// The model this device belongs to, if it still exists.
+    pub fn model(&self) -> Option<DeviceModel> {
+        self.inner.model.upgrade().map(DeviceModel::from_shared)
+    }
+
+    /// Whether `self` and `other` are the same device object.
+    pub fn same_as(&self, other: &Device) -> bool {
+        core::ptr::eq(&self.inner, &other.inner)
+    }
+}
+
+impl<Ctx: Context> fmt::Debug for Device<Ctx> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Device")
+            .field("name", &self.inner.name)
+            .field("bus", &self.inner.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The third devres pass: anything added after delete (or to a device that was
+        // never registered). Nothing else can reach the device now.
+        devres::release_all_nodes(self.devres.take_all(), &self.counters);
+        if let Some(release) = self.release.get_mut().take() {
+            release();
+        }
+        self.counters.devices.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A counted reference to a device: `Clone` takes a reference, `Drop` puts it; the last
+/// put releases the device. Only [`Device<Normal>`](Device) can be counted, so a
+/// bound-device proof can never be stored.
+pub struct ARef<T>(pub(crate) Arc<T>);
+
+impl<T> ARef<T> {
+    /// How many counted references exist (for tests and diagnostics).
+    pub fn count(this: &Self) -> usize {
+        Arc::strong_count(&this.0)
+    }
+
+    /// Whether two references name the same object.
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        Arc::ptr_eq(&this.0, &other.0)
+    }
+}
+
+impl<T> Clone for ARef<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> Deref for ARef<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ARef<T> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, formatter)
+    }
+}
+
+impl<Ctx: Context> From<&Device<Ctx>> for ARef<Device> {
+    fn from(device: &Device<Ctx>) -> Self {
+        match device.inner.this.upgrade() {
+            Some(arc) => ARef(arc),
+            None => unreachable!("a borrowed device has a live strong reference"),
+        }
+    }
+}
+
+/// The description of a device to add.
+///
+/// ```
+/// use drivermodel::{DeviceBuilder, DeviceModel};
+/// use drivermodel::resource::{IoPortRange, Irq, Resource};
+///
+/// let model = DeviceModel::new();
+/// let root = model.add_device(DeviceBuilder::new("board"))?;
+/// let uart = model.add_device(
+///     DeviceBuilder::new("uart0")
+///         .parent(&root)
+///         .resource(Resource::IoPorts(IoPortRange::new(0x3f8, 8)?))
+///         .resource(Resource::Irq(Irq(4)))
+///         .property("baud", 115_200u64),
+/// )?;
+/// assert_eq!(uart.path(), "/devices/board/uart0");
+/// assert_eq!(uart.irq(0), Some(Irq(4)));
+/// drop(uart);
+/// drop(root);
+/// assert!(model.is_quiescent());
+/// # Ok::<(), drivermodel::Error>(())
+/// ```
+pub struct DeviceBuilder {
+    pub(crate) name: String,
+    pub(crate) bus: Option<String>,
+    pub(crate) parent: Option<ARef<Device>>,
+    resources: Vec<Resource>,
+    properties: BTreeMap<String, PropertyValue>,
+    data: Option<Box<dyn Any + Send + Sync>>,
+    release: Option<Box<dyn FnOnce() + Send>>,
+    devres_capacity: Option<usize>,
+}
+
+impl DeviceBuilder {
+    /// A bus-less device named `name` with no parent (a root device until `bus` or
+    /// `parent` say otherwise).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            bus: None,
+            parent: None,
+            resources: Vec::new(),
+            properties: BTreeMap::new(),
+            data: None,
+            release: None,
+            devres_capacity: None,
+        }
+    }
+
+    /// Puts the device on the bus of this name.
+    pub fn bus(mut self, bus: impl Into<String>) -> Self {
+        self.bus = Some(bus.into());
+        self
+    }
+
+    /// Sets the parent; the device will hold a counted reference on it.
+    pub fn parent<Ctx: Context>(mut self, parent: &Device<Ctx>) -> Self {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    /// Adds a hardware resource.
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.resources.push(resource);
+        self
+    }
+
+    /// Sets a property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<PropertyValue>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Attaches bus-specific data (for example a PCI function's IDs), read back with
+    /// [`Device::data`].
+    pub fn data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.data = Some(Box::new(data));
+        self
+    }
+
+    /// The release hook, run once when the last counted reference is dropped (also when
+    /// the add itself fails).
+    pub fn on_release(mut self, release: impl FnOnce() + Send + 'static) -> Self {
+        self.release = Some(Box::new(release));
+        self
+    }
+
+    /// Limits the devres list to `capacity` nodes (group markers included); adding more
+    /// fails with [`Error::DevresFull`]. Unlimited by default.
+    pub fn devres_capacity(mut self, capacity: usize) -> Self {
+        self.devres_capacity = Some(capacity);
+        self
+    }
+}
+
+impl fmt::Debug for DeviceBuilder {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("DeviceBuilder")
+            .field("name", &self.name)
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered device. Dropping it deletes the device (see the module docs for the
+/// children-first rule) and puts its counted reference.
+pub struct Registration {
+    pub(crate) device: ARef<Device>,
+    pub(crate) model: Arc<Shared>,
+}
+
+impl Registration {
+    /// A counted reference to the device.
+    pub fn device(&self) -> &ARef<Device> {
+        &self.device
+    }
+
+    /// Deletes the device now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HasChildren`] if children are still registered: the deletion then
+    /// completes when the last of them is deleted.
+    pub fn delete(self) -> Result<()> {
+        // `Drop` then calls `delete_device` again, a no-op for a deleted or
+        // delete-pending device.
+        self.model.delete_device(&self.device)
+    }
+}
+
+impl Deref for Registration {
+    type Target = Device;
+
+    fn deref(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = self.model.delete_device(&self.device);
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_tuple("device::Registration")
+            .field(&*self.device)
+            .finish()
+    }
+}
+
+impl Error {
+    pub(crate) fn deleted(device: &Device) -> Self {
+        Self::DeviceDeleted {
+            device: device.name().into(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Drivers: the [`Driver`] trait and the registration handle that unregisters in `Drop`.
+//!
+//! A driver is a value. [`Driver::probe`] receives the device as a [`Device<Core>`] and the
+//! `info` of the ID table entry that matched, and returns the driver's **per-device
+//! state**. The core keeps that state exactly as long as the binding lasts: at unbind it
+//! first calls [`Driver::unbind`] (which still sees the bound device and the state), then
+//! drops the state. *Remove is `Drop`.* A failed probe returns an error and no state, so
+//! there is nothing to remove; the core releases whatever devres the probe took.
+//!
+//! [`DeviceModel::register_driver`](crate::DeviceModel::register_driver) returns a
+//! [`Registration`]; dropping it unregisters the driver and unbinds its devices, newest
+//! bound first.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::fmt;
+
+use crate::bus::{Bus, IdEntry, Match, MatchKey};
+use crate::context::Core;
+use crate::device::{ARef, Device};
+use crate::error::Result;
+use crate::model::Shared;
+
+/// A device driver for one bus.
+///
+/// Callbacks run without any lock of the model held: a probe may add child devices,
+/// register drivers or bind other devices. It must not unbind or delete the device it is
+/// probing, nor unregister its own driver (that waits for the probe to end: a deadlock).
+pub trait Driver: Send + Sync + 'static {
+    /// The bus this driver serves; it must be registered before the driver.
+    type Bus: Bus;
+    /// Per-ID data handed to [`probe`](Self::probe).
+    type IdInfo: Send + Sync + 'static;
+    /// Per-device state, alive exactly as long as the binding. Dropping it is the
+    /// driver's "remove".
+    type State: Send + 'static;
+
+    /// The driver name, unique on its bus.
+    fn name(&self) -> &str;
+
+    /// The ID table. It must not change while the driver is registered (it is indexed at
+    /// registration).
+    fn id_table(&self) -> &[IdEntry<<Self::Bus as Bus>::Id, Self::IdInfo>];
+
+    /// Binds the driver to `device`: set the device up and return the state.
+    ///
+    /// Devres taken here (actions, allocations, [`Devres`](crate::Devres)) is released,
+    /// newest first, when the binding ends, or right after this returns an error.
+    ///
+    /// # Errors
+    ///
+    /// Any error fails the probe; [`Error::Deferred`](crate::Error::Deferred) (made with
+    /// [`Error::defer`](crate::Error::defer)) means "not yet" and records the reason.
+    fn probe(&self, device: &Device<Core>, info: &Self::IdInfo) -> Result<Self::State>;
+
+    /// Teardown that needs the bound device; runs before `state` is dropped and before
+    /// the device's devres is released. The default does nothing.
+    fn unbind(&self, device: &Device<Core>, state: &mut Self::State) {
+        let _ = (device, state);
+    }
+
+    /// Whether explicit [`DeviceModel::bind`](crate::DeviceModel::bind) /
+    /// [`unbind`](crate::DeviceModel::unbind) calls may bind or unbind this driver (the
+    /// faux driver says no). Automatic binding and teardown are not affected.
+    fn allows_manual_bind(&self) -> bool {
+        true
+    }
+}
+
+/// The type-erased face of a registered driver, stored in the model and in bound devices.
+pub(crate) trait ErasedDriver: Send + Sync {
+    fn name(&self) -> &str;
+    fn entry_count(&self) -> usize;
+    fn entry_key(&self, entry: usize) -> Option<MatchKey>;
+    fn match_entry(&self, device: &Device, entry: usize) -> Match;
+    fn probe(&self, device: &Device<Core>, entry: usize) -> Result<Box<dyn Any + Send>>;
+    fn unbind(&self, device: &Device<Core>, state: Box<dyn Any + Send>);
+    fn allows_manual_bind(&self) -> bool;
+}
+
+/// A driver together with its bus, as the model stores it.
+pub(crate) struct Adapter<D: Driver> {
+    pub(crate) driver: D,
+    pub(crate) bus: Arc<D::Bus>,
+}
+
+impl<D: Driver> ErasedDriver for Adapter<D> {
+    fn name(&self) -> &str {
+        self.driver.name()
+    }
+
+    fn entry_count(&self) -> usize {
+        self.driver.id_table().len()
+    }
+
+    fn entry_key(&self, entry: usize) -> Option<MatchKey> {
+        let id = &self.driver.id_table().get(entry)?.id;
+        self.bus.id_key(id)
+    }
+
+    fn match_entry(&self, device: &Device, entry: usize) -> Match {
+        match self.driver.id_table().get(entry) {
+            Some(entry) => self.bus.match_id(device, &entry.id),
+            None => Match::No,
+        }
+    }
+
+    fn probe(&self, device: &Device<Core>, entry: usize) -> Result<Box<dyn Any + Send>> {
+        let Some(entry) = self.driver.id_table().get(entry) else {
+            return Err(crate::Error::NoMatch {
+                device: device.name().into(),
+            });
+        };
+        let state = self.driver.probe(device, &entry.info)?;
+        Ok(Box::new(state))
+    }
+
+    fn unbind(&self, device: &Device<Core>, state: Box<dyn Any + Send>) {
+        if let Ok(mut state) = state.downcast::<D::State>() {
+            self.driver.unbind(device, &mut state);
+            drop(state);
+        }
+    }
+
+    fn allows_manual_bind(&self) -> bool {
+        self.driver.allows_manual_bind()
+    }
+}
+
+/// A registered driver. Dropping it unregisters the driver: no new matches, then every
+/// device bound to it is unbound, newest bound first.
+pub struct Registration<D: Driver> {
+    pub(crate) model: Arc<Shared>,
+    pub(crate) key: u64,
+    pub(crate) adapter: Arc<Adapter<D>>,
+}
+
+impl<D: Driver> Registration<D> {
+    /// The driver.
+    pub fn driver(&self) -> &D {
+        &self.adapter.driver
+    }
+
+    /// The devices bound to this driver, oldest binding first.
+    pub fn bound_devices(&self) -> Vec<ARef<Device>> {
+        self.model.bound_devices(self.key)
+    }
+
+    /// Unregisters now (same as dropping).
+    pub fn unregister(self) {
+        drop(self);
+    }
+}
+
+impl<D: Driver> Drop for Registration<D> {
+    fn drop(&mut self) {
+        self.model.unregister_driver(self.key);
+    }
+}
+
+impl<D: Driver> fmt::Debug for Registration<D> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("driver::Registration")
+            .field("name", &self.adapter.driver.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered driver as listed by [`DeviceModel::drivers`](crate::DeviceModel::drivers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverInfo {
+    /// Its bus.
+    pub bus: String,
+    /// Its name.
+    pub name: String,
+    /// How many devices it is bound to.
+    pub bound: usize,
+}

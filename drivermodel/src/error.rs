@@ -1,0 +1,280 @@
+//! The crate's one error type and its `Result` alias.
+//!
+//! Every misuse of the model (registering twice, binding a deleted device, unbinding an
+//! unbound one, manual bind on a bus that forbids it, ...) is reported as an [`Error`]
+//! value, never as a panic. Drivers use the same type for their own failures:
+//! [`Error::driver`] for a plain failure and [`Error::defer`] for "not yet".
+
+use alloc::string::String;
+use core::fmt;
+
+/// The result type of every fallible operation in this crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Why an operation of the driver model failed.
+///
+/// Device and driver names in the fields are the names given at registration time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A bus with this name or type is already registered.
+    BusExists {
+        /// The bus name.
+        bus: String,
+    },
+    /// No bus with this name (or of the driver's bus type) is registered.
+    UnknownBus {
+        /// The bus name, or the bus type name for drivers.
+        bus: String,
+    },
+    /// A driver with this name is already registered on this bus.
+    DriverExists {
+        /// The bus name.
+        bus: String,
+        /// The driver name.
+        driver: String,
+    },
+    /// The driver is not (or no longer) registered.
+    DriverNotRegistered {
+        /// The driver name.
+        driver: String,
+    },
+    /// A device with this name already exists in this namespace (its bus, or the set
+    /// of bus-less devices).
+    NameTaken {
+        /// The bus name, or `None` for bus-less devices.
+        bus: Option<String>,
+        /// The device name.
+        name: String,
+    },
+    /// A device name must not be empty nor contain `/`.
+    InvalidName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The device belongs to another [`DeviceModel`](crate::DeviceModel).
+    ForeignDevice {
+        /// The device name.
+        device: String,
+    },
+    /// The device was deleted (or its deletion has started).
+    DeviceDeleted {
+        /// The device name.
+        device: String,
+    },
+    /// The parent is deleted or waiting for its children to go, so it accepts no new
+    /// children.
+    ParentDeleted {
+        /// The parent's name.
+        parent: String,
+    },
+    /// The device still has registered children. Its deletion completes automatically
+    /// when the last child is deleted.
+    HasChildren {
+        /// The device name.
+        device: String,
+        /// How many registered children it has.
+        children: usize,
+    },
+    /// The device is not bound to a driver (or not to the driver named in the request).
+    NotBound {
+        /// The device name.
+        device: String,
+    },
+    /// The device is already bound.
+    AlreadyBound {
+        /// The device name.
+        device: String,
+        /// The driver it is bound to.
+        driver: String,
+    },
+    /// A probe or an unbind of this device is in progress on another path.
+    Busy {
+        /// The device name.
+        device: String,
+    },
+    /// No registered driver matches the device (or the named driver does not).
+    NoMatch {
+        /// The device name.
+        device: String,
+    },
+    /// The driver refuses manual bind and unbind (the faux driver does).
+    ManualBindRefused {
+        /// The driver name.
+        driver: String,
+    },
+    /// The device has device-managed resources before probing: probe refused.
+    ResourcesPresent {
+        /// The device name.
+        device: String,
+        /// How many devres nodes were present.
+        count: usize,
+    },
+    /// A probe (or a match) answered "not yet".
+    Deferred {
+        /// Why, in the driver's words.
+        reason: String,
+    },
+    /// A driver's own failure, returned by its probe.
+    Driver {
+        /// The driver's message.
+        message: String,
+    },
+    /// No devres node matches the key.
+    DevresNotFound {
+        /// The device name.
+        device: String,
+    },
+    /// No open devres group (or no group with this id) exists on the device.
+    GroupNotFound {
+        /// The device name.
+        device: String,
+    },
+    /// The device's devres list is at its configured capacity.
+    DevresFull {
+        /// The device name.
+        device: String,
+        /// The capacity set with
+        /// [`DeviceBuilder::devres_capacity`](crate::DeviceBuilder::devres_capacity).
+        capacity: usize,
+    },
+    /// An allocation failed.
+    OutOfMemory,
+    /// A [`Devres`](crate::Devres) was accessed with a proof of another device or of an
+    /// earlier binding.
+    WrongDevice {
+        /// The device the proof is for.
+        device: String,
+    },
+    /// A resource description is invalid (empty or wrapping range).
+    InvalidResource {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    /// A driver failure with a message, for use in [`Driver::probe`](crate::Driver::probe).
+    pub fn driver(message: impl Into<String>) -> Self {
+        Self::Driver {
+            message: message.into(),
+        }
+    }
+
+    /// A "not yet" answer with a reason, for use in [`Driver::probe`](crate::Driver::probe).
+    pub fn defer(reason: impl Into<String>) -> Self {
+        Self::Deferred {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BusExists { bus } => write!(formatter, "bus {bus:?} is already registered"),
+            Self::UnknownBus { bus } => write!(formatter, "bus {bus:?} is not registered"),
+            Self::DriverExists { bus, driver } => {
+                write!(
+                    formatter,
+                    "driver {driver:?} is already registered on bus {bus:?}"
+                )
+            }
+            Self::DriverNotRegistered { driver } => {
+                write!(formatter, "driver {driver:?} is not registered")
+            }
+            Self::NameTaken {
+                bus: Some(bus),
+                name,
+            } => {
+                write!(formatter, "device name {name:?} is taken on bus {bus:?}")
+            }
+            Self::NameTaken { bus: None, name } => {
+                write!(
+                    formatter,
+                    "device name {name:?} is taken among bus-less devices"
+                )
+            }
+            Self::InvalidName { name } => write!(formatter, "invalid device name {name:?}"),
+            Self::ForeignDevice { device } => {
+                write!(
+                    formatter,
+                    "device {device:?} belongs to another device model"
+                )
+            }
+            Self::DeviceDeleted { device } => write!(formatter, "device {device:?} is deleted"),
+            Self::ParentDeleted { parent } => {
+                write!(formatter, "parent {parent:?} is being deleted")
+            }
+            Self::HasChildren { device, children } => write!(
+                formatter,
+                "device {device:?} still has {children} registered children; \
+                 its deletion completes when they are gone"
+            ),
+            Self::NotBound { device } => write!(formatter, "device {device:?} is not bound"),
+            Self::AlreadyBound { device, driver } => {
+                write!(
+                    formatter,
+                    "device {device:?} is already bound to {driver:?}"
+                )
+            }
+            Self::Busy { device } => {
+                write!(formatter, "device {device:?} is being probed or unbound")
+            }
+            Self::NoMatch { device } => write!(formatter, "no driver matches device {device:?}"),
+            Self::ManualBindRefused { driver } => {
+                write!(
+                    formatter,
+                    "driver {driver:?} refuses manual bind and unbind"
+                )
+            }
+            Self::ResourcesPresent { device, count } => write!(
+                formatter,
+                "device {device:?}: resources present before probing ({count} devres nodes)"
+            ),
+            Self::Deferred { reason } => write!(formatter, "probe deferred: {reason}"),
+            Self::Driver { message } => write!(formatter, "driver failure: {message}"),
+            Self::DevresNotFound { device } => {
+                write!(formatter, "device {device:?}: no matching devres node")
+            }
+            Self::GroupNotFound { device } => {
+                write!(formatter, "device {device:?}: no such devres group")
+            }
+            Self::DevresFull { device, capacity } => write!(
+                formatter,
+                "device {device:?}: devres list is full ({capacity} nodes)"
+            ),
+            Self::OutOfMemory => formatter.write_str("out of memory"),
+            Self::WrongDevice { device } => write!(
+                formatter,
+                "the bound-device proof for {device:?} does not cover this resource"
+            ),
+            Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn display_names_the_culprit() {
+        let error = Error::ResourcesPresent {
+            device: "uart0".into(),
+            count: 2,
+        };
+        let text = error.to_string();
+        assert!(text.contains("uart0"), "{text}");
+        assert!(text.contains("resources present before probing"), "{text}");
+        assert_eq!(
+            Error::defer("clock"),
+            Error::Deferred {
+                reason: "clock".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Events: what happened to which device, delivered to subscribers in a fixed order.
+//!
+//! For one device the sequence is always:
+//!
+//! - add: [`Add`](EventKind::Add), then the events of the probe below, if any;
+//! - probe: [`Bind`](EventKind::Bind) (just before the driver's probe), then
+//!   [`Bound`](EventKind::Bound) on success or [`NotBound`](EventKind::NotBound) on failure
+//!   (after the probe's devres is released);
+//! - unbind: [`Unbind`](EventKind::Unbind) (before the driver's unbind hook), then
+//!   [`Unbound`](EventKind::Unbound) (after devres release and clearing the driver);
+//! - delete: [`Delete`](EventKind::Delete), the unbind events if it was bound, then
+//!   [`Removed`](EventKind::Removed) (after devres release and leaving the bus).
+//!
+//! Subscribers are called with no lock of the model held, so they may call back into
+//! the model; events of different devices handled on different threads may interleave.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::model::Shared;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The device was added.
+    Add,
+    /// A probe is about to start.
+    Bind,
+    /// The probe succeeded: the device is bound.
+    Bound,
+    /// The probe failed (or deferred); its devres is released.
+    NotBound,
+    /// An unbind is about to start.
+    Unbind,
+    /// The unbind finished: devres released, driver cleared.
+    Unbound,
+    /// The device's deletion started.
+    Delete,
+    /// The device was deleted.
+    Removed,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The device's path ([`Device::path`](crate::Device::path)).
+    pub path: String,
+    /// The device's bus.
+    pub bus: Option<String>,
+    /// The driver, for binding events.
+    pub driver: Option<String>,
+}
+
+pub(crate) type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The list of subscribers; its lock is a leaf (nothing is called while it is held).
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    list: spin::Mutex<Vec<(u64, Subscriber)>>,
+    next: core::sync::atomic::AtomicU64,
+}
+
+impl Subscribers {
+    pub(crate) fn add(&self, subscriber: Subscriber) -> u64 {
+        let id = self
+            .next
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        self.list.lock().push((id, subscriber));
+        id
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> Option<Subscriber> {
+        let mut list = self.list.lock();
+        let position = list.iter().position(|(own, _)| *own == id)?;
+        Some(list.remove(position).1)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.lock().is_empty()
+    }
+
+    pub(crate) fn notify(&self, event: &Event) {
+        let snapshot: Vec<Subscriber> = self
+            .list
+            .lock()
+            .iter()
+            .map(|(_, subscriber)| subscriber.clone())
+            .collect();
+        for subscriber in snapshot {
+            subscriber(event);
+        }
+    }
+}
+
+/// A subscription; dropping it unsubscribes.
+pub struct Subscription {
+    pub(crate) model: Weak<Shared>,
+    pub(crate) id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(model) = self.model.upgrade() {
+            let removed = model.subscribers.remove(self.id);
+            drop(removed);
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
+    }
+}

@@ -1,0 +1,860 @@
+//! The device model: one instance holds buses, drivers and devices, and is the only way
+//! to register them. There is no global state; create as many models as you like.
+//!
+//! # Locks
+//!
+//! A model is `Send + Sync`. Its locks, always taken in this order (a lock is never
+//! taken while a later one is held):
+//!
+//! 1. the model's **registry** lock (buses, drivers, devices, names, the match index);
+//! 2. a device's **state** lock (registration and binding state);
+//! 3. a device's **devres** lock, and the **subscribers** lock (leaves).
+//!
+//! No lock is held while the model calls code that is not its own: bus `match_id` /
+//! `id_key` / `device_keys`, driver `probe` / `unbind` / `Drop`, the drop of driver
+//! state, devres actions and values, release hooks and event subscribers. So a probe
+//! may add child devices, register drivers, bind other devices or use devres.
+//!
+//! Transitions of one device are serialised by its binding state, not by a lock held
+//! across the probe: an explicit bind or unbind of a device that is being probed or
+//! unbound fails with [`Error::Busy`], while a delete or a driver unregistration waits
+//! (spinning) for the transition to finish. Consequently a callback must not delete or
+//! unbind the device it is called for, nor unregister its own driver.
+//!
+//! # Counters
+//!
+//! [`DeviceModel::counts`] reports live device objects, registered devices, bindings,
+//! devres nodes and registered drivers; [`DeviceModel::is_quiescent`] says whether the
+//! first four are zero, which every test can assert at its end.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use alloc::{collections::BTreeMap, collections::BTreeSet};
+use core::any::TypeId;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::bus::{Bus, EntryRef, ErasedBus, MatchIndex, MatchKey};
+use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
+use crate::driver::{self, Adapter, Driver, DriverInfo, ErasedDriver};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, Subscribers, Subscription};
+use crate::faux;
+
+/// Live-object counters, shared by the model and its devices.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) devices: AtomicUsize,
+    pub(crate) registered: AtomicUsize,
+    pub(crate) bindings: AtomicUsize,
+    pub(crate) devres_nodes: AtomicUsize,
+    pub(crate) drivers: AtomicUsize,
+}
+
+/// A snapshot of a model's live-object counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Device objects not yet released (registered or not).
+    pub devices: usize,
+    /// Devices added and not yet deleted.
+    pub registered_devices: usize,
+    /// Devices bound to a driver.
+    pub bindings: usize,
+    /// devres nodes on all device lists (group markers included).
+    pub devres_nodes: usize,
+    /// Drivers registered by users (the built-in faux driver is not counted).
+    pub drivers: usize,
+}
+
+impl Counts {
+    /// No device object, binding or devres node is alive.
+    pub fn is_quiescent(&self) -> bool {
+        self.devices == 0
+            && self.registered_devices == 0
+            && self.bindings == 0
+            && self.devres_nodes == 0
+    }
+}
+
+pub(crate) struct BusEntry {
+    pub(crate) name: String,
+    type_id: TypeId,
+    pub(crate) object: Arc<dyn ErasedBus>,
+    /// Device names to keys.
+    pub(crate) names: BTreeMap<String, u64>,
+    /// Device keys in registration order.
+    pub(crate) devices: BTreeSet<u64>,
+    /// Driver names to keys.
+    pub(crate) drivers: BTreeMap<String, u64>,
+    pub(crate) index: MatchIndex,
+}
+
+pub(crate) struct DriverRecord {
+    pub(crate) bus: usize,
+    pub(crate) name: String,
+    pub(crate) object: Arc<dyn ErasedDriver>,
+    /// The index key of each ID table entry, computed once at registration.
+    keys: Vec<Option<MatchKey>>,
+    /// Unregistration started: no new probe may start.
+    pub(crate) dying: bool,
+    builtin: bool,
+    /// Devices being probed by or bound to this driver, by binding sequence.
+    pub(crate) bound: BTreeMap<u64, u64>,
+}
+
+pub(crate) struct DeviceRecord {
+    pub(crate) device: ARef<Device>,
+    pub(crate) bus: Option<usize>,
+    pub(crate) parent: Option<u64>,
+    pub(crate) children: usize,
+}
+
+/// Everything under the registry lock.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) buses: Vec<BusEntry>,
+    /// Names of bus-less devices.
+    pub(crate) root_names: BTreeMap<String, u64>,
+    /// Registered devices in registration order.
+    pub(crate) devices: BTreeMap<u64, DeviceRecord>,
+    pub(crate) drivers: BTreeMap<u64, DriverRecord>,
+    next_device: u64,
+    next_driver: u64,
+    pub(crate) next_sequence: u64,
+}
+
+impl Registry {
+    pub(crate) fn bus_index(&self, name: &str) -> Option<usize> {
+        self.buses.iter().position(|bus| bus.name == name)
+    }
+}
+
+/// The state shared by all handles to one model.
+pub(crate) struct Shared {
+    pub(crate) registry: spin::Mutex<Registry>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) subscribers: Subscribers,
+    this: Weak<Shared>,
+}
+
+/// A driver model instance. Cloning gives another handle to the same model.
+///
+/// ```
+/// use drivermodel::{Bus, Device, DeviceBuilder, DeviceModel, Driver, IdEntry, Match};
+/// use drivermodel::context::Core;
+///
+/// struct Platform;
+/// impl Bus for Platform {
+///     type Id = &'static str;
+///     fn name(&self) -> &str { "platform" }
+///     fn match_id(&self, device: &Device, id: &&'static str) -> Match {
+///         if device.name().starts_with(*id) { Match::Yes { score: 1 } } else { Match::No }
+///     }
+/// }
+///
+/// struct Uart { table: [IdEntry<&'static str, u32>; 1] }
+/// impl Driver for Uart {
+///     type Bus = Platform;
+///     type IdInfo = u32;     // per-ID data: the FIFO depth
+///     type State = u32;      // per-device state, dropped at unbind
+///     fn name(&self) -> &str { "uart" }
+///     fn id_table(&self) -> &[IdEntry<&'static str, u32>] { &self.table }
+///     fn probe(&self, device: &Device<Core>, fifo: &u32) -> drivermodel::Result<u32> {
+///         device.devres().add_action(|| { /* undo the setup */ })?;
+///         Ok(*fifo)
+///     }
+/// }
+///
+/// let model = DeviceModel::new();
+/// model.register_bus(Platform)?;
+/// let driver = model.register_driver(Uart { table: [IdEntry::new("uart", 16)] })?;
+/// let uart = model.add_device(DeviceBuilder::new("uart0").bus("platform"))?;
+/// assert_eq!(uart.driver_name().as_deref(), Some("uart"));
+/// model.unbind(&uart)?;                 // remove = drop of the state, then devres
+/// assert!(!uart.is_bound());
+/// model.bind(&uart)?;
+/// drop(driver);                         // unregister: unbinds uart0
+/// assert!(!uart.is_bound());
+/// drop(uart);                           // delete
+/// assert!(model.is_quiescent());
+/// # Ok::<(), drivermodel::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct DeviceModel {
+    shared: Arc<Shared>,
+}
+
+impl Default for DeviceModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for DeviceModel {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("DeviceModel")
+            .field("counts", &self.counts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceModel {
+    /// An empty model with the built-in [`faux`] bus and its driver.
+    pub fn new() -> Self {
+        let shared = Arc::new_cyclic(|this| Shared {
+            registry: spin::Mutex::new(Registry::default()),
+            counters: Arc::new(Counters::default()),
+            subscribers: Subscribers::default(),
+            this: this.clone(),
+        });
+        let model = Self { shared };
+        let registered = model
+            .register_bus(faux::FauxBus)
+            .and_then(|()| model.shared.register_driver_inner(faux::FauxDriver, true));
+        debug_assert!(registered.is_ok(), "a new model has no faux bus yet");
+        if let Ok((key, _)) = registered {
+            model.shared.attach_driver(key);
+        }
+        model
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Registers a bus. Buses stay registered for the model's lifetime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BusExists`] if a bus of this name or this type is registered.
+    pub fn register_bus<B: Bus>(&self, bus: B) -> Result<()> {
+        let name = String::from(bus.name());
+        let mut registry = self.shared.registry.lock();
+        let type_id = TypeId::of::<B>();
+        if registry
+            .buses
+            .iter()
+            .any(|entry| entry.name == name || entry.type_id == type_id)
+        {
+            drop(registry);
+            return Err(Error::BusExists { bus: name });
+        }
+        registry.buses.push(BusEntry {
+            name,
+            type_id,
+            object: Arc::new(bus),
+            names: BTreeMap::new(),
+            devices: BTreeSet::new(),
+            drivers: BTreeMap::new(),
+            index: MatchIndex::default(),
+        });
+        Ok(())
+    }
+
+    /// Registers a driver on its bus and binds it to every matching unbound device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBus`] if `D::Bus` is not registered, [`Error::DriverExists`] if
+    /// the bus has a driver of this name.
+    pub fn register_driver<D: Driver>(&self, driver: D) -> Result<driver::Registration<D>> {
+        let (key, adapter) = self.shared.register_driver_inner(driver, false)?;
+        let registration = driver::Registration {
+            model: self.shared.clone(),
+            key,
+            adapter,
+        };
+        self.shared.attach_driver(key);
+        Ok(registration)
+    }
+
+    /// Adds a device and, if it is on a bus, tries to bind it (a failed or deferred probe
+    /// does not fail the add). Bus-less devices are root devices, or virtual children of
+    /// their parent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`], [`Error::UnknownBus`], [`Error::NameTaken`],
+    /// [`Error::ForeignDevice`] or [`Error::ParentDeleted`] (for the parent). The device
+    /// object is then never created and the release hook is dropped without running.
+    pub fn add_device(&self, builder: DeviceBuilder) -> Result<device::Registration> {
+        let device = self.shared.add_device(builder)?;
+        if device.bus_name().is_some() {
+            let _ = self.shared.attach(&device, Request::automatic());
+        }
+        Ok(device::Registration {
+            device,
+            model: self.shared.clone(),
+        })
+    }
+
+    /// Adds a device without trying to bind it (used by [`faux`]).
+    pub(crate) fn add_device_unbound(
+        &self,
+        builder: DeviceBuilder,
+    ) -> Result<device::Registration> {
+        let device = self.shared.add_device(builder)?;
+        Ok(device::Registration {
+            device,
+            model: self.shared.clone(),
+        })
+    }
+
+    /// Binds `device` to the best-matching driver.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignDevice`], [`Error::DeviceDeleted`], [`Error::AlreadyBound`],
+    /// [`Error::Busy`], [`Error::NoMatch`], [`Error::Deferred`],
+    /// [`Error::ManualBindRefused`], [`Error::ResourcesPresent`], or the probe's error.
+    pub fn bind(&self, device: &Device) -> Result<()> {
+        self.shared.check_own(device)?;
+        self.shared.attach(device, Request::manual(None))
+    }
+
+    /// Binds `device` to the driver named `driver` on its bus, which must match it.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind), and [`Error::DriverNotRegistered`].
+    pub fn bind_driver(&self, device: &Device, driver: &str) -> Result<()> {
+        self.shared.check_own(device)?;
+        self.shared.attach(device, Request::manual(Some(driver)))
+    }
+
+    /// Unbinds `device` from its driver.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignDevice`], [`Error::NotBound`], [`Error::Busy`] or
+    /// [`Error::ManualBindRefused`].
+    pub fn unbind(&self, device: &Device) -> Result<()> {
+        self.shared.check_own(device)?;
+        self.shared.release_driver(device, None, true)
+    }
+
+    /// The registered device named `name` on `bus` (`None`: among bus-less devices).
+    pub fn find_device(&self, bus: Option<&str>, name: &str) -> Option<ARef<Device>> {
+        let registry = self.shared.registry.lock();
+        let key = match bus {
+            Some(bus) => *registry.buses[registry.bus_index(bus)?].names.get(name)?,
+            None => *registry.root_names.get(name)?,
+        };
+        registry
+            .devices
+            .get(&key)
+            .map(|record| record.device.clone())
+    }
+
+    /// Every registered device, in registration order.
+    pub fn devices(&self) -> Vec<ARef<Device>> {
+        let registry = self.shared.registry.lock();
+        registry
+            .devices
+            .values()
+            .map(|record| record.device.clone())
+            .collect()
+    }
+
+    /// The registered children of `device`, in registration order.
+    pub fn children(&self, device: &Device) -> Vec<ARef<Device>> {
+        let registry = self.shared.registry.lock();
+        let key = device.inner().key;
+        registry
+            .devices
+            .values()
+            .filter(|record| record.parent == Some(key))
+            .map(|record| record.device.clone())
+            .collect()
+    }
+
+    /// Every registered driver (built-in ones included), in registration order.
+    pub fn drivers(&self) -> Vec<DriverInfo> {
+        let registry = self.shared.registry.lock();
+        registry
+            .drivers
+            .values()
+            .filter(|record| !record.dying)
+            .map(|record| DriverInfo {
+                bus: registry.buses[record.bus].name.clone(),
+                name: record.name.clone(),
+                bound: record.bound.len(),
+            })
+            .collect()
+    }
+
+    /// The bus names, in registration order.
+    pub fn buses(&self) -> Vec<String> {
+        let registry = self.shared.registry.lock();
+        registry.buses.iter().map(|bus| bus.name.clone()).collect()
+    }
+
+    /// Registered devices whose last bind attempt deferred, with the reasons.
+    pub fn deferred_devices(&self) -> Vec<(ARef<Device>, String)> {
+        self.devices()
+            .into_iter()
+            .filter_map(|device| {
+                let reason = device.deferred_reason()?;
+                Some((device, reason))
+            })
+            .collect()
+    }
+
+    /// Tries to bind every unbound registered device whose last attempt deferred.
+    /// Returns how many got bound.
+    pub fn retry_deferred(&self) -> usize {
+        let mut bound = 0;
+        for (device, _) in self.deferred_devices() {
+            if !device.is_bound() && self.shared.attach(&device, Request::automatic()).is_ok() {
+                bound += 1;
+            }
+        }
+        bound
+    }
+
+    /// A snapshot of the live-object counters.
+    pub fn counts(&self) -> Counts {
+        let counters = &self.shared.counters;
+        Counts {
+            devices: counters.devices.load(Ordering::Relaxed),
+            registered_devices: counters.registered.load(Ordering::Relaxed),
+            bindings: counters.bindings.load(Ordering::Relaxed),
+            devres_nodes: counters.devres_nodes.load(Ordering::Relaxed),
+            drivers: counters.drivers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether no device object, binding or devres node is alive.
+    pub fn is_quiescent(&self) -> bool {
+        self.counts().is_quiescent()
+    }
+
+    /// Calls `subscriber` for every later event, until the subscription drops. See
+    /// [`event`](crate::event) for the order.
+    pub fn subscribe(&self, subscriber: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+        let id = self.shared.subscribers.add(Arc::new(subscriber));
+        Subscription {
+            model: Arc::downgrade(&self.shared),
+            id,
+        }
+    }
+}
+
+/// What an attach should do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// An explicit user request: honours `allows_manual_bind`, reports errors.
+    pub(crate) manual: bool,
+    /// Only this driver.
+    pub(crate) driver: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn automatic() -> Self {
+        Self {
+            manual: false,
+            driver: None,
+        }
+    }
+
+    pub(crate) fn manual(driver: Option<&'a str>) -> Self {
+        Self {
+            manual: true,
+            driver,
+        }
+    }
+}
+
+/// One candidate of a match: an ID table entry of a live driver.
+#[derive(Clone)]
+pub(crate) struct Candidate {
+    pub(crate) entry: EntryRef,
+    pub(crate) object: Arc<dyn ErasedDriver>,
+}
+
+impl Shared {
+    pub(crate) fn check_own(&self, device: &Device) -> Result<()> {
+        if core::ptr::eq(device.inner().model.as_ptr(), self) {
+            Ok(())
+        } else {
+            Err(Error::ForeignDevice {
+                device: device.name().into(),
+            })
+        }
+    }
+
+    pub(crate) fn notify(&self, kind: EventKind, device: &Device, driver: Option<&str>) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        self.subscribers.notify(&Event {
+            kind,
+            path: device.path(),
+            bus: device.bus_name().map(String::from),
+            driver: driver.map(String::from),
+        });
+    }
+
+    pub(crate) fn register_driver_inner<D: Driver>(
+        &self,
+        driver: D,
+        builtin: bool,
+    ) -> Result<(u64, Arc<Adapter<D>>)> {
+        let name = String::from(driver.name());
+        let bus_type = TypeId::of::<D::Bus>();
+        let bus_object = {
+            let registry = self.registry.lock();
+            registry
+                .buses
+                .iter()
+                .find(|bus| bus.type_id == bus_type)
+                .map(|bus| bus.object.clone())
+        };
+        let Some(bus_object) = bus_object else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        let any: Arc<dyn core::any::Any + Send + Sync> = bus_object;
+        let Ok(bus) = any.downcast::<D::Bus>() else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        let adapter = Arc::new(Adapter { driver, bus });
+        // Bus code (`id_key`) runs here, before the lock.
+        let keys: Vec<Option<MatchKey>> = (0..adapter.entry_count())
+            .map(|entry| adapter.entry_key(entry))
+            .collect();
+        let object: Arc<dyn ErasedDriver> = adapter.clone();
+        let mut registry = self.registry.lock();
+        let Some(bus_index) = registry
+            .buses
+            .iter()
+            .position(|bus| bus.type_id == bus_type)
+        else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        if registry.buses[bus_index].drivers.contains_key(&name) {
+            let bus = registry.buses[bus_index].name.clone();
+            drop(registry);
+            return Err(Error::DriverExists { bus, driver: name });
+        }
+        let key = registry.next_driver;
+        registry.next_driver += 1;
+        let bus = &mut registry.buses[bus_index];
+        bus.drivers.insert(name.clone(), key);
+        for (entry, filed) in keys.iter().enumerate() {
+            bus.index.insert(*filed, EntryRef { driver: key, entry });
+        }
+        registry.drivers.insert(
+            key,
+            DriverRecord {
+                bus: bus_index,
+                name,
+                object,
+                keys,
+                dying: false,
+                builtin,
+                bound: BTreeMap::new(),
+            },
+        );
+        drop(registry);
+        if !builtin {
+            self.counters.drivers.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((key, adapter))
+    }
+
+    /// Unregisters a driver: no new matches, unbind its devices newest bound first, then
+    /// forget it.
+    pub(crate) fn unregister_driver(&self, key: u64) {
+        // Step 1: no new probes, no new matches.
+        {
+            let mut registry = self.registry.lock();
+            let Some(record) = registry.drivers.get_mut(&key) else {
+                return;
+            };
+            record.dying = true;
+            let bus_index = record.bus;
+            let keys = core::mem::take(&mut record.keys);
+            let index = &mut registry.buses[bus_index].index;
+            for filed in keys {
+                index.remove_driver(filed, key);
+            }
+        }
+        // Step 2: unbind every device, newest bound first, waiting for probes in flight.
+        loop {
+            let newest = {
+                let registry = self.registry.lock();
+                let Some(record) = registry.drivers.get(&key) else {
+                    return;
+                };
+                record
+                    .bound
+                    .last_key_value()
+                    .and_then(|(_, device)| registry.devices.get(device))
+                    .map(|record| record.device.clone())
+            };
+            let Some(device) = newest else {
+                let stuck = {
+                    let registry = self.registry.lock();
+                    registry
+                        .drivers
+                        .get(&key)
+                        .is_some_and(|record| !record.bound.is_empty())
+                };
+                if stuck {
+                    // Defensive: a bound device always stays in the registry until its
+                    // deletion has unbound it, so this only waits for that deletion.
+                    core::hint::spin_loop();
+                    continue;
+                }
+                break;
+            };
+            self.wait_for_transition(&device);
+            let _ = self.release_driver(&device, Some(key), false);
+            drop(device);
+        }
+        // Step 3: forget the driver; its last reference drops outside the lock.
+        let record = {
+            let mut registry = self.registry.lock();
+            let record = registry.drivers.remove(&key);
+            if let Some(record) = &record {
+                registry.buses[record.bus].drivers.remove(&record.name);
+            }
+            record
+        };
+        if let Some(record) = record
+            && !record.builtin
+        {
+            self.counters.drivers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Spins until `device` is neither probing nor unbinding.
+    pub(crate) fn wait_for_transition(&self, device: &Device) {
+        while device.inner().state.lock().binding.in_transition() {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// The devices bound to a driver, oldest binding first.
+    pub(crate) fn bound_devices(&self, key: u64) -> Vec<ARef<Device>> {
+        let candidates: Vec<ARef<Device>> = {
+            let registry = self.registry.lock();
+            let Some(record) = registry.drivers.get(&key) else {
+                return Vec::new();
+            };
+            record
+                .bound
+                .values()
+                .filter_map(|device| registry.devices.get(device))
+                .map(|record| record.device.clone())
+                .collect()
+        };
+        candidates
+            .into_iter()
+            .filter(|device| {
+                matches!(
+                    &device.inner().state.lock().binding,
+                    device::Binding::Bound { driver, .. } if driver.key == key
+                )
+            })
+            .collect()
+    }
+
+    /// Creates and registers a device object.
+    fn add_device(&self, builder: DeviceBuilder) -> Result<ARef<Device>> {
+        if builder.name.is_empty() || builder.name.contains('/') {
+            return Err(Error::InvalidName { name: builder.name });
+        }
+        if let Some(parent) = &builder.parent {
+            self.check_own(parent)?;
+        }
+        let mut registry = self.registry.lock();
+        // Step 1: validate everything before creating the object.
+        let checked = (|| {
+            let bus = match &builder.bus {
+                Some(name) => Some(
+                    registry
+                        .bus_index(name)
+                        .ok_or_else(|| Error::UnknownBus { bus: name.clone() })?,
+                ),
+                None => None,
+            };
+            let names = match bus {
+                Some(bus) => &registry.buses[bus].names,
+                None => &registry.root_names,
+            };
+            if names.contains_key(&builder.name) {
+                return Err(Error::NameTaken {
+                    bus: builder.bus.clone(),
+                    name: builder.name.clone(),
+                });
+            }
+            if let Some(parent) = &builder.parent {
+                let lifecycle = parent.inner().state.lock().lifecycle;
+                if lifecycle != Lifecycle::Registered {
+                    return Err(Error::ParentDeleted {
+                        parent: parent.name().into(),
+                    });
+                }
+            }
+            Ok(bus)
+        })();
+        let bus = match checked {
+            Ok(bus) => bus,
+            Err(error) => {
+                drop(registry);
+                // The builder (and the parent reference in it) drops with no lock held.
+                drop(builder);
+                return Err(error);
+            }
+        };
+        // Step 2: create and file it.
+        let key = registry.next_device;
+        registry.next_device += 1;
+        let parent = builder.parent.as_ref().map(|parent| parent.inner().key);
+        let name = builder.name.clone();
+        let device = Device::create(builder, key, self.counters.clone(), self.this.clone());
+        match bus {
+            Some(bus) => {
+                registry.buses[bus].names.insert(name, key);
+                registry.buses[bus].devices.insert(key);
+            }
+            None => {
+                registry.root_names.insert(name, key);
+            }
+        }
+        if let Some(parent) = parent
+            && let Some(record) = registry.devices.get_mut(&parent)
+        {
+            record.children += 1;
+        }
+        registry.devices.insert(
+            key,
+            DeviceRecord {
+                device: device.clone(),
+                bus,
+                parent,
+                children: 0,
+            },
+        );
+        drop(registry);
+        self.counters.registered.fetch_add(1, Ordering::Relaxed);
+        self.notify(EventKind::Add, &device, None);
+        Ok(device)
+    }
+
+    /// Deletes a device (its registration ends). Children first: with registered
+    /// children, the deletion is left pending until the last one is deleted.
+    pub(crate) fn delete_device(&self, device: &Device) -> Result<()> {
+        self.check_own(device)?;
+        // Step 1: mark it dying, unless children must go first.
+        {
+            let registry = self.registry.lock();
+            let mut state = device.inner().state.lock();
+            match state.lifecycle {
+                Lifecycle::Registered => {}
+                Lifecycle::DeletePending => {
+                    let children = registry
+                        .devices
+                        .get(&device.inner().key)
+                        .map_or(0, |record| record.children);
+                    return Err(Error::HasChildren {
+                        device: device.name().into(),
+                        children,
+                    });
+                }
+                Lifecycle::Deleting | Lifecycle::Deleted => return Err(Error::deleted(device)),
+            }
+            let children = registry
+                .devices
+                .get(&device.inner().key)
+                .map_or(0, |record| record.children);
+            if children > 0 {
+                state.lifecycle = Lifecycle::DeletePending;
+                return Err(Error::HasChildren {
+                    device: device.name().into(),
+                    children,
+                });
+            }
+            state.lifecycle = Lifecycle::Deleting;
+        }
+        self.finish_delete(device);
+        Ok(())
+    }
+
+    /// The rest of a delete, once the device is marked `Deleting`.
+    fn finish_delete(&self, device: &Device) {
+        let mut next = Some(device.to_ref());
+        while let Some(device) = next.take() {
+            next = self.finish_delete_one(&device);
+        }
+    }
+
+    /// Returns the parent if this deletion completed its pending deletion.
+    fn finish_delete_one(&self, device: &Device) -> Option<ARef<Device>> {
+        self.notify(EventKind::Delete, device, None);
+        // Step 2: unbind (waiting for a probe or an unbind in flight).
+        loop {
+            self.wait_for_transition(device);
+            let bound = matches!(
+                device.inner().state.lock().binding,
+                device::Binding::Bound { .. }
+            );
+            if !bound {
+                break;
+            }
+            let _ = self.release_driver(device, None, false);
+        }
+        // Step 3: (device links are purged here) release devres, bound or not.
+        crate::devres::release_all(device);
+        // Step 4: leave the registry.
+        let (record, parent) = {
+            let mut registry = self.registry.lock();
+            let key = device.inner().key;
+            let record = registry.devices.remove(&key);
+            let mut parent_to_delete = None;
+            if let Some(record) = &record {
+                match record.bus {
+                    Some(bus) => {
+                        registry.buses[bus].names.remove(device.name());
+                        registry.buses[bus].devices.remove(&key);
+                    }
+                    None => {
+                        registry.root_names.remove(device.name());
+                    }
+                }
+                if let Some(parent_key) = record.parent
+                    && let Some(parent) = registry.devices.get_mut(&parent_key)
+                {
+                    parent.children -= 1;
+                    if parent.children == 0 {
+                        let mut parent_state = parent.device.inner().state.lock();
+                        if parent_state.lifecycle == Lifecycle::DeletePending {
+                            parent_state.lifecycle = Lifecycle::Deleting;
+                            parent_to_delete = Some(parent.device.clone());
+                        }
+                    }
+                }
+            }
+            device.inner().state.lock().lifecycle = Lifecycle::Deleted;
+            (record, parent_to_delete)
+        };
+        self.counters.registered.fetch_sub(1, Ordering::Relaxed);
+        self.notify(EventKind::Removed, device, None);
+        // The registry's reference drops with no lock held.
+        drop(record);
+        parent
+    }
+}
