@@ -79,12 +79,13 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
         println!("kernel: command line: {problem}")
     });
 
-    let heap_region = memory::heap_region(memory_map, heap::kernel_end(), paging::MAPPED_LIMIT)
-        .expect("no RAM after the kernel image in the PVH memory map");
+    let heap_region =
+        memory::heap_region(memory_map, arch::linker::kernel_end(), paging::MAPPED_LIMIT)
+            .expect("no RAM after the kernel image in the PVH memory map");
     heap::init(heap_region.clone(), memory_map).expect("heap region rejected");
     let heap_ready = time::rdtsc();
 
-    let tsc_hz = time::calibrate();
+    let tsc_hz = time::calibrate().expect("TSC calibration");
     apic::init(options.timer_hz);
     arch::enable_interrupts();
 

@@ -10,7 +10,7 @@
 
 extern crate alloc;
 
-#[allow(unsafe_code, reason = "arch is the one module that owns unsafe")]
+#[expect(unsafe_code, reason = "arch is the one module that owns unsafe")]
 pub mod arch;
 pub mod cmdline;
 pub mod init;

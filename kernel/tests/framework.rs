@@ -95,7 +95,7 @@ kernel_test! {
     /// Leak snapshots see a live allocation and its release.
     fn snapshot_sees_allocations() {
         let before = Snapshot::take();
-        let value = Box::new([0_u64; 4]);
+        let value = core::hint::black_box(Box::new([0_u64; 4]));
         let during = Snapshot::take();
         match before.first_difference(&during) {
             Some(leak) => {

@@ -94,7 +94,6 @@ pvh_start32:
     movl %eax, %esi
     movl %edx, %ebp
 
-    /* Not started through PVH? Nothing sane to do: halt. */
     cmpl $0x336ec578, (%ebx)
     jne 9f
 
@@ -151,9 +150,19 @@ pvh_start32:
     lgdt boot_gdt_pointer
     ljmp $0x08, $pvh_start64
 
+    /* Not started through PVH: say so on COM1 (no setup needed under QEMU), halt. */
 9:
+    movl $pvh_bad_magic, %esi
+    movw $0x3f8, %dx
+10:
+    lodsb
+    testb %al, %al
+    jz 11f
+    outb %al, %dx
+    jmp 10b
+11:
     hlt
-    jmp 9b
+    jmp 11b
 
     .code64
 pvh_start64:
@@ -183,6 +192,8 @@ boot_gdt_end:
 boot_gdt_pointer:
     .word boot_gdt_end - boot_gdt - 1
     .long boot_gdt
+pvh_bad_magic:
+    .asciz "kernel: EBX does not point at hvm_start_info (not a PVH boot?); halting\r\n"
     .popsection
     "#,
     stack_size = const STACK_SIZE,

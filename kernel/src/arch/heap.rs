@@ -18,6 +18,7 @@ use linked_list_allocator::Heap;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
+use super::linker::kernel_end;
 use super::paging::MAPPED_LIMIT;
 use crate::memory::{MemoryKind, MemoryRegion};
 
@@ -95,14 +96,6 @@ impl fmt::Display for HeapError {
 }
 
 impl core::error::Error for HeapError {}
-
-/// First address past the kernel image (from the linker script).
-pub fn kernel_end() -> u64 {
-    unsafe extern "C" {
-        static __kernel_end: u8;
-    }
-    (&raw const __kernel_end) as u64
-}
 
 /// Hands `region` to the heap.
 ///

@@ -8,6 +8,7 @@
 //! - [`pvh`]: the start-info block (command line, memory map);
 //! - [`gdt`], [`idt`]: segments, TSS with the double-fault IST stack, exception stubs;
 //! - [`paging`]: identity map and the stack guard page;
+//! - [`linker`]: symbols from the linker script (image end, test section);
 //! - [`heap`]: the global allocator; [`recover`]: resuming after a panic/fault in tests;
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
@@ -18,6 +19,7 @@ pub mod entry;
 pub mod gdt;
 pub mod heap;
 pub mod idt;
+pub mod linker;
 pub mod paging;
 pub mod pvh;
 pub mod qemu;

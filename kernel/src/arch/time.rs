@@ -17,6 +17,9 @@ use x86_64::instructions::port::Port;
 const PIT_HZ: u64 = 1_193_182;
 /// Calibration window.
 const CALIBRATION_MICROS: u64 = 10_000;
+/// Counter readings before calibration gives up on a PIT that does not count (a reading
+/// takes about a microsecond under TCG, so this is seconds, far beyond the window).
+const MAX_POLLS: u32 = 5_000_000;
 
 /// Calibrated TSC frequency in Hz (0 before [`calibrate`]).
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
@@ -102,33 +105,60 @@ impl Pit {
 /// vCPU thread may be preempted for milliseconds), both ends of the window are actual
 /// readings of the PIT counter, each bracketed by TSC reads; the elapsed PIT ticks are
 /// what was read, not what was intended.
-fn measure_window() -> (u64, u64) {
+///
+/// `None` if the counter did not advance through the window within [`MAX_POLLS`]
+/// readings (no PIT, or channel 2 not gated on).
+fn measure_window() -> Option<(u64, u64)> {
     let window_ticks = PIT_HZ * CALIBRATION_MICROS / 1_000_000;
     let mut pit = Pit::new();
     pit.start();
     let first = pit.sample();
+    let mut polls = 0;
     let last = loop {
         let sample = pit.sample();
         if u64::from(first.count.wrapping_sub(sample.count)) >= window_ticks {
             break sample;
+        }
+        polls += 1;
+        if polls > MAX_POLLS {
+            return None;
         }
         core::hint::spin_loop();
     };
     let ticks = u64::from(first.count.wrapping_sub(last.count)).max(1);
     let cycles = last.tsc - first.tsc;
     let hz = (u128::from(cycles) * u128::from(PIT_HZ) / u128::from(ticks)) as u64;
-    (hz, first.uncertainty + last.uncertainty)
+    Some((hz, first.uncertainty + last.uncertainty))
 }
 
+/// The PIT does not count: the TSC cannot be calibrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PitNotCounting;
+
+impl core::fmt::Display for PitNotCounting {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str("PIT channel 2 does not count: cannot calibrate the TSC")
+    }
+}
+
+impl core::error::Error for PitNotCounting {}
+
 /// Calibrates the TSC against the PIT; returns the frequency in Hz.
-pub fn calibrate() -> u64 {
-    let (hz, _) = (0..2)
-        .map(|_| measure_window())
-        .min_by_key(|&(_, uncertainty)| uncertainty)
-        .unwrap_or((1, 0));
-    let hz = hz.max(1);
+///
+/// # Errors
+///
+/// [`PitNotCounting`] when the machine has no working PIT channel 2 (a hang otherwise).
+pub fn calibrate() -> Result<u64, PitNotCounting> {
+    let mut best: Option<(u64, u64)> = None;
+    for _ in 0..2 {
+        let round = measure_window().ok_or(PitNotCounting)?;
+        if best.is_none_or(|(_, uncertainty)| round.1 < uncertainty) {
+            best = Some(round);
+        }
+    }
+    let hz = best.map_or(1, |(hz, _)| hz.max(1));
     TSC_HZ.store(hz, Ordering::Relaxed);
-    hz
+    Ok(hz)
 }
 
 /// The calibrated TSC frequency in Hz (0 before calibration).

@@ -187,5 +187,5 @@ macro_rules! test_main {
 
 /// All registered tests, in link order.
 pub(super) fn registered() -> &'static [Test] {
-    crate::arch::entry::registered_tests()
+    crate::arch::linker::registered_tests()
 }
