@@ -6,8 +6,8 @@
 //! ```
 //!
 //! QEMU settings can also come from the environment (`BOOT_MACHINE`, `BOOT_BIOS`,
-//! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_QEMU`, `BOOT_HEADLESS`, `BOOT_TIMEOUT`), which is
-//! how they reach `boot runner` under `cargo ktest`.
+//! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_DISPLAY_DEVICE`, `BOOT_QEMU`, `BOOT_HEADLESS`,
+//! `BOOT_TIMEOUT`), which is how they reach `boot runner` under `cargo ktest`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,9 +38,14 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The cargo runner for the kernel target: a test ELF (in a `deps/` directory) boots
-    /// headless with a timeout, its KTAP is echoed and judged (exit 0 only if every test
-    /// passed); any other ELF boots like `boot --kernel ELF`, ARGS being its command line.
+    /// The cargo runner for the kernel target (`cargo ktest`, `cargo run -p kernel`).
+    ///
+    /// A test ELF (one in a `deps/` directory) boots headless with a timeout (120 s by
+    /// default); its serial output (KTAP) is echoed as it arrives and judged: the exit
+    /// status is 0 only if QEMU exited with 33 and the KTAP is complete with no failed
+    /// test, and otherwise a summary on stderr names every failed test with its reason.
+    /// Any other ELF boots like `boot --kernel ELF`. ARGS are appended to the kernel
+    /// command line.
     Runner(RunnerArgs),
 }
 
@@ -60,7 +65,7 @@ pub struct QemuArgs {
     #[arg(long, env = "BOOT_MEMORY", default_value = qemu::DEFAULT_MEMORY)]
     pub memory: String,
     /// The display adapter (std = -vga std; bochs-display = -vga none -device bochs-display).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, env = "BOOT_DISPLAY_DEVICE", default_value_t)]
     pub display_device: DisplayDevice,
     /// The QEMU binary (default: qemu-system-x86_64 from PATH).
     #[arg(long, value_name = "PATH", env = "BOOT_QEMU")]

@@ -77,7 +77,9 @@ impl Default for Options {
 impl Options {
     /// The defaults, overridden by the environment variables `BOOT_MACHINE`
     /// (`q35`/`pc`), `BOOT_BIOS` (`seabios`/`qboot`), `BOOT_ACCEL`
-    /// (`auto`/`tcg`/`kvm`), `BOOT_QEMU` (a path) and `BOOT_TIMEOUT` (seconds).
+    /// (`auto`/`tcg`/`kvm`), `BOOT_DISPLAY_DEVICE` (`std`/`bochs-display`/`none`),
+    /// `BOOT_MEMORY` (`256M`), `BOOT_QEMU` (a path) and `BOOT_TIMEOUT` (seconds), the
+    /// same variables the command line reads.
     ///
     /// # Errors
     ///
@@ -92,6 +94,13 @@ impl Options {
         }
         if let Some(accel) = env_value("BOOT_ACCEL")? {
             options.accel = accel;
+        }
+        if let Some(display_device) = env_value("BOOT_DISPLAY_DEVICE")? {
+            options.display_device = display_device;
+        }
+        if let Ok(memory) = env::var("BOOT_MEMORY") {
+            qemu::validate_memory(&memory)?;
+            options.memory = memory;
         }
         if let Some(qemu) = env::var_os("BOOT_QEMU").filter(|value| !value.is_empty()) {
             options.qemu = Some(qemu.into());

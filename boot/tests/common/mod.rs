@@ -25,6 +25,10 @@ pub fn workspace_manifest() -> PathBuf {
 ///
 /// When the build fails: that is a test failure.
 pub fn build_kernel_tests(features: &[&str]) -> Vec<Executable> {
+    // The exact, actionable message rather than rustc's missing-`core` errors.
+    if let Err(error) = boot::prereq::check_kernel_target() {
+        panic!("{error}");
+    }
     let request = build::Request {
         cargo: Some(env!("CARGO").into()),
         manifest_path: Some(workspace_manifest()),
