@@ -4,6 +4,20 @@
 //! Rust on top of it. The binary (`src/main.rs`) and every test kernel
 //! (`tests/*.rs`) link this library and name their main function with
 //! [`entry_point!`] (or [`test_main!`]).
+//!
+//! - [`arch`]: boot trampoline, descriptor tables, paging, heap allocator, interrupts,
+//!   timer and TSC, serial, QEMU exit, fault recovery;
+//! - [`init`]: bring-up order and boot-phase timings; [`BootInfo`];
+//! - [`cmdline`]: kernel options; [`memory`]: memory map and heap region choice;
+//! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`);
+//! - [`print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
+//! - `panic`: the panic handler.
+//!
+//! Boot log contract (the host tool relies on it): one line
+//! `kernel: boot timings (TSC <MHz> MHz): entry->kmain <us> us, ->heap ready <us> us,
+//! -><phase> <us> us` (phase `boot complete` for the binary, `tests started` for test
+//! kernels), then, for the binary only, exactly one line starting with
+//! `kernel: boot complete`.
 
 #![no_std]
 #![deny(unsafe_code)]

@@ -60,10 +60,12 @@ pub fn breakpoint() {
     x86_64::instructions::interrupts::int3();
 }
 
-/// Reads one byte at `address` (a volatile load), for tests that provoke page faults.
+/// Reads one byte at `address` (a volatile load): a test helper for provoking faults.
 ///
-/// Safe because the load can only fault, never corrupt: the byte is read into a register
-/// and not interpreted as any Rust type other than `u8`.
+/// Memory safety does not depend on `address`: the load is done by `asm!`, not as a Rust
+/// memory access, and only yields a `u8`. An unmapped or non-canonical address faults
+/// (see [`recover`]). Reading a device register may have side effects on that device,
+/// which is why this is only meant for tests, on RAM or unmapped addresses.
 pub fn probe_read(address: u64) -> u8 {
     // SAFETY: a single byte load through `asm!` is not a Rust memory access, so even an
     // address that aliases Rust objects does not cause undefined behaviour; an unmapped

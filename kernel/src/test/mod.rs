@@ -45,10 +45,13 @@
 //! # Outcomes and the output contract
 //!
 //! ```text
+//! kernel: ...                      boot log (command line, timings: "->tests started")
 //! KTAP version 1
 //! 1..N
 //! ok 1 name
 //! not ok 2 name # reason
+//! ok 3 name # SKIP filtered out by test=     (kernel option test=TEXT; counts as passed)
+//! # name: leak check exempt: ...             (diagnostics start with "# ")
 //! # N passed, N failed
 //! ```
 //!
