@@ -7,7 +7,7 @@
 //!
 //! QEMU settings can also come from the environment (`BOOT_MACHINE`, `BOOT_BIOS`,
 //! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_DISPLAY_DEVICE`, `BOOT_QEMU`, `BOOT_HEADLESS`,
-//! `BOOT_TIMEOUT`), which is how they reach `boot runner` under `cargo ktest`.
+//! `BOOT_TIMEOUT`, `BOOT_VERBOSE`), which is how they reach `boot runner` under `cargo ktest`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +76,9 @@ pub struct QemuArgs {
     /// Stop QEMU and fail after this many seconds (kernel tests: 120 by default).
     #[arg(long, value_name = "SECS", env = "BOOT_TIMEOUT", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// Print the QEMU command line before starting it.
+    #[arg(long, short, env = "BOOT_VERBOSE", value_parser = BoolishValueParser::new())]
+    pub verbose: bool,
 }
 
 /// Options of the default command.
@@ -134,6 +137,7 @@ impl QemuArgs {
             timeout,
             append,
             echo: true,
+            verbose: self.verbose,
         }
     }
 }

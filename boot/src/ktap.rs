@@ -187,7 +187,10 @@ impl fmt::Display for Problem {
                 write!(f, "result {number} comes after the summary line")
             }
             Self::PlanMismatch { planned, ran } => {
-                write!(f, "the plan announced {planned} tests but {ran} reported")
+                write!(
+                    f,
+                    "the plan `1..{planned}` does not match the {ran} results reported"
+                )
             }
             Self::MissingSummary => write!(f, "no closing `# N passed, N failed` line"),
             Self::DuplicateSummary => write!(f, "a second summary line"),

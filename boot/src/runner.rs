@@ -56,6 +56,8 @@ pub struct Options {
     pub append: String,
     /// Copy the serial output to stdout as it arrives.
     pub echo: bool,
+    /// Print the QEMU command line on stderr before starting it (`BOOT_VERBOSE`).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             timeout: Some(DEFAULT_TEST_TIMEOUT),
             append: String::new(),
             echo: false,
+            verbose: false,
         }
     }
 }
@@ -105,6 +108,8 @@ impl Options {
         if let Some(qemu) = env::var_os("BOOT_QEMU").filter(|value| !value.is_empty()) {
             options.qemu = Some(qemu.into());
         }
+        options.verbose = env::var("BOOT_VERBOSE")
+            .is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false" | "no" | "off"));
         if let Ok(value) = env::var("BOOT_TIMEOUT") {
             options.timeout = Some(parse_timeout("BOOT_TIMEOUT", &value)?);
         }
@@ -194,6 +199,8 @@ pub struct TestReport {
     pub log: String,
     /// What QEMU printed on stderr.
     pub qemu_stderr: String,
+    /// The QEMU command line, for rerunning by hand.
+    pub command: String,
     /// Wall time from start to exit.
     pub duration: Duration,
 }
@@ -277,6 +284,7 @@ impl TestReport {
                 let _ = writeln!(text, "      | {line}");
             }
         }
+        let _ = writeln!(text, "  QEMU command: {}", self.command);
         let stderr = self.qemu_stderr.trim();
         if !stderr.is_empty() {
             let _ = writeln!(text, "  QEMU said:");
@@ -347,6 +355,10 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
         qmp_socket: None,
         gdb: false,
     };
+    let command = invocation.display_command();
+    if options.verbose {
+        eprintln!("boot: {command}");
+    }
     let started = Instant::now();
     let deadline = options.timeout.map(|timeout| started + timeout);
     let mut session = Session::spawn(
@@ -382,6 +394,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
         ktap: ktap::parse(&log),
         log,
         qemu_stderr: session.stderr(),
+        command,
         duration,
     })
 }
@@ -497,6 +510,9 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
     }
     if terminal {
         eprintln!("boot: serial console on this terminal; Ctrl-A X quits QEMU");
+    }
+    if options.verbose {
+        eprintln!("boot: {}", invocation.display_command());
     }
     let interactive = terminal || !headless;
     let started = Instant::now();
@@ -633,6 +649,7 @@ mod tests {
             ktap: ktap::parse(log),
             log: log.into(),
             qemu_stderr: String::new(),
+            command: "qemu-system-x86_64 -kernel x".into(),
             duration: Duration::from_millis(250),
         }
     }
@@ -684,7 +701,7 @@ mod tests {
             "{summary}"
         );
         assert!(
-            summary.contains("KTAP: the plan announced 2 tests but 1 reported"),
+            summary.contains("KTAP: the plan `1..2` does not match the 1 results reported"),
             "{summary}"
         );
     }
