@@ -79,6 +79,16 @@ kernel_test! {
 }
 
 kernel_test! {
+    /// An expected panic that abandons a heap allocation passes: the leak check only
+    /// notes it (a `# ... leak check exempt` diagnostic), since nothing can unwind.
+    #[should_panic = "after allocating"]
+    fn expected_panic_is_exempt_from_leak_check() {
+        let value = core::hint::black_box(Box::new(7_u64));
+        panic!("after allocating {value}");
+    }
+}
+
+kernel_test! {
     /// A panic inside a nested guarded call is caught there, with message and location.
     fn nested_guard_catches_panic() {
         match run_guarded(|| panic!("inner {}", 42)) {

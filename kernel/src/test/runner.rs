@@ -130,8 +130,8 @@ pub fn run_all(boot: &'static BootInfo) -> ! {
             Verdict::Pass { aborted: true } => {
                 if let Some(leak) = leak {
                     let note = reason(format_args!(
-                        "{}: leak check exempt: {leak} abandoned by the expected panic/fault (no unwinding)",
-                        test.name
+                        "{}: leak check exempt: {} {} abandoned by the expected panic/fault (no unwinding)",
+                        test.name, leak.delta, leak.unit
                     ));
                     println!("{}", Line::Diagnostic(&note));
                 }
