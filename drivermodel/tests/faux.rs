@@ -1,0 +1,141 @@
+//! The faux bus: always bound or an error; the live handle is the bound proof.
+
+mod common;
+
+use common::Log;
+use drivermodel::event::EventKind;
+use drivermodel::{DeviceBuilder, DeviceModel, Devres, Error, faux};
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn create_returns_a_bound_device_and_destroy_releases_everything() {
+    let model = DeviceModel::new();
+    let log = Log::default();
+    let vkms = faux::Registration::with_probe(&model, "vkms", None, {
+        let log = log.clone();
+        move |device| {
+            device.devres().add_action(log.action("probe-resource"))?;
+            Ok(())
+        }
+    })
+    .unwrap();
+    let device = vkms.device();
+    assert!(device.is_bound());
+    assert_eq!(device.bus_name(), Some(faux::BUS_NAME));
+    assert_eq!(device.driver_name().as_deref(), Some(faux::DRIVER_NAME));
+    // The handle proves bound: devres groups and Devres work as for real drivers.
+    let group = device.devres().open_group().unwrap();
+    device.devres().add_action(log.action("display")).unwrap();
+    device.devres().close_group(Some(group)).unwrap();
+    let framebuffer = Devres::new(device, vec![0u32; 16]).unwrap();
+    assert_eq!(framebuffer.access(device).unwrap().len(), 16);
+    assert_eq!(model.counts().bindings, 1);
+    drop(vkms);
+    assert_eq!(log.take(), ["display", "probe-resource"]);
+    assert!(framebuffer.try_access().is_none());
+    drop(framebuffer);
+    assert!(model.is_quiescent(), "{:?}", model.counts());
+}
+
+#[test]
+fn failed_create_leaves_nothing_registered() {
+    let model = DeviceModel::new();
+    let log = Log::default();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let events_in_subscriber = events.clone();
+    let _subscription = model.subscribe(move |event| {
+        events_in_subscriber.lock().unwrap().push(event.kind);
+    });
+    let result = faux::Registration::with_probe(&model, "broken", None, {
+        let log = log.clone();
+        move |device| {
+            device.devres().add_action(log.action("undone"))?;
+            Err(Error::driver("cannot allocate planes"))
+        }
+    });
+    assert_eq!(result.unwrap_err(), Error::driver("cannot allocate planes"));
+    assert_eq!(log.take(), ["undone"]);
+    assert!(model.find_device(Some(faux::BUS_NAME), "broken").is_none());
+    assert!(model.devices().is_empty());
+    assert!(model.is_quiescent(), "{:?}", model.counts());
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            EventKind::Add,
+            EventKind::Bind,
+            EventKind::NotBound,
+            EventKind::Delete,
+            EventKind::Removed
+        ]
+    );
+    // The name is free: a second attempt works.
+    let again = faux::Registration::new(&model, "broken", None).unwrap();
+    drop(again);
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn name_taken_is_an_error_too() {
+    let model = DeviceModel::new();
+    let first = faux::Registration::new(&model, "vgem", None).unwrap();
+    assert!(matches!(
+        faux::Registration::new(&model, "vgem", None),
+        Err(Error::NameTaken { .. })
+    ));
+    assert_eq!(model.counts().registered_devices, 1);
+    drop(first);
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn manual_bind_and_unbind_are_refused() {
+    let model = DeviceModel::new();
+    let faux = faux::Registration::new(&model, "v", None).unwrap();
+    assert_eq!(
+        model.unbind(faux.device()),
+        Err(Error::ManualBindRefused {
+            driver: faux::DRIVER_NAME.into()
+        })
+    );
+    assert!(matches!(
+        model.bind(faux.device()),
+        Err(Error::AlreadyBound { .. })
+    ));
+    assert!(faux.device().is_bound());
+    drop(faux);
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn faux_child_keeps_its_parent_registered_until_destroyed() {
+    let model = DeviceModel::new();
+    let parent = model.add_device(DeviceBuilder::new("card")).unwrap();
+    let parent_object = parent.device().clone();
+    let child = faux::Registration::new(&model, "card-display", Some(&parent)).unwrap();
+    assert_eq!(child.device().path(), "/devices/card/card-display");
+    drop(parent); // pending: the faux child must stay bound
+    assert!(child.device().is_bound());
+    assert!(parent_object.is_registered());
+    drop(child);
+    assert!(!parent_object.is_registered());
+    drop(parent_object);
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn the_vkms_shape_without_a_reference_loop() {
+    // vkms: faux device, devres group, a display object holding the device, destroy.
+    struct Display {
+        _device: drivermodel::ARef<drivermodel::Device>,
+    }
+    let model = DeviceModel::new();
+    let vkms = faux::Registration::new(&model, "vkms", None).unwrap();
+    let group = vkms.device().devres().open_group().unwrap();
+    let display = Arc::new(Display {
+        _device: vkms.device().to_ref(),
+    });
+    vkms.device().devres().alloc(display).unwrap();
+    vkms.device().devres().close_group(Some(group)).unwrap();
+    drop(vkms);
+    assert!(model.is_quiescent(), "{:?}", model.counts());
+}
