@@ -131,7 +131,7 @@ pub enum Error {
     Timeout(Duration),
 
     /// QEMU exited before the kernel finished booting.
-    #[error("QEMU exited ({status}) before the kernel printed `kernel: boot complete`")]
+    #[error("QEMU {status}, before the kernel printed `kernel: boot complete`")]
     BootIncomplete {
         /// How QEMU ended.
         status: String,

@@ -226,17 +226,23 @@ pub fn validate_memory(value: &str) -> Result<()> {
     }
 }
 
-/// A human description of a QEMU exit status.
+/// What a QEMU exit status means, as a phrase that follows "QEMU".
 #[must_use]
 pub fn describe_exit(code: Option<i32>) -> String {
     match code {
-        Some(EXIT_SUCCESS) => format!("status {EXIT_SUCCESS}: the kernel reported success"),
-        Some(EXIT_FAILURE) => format!("status {EXIT_FAILURE}: the kernel reported failure"),
-        Some(0) => "status 0: the guest reset (a triple fault, with -no-reboot) or QEMU was quit, \
-                    without the kernel reporting a result"
+        Some(EXIT_SUCCESS) => {
+            format!("exited with status {EXIT_SUCCESS}: the kernel reported success")
+        }
+        Some(EXIT_FAILURE) => {
+            format!("exited with status {EXIT_FAILURE}: the kernel reported failure")
+        }
+        Some(0) => "exited with status 0: the guest reset (a triple fault, with -no-reboot) \
+                    or QEMU was quit, without the kernel reporting a result"
             .into(),
-        Some(code) => format!("status {code}: QEMU itself failed (see its messages above)"),
-        None => "killed by a signal".into(),
+        Some(code) => {
+            format!("exited with status {code}: QEMU itself failed (see its messages)")
+        }
+        None => "was killed by a signal".into(),
     }
 }
 

@@ -174,7 +174,7 @@ impl Exit {
             Self::Status(code) => qemu::describe_exit(Some(*code)),
             Self::Signal => qemu::describe_exit(None),
             Self::TimedOut(timeout) => {
-                format!("timed out: stopped after {}s", timeout.as_secs_f64())
+                format!("was stopped after the {}s timeout", timeout.as_secs_f64())
             }
         }
     }
@@ -228,7 +228,7 @@ impl TestReport {
         if let Some(number) = self.ktap.unfinished_test() {
             failed.push((
                 format!("#{number}"),
-                format!("did not finish ({})", self.exit.describe()),
+                format!("did not finish (QEMU {})", self.exit.describe()),
             ));
         }
         failed
@@ -578,7 +578,7 @@ fn judge_exit(
         Some(qemu::EXIT_SUCCESS) => Ok(()),
         Some(0) if interactive => Ok(()),
         _ => Err(Error::GuestFailed(format!(
-            "QEMU exited with {}",
+            "QEMU {}",
             qemu::describe_exit(code)
         ))),
     }
@@ -711,7 +711,10 @@ mod tests {
         let report = report(Exit::TimedOut(Duration::from_secs(2)), "booting\nstuck\n");
         assert!(!report.passed());
         let summary = report.summary();
-        assert!(summary.contains("timed out: stopped after 2s"), "{summary}");
+        assert!(
+            summary.contains("QEMU was stopped after the 2s timeout"),
+            "{summary}"
+        );
         assert!(summary.contains("| stuck"), "{summary}");
         assert!(
             summary.contains("KTAP: no `KTAP version 1` line"),

@@ -183,7 +183,10 @@ fn a_hang_times_out_with_the_output_so_far() {
     assert_eq!(report.exit, Exit::TimedOut(Duration::from_secs(2)));
     assert!(!report.passed());
     let summary = report.summary();
-    assert!(summary.contains("timed out"), "{summary}");
+    assert!(
+        summary.contains("QEMU was stopped after the 2s timeout"),
+        "{summary}"
+    );
     assert!(summary.contains("| stuck in test 1"), "{summary}");
 }
 
