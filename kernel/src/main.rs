@@ -4,6 +4,7 @@
 #![no_main]
 
 use kernel::arch::{self, ExitCode, vga};
+use kernel::text::FixedString;
 use kernel::{BootInfo, println};
 
 kernel::entry_point!(kmain);
@@ -12,12 +13,18 @@ fn kmain(boot: &'static BootInfo) -> ! {
     for region in boot.memory_map {
         println!("kernel: memory {region}");
     }
-    vga::write_banner(
-        0,
-        "drivermodel toy kernel: booted (PVH, long mode, serial on COM1)",
-    );
     boot.print_timings("boot complete");
-    println!("kernel: boot complete in {} us", boot.micros_since_entry());
+    let micros = boot.micros_since_entry();
+    vga::write_banner(0, "drivermodel toy kernel (x86_64, PVH, long mode)");
+    vga::write_banner(
+        1,
+        FixedString::<80>::from_fmt(format_args!(
+            "boot complete in {micros} us; log on COM1; command line `{}`",
+            boot.command_line
+        ))
+        .as_str(),
+    );
+    println!("kernel: boot complete in {micros} us");
     if boot.options.exit {
         arch::exit_qemu(ExitCode::Success);
     }
