@@ -532,15 +532,9 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
             Event::Line(line) => {
                 if line.starts_with(BOOT_COMPLETE)
                     && let Some(path) = pending_screenshot.take()
+                    && let Some(socket) = &invocation.qmp_socket
                 {
-                    let socket = invocation.qmp_socket.as_deref().unwrap_or(Path::new(""));
-                    let mut client = qmp::Client::connect(socket, Duration::from_secs(10))?;
-                    client.screendump(&path)?;
-                    eprintln!("boot: screenshot written to {}", path.display());
-                    if !boot.keep_running {
-                        client.quit()?;
-                        quit_requested = true;
-                    }
+                    quit_requested = take_screenshot(socket, &path, !boot.keep_running)?;
                 }
             }
             Event::Exited(status) => {
@@ -559,6 +553,18 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
     }
 }
 
+/// Writes the screenshot through QMP and quits QEMU if asked; returns whether it did.
+fn take_screenshot(socket: &Path, path: &Path, quit: bool) -> Result<bool> {
+    let mut client = qmp::Client::connect(socket, Duration::from_secs(10))?;
+    client.screendump(path)?;
+    eprintln!("boot: screenshot written to {}", path.display());
+    if quit {
+        client.quit()?;
+    }
+    Ok(quit)
+}
+
+/// The verdict on an interactive boot once QEMU has exited.
 fn judge_exit(
     status: ExitStatus,
     quit_requested: bool,
