@@ -179,8 +179,8 @@ fn a_triple_fault_fails_with_status_0() {
 #[test]
 fn a_hang_times_out_with_the_output_so_far() {
     let serial = "KTAP version 1\n1..1\nstuck in test 1\n";
-    let report = run("hang", serial, End::Hang, Duration::from_secs(2));
-    assert_eq!(report.exit, Exit::TimedOut(Duration::from_secs(2)));
+    let report = run("hang", serial, End::Hang, Duration::from_secs(1));
+    assert_eq!(report.exit, Exit::TimedOut(Duration::from_secs(1)));
     assert!(!report.passed());
     let summary = report.summary();
     assert!(
