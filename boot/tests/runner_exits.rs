@@ -184,7 +184,7 @@ fn a_hang_times_out_with_the_output_so_far() {
     assert!(!report.passed());
     let summary = report.summary();
     assert!(
-        summary.contains("QEMU was stopped after the 2s timeout"),
+        summary.contains("QEMU was stopped after the 1s timeout"),
         "{summary}"
     );
     assert!(summary.contains("| stuck in test 1"), "{summary}");
