@@ -121,7 +121,14 @@ impl Shared {
             };
             let bus = &registry.buses[bus_index];
             let override_name = device.inner().state.lock().driver_override.clone();
-            let only = request.driver.or(override_name.as_deref());
+            let only = match (request.driver, override_name.as_deref()) {
+                (Some(requested), Some(allowed)) if requested != allowed => {
+                    return Err(Error::NoMatch {
+                        device: device.name().into(),
+                    });
+                }
+                (requested, allowed) => requested.or(allowed),
+            };
             let mut entries: Vec<EntryRef> = Vec::new();
             match only {
                 Some(name) => {

@@ -340,17 +340,17 @@ impl<'a> List<'a> {
             .iter()
             .rposition(|node| node.key() == Some(key))
             .ok_or_else(|| self.not_found())?;
-        let node = nodes.nodes.remove(position);
+        let Node::Resource { payload, .. } = nodes.nodes.remove(position) else {
+            // Only resources have keys, so this is not reached; stay total anyway.
+            return Err(self.not_found());
+        };
         drop(nodes);
         self.device
             .inner()
             .counters
             .devres_nodes
             .fetch_sub(1, Ordering::Relaxed);
-        match node {
-            Node::Resource { payload, .. } => Ok(payload),
-            _ => unreachable!("only resources have keys"),
-        }
+        Ok(payload)
     }
 
     /// Whether a node with `key` is on the list.

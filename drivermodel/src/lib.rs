@@ -11,7 +11,8 @@
 //! - [`context`] — what a `&Device<Bound>` proves and why nobody can forge one;
 //! - [`model`] — the instance, its lock order and its live-object counters;
 //! - [`faux`] — always-bound virtual devices;
-//! - [`event`] — the event stream.
+//! - [`event`] — the event stream;
+//! - [`tree`] — a sysfs-like text view.
 //!
 //! `unsafe` lives only in [`revocable`] (the reader/revoker protocol) and [`context`]
 //! (casts between device contexts).
@@ -31,6 +32,7 @@ pub mod faux;
 pub mod model;
 pub mod resource;
 pub mod revocable;
+pub mod tree;
 
 pub use bus::{Bus, IdEntry, KeySet, Match, MatchKey};
 pub use device::{ARef, Device, DeviceBuilder};

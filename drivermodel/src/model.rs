@@ -318,6 +318,27 @@ impl DeviceModel {
         self.shared.attach(device, Request::manual(None))
     }
 
+    /// Sets (`Some`) or clears (`None`) the driver override of `device`: while set, only
+    /// the driver of that name may bind it, automatically or explicitly. It does not
+    /// unbind a bound device.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignDevice`], [`Error::DeviceDeleted`].
+    pub fn set_driver_override(&self, device: &Device, driver: Option<&str>) -> Result<()> {
+        self.shared.check_own(device)?;
+        let mut state = device.inner().state.lock();
+        if !matches!(
+            state.lifecycle,
+            Lifecycle::Registered | Lifecycle::DeletePending
+        ) {
+            drop(state);
+            return Err(Error::deleted(device));
+        }
+        state.driver_override = driver.map(String::from);
+        Ok(())
+    }
+
     /// Binds `device` to the driver named `driver` on its bus, which must match it.
     ///
     /// # Errors
