@@ -41,6 +41,11 @@ use core::fmt::Write;
 use crate::device::{ARef, BindingState, Device, Lifecycle};
 use crate::model::DeviceModel;
 
+/// A bus name and its drivers.
+type BusListing = (String, Vec<DriverListing>);
+/// A driver name and the keys of its devices, in binding order.
+type DriverListing = (String, Vec<u64>);
+
 impl DeviceModel {
     /// The text view described in [`tree`](crate::tree).
     pub fn tree(&self) -> String {
@@ -52,7 +57,7 @@ impl DeviceModel {
                 .iter()
                 .map(|(key, record)| (*key, record.parent, record.device.clone()))
                 .collect();
-            let buses: Vec<(String, Vec<(String, Vec<u64>)>)> = registry
+            let buses: Vec<BusListing> = registry
                 .buses
                 .iter()
                 .map(|bus| {
