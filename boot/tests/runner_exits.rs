@@ -229,3 +229,48 @@ fn the_boot_command_maps_exit_statuses() {
         );
     }
 }
+
+/// On a terminal (a pseudo-terminal made by util-linux `script`), the serial console
+/// is interactive through `-serial mon:stdio`: typing Ctrl-A X quits QEMU, which is a
+/// normal end of an interactive session (exit 0).
+#[test]
+fn ctrl_a_x_quits_an_interactive_boot() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let elf = stand_in(dir.path(), "console", "kernel: boot complete\n", End::Hang);
+    let command = format!(
+        "'{}' --kernel '{}' --headless --timeout 30",
+        env!("CARGO_BIN_EXE_boot"),
+        elf.display()
+    );
+    let mut script = match Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(script) => script,
+        Err(error) => panic!("`script` (util-linux) is needed for this test: {error}"),
+    };
+    let mut output = BufReader::new(script.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("kernel: boot complete") {
+        let mut line = String::new();
+        if output.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("kernel: boot complete"), "{seen}");
+    script.stdin.as_mut().unwrap().write_all(b"\x01x").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut output, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let status = script.wait().unwrap();
+    println!("---- interactive session\n{seen}");
+    assert!(seen.contains("Ctrl-A X quits QEMU"), "{seen}");
+    assert_eq!(status.code(), Some(0), "{seen}");
+}
