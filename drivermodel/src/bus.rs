@@ -17,6 +17,58 @@
 //! entries filed under those keys plus the secondary list. Keys are hints: a hash
 //! collision costs one extra `match_id` call, never a wrong match. A bus that declares no
 //! keys at all still works; every entry then lands in the secondary list.
+//!
+//! ```
+//! use drivermodel::{Bus, Device, DeviceBuilder, DeviceModel, KeySet, Match, MatchKey};
+//!
+//! /// What a PCI function looks like to the bus (attached with `DeviceBuilder::data`).
+//! struct Function { vendor: u16, device: u16, class: u32 }
+//!
+//! enum PciId {
+//!     /// Indexed under vendor/device.
+//!     Device { vendor: u16, device: u16 },
+//!     /// Unindexed: checked against every device, so keep these few.
+//!     Class { class: u32, mask: u32 },
+//! }
+//!
+//! fn key(vendor: u16, device: u16) -> MatchKey {
+//!     MatchKey::new(u64::from(vendor) << 16 | u64::from(device))
+//! }
+//!
+//! struct Pci;
+//!
+//! impl Bus for Pci {
+//!     type Id = PciId;
+//!     fn name(&self) -> &str { "pci" }
+//!     fn id_key(&self, id: &PciId) -> Option<MatchKey> {
+//!         match id {
+//!             PciId::Device { vendor, device } => Some(key(*vendor, *device)),
+//!             PciId::Class { .. } => None,
+//!         }
+//!     }
+//!     fn device_keys(&self, device: &Device) -> KeySet {
+//!         device.data::<Function>().map_or(KeySet::new(), |f| KeySet::one(key(f.vendor, f.device)))
+//!     }
+//!     fn match_id(&self, device: &Device, id: &PciId) -> Match {
+//!         let Some(function) = device.data::<Function>() else { return Match::No };
+//!         match id {
+//!             PciId::Device { vendor, device } if (*vendor, *device) == (function.vendor, function.device) => {
+//!                 Match::Yes { score: 2 } // an exact ID beats a class match
+//!             }
+//!             PciId::Class { class, mask } if function.class & mask == *class => Match::Yes { score: 1 },
+//!             _ => Match::No,
+//!         }
+//!     }
+//! }
+//!
+//! let model = DeviceModel::new();
+//! model.register_bus(Pci)?;
+//! let display = model.add_device(
+//!     DeviceBuilder::new("0000:00:02.0").bus("pci").data(Function { vendor: 0x1234, device: 0x1111, class: 0x03_00_00 }),
+//! )?;
+//! # drop(display);
+//! # Ok::<(), drivermodel::Error>(())
+//! ```
 
 use alloc::vec::Vec;
 

@@ -34,6 +34,11 @@ pub mod resource;
 pub mod revocable;
 pub mod tree;
 
+/// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use bus::{Bus, IdEntry, KeySet, Match, MatchKey};
 pub use device::{ARef, Device, DeviceBuilder};
 pub use devres::Devres;
