@@ -47,11 +47,12 @@
 //! 6. Event [`Unbound`](crate::event::EventKind::Unbound).
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::bus::{EntryRef, Match};
-use crate::device::{Binding, Device, DriverHandle, Lifecycle};
+use crate::device::{Binding, Device, DriverHandle, Handle, Lifecycle};
 use crate::devres;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
@@ -74,7 +75,7 @@ impl Shared {
             let Some(record) = record else {
                 return Err(Error::deleted(device));
             };
-            match record.bus {
+            match record.bus() {
                 Some(bus) => registry.buses[bus].object.clone(),
                 None => {
                     return Err(Error::NoMatch {
@@ -114,13 +115,18 @@ impl Shared {
             let Some(record) = registry.devices.get(&device.inner().key) else {
                 return Err(Error::deleted(device));
             };
-            let Some(bus_index) = record.bus else {
+            let Some(bus_index) = record.bus() else {
                 return Err(Error::NoMatch {
                     device: device.name().into(),
                 });
             };
             let bus = &registry.buses[bus_index];
-            let override_name = device.inner().state.lock().driver_override.clone();
+            let override_name = device
+                .inner()
+                .state
+                .lock()
+                .driver_override()
+                .map(String::from);
             let only = match (request.driver, override_name.as_deref()) {
                 (Some(requested), Some(allowed)) if requested != allowed => {
                     return Err(Error::NoMatch {
@@ -162,7 +168,7 @@ impl Shared {
                 device: device.name().into(),
             }),
             Outcome::Defer(reason) => {
-                device.inner().state.lock().deferred = Some(String::from(reason));
+                device.inner().state.lock().set_deferred(Some(reason));
                 Err(Error::defer(reason))
             }
             Outcome::Bind(candidate) => {
@@ -210,10 +216,11 @@ impl Shared {
             let Some(record) = registry.drivers.get(&driver) else {
                 return;
             };
-            let devices: Vec<_> = registry.buses[record.bus]
+            let bus = Some(record.bus);
+            let devices: Vec<_> = registry
                 .devices
-                .iter()
-                .filter_map(|key| registry.devices.get(key))
+                .values()
+                .filter(|device| device.bus() == bus)
                 .map(|record| record.device.clone())
                 .collect();
             (record.object.clone(), devices)
@@ -224,8 +231,7 @@ impl Shared {
                 matches!(state.binding, Binding::Unbound)
                     && state.lifecycle == Lifecycle::Registered
                     && state
-                        .driver_override
-                        .as_deref()
+                        .driver_override()
                         .is_none_or(|name| name == object.name())
             };
             if !eligible {
@@ -242,7 +248,7 @@ impl Shared {
                     let _ = self.probe(&device, candidate);
                 }
                 Outcome::Defer(reason) => {
-                    device.inner().state.lock().deferred = Some(String::from(reason));
+                    device.inner().state.lock().set_deferred(Some(reason));
                 }
                 Outcome::NoMatch => {}
             }
@@ -295,11 +301,11 @@ impl Shared {
                 });
             }
             record.bound.insert(sequence, device.inner().key);
-            let handle = DriverHandle {
+            let handle: DriverHandle = Arc::new(Handle {
                 key: driver_key,
                 sequence,
                 object: candidate.object.clone(),
-            };
+            });
             state.binding = Binding::Probing {
                 driver: handle.clone(),
             };
@@ -330,7 +336,7 @@ impl Shared {
                     }
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
-                        state.deferred = Some(reason.clone());
+                        state.set_deferred(Some(reason));
                     }
                     core::mem::replace(&mut state.binding, Binding::Unbound)
                 };
@@ -343,7 +349,7 @@ impl Shared {
             Ok(state_box) => {
                 let old = {
                     let mut state = device.inner().state.lock();
-                    state.deferred = None;
+                    state.set_deferred(None);
                     core::mem::replace(
                         &mut state.binding,
                         Binding::Bound {

@@ -57,23 +57,33 @@ pub struct Device<Ctx: Context = Normal> {
 }
 
 /// The fields of a device, shared by all contexts.
+///
+/// Kept small (a registered device should cost well under 256 bytes of heap): rarely
+/// used parts live in an optional [`Description`] box.
 pub(crate) struct Inner {
     pub(crate) key: u64,
-    name: String,
-    bus: Option<String>,
+    name: Box<str>,
+    /// Shared with the bus entry: no allocation per device.
+    bus: Option<Arc<str>>,
     parent: Option<ARef<Device>>,
-    resources: Vec<Resource>,
-    properties: BTreeMap<String, PropertyValue>,
-    data: Option<Box<dyn Any + Send + Sync>>,
-    release: spin::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    description: Option<Box<Description>>,
     /// Lock order: after the model's registry lock, before the devres lock.
     pub(crate) state: spin::Mutex<State>,
     pub(crate) devres: devres::Store,
     /// Incremented at every probe start; tells bindings apart for [`crate::Devres`].
     pub(crate) generation: AtomicU64,
+    /// The live-object counters and the way back to the model.
     pub(crate) counters: Arc<Counters>,
-    pub(crate) model: Weak<Shared>,
     this: Weak<Device>,
+}
+
+/// The parts of a device most devices do not have.
+struct Description {
+    resources: Vec<Resource>,
+    properties: BTreeMap<String, PropertyValue>,
+    data: Option<Box<dyn Any + Send + Sync>>,
+    release: spin::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    devres_capacity: Option<usize>,
 }
 
 /// Where a device is in its registration lifetime.
@@ -133,9 +143,12 @@ impl Binding {
     }
 }
 
-/// The driver a device is being bound to, bound to, or unbound from.
-#[derive(Clone)]
-pub(crate) struct DriverHandle {
+/// The driver a device is being bound to, bound to, or unbound from (shared, so the
+/// binding state stays small and cheap to clone).
+pub(crate) type DriverHandle = Arc<Handle>;
+
+/// See [`DriverHandle`].
+pub(crate) struct Handle {
     pub(crate) key: u64,
     /// The binding's place in the driver's newest-bound-first order.
     pub(crate) sequence: u64,
@@ -146,10 +159,42 @@ pub(crate) struct DriverHandle {
 pub(crate) struct State {
     pub(crate) lifecycle: Lifecycle,
     pub(crate) binding: Binding,
+    /// Deferral reason and driver override, boxed because they are rare.
+    policy: Option<Box<Policy>>,
+}
+
+#[derive(Default)]
+struct Policy {
     /// Why the last probe or match deferred, cleared by a successful bind.
-    pub(crate) deferred: Option<String>,
-    /// When set, only the driver of this name may bind (issue: driver override).
-    pub(crate) driver_override: Option<String>,
+    deferred: Option<Box<str>>,
+    /// When set, only the driver of this name may bind.
+    driver_override: Option<Box<str>>,
+}
+
+impl State {
+    pub(crate) fn deferred(&self) -> Option<&str> {
+        self.policy.as_ref()?.deferred.as_deref()
+    }
+
+    pub(crate) fn set_deferred(&mut self, reason: Option<&str>) {
+        self.update_policy(|policy| policy.deferred = reason.map(Box::from));
+    }
+
+    pub(crate) fn driver_override(&self) -> Option<&str> {
+        self.policy.as_ref()?.driver_override.as_deref()
+    }
+
+    pub(crate) fn set_driver_override(&mut self, driver: Option<&str>) {
+        self.update_policy(|policy| policy.driver_override = driver.map(Box::from));
+    }
+
+    fn update_policy(&mut self, change: impl FnOnce(&mut Policy)) {
+        let mut policy = self.policy.take().unwrap_or_default();
+        change(&mut policy);
+        if policy.deferred.is_some() || policy.driver_override.is_some() {
+            self.policy = Some(policy);
+        }
+    }
 }
 
 impl Device {
@@ -157,31 +202,39 @@ impl Device {
     pub(crate) fn create(
         builder: DeviceBuilder,
         key: u64,
+        bus: Option<Arc<str>>,
         counters: Arc<Counters>,
-        model: Weak<Shared>,
     ) -> ARef<Device> {
         counters.devices.fetch_add(1, Ordering::Relaxed);
-        let capacity = builder.devres_capacity;
-        let arc = Arc::new_cyclic(|this| Device {
-            inner: Inner {
-                key,
-                name: builder.name,
-                bus: builder.bus,
-                parent: builder.parent,
+        let described = !builder.resources.is_empty()
+            || !builder.properties.is_empty()
+            || builder.data.is_some()
+            || builder.release.is_some()
+            || builder.devres_capacity.is_some();
+        let description = described.then(|| {
+            Box::new(Description {
                 resources: builder.resources,
                 properties: builder.properties,
                 data: builder.data,
                 release: spin::Mutex::new(builder.release),
+                devres_capacity: builder.devres_capacity,
+            })
+        });
+        let arc = Arc::new_cyclic(|this| Device {
+            inner: Inner {
+                key,
+                name: builder.name.into_boxed_str(),
+                bus,
+                parent: builder.parent,
+                description,
                 state: spin::Mutex::new(State {
                     lifecycle: Lifecycle::Registered,
                     binding: Binding::Unbound,
-                    deferred: None,
-                    driver_override: None,
+                    policy: None,
                 }),
-                devres: devres::Store::new(capacity),
+                devres: devres::Store::new(),
                 generation: AtomicU64::new(0),
                 counters,
-                model,
                 this: this.clone(),
             },
             context: PhantomData,
@@ -193,6 +246,23 @@ impl Device {
 impl<Ctx: Context> Device<Ctx> {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
+    }
+}
+
+impl Inner {
+    /// The model, if it still exists.
+    pub(crate) fn model(&self) -> Option<Arc<Shared>> {
+        self.counters.model.upgrade()
+    }
+
+    /// Whether the device belongs to `model`.
+    pub(crate) fn belongs_to(&self, model: &Shared) -> bool {
+        core::ptr::eq(self.counters.model.as_ptr(), model)
+    }
+
+    /// The devres capacity limit, if any.
+    pub(crate) fn devres_capacity(&self) -> Option<usize> {
+        self.description.as_ref()?.devres_capacity
     }
 }
 
@@ -230,7 +300,10 @@ impl Device {
 
     /// The hardware resources, in the order given at build time.
     pub fn resources(&self) -> &[Resource] {
-        &self.inner.resources
+        self.inner
+            .description
+            .as_ref()
+            .map_or(&[], |description| &description.resources)
     }
 
     /// The `index`-th I/O port range.
@@ -268,20 +341,26 @@ impl Device {
 
     /// A property by key.
     pub fn property(&self, key: &str) -> Option<&PropertyValue> {
-        self.inner.properties.get(key)
+        self.inner.description.as_ref()?.properties.get(key)
     }
 
     /// All properties, sorted by key.
     pub fn properties(&self) -> impl Iterator<Item = (&str, &PropertyValue)> {
         self.inner
-            .properties
+            .description
             .iter()
+            .flat_map(|description| description.properties.iter())
             .map(|(key, value)| (key.as_str(), value))
     }
 
     /// The bus-specific data given with [`DeviceBuilder::data`], if it is a `T`.
     pub fn data<T: Any>(&self) -> Option<&T> {
-        self.inner.data.as_ref()?.downcast_ref()
+        self.inner
+            .description
+            .as_ref()?
+            .data
+            .as_ref()?
+            .downcast_ref()
     }
 
     /// Whether the device is registered (added and its deletion not started).
@@ -325,7 +404,7 @@ impl Device {
 
     /// Why the last attempt to bind this device deferred, until a bind succeeds.
     pub fn deferred_reason(&self) -> Option<String> {
-        self.inner.state.lock().deferred.clone()
+        self.inner.state.lock().deferred().map(String::from)
     }
 
     /// The device's devres list.
@@ -345,7 +424,7 @@ impl Device {
 
     /// The model this device belongs to, if it still exists.
     pub fn model(&self) -> Option<DeviceModel> {
-        self.inner.model.upgrade().map(DeviceModel::from_shared)
+        self.inner.model().map(DeviceModel::from_shared)
     }
 
     /// Whether `self` and `other` are the same device object.
@@ -369,7 +448,9 @@ impl Drop for Inner {
         // The third devres pass: anything added after delete (or to a device that was
         // never registered). Nothing else can reach the device now.
         devres::release_all_nodes(self.devres.take_all(), &self.counters);
-        if let Some(release) = self.release.get_mut().take() {
+        if let Some(description) = &mut self.description
+            && let Some(release) = description.release.get_mut().take()
+        {
             release();
         }
         self.counters.devices.fetch_sub(1, Ordering::Relaxed);

@@ -148,24 +148,18 @@ impl Node {
 
 struct Nodes {
     nodes: Vec<Node>,
-    next_tag: u64,
 }
 
 /// The per-device list, inside the device. Its lock is the innermost of the model's
 /// locks: nothing else is locked while it is held, and nothing is called.
 pub(crate) struct Store {
     nodes: spin::Mutex<Nodes>,
-    capacity: Option<usize>,
 }
 
 impl Store {
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
-            nodes: spin::Mutex::new(Nodes {
-                nodes: Vec::new(),
-                next_tag: 0,
-            }),
-            capacity,
+            nodes: spin::Mutex::new(Nodes { nodes: Vec::new() }),
         }
     }
 
@@ -224,8 +218,15 @@ impl<'a> List<'a> {
 
     /// Appends a node made by `make` (given a fresh tag), checking capacity and memory.
     fn push(&self, make: impl FnOnce(u64) -> Node) -> Result<u64> {
+        // Tags are unique per model; taking one that is then not used is harmless.
+        let tag = self
+            .device
+            .inner()
+            .counters
+            .next_tag
+            .fetch_add(1, Ordering::Relaxed);
         let mut nodes = self.store().nodes.lock();
-        if let Some(capacity) = self.store().capacity
+        if let Some(capacity) = self.device.inner().devres_capacity()
             && nodes.nodes.len() >= capacity
         {
             return Err(Error::DevresFull {
@@ -234,8 +235,6 @@ impl<'a> List<'a> {
             });
         }
         nodes.nodes.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        let tag = nodes.next_tag;
-        nodes.next_tag += 1;
         nodes.nodes.push(make(tag));
         self.device
             .inner()

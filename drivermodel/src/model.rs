@@ -27,13 +27,15 @@
 //! devres nodes and registered drivers; [`DeviceModel::is_quiescent`] says whether the
 //! first four are zero, which every test can assert at its end.
 
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use alloc::{collections::BTreeMap, collections::BTreeSet};
 use core::any::TypeId;
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::bus::{Bus, EntryRef, ErasedBus, MatchIndex, MatchKey};
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
@@ -42,7 +44,8 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, Subscribers, Subscription};
 use crate::faux;
 
-/// Live-object counters, shared by the model and its devices.
+/// Live-object counters, shared by the model and its devices, and the devices' way back
+/// to the model (weak: devices never keep a model alive).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) devices: AtomicUsize,
@@ -50,6 +53,9 @@ pub(crate) struct Counters {
     pub(crate) bindings: AtomicUsize,
     pub(crate) devres_nodes: AtomicUsize,
     pub(crate) drivers: AtomicUsize,
+    /// The source of devres node tags.
+    pub(crate) next_tag: AtomicU64,
+    pub(crate) model: Weak<Shared>,
 }
 
 /// A snapshot of a model's live-object counters.
@@ -78,13 +84,12 @@ impl Counts {
 }
 
 pub(crate) struct BusEntry {
-    pub(crate) name: String,
+    /// Shared with the devices on the bus.
+    pub(crate) name: Arc<str>,
     type_id: TypeId,
     pub(crate) object: Arc<dyn ErasedBus>,
     /// Device names to keys.
-    pub(crate) names: BTreeMap<String, u64>,
-    /// Device keys in registration order.
-    pub(crate) devices: BTreeSet<u64>,
+    pub(crate) names: BTreeMap<Box<str>, u64>,
     /// Driver names to keys.
     pub(crate) drivers: BTreeMap<String, u64>,
     pub(crate) index: MatchIndex,
@@ -105,9 +110,19 @@ pub(crate) struct DriverRecord {
 
 pub(crate) struct DeviceRecord {
     pub(crate) device: ARef<Device>,
-    pub(crate) bus: Option<usize>,
-    pub(crate) parent: Option<u64>,
-    pub(crate) children: usize,
+    /// The bus index (`u32` to keep the record small).
+    bus: Option<u32>,
+    pub(crate) children: u32,
+}
+
+impl DeviceRecord {
+    pub(crate) fn bus(&self) -> Option<usize> {
+        self.bus.map(|bus| bus as usize)
+    }
+
+    pub(crate) fn parent(&self) -> Option<u64> {
+        self.device.parent().map(|parent| parent.inner().key)
+    }
 }
 
 /// Everything under the registry lock.
@@ -115,7 +130,7 @@ pub(crate) struct DeviceRecord {
 pub(crate) struct Registry {
     pub(crate) buses: Vec<BusEntry>,
     /// Names of bus-less devices.
-    pub(crate) root_names: BTreeMap<String, u64>,
+    pub(crate) root_names: BTreeMap<Box<str>, u64>,
     /// Registered devices in registration order.
     pub(crate) devices: BTreeMap<u64, DeviceRecord>,
     pub(crate) drivers: BTreeMap<u64, DriverRecord>,
@@ -126,7 +141,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn bus_index(&self, name: &str) -> Option<usize> {
-        self.buses.iter().position(|bus| bus.name == name)
+        self.buses.iter().position(|bus| &*bus.name == name)
     }
 }
 
@@ -135,7 +150,6 @@ pub(crate) struct Shared {
     pub(crate) registry: spin::Mutex<Registry>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) subscribers: Subscribers,
-    this: Weak<Shared>,
 }
 
 /// A driver model instance. Cloning gives another handle to the same model.
@@ -205,9 +219,11 @@ impl DeviceModel {
     pub fn new() -> Self {
         let shared = Arc::new_cyclic(|this| Shared {
             registry: spin::Mutex::new(Registry::default()),
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(Counters {
+                model: this.clone(),
+                ..Counters::default()
+            }),
             subscribers: Subscribers::default(),
-            this: this.clone(),
         });
         let model = Self { shared };
         let registered = model
@@ -234,7 +250,7 @@ impl DeviceModel {
     ///
     /// [`Error::BusExists`] if a bus of this name or this type is registered.
     pub fn register_bus<B: Bus>(&self, bus: B) -> Result<()> {
-        let name = String::from(bus.name());
+        let name: Arc<str> = Arc::from(bus.name());
         let mut registry = self.shared.registry.lock();
         let type_id = TypeId::of::<B>();
         if registry
@@ -243,14 +259,15 @@ impl DeviceModel {
             .any(|entry| entry.name == name || entry.type_id == type_id)
         {
             drop(registry);
-            return Err(Error::BusExists { bus: name });
+            return Err(Error::BusExists {
+                bus: name.to_string(),
+            });
         }
         registry.buses.push(BusEntry {
             name,
             type_id,
             object: Arc::new(bus),
             names: BTreeMap::new(),
-            devices: BTreeSet::new(),
             drivers: BTreeMap::new(),
             index: MatchIndex::default(),
         });
@@ -335,7 +352,7 @@ impl DeviceModel {
             drop(state);
             return Err(Error::deleted(device));
         }
-        state.driver_override = driver.map(String::from);
+        state.set_driver_override(driver);
         Ok(())
     }
 
@@ -390,7 +407,7 @@ impl DeviceModel {
         registry
             .devices
             .values()
-            .filter(|record| record.parent == Some(key))
+            .filter(|record| record.parent() == Some(key))
             .map(|record| record.device.clone())
             .collect()
     }
@@ -403,7 +420,7 @@ impl DeviceModel {
             .values()
             .filter(|record| !record.dying)
             .map(|record| DriverInfo {
-                bus: registry.buses[record.bus].name.clone(),
+                bus: registry.buses[record.bus].name.to_string(),
                 name: record.name.clone(),
                 bound: record.bound.len(),
             })
@@ -413,7 +430,11 @@ impl DeviceModel {
     /// The bus names, in registration order.
     pub fn buses(&self) -> Vec<String> {
         let registry = self.shared.registry.lock();
-        registry.buses.iter().map(|bus| bus.name.clone()).collect()
+        registry
+            .buses
+            .iter()
+            .map(|bus| bus.name.to_string())
+            .collect()
     }
 
     /// Registered devices whose last bind attempt deferred, with the reasons.
@@ -501,7 +522,7 @@ pub(crate) struct Candidate {
 
 impl Shared {
     pub(crate) fn check_own(&self, device: &Device) -> Result<()> {
-        if core::ptr::eq(device.inner().model.as_ptr(), self) {
+        if device.inner().belongs_to(self) {
             Ok(())
         } else {
             Err(Error::ForeignDevice {
@@ -567,7 +588,10 @@ impl Shared {
         if registry.buses[bus_index].drivers.contains_key(&name) {
             let bus = registry.buses[bus_index].name.clone();
             drop(registry);
-            return Err(Error::DriverExists { bus, driver: name });
+            return Err(Error::DriverExists {
+                bus: bus.to_string(),
+                driver: name,
+            });
         }
         let key = registry.next_driver;
         registry.next_driver += 1;
@@ -712,11 +736,14 @@ impl Shared {
                 ),
                 None => None,
             };
+            if bus.is_some_and(|bus| u32::try_from(bus).is_err()) {
+                return Err(Error::OutOfMemory);
+            }
             let names = match bus {
                 Some(bus) => &registry.buses[bus].names,
                 None => &registry.root_names,
             };
-            if names.contains_key(&builder.name) {
+            if names.contains_key(builder.name.as_str()) {
                 return Err(Error::NameTaken {
                     bus: builder.bus.clone(),
                     name: builder.name.clone(),
@@ -745,12 +772,12 @@ impl Shared {
         let key = registry.next_device;
         registry.next_device += 1;
         let parent = builder.parent.as_ref().map(|parent| parent.inner().key);
-        let name = builder.name.clone();
-        let device = Device::create(builder, key, self.counters.clone(), self.this.clone());
+        let name = Box::from(builder.name.as_str());
+        let bus_name = bus.map(|bus| registry.buses[bus].name.clone());
+        let device = Device::create(builder, key, bus_name, self.counters.clone());
         match bus {
             Some(bus) => {
                 registry.buses[bus].names.insert(name, key);
-                registry.buses[bus].devices.insert(key);
             }
             None => {
                 registry.root_names.insert(name, key);
@@ -765,8 +792,7 @@ impl Shared {
             key,
             DeviceRecord {
                 device: device.clone(),
-                bus,
-                parent,
+                bus: bus.and_then(|bus| u32::try_from(bus).ok()),
                 children: 0,
             },
         );
@@ -790,7 +816,7 @@ impl Shared {
                     let children = registry
                         .devices
                         .get(&device.inner().key)
-                        .map_or(0, |record| record.children);
+                        .map_or(0, |record| record.children as usize);
                     return Err(Error::HasChildren {
                         device: device.name().into(),
                         children,
@@ -801,7 +827,7 @@ impl Shared {
             let children = registry
                 .devices
                 .get(&device.inner().key)
-                .map_or(0, |record| record.children);
+                .map_or(0, |record| record.children as usize);
             if children > 0 {
                 state.lifecycle = Lifecycle::DeletePending;
                 return Err(Error::HasChildren {
@@ -847,16 +873,15 @@ impl Shared {
             let record = registry.devices.remove(&key);
             let mut parent_to_delete = None;
             if let Some(record) = &record {
-                match record.bus {
+                match record.bus() {
                     Some(bus) => {
                         registry.buses[bus].names.remove(device.name());
-                        registry.buses[bus].devices.remove(&key);
                     }
                     None => {
                         registry.root_names.remove(device.name());
                     }
                 }
-                if let Some(parent_key) = record.parent
+                if let Some(parent_key) = record.parent()
                     && let Some(parent) = registry.devices.get_mut(&parent_key)
                 {
                     parent.children -= 1;

@@ -34,7 +34,7 @@
 //! ```
 
 use alloc::collections::BTreeMap;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -55,7 +55,7 @@ impl DeviceModel {
             let devices: Vec<(u64, Option<u64>, ARef<Device>)> = registry
                 .devices
                 .iter()
-                .map(|(key, record)| (*key, record.parent, record.device.clone()))
+                .map(|(key, record)| (*key, record.parent(), record.device.clone()))
                 .collect();
             let buses: Vec<BusListing> = registry
                 .buses
@@ -75,7 +75,7 @@ impl DeviceModel {
                         .into_iter()
                         .map(|(_, name, bound)| (name, bound))
                         .collect();
-                    (bus.name.clone(), drivers)
+                    (bus.name.to_string(), drivers)
                 })
                 .collect();
             (devices, buses)
@@ -129,8 +129,8 @@ fn describe(text: &mut String, device: &Device) {
         let state = device.inner().state.lock();
         (
             state.lifecycle,
-            state.deferred.clone(),
-            state.driver_override.clone(),
+            state.deferred().map(String::from),
+            state.driver_override().map(String::from),
         )
     };
     let driver = match device.binding_state() {
