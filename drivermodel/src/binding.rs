@@ -71,11 +71,10 @@ impl Shared {
         // Which bus, and which candidates.
         let bus_object = {
             let registry = self.registry.lock();
-            let record = registry.devices.get(&device.inner().key);
-            let Some(record) = record else {
+            if !registry.devices.contains_key(&device.inner().key) {
                 return Err(Error::deleted(device));
-            };
-            match record.bus() {
+            }
+            match registry.bus_of(device) {
                 Some(bus) => registry.buses[bus].object.clone(),
                 None => {
                     return Err(Error::NoMatch {
@@ -112,10 +111,10 @@ impl Shared {
         drop(bus_object);
         let candidates = {
             let registry = self.registry.lock();
-            let Some(record) = registry.devices.get(&device.inner().key) else {
+            if !registry.devices.contains_key(&device.inner().key) {
                 return Err(Error::deleted(device));
-            };
-            let Some(bus_index) = record.bus() else {
+            }
+            let Some(bus_index) = registry.bus_of(device) else {
                 return Err(Error::NoMatch {
                     device: device.name().into(),
                 });
@@ -220,7 +219,7 @@ impl Shared {
             let devices: Vec<_> = registry
                 .devices
                 .values()
-                .filter(|device| device.bus() == bus)
+                .filter(|device| registry.bus_of(&device.device) == bus)
                 .map(|record| record.device.clone())
                 .collect();
             (record.object.clone(), devices)

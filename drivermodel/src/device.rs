@@ -158,6 +158,8 @@ pub(crate) struct Handle {
 /// The mutable part of a device, under its state lock.
 pub(crate) struct State {
     pub(crate) lifecycle: Lifecycle,
+    /// Registered children (maintained under the registry lock).
+    pub(crate) children: u32,
     pub(crate) binding: Binding,
     /// Deferral reason and driver override, boxed because they are rare.
     policy: Option<Box<Policy>>,
@@ -229,6 +231,7 @@ impl Device {
                 description,
                 state: spin::Mutex::new(State {
                     lifecycle: Lifecycle::Registered,
+                    children: 0,
                     binding: Binding::Unbound,
                     policy: None,
                 }),
@@ -258,6 +261,11 @@ impl Inner {
     /// Whether the device belongs to `model`.
     pub(crate) fn belongs_to(&self, model: &Shared) -> bool {
         core::ptr::eq(self.counters.model.as_ptr(), model)
+    }
+
+    /// The bus name, shared with the bus entry.
+    pub(crate) fn bus(&self) -> Option<&Arc<str>> {
+        self.bus.as_ref()
     }
 
     /// The devres capacity limit, if any.

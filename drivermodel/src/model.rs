@@ -27,8 +27,7 @@
 //! devres nodes and registered drivers; [`DeviceModel::is_quiescent`] says whether the
 //! first four are zero, which every test can assert at its end.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
@@ -88,8 +87,8 @@ pub(crate) struct BusEntry {
     pub(crate) name: Arc<str>,
     type_id: TypeId,
     pub(crate) object: Arc<dyn ErasedBus>,
-    /// Device names to keys.
-    pub(crate) names: BTreeMap<Box<str>, u64>,
+    /// Device names, hashed, to keys.
+    pub(crate) names: NameIndex,
     /// Driver names to keys.
     pub(crate) drivers: BTreeMap<String, u64>,
     pub(crate) index: MatchIndex,
@@ -108,20 +107,47 @@ pub(crate) struct DriverRecord {
     pub(crate) bound: BTreeMap<u64, u64>,
 }
 
+/// A registered device: just the model's counted reference (its bus and parent are
+/// read from the device, its child count is in its state), to keep the registry small.
 pub(crate) struct DeviceRecord {
     pub(crate) device: ARef<Device>,
-    /// The bus index (`u32` to keep the record small).
-    bus: Option<u32>,
-    pub(crate) children: u32,
 }
 
 impl DeviceRecord {
-    pub(crate) fn bus(&self) -> Option<usize> {
-        self.bus.map(|bus| bus as usize)
-    }
-
     pub(crate) fn parent(&self) -> Option<u64> {
         self.device.parent().map(|parent| parent.inner().key)
+    }
+}
+
+/// Device names of one namespace: `(hash of the name, device key)` pairs, so the index
+/// stores no copy of the names. A lookup compares the real names of the (almost always
+/// single) device with that hash.
+#[derive(Default)]
+pub(crate) struct NameIndex(BTreeSet<(u64, u64)>);
+
+impl NameIndex {
+    fn hash(name: &str) -> u64 {
+        MatchKey::from_name(name).value()
+    }
+
+    pub(crate) fn find(&self, devices: &BTreeMap<u64, DeviceRecord>, name: &str) -> Option<u64> {
+        let hash = Self::hash(name);
+        self.0
+            .range((hash, 0)..=(hash, u64::MAX))
+            .map(|(_, key)| *key)
+            .find(|key| {
+                devices
+                    .get(key)
+                    .is_some_and(|record| record.device.name() == name)
+            })
+    }
+
+    fn insert(&mut self, name: &str, key: u64) {
+        self.0.insert((Self::hash(name), key));
+    }
+
+    fn remove(&mut self, name: &str, key: u64) {
+        self.0.remove(&(Self::hash(name), key));
     }
 }
 
@@ -130,7 +156,7 @@ impl DeviceRecord {
 pub(crate) struct Registry {
     pub(crate) buses: Vec<BusEntry>,
     /// Names of bus-less devices.
-    pub(crate) root_names: BTreeMap<Box<str>, u64>,
+    pub(crate) root_names: NameIndex,
     /// Registered devices in registration order.
     pub(crate) devices: BTreeMap<u64, DeviceRecord>,
     pub(crate) drivers: BTreeMap<u64, DriverRecord>,
@@ -142,6 +168,14 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn bus_index(&self, name: &str) -> Option<usize> {
         self.buses.iter().position(|bus| &*bus.name == name)
+    }
+
+    /// The index of `device`'s bus.
+    pub(crate) fn bus_of(&self, device: &Device) -> Option<usize> {
+        let name = device.inner().bus()?;
+        self.buses
+            .iter()
+            .position(|bus| Arc::ptr_eq(&bus.name, name))
     }
 }
 
@@ -267,7 +301,7 @@ impl DeviceModel {
             name,
             type_id,
             object: Arc::new(bus),
-            names: BTreeMap::new(),
+            names: NameIndex::default(),
             drivers: BTreeMap::new(),
             index: MatchIndex::default(),
         });
@@ -381,8 +415,10 @@ impl DeviceModel {
     pub fn find_device(&self, bus: Option<&str>, name: &str) -> Option<ARef<Device>> {
         let registry = self.shared.registry.lock();
         let key = match bus {
-            Some(bus) => *registry.buses[registry.bus_index(bus)?].names.get(name)?,
-            None => *registry.root_names.get(name)?,
+            Some(bus) => registry.buses[registry.bus_index(bus)?]
+                .names
+                .find(&registry.devices, name)?,
+            None => registry.root_names.find(&registry.devices, name)?,
         };
         registry
             .devices
@@ -736,14 +772,11 @@ impl Shared {
                 ),
                 None => None,
             };
-            if bus.is_some_and(|bus| u32::try_from(bus).is_err()) {
-                return Err(Error::OutOfMemory);
-            }
             let names = match bus {
                 Some(bus) => &registry.buses[bus].names,
                 None => &registry.root_names,
             };
-            if names.contains_key(builder.name.as_str()) {
+            if names.find(&registry.devices, &builder.name).is_some() {
                 return Err(Error::NameTaken {
                     bus: builder.bus.clone(),
                     name: builder.name.clone(),
@@ -752,6 +785,11 @@ impl Shared {
             if let Some(parent) = &builder.parent {
                 let lifecycle = parent.inner().state.lock().lifecycle;
                 if lifecycle != Lifecycle::Registered {
+                    return Err(Error::ParentDeleted {
+                        parent: parent.name().into(),
+                    });
+                }
+                if !registry.devices.contains_key(&parent.inner().key) {
                     return Err(Error::ParentDeleted {
                         parent: parent.name().into(),
                     });
@@ -771,29 +809,19 @@ impl Shared {
         // Step 2: create and file it.
         let key = registry.next_device;
         registry.next_device += 1;
-        let parent = builder.parent.as_ref().map(|parent| parent.inner().key);
-        let name = Box::from(builder.name.as_str());
+        if let Some(parent) = &builder.parent {
+            parent.inner().state.lock().children += 1;
+        }
         let bus_name = bus.map(|bus| registry.buses[bus].name.clone());
         let device = Device::create(builder, key, bus_name, self.counters.clone());
         match bus {
-            Some(bus) => {
-                registry.buses[bus].names.insert(name, key);
-            }
-            None => {
-                registry.root_names.insert(name, key);
-            }
-        }
-        if let Some(parent) = parent
-            && let Some(record) = registry.devices.get_mut(&parent)
-        {
-            record.children += 1;
+            Some(bus) => registry.buses[bus].names.insert(device.name(), key),
+            None => registry.root_names.insert(device.name(), key),
         }
         registry.devices.insert(
             key,
             DeviceRecord {
                 device: device.clone(),
-                bus: bus.and_then(|bus| u32::try_from(bus).ok()),
-                children: 0,
             },
         );
         drop(registry);
@@ -808,15 +836,13 @@ impl Shared {
         self.check_own(device)?;
         // Step 1: mark it dying, unless children must go first.
         {
-            let registry = self.registry.lock();
+            // Child adds update `children` under the registry lock: hold it.
+            let _registry = self.registry.lock();
             let mut state = device.inner().state.lock();
+            let children = state.children as usize;
             match state.lifecycle {
                 Lifecycle::Registered => {}
                 Lifecycle::DeletePending => {
-                    let children = registry
-                        .devices
-                        .get(&device.inner().key)
-                        .map_or(0, |record| record.children as usize);
                     return Err(Error::HasChildren {
                         device: device.name().into(),
                         children,
@@ -824,10 +850,6 @@ impl Shared {
                 }
                 Lifecycle::Deleting | Lifecycle::Deleted => return Err(Error::deleted(device)),
             }
-            let children = registry
-                .devices
-                .get(&device.inner().key)
-                .map_or(0, |record| record.children as usize);
             if children > 0 {
                 state.lifecycle = Lifecycle::DeletePending;
                 return Err(Error::HasChildren {
@@ -872,25 +894,19 @@ impl Shared {
             let key = device.inner().key;
             let record = registry.devices.remove(&key);
             let mut parent_to_delete = None;
-            if let Some(record) = &record {
-                match record.bus() {
-                    Some(bus) => {
-                        registry.buses[bus].names.remove(device.name());
-                    }
-                    None => {
-                        registry.root_names.remove(device.name());
-                    }
+            if record.is_some() {
+                match registry.bus_of(device) {
+                    Some(bus) => registry.buses[bus].names.remove(device.name(), key),
+                    None => registry.root_names.remove(device.name(), key),
                 }
-                if let Some(parent_key) = record.parent()
-                    && let Some(parent) = registry.devices.get_mut(&parent_key)
-                {
-                    parent.children -= 1;
-                    if parent.children == 0 {
-                        let mut parent_state = parent.device.inner().state.lock();
-                        if parent_state.lifecycle == Lifecycle::DeletePending {
-                            parent_state.lifecycle = Lifecycle::Deleting;
-                            parent_to_delete = Some(parent.device.clone());
-                        }
+                if let Some(parent) = device.parent() {
+                    let mut parent_state = parent.inner().state.lock();
+                    parent_state.children -= 1;
+                    if parent_state.children == 0
+                        && parent_state.lifecycle == Lifecycle::DeletePending
+                    {
+                        parent_state.lifecycle = Lifecycle::Deleting;
+                        parent_to_delete = Some(parent.to_ref());
                     }
                 }
             }

@@ -1,0 +1,294 @@
+//! The test doubles of the model test: a bus that matches on a small numeric
+//! "compatible" ID, drivers whose probe follows a plan attached to each device, and the
+//! shared log that every callback and every devres release writes to.
+//!
+//! Everything that the driver model runs on our behalf (probe, unbind hook, driver state
+//! drop, devres actions and values, release hooks) pushes one [`Entry`] here, so the
+//! reference model can predict the exact log of every step.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use drivermodel::context::Core;
+use drivermodel::{Bus, Device, Devres, Driver, Error, IdEntry, KeySet, Match, MatchKey, Result};
+
+/// The bus name.
+pub const BUS: &str = "mbus";
+/// Device name slots: the device in slot `s` is named `d<s>`.
+pub const SLOTS: usize = 4;
+/// Drivers `m0`, `m1`, `m2`.
+pub const DRIVERS: usize = 3;
+/// Compatible IDs 0..4; ID 3 matches no driver.
+pub const COMPATS: u8 = 4;
+/// Every device's devres list holds at most this many nodes (markers included), so the
+/// "list full" paths (`add_action_or_reset` running the action at once) are exercised.
+pub const CAPACITY: usize = 5;
+
+/// `SCORES[driver][compat]`: the match score, `None` for no match. Scores are distinct
+/// per compatible ID, so the best match is always unique.
+pub const SCORES: [[Option<u32>; COMPATS as usize]; DRIVERS] = [
+    [Some(1), Some(1), None, None],
+    [Some(2), None, None, None],
+    [None, Some(2), Some(1), None],
+];
+
+/// One thing that happened, tagged with the device's unique id (`uid`: the index of the
+/// successful add, never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Entry {
+    /// A probe started; `compat` is the ID table data the probe received.
+    Probe {
+        device: usize,
+        driver: usize,
+        compat: u8,
+    },
+    /// The driver's unbind hook ran, seeing `devres` nodes still on the list.
+    Unbind {
+        device: usize,
+        driver: usize,
+        devres: usize,
+    },
+    /// The driver's per-device state was dropped (remove).
+    Remove { device: usize, driver: usize },
+    /// The devres resource `id` was released (action run or value dropped).
+    Release { device: usize, id: u32 },
+    /// The device object's release hook ran (last reference dropped).
+    Freed { device: usize },
+}
+
+impl Entry {
+    pub fn device(&self) -> usize {
+        match *self {
+            Self::Probe { device, .. }
+            | Self::Unbind { device, .. }
+            | Self::Remove { device, .. }
+            | Self::Release { device, .. }
+            | Self::Freed { device } => device,
+        }
+    }
+
+    /// Entries whose order across devices the design fixes (probe order on driver
+    /// registration, newest-bound-first unbind on driver unregistration).
+    pub fn is_binding(&self) -> bool {
+        matches!(
+            self,
+            Self::Probe { .. } | Self::Unbind { .. } | Self::Remove { .. }
+        )
+    }
+}
+
+/// The shared log.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<Entry>>>);
+
+impl Log {
+    pub fn push(&self, entry: Entry) {
+        self.0.lock().unwrap().push(entry);
+    }
+
+    pub fn take(&self) -> Vec<Entry> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// A devres action that logs its release.
+    pub fn release_action(&self, device: usize, id: u32) -> impl FnOnce() + Send + 'static {
+        let log = self.clone();
+        move || log.push(Entry::Release { device, id })
+    }
+}
+
+/// Resource ids, shared by the test (for the resources it adds) and the probes.
+#[derive(Clone, Default)]
+pub struct Ids(Arc<AtomicU32>);
+
+impl Ids {
+    pub fn next(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What a device's probe does, whichever driver runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Devres actions the probe adds (0..=2).
+    pub actions: u8,
+    /// Whether the probe then creates a `Devres<Tracked>` (kept in the [`Stash`]).
+    pub devres: bool,
+    /// Bit `d` set: the probe by driver `d` fails after taking its resources.
+    pub fail_mask: u8,
+}
+
+impl Plan {
+    pub fn fails_with(&self, driver: usize) -> bool {
+        self.fail_mask & (1 << driver) != 0
+    }
+}
+
+/// Per-device data, given at add time.
+pub struct DeviceInfo {
+    pub uid: usize,
+    pub compat: u8,
+    pub plan: Plan,
+}
+
+/// A managed value: logs its release when dropped.
+#[derive(Debug)]
+pub struct Tracked {
+    pub log: Log,
+    pub device: usize,
+    pub id: u32,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.log.push(Entry::Release {
+            device: self.device,
+            id: self.id,
+        });
+    }
+}
+
+/// The `Devres<Tracked>` handles created by probes, by device uid (at most one per
+/// device: a new probe replaces the handle of the previous binding).
+pub type Stash = Arc<Mutex<BTreeMap<usize, Devres<Tracked>>>>;
+
+/// The bus: `Id = (compat, score)`, indexed by compat.
+pub struct ModelBus;
+
+fn info(device: &Device) -> Option<&DeviceInfo> {
+    device.data::<DeviceInfo>()
+}
+
+impl Bus for ModelBus {
+    type Id = (u8, u32);
+
+    fn name(&self) -> &str {
+        BUS
+    }
+
+    fn id_key(&self, id: &(u8, u32)) -> Option<MatchKey> {
+        Some(MatchKey::new(u64::from(id.0)))
+    }
+
+    fn device_keys(&self, device: &Device) -> KeySet {
+        info(device).map_or(KeySet::new(), |info| {
+            KeySet::one(MatchKey::new(u64::from(info.compat)))
+        })
+    }
+
+    fn match_id(&self, device: &Device, &(compat, score): &(u8, u32)) -> Match {
+        match info(device) {
+            Some(info) if info.compat == compat => Match::Yes { score },
+            _ => Match::No,
+        }
+    }
+}
+
+/// The driver's per-device state: logs [`Entry::Remove`] when dropped.
+pub struct ModelState {
+    log: Log,
+    device: usize,
+    driver: usize,
+}
+
+impl Drop for ModelState {
+    fn drop(&mut self) {
+        self.log.push(Entry::Remove {
+            device: self.device,
+            driver: self.driver,
+        });
+    }
+}
+
+/// Driver `m<index>`: its table comes from [`SCORES`]; the ID data is the compat.
+pub struct ModelDriver {
+    index: usize,
+    name: String,
+    table: Vec<IdEntry<(u8, u32), u8>>,
+    log: Log,
+    ids: Ids,
+    stash: Stash,
+}
+
+pub fn driver_name(index: usize) -> String {
+    format!("m{index}")
+}
+
+impl ModelDriver {
+    pub fn new(index: usize, log: &Log, ids: &Ids, stash: &Stash) -> Self {
+        let table = (0..COMPATS)
+            .filter_map(|compat| {
+                SCORES[index][usize::from(compat)]
+                    .map(|score| IdEntry::new((compat, score), compat))
+            })
+            .collect();
+        Self {
+            index,
+            name: driver_name(index),
+            table,
+            log: log.clone(),
+            ids: ids.clone(),
+            stash: stash.clone(),
+        }
+    }
+}
+
+impl Driver for ModelDriver {
+    type Bus = ModelBus;
+    type IdInfo = u8;
+    type State = ModelState;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id_table(&self) -> &[IdEntry<(u8, u32), u8>] {
+        &self.table
+    }
+
+    fn probe(&self, device: &Device<Core>, compat: &u8) -> Result<ModelState> {
+        let Some(info) = info(device) else {
+            return Err(Error::driver("device without DeviceInfo"));
+        };
+        let (uid, plan) = (info.uid, info.plan);
+        self.log.push(Entry::Probe {
+            device: uid,
+            driver: self.index,
+            compat: *compat,
+        });
+        for _ in 0..plan.actions {
+            let id = self.ids.next();
+            device
+                .devres()
+                .add_action(self.log.release_action(uid, id))?;
+        }
+        if plan.devres {
+            let value = Tracked {
+                log: self.log.clone(),
+                device: uid,
+                id: self.ids.next(),
+            };
+            let handle = Devres::new(device, value)?;
+            // The previous binding's handle (already revoked) drops outside the lock.
+            let previous = self.stash.lock().unwrap().insert(uid, handle);
+            drop(previous);
+        }
+        if plan.fails_with(self.index) {
+            return Err(Error::driver("planned probe failure"));
+        }
+        Ok(ModelState {
+            log: self.log.clone(),
+            device: uid,
+            driver: self.index,
+        })
+    }
+
+    fn unbind(&self, device: &Device<Core>, state: &mut ModelState) {
+        self.log.push(Entry::Unbind {
+            device: state.device,
+            driver: self.index,
+            devres: device.devres().len(),
+        });
+    }
+}
