@@ -45,6 +45,26 @@
 //!    binding is revoked here.
 //! 5. (Link cleanup.) The driver is cleared: the device is unbound.
 //! 6. Event [`Unbound`](crate::event::EventKind::Unbound).
+//!
+//! A failed probe, step by step:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use drivermodel::{DeviceModel, Error, faux};
+//!
+//! let model = DeviceModel::new();
+//! let log = Arc::new(Mutex::new(Vec::new()));
+//! let (first, second) = (log.clone(), log.clone());
+//! let result = faux::Registration::with_probe(&model, "gpu", None, move |device| {
+//!     device.devres().add_action(move || first.lock().unwrap().push("unmap"))?;
+//!     device.devres().add_action(move || second.lock().unwrap().push("free irq"))?;
+//!     Err(Error::driver("firmware missing"))
+//! });
+//! assert_eq!(result.unwrap_err(), Error::driver("firmware missing"));
+//! // Released newest first; no remove ran, nothing is left.
+//! assert_eq!(*log.lock().unwrap(), ["free irq", "unmap"]);
+//! assert!(model.is_quiescent());
+//! ```
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -70,6 +70,8 @@
 //! # Ok::<(), drivermodel::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 use alloc::vec::Vec;
 
 use crate::device::Device;

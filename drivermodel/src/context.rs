@@ -14,6 +14,34 @@
 //! reference whose lifetime is the callback's (or the faux registration's) scope, the
 //! marker types are uninhabited, and the casts below are crate-private. A driver can
 //! neither forge nor keep one.
+//!
+//! A proof cannot be made from a plain device:
+//!
+//! ```compile_fail
+//! use drivermodel::{Device, context::Bound};
+//! fn forge(device: &Device) -> &Device<Bound> {
+//!     device.into() // no such conversion exists
+//! }
+//! ```
+//!
+//! nor kept beyond the callback that received it (driver state is `'static`):
+//!
+//! ```compile_fail
+//! use drivermodel::{Device, context::Bound};
+//! struct State<'a> { device: &'a Device<Bound> }
+//! fn keep(device: &Device<Bound>) -> State<'static> {
+//!     State { device } // the borrow does not live long enough
+//! }
+//! ```
+//!
+//! and counting it only ever yields a plain reference:
+//!
+//! ```
+//! use drivermodel::{ARef, Device, context::Bound};
+//! fn count(device: &Device<Bound>) -> ARef<Device> {
+//!     ARef::from(device) // `ARef<Device<Bound>>` does not exist
+//! }
+//! ```
 
 use core::ops::Deref;
 

@@ -17,12 +17,30 @@
 //! - **Binding** — from a successful probe to unbind. The driver's state lives exactly this
 //!   long; devres taken during it is released at its end.
 //!
+//! ```
+//! use drivermodel::{ARef, DeviceBuilder, DeviceModel, faux};
+//!
+//! let model = DeviceModel::new();
+//! // Registration and binding begin together for a faux device.
+//! let registration = faux::Registration::new(&model, "virtual0", None)?;
+//! let object: ARef<drivermodel::Device> = registration.device().to_ref();
+//! assert!(object.is_registered() && object.is_bound());
+//! drop(registration); // ends the binding, then the registration...
+//! assert!(!object.is_registered() && !object.is_bound());
+//! assert_eq!(model.counts().devices, 1); // ...but not the object
+//! drop(object); // the last reference: release
+//! assert!(model.is_quiescent());
+//! # Ok::<(), drivermodel::Error>(())
+//! ```
+//!
 //! # Children first
 //!
 //! A parent cannot be deleted while it has registered children. Dropping a parent's
 //! [`Registration`] early is still allowed: the parent stays registered (refusing new
 //! children) and its deletion completes automatically when its last child is deleted.
 //! [`Registration::delete`] reports this case as [`Error::HasChildren`].
+
+#![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;

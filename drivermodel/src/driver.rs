@@ -11,6 +11,8 @@
 //! [`Registration`]; dropping it unregisters the driver and unbinds its devices, newest
 //! bound first.
 
+#![forbid(unsafe_code)]
+
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -5,6 +5,8 @@
 //! value, never as a panic. Drivers use the same type for their own failures:
 //! [`Error::driver`] for a plain failure and [`Error::defer`] for "not yet".
 
+#![forbid(unsafe_code)]
+
 use alloc::string::String;
 use core::fmt;
 

@@ -14,6 +14,8 @@
 //! Subscribers are called with no lock of the model held, so they may call back into
 //! the model; events of different devices handled on different threads may interleave.
 
+#![forbid(unsafe_code)]
+
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;

@@ -14,8 +14,11 @@
 //! - [`event`] — the event stream;
 //! - [`tree`] — a sysfs-like text view.
 //!
-//! `unsafe` lives only in [`revocable`] (the reader/revoker protocol) and [`context`]
-//! (casts between device contexts).
+//! `unsafe` is implemented only in [`revocable`] (the reader/revoker protocol) and
+//! [`context`] (casts between device contexts). Their unsafe functions are called at four
+//! documented places: the probe and unbind callbacks ([`binding`]), the faux proof
+//! ([`faux::Registration::device`]) and [`Devres::access`]. Every other module carries
+//! `#![forbid(unsafe_code)]`.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

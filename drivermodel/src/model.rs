@@ -27,6 +27,8 @@
 //! devres nodes and registered drivers; [`DeviceModel::is_quiescent`] says whether the
 //! first four are zero, which every test can assert at its end.
 
+#![forbid(unsafe_code)]
+
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::string::ToString;

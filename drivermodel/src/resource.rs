@@ -4,6 +4,8 @@
 //! Each range type has one checking constructor (`new`), after which it is trusted:
 //! a range is never empty and never wraps around its address space.
 
+#![forbid(unsafe_code)]
+
 use alloc::string::String;
 use alloc::vec::Vec;
 

@@ -33,6 +33,8 @@
 //! # Ok::<(), drivermodel::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;

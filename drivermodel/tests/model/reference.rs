@@ -1,0 +1,656 @@
+//! The reference model: what the driver model should do, written as plainly as possible.
+//!
+//! Every device ever added is a [`RefDevice`] in `devices`, indexed by its uid. Its
+//! devres list is a `Vec<Node>` (oldest first); the rules of ARCHITECTURE.md section 4
+//! become a few functions:
+//!
+//! - [`probe`](Reference::probe): refused with `ResourcesPresent` unless the list is
+//!   empty; logs `Probe`, adds the plan's resources; on failure releases the list LIFO.
+//! - [`unbind`](Reference::unbind): logs `Unbind` (the hook sees the full list), then
+//!   `Remove` (state drop), then releases the whole list LIFO.
+//! - [`delete`](Reference::delete): unbind if bound, release the list (bound or not),
+//!   unregister; a parent whose deletion was pending on its children follows.
+//! - [`collect_garbage`](Reference::collect_garbage): a device object is freed when
+//!   nothing holds it any more (see [`RefDevice::holders`]): its list is released LIFO,
+//!   then its release hook logs `Freed`.
+//!
+//! Every release appends to `expected`, which the test compares with the real log after
+//! each step. Ids come from a counter that the real side advances in the same order.
+
+use super::fixture::{CAPACITY, DRIVERS, Entry, Plan, SCORES, SLOTS};
+use super::ops::{How, Kind, Observed, Op, Target};
+
+/// A devres node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Resource {
+        id: u32,
+        /// The shared key of a keyed add; `None` for a generated key.
+        tag: Option<u8>,
+        kind: ResourceKind,
+    },
+    /// A `Devres<Tracked>` whose value has the given id.
+    Revocation { id: u32 },
+    GroupOpen(usize),
+    GroupClose(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Action,
+    /// A managed value: dropped (and logged) even by `destroy`.
+    Alloc,
+    /// An action owning a counted reference to its device.
+    SelfRef,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Registered,
+    /// Its registration was deleted while it had registered children.
+    DeletePending,
+    Deleted,
+}
+
+#[derive(Debug)]
+pub struct RefDevice {
+    pub slot: usize,
+    pub compat: u8,
+    pub plan: Plan,
+    pub parent: Option<usize>,
+    /// The test still owns the `device::Registration`.
+    pub registration: bool,
+    /// The test holds an extra `ARef`.
+    pub held: bool,
+    /// The test holds a `Devres<Tracked>` handle whose value has this id.
+    pub devres_handle: Option<u32>,
+    pub lifecycle: Lifecycle,
+    /// `(driver, binding sequence)`.
+    pub binding: Option<(usize, u64)>,
+    /// Registered children.
+    pub children: usize,
+    pub list: Vec<Node>,
+    /// Groups opened so far (group `g` is the `g`-th).
+    pub groups: usize,
+    /// Ids of resources added with generated keys, in order.
+    pub generated: Vec<u32>,
+    pub freed: bool,
+}
+
+impl RefDevice {
+    fn has_node(&self, wanted: Node) -> bool {
+        self.list.contains(&wanted)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Reference {
+    pub devices: Vec<RefDevice>,
+    /// The device each slot currently names.
+    pub slots: [Option<usize>; SLOTS],
+    pub drivers: [bool; DRIVERS],
+    next_id: u32,
+    next_sequence: u64,
+    expected: Vec<Entry>,
+}
+
+/// The highest-scoring registered driver for `compat`.
+fn best_driver(drivers: &[bool; DRIVERS], compat: u8) -> Option<usize> {
+    (0..DRIVERS)
+        .filter(|&driver| drivers[driver])
+        .filter_map(|driver| Some((SCORES[driver][usize::from(compat)]?, driver)))
+        .max()
+        .map(|(_, driver)| driver)
+}
+
+impl Reference {
+    fn next_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn emit(&mut self, entry: Entry) {
+        self.expected.push(entry);
+    }
+
+    /// The log entries expected since the last call.
+    pub fn take_expected(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.expected)
+    }
+
+    /// The slot's device, if the test has a handle to it (registration or held ref).
+    pub fn handle(&self, slot: usize) -> Option<usize> {
+        let uid = self.slots[slot]?;
+        let device = &self.devices[uid];
+        (device.registration || device.held).then_some(uid)
+    }
+
+    /// What holds a device object alive (`ARef`s): the test's registration, the model
+    /// while registered, the test's held reference, a `Devres` handle, a self-referencing
+    /// action on its list, and each live child (a child holds its parent).
+    fn holders(&self, uid: usize) -> usize {
+        let device = &self.devices[uid];
+        usize::from(device.registration)
+            + usize::from(device.lifecycle != Lifecycle::Deleted)
+            + usize::from(device.held)
+            + usize::from(device.devres_handle.is_some())
+            + device
+                .list
+                .iter()
+                .filter(|node| {
+                    matches!(
+                        node,
+                        Node::Resource {
+                            kind: ResourceKind::SelfRef,
+                            ..
+                        }
+                    )
+                })
+                .count()
+            + self
+                .devices
+                .iter()
+                .filter(|child| child.parent == Some(uid) && !child.freed)
+                .count()
+    }
+
+    /// Releases one resource node (run the action / drop the value), logging it.
+    fn release_node(&mut self, uid: usize, node: Node) {
+        match node {
+            Node::Resource { id, .. } | Node::Revocation { id } => {
+                self.emit(Entry::Release { device: uid, id });
+            }
+            Node::GroupOpen(_) | Node::GroupClose(_) => {}
+        }
+    }
+
+    /// Releases the whole list, newest first.
+    fn release_all(&mut self, uid: usize) {
+        let nodes = std::mem::take(&mut self.devices[uid].list);
+        for node in nodes.into_iter().rev() {
+            self.release_node(uid, node);
+        }
+    }
+
+    /// Frees every device object that nothing holds any more (children before parents).
+    pub fn collect_garbage(&mut self) {
+        loop {
+            let Some(uid) =
+                (0..self.devices.len()).find(|&uid| !self.devices[uid].freed && self.holders(uid) == 0)
+            else {
+                return;
+            };
+            // The final drop: anything added after delete, then the release hook.
+            self.release_all(uid);
+            self.emit(Entry::Freed { device: uid });
+            self.devices[uid].freed = true;
+        }
+    }
+
+    /// The probe flow.
+    fn probe(&mut self, uid: usize, driver: usize) -> Result<(), &'static str> {
+        if !self.devices[uid].list.is_empty() {
+            return Err("ResourcesPresent");
+        }
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let (compat, plan) = (self.devices[uid].compat, self.devices[uid].plan);
+        self.emit(Entry::Probe {
+            device: uid,
+            driver,
+            compat,
+        });
+        for _ in 0..plan.actions {
+            let id = self.next_id();
+            self.devices[uid].list.push(Node::Resource {
+                id,
+                tag: None,
+                kind: ResourceKind::Action,
+            });
+        }
+        if plan.devres {
+            let id = self.next_id();
+            self.devices[uid].list.push(Node::Revocation { id });
+            // The previous binding's handle was revoked when that binding ended.
+            self.devices[uid].devres_handle = Some(id);
+        }
+        if plan.fails_with(driver) {
+            self.release_all(uid);
+            return Err("Driver");
+        }
+        self.devices[uid].binding = Some((driver, sequence));
+        Ok(())
+    }
+
+    /// The unbind flow.
+    fn unbind(&mut self, uid: usize) {
+        let Some((driver, _)) = self.devices[uid].binding.take() else {
+            return;
+        };
+        let devres = self.devices[uid].list.len();
+        self.emit(Entry::Unbind {
+            device: uid,
+            driver,
+            devres,
+        });
+        self.emit(Entry::Remove {
+            device: uid,
+            driver,
+        });
+        self.release_all(uid);
+    }
+
+    /// Deletes `uid` (children already gone), then any parent whose deletion waited.
+    fn delete(&mut self, uid: usize) {
+        let mut next = Some(uid);
+        while let Some(uid) = next.take() {
+            self.unbind(uid);
+            self.release_all(uid);
+            self.devices[uid].lifecycle = Lifecycle::Deleted;
+            if let Some(parent) = self.devices[uid].parent {
+                let record = &mut self.devices[parent];
+                record.children -= 1;
+                if record.children == 0 && record.lifecycle == Lifecycle::DeletePending {
+                    next = Some(parent);
+                }
+            }
+        }
+    }
+
+    /// Applies `op` and returns what the real model should report.
+    pub fn apply(&mut self, op: Op) -> Observed {
+        let observed = self.apply_inner(op);
+        self.collect_garbage();
+        observed
+    }
+
+    fn apply_inner(&mut self, op: Op) -> Observed {
+        match op {
+            Op::Add {
+                slot,
+                compat,
+                parent,
+                plan,
+            } => self.add(usize::from(slot), compat, parent.map(usize::from), plan),
+            Op::Delete { slot } => {
+                let Some(uid) = self.slots[usize::from(slot)] else {
+                    return Observed::Skipped;
+                };
+                if !self.devices[uid].registration {
+                    return Observed::Skipped;
+                }
+                self.devices[uid].registration = false;
+                if self.devices[uid].children > 0 {
+                    self.devices[uid].lifecycle = Lifecycle::DeletePending;
+                    return Observed::Err("HasChildren");
+                }
+                self.delete(uid);
+                Observed::Ok
+            }
+            Op::Hold { slot } => match self.handle(usize::from(slot)) {
+                Some(uid) => {
+                    self.devices[uid].held = true;
+                    Observed::Ok
+                }
+                None => Observed::Skipped,
+            },
+            Op::DropHold { slot } => match self.slots[usize::from(slot)] {
+                Some(uid) if self.devices[uid].held => {
+                    self.devices[uid].held = false;
+                    Observed::Ok
+                }
+                _ => Observed::Skipped,
+            },
+            Op::Register { driver } => {
+                let driver = usize::from(driver);
+                if self.drivers[driver] {
+                    return Observed::Err("DriverExists");
+                }
+                self.drivers[driver] = true;
+                // Try the new driver alone on every registered, unbound device, in
+                // registration order (a device whose deletion is pending is skipped).
+                for uid in 0..self.devices.len() {
+                    let device = &self.devices[uid];
+                    if device.lifecycle == Lifecycle::Registered
+                        && device.binding.is_none()
+                        && SCORES[driver][usize::from(device.compat)].is_some()
+                    {
+                        let _ = self.probe(uid, driver);
+                    }
+                }
+                Observed::Ok
+            }
+            Op::Unregister { driver } => {
+                let driver = usize::from(driver);
+                if !self.drivers[driver] {
+                    return Observed::Skipped;
+                }
+                self.drivers[driver] = false;
+                // Unbind its devices, newest bound first.
+                let mut bound: Vec<(u64, usize)> = (0..self.devices.len())
+                    .filter_map(|uid| match self.devices[uid].binding {
+                        Some((owner, sequence)) if owner == driver => Some((sequence, uid)),
+                        _ => None,
+                    })
+                    .collect();
+                bound.sort_unstable();
+                for (_, uid) in bound.into_iter().rev() {
+                    self.unbind(uid);
+                }
+                Observed::Ok
+            }
+            Op::Bind { slot } => self.bind(usize::from(slot), None),
+            Op::BindDriver { slot, driver } => {
+                self.bind(usize::from(slot), Some(usize::from(driver)))
+            }
+            Op::Unbind { slot } => {
+                let Some(uid) = self.handle(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                if self.devices[uid].binding.is_none() {
+                    return Observed::Err("NotBound");
+                }
+                self.unbind(uid);
+                Observed::Ok
+            }
+            Op::AddResource { slot, kind } => self.add_resource(usize::from(slot), kind),
+            Op::OpenGroup { slot } => {
+                let Some(uid) = self.handle(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                let device = &mut self.devices[uid];
+                if device.list.len() >= CAPACITY {
+                    return Observed::Err("DevresFull");
+                }
+                device.list.push(Node::GroupOpen(device.groups));
+                device.groups += 1;
+                Observed::Ok
+            }
+            Op::CloseGroup { slot, group } => {
+                let Some(uid) = self.handle(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                let device = &mut self.devices[uid];
+                let wanted = group
+                    .filter(|_| device.groups > 0)
+                    .map(|group| usize::from(group) % device.groups);
+                // The newest open marker (of the wanted group) whose group is not closed.
+                let target = device.list.iter().rev().find_map(|node| match *node {
+                    Node::GroupOpen(id)
+                        if wanted.is_none_or(|wanted| wanted == id)
+                            && !device.has_node(Node::GroupClose(id)) =>
+                    {
+                        Some(id)
+                    }
+                    _ => None,
+                });
+                let Some(target) = target else {
+                    return Observed::Err("GroupNotFound");
+                };
+                if device.list.len() >= CAPACITY {
+                    return Observed::Err("DevresFull");
+                }
+                device.list.push(Node::GroupClose(target));
+                Observed::Ok
+            }
+            Op::ReleaseGroup { slot, group } => self.release_group(usize::from(slot), group),
+            Op::RemoveGroup { slot, group } => {
+                let Some(uid) = self.handle(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                let device = &mut self.devices[uid];
+                if device.groups == 0 {
+                    return Observed::Skipped;
+                }
+                let group = usize::from(group) % device.groups;
+                let Some((open, close)) = group_span(&device.list, group) else {
+                    return Observed::Err("GroupNotFound");
+                };
+                if let Some(close) = close {
+                    device.list.remove(close);
+                }
+                device.list.remove(open);
+                Observed::Ok
+            }
+            Op::Take { slot, target, how } => self.take(usize::from(slot), target, how),
+            Op::TryAccess { slot } => {
+                let Some(uid) = self.slots[usize::from(slot)] else {
+                    return Observed::Skipped;
+                };
+                let device = &self.devices[uid];
+                match device.devres_handle {
+                    Some(id) => {
+                        Observed::Access(device.has_node(Node::Revocation { id }).then_some(id))
+                    }
+                    None => Observed::Skipped,
+                }
+            }
+            Op::DropDevres { slot } => {
+                let Some(uid) = self.slots[usize::from(slot)] else {
+                    return Observed::Skipped;
+                };
+                self.drop_devres_handle(uid)
+            }
+        }
+    }
+
+    /// Drops the device's `Devres` handle: revokes (releases) the value if its binding
+    /// has not ended yet, and takes its node out of the list.
+    fn drop_devres_handle(&mut self, uid: usize) -> Observed {
+        let Some(id) = self.devices[uid].devres_handle.take() else {
+            return Observed::Skipped;
+        };
+        let list = &mut self.devices[uid].list;
+        if let Some(position) = list.iter().position(|node| *node == Node::Revocation { id }) {
+            let node = list.remove(position);
+            self.release_node(uid, node);
+        }
+        Observed::Ok
+    }
+
+    fn add(&mut self, slot: usize, compat: u8, parent: Option<usize>, plan: Plan) -> Observed {
+        if let Some(old) = self.slots[slot]
+            && !self.devices[old].registration
+        {
+            // Forget the slot's previous device: drop its handles first.
+            self.drop_devres_handle(old);
+            self.devices[old].held = false;
+            self.slots[slot] = None;
+            self.collect_garbage();
+        }
+        let parent = parent
+            .filter(|&parent| parent != slot)
+            .and_then(|parent| self.handle(parent));
+        let name_taken = self
+            .devices
+            .iter()
+            .any(|device| device.slot == slot && device.lifecycle != Lifecycle::Deleted);
+        if name_taken {
+            return Observed::Err("NameTaken");
+        }
+        if let Some(parent) = parent
+            && self.devices[parent].lifecycle != Lifecycle::Registered
+        {
+            return Observed::Err("ParentDeleted");
+        }
+        let uid = self.devices.len();
+        self.devices.push(RefDevice {
+            slot,
+            compat,
+            plan,
+            parent,
+            registration: true,
+            held: false,
+            devres_handle: None,
+            lifecycle: Lifecycle::Registered,
+            binding: None,
+            children: 0,
+            list: Vec::new(),
+            groups: 0,
+            generated: Vec::new(),
+            freed: false,
+        });
+        if let Some(parent) = parent {
+            self.devices[parent].children += 1;
+        }
+        self.slots[slot] = Some(uid);
+        if let Some(driver) = best_driver(&self.drivers, compat) {
+            let _ = self.probe(uid, driver);
+        }
+        Observed::Ok
+    }
+
+    fn bind(&mut self, slot: usize, driver: Option<usize>) -> Observed {
+        let Some(uid) = self.handle(slot) else {
+            return Observed::Skipped;
+        };
+        let device = &self.devices[uid];
+        if device.lifecycle == Lifecycle::Deleted {
+            return Observed::Err("DeviceDeleted");
+        }
+        if device.binding.is_some() {
+            return Observed::Err("AlreadyBound");
+        }
+        let compat = device.compat;
+        let chosen = match driver {
+            None => best_driver(&self.drivers, compat),
+            Some(driver) if !self.drivers[driver] => return Observed::Err("DriverNotRegistered"),
+            Some(driver) => SCORES[driver][usize::from(compat)].map(|_| driver),
+        };
+        let Some(chosen) = chosen else {
+            return Observed::Err("NoMatch");
+        };
+        match self.probe(uid, chosen) {
+            Ok(()) => Observed::Ok,
+            Err(error) => Observed::Err(error),
+        }
+    }
+
+    fn add_resource(&mut self, slot: usize, kind: Kind) -> Observed {
+        let Some(uid) = self.handle(slot) else {
+            return Observed::Skipped;
+        };
+        // A self-reference added after delete would never be released (a true loop).
+        if kind == Kind::SelfRef && self.devices[uid].lifecycle == Lifecycle::Deleted {
+            return Observed::Skipped;
+        }
+        let id = self.next_id();
+        let (tag, resource) = match kind {
+            Kind::Action | Kind::ActionOrReset => (None, ResourceKind::Action),
+            Kind::Alloc => (None, ResourceKind::Alloc),
+            Kind::SelfRef => (None, ResourceKind::SelfRef),
+            Kind::Keyed { tag, alloc: false } => (Some(tag), ResourceKind::Action),
+            Kind::Keyed { tag, alloc: true } => (Some(tag), ResourceKind::Alloc),
+        };
+        if self.devices[uid].list.len() >= CAPACITY {
+            // The add fails: `add_action_or_reset` runs its action at once and a value
+            // is dropped; a plain action is dropped without running.
+            if kind == Kind::ActionOrReset || resource == ResourceKind::Alloc {
+                self.emit(Entry::Release { device: uid, id });
+            }
+            return Observed::Err("DevresFull");
+        }
+        let device = &mut self.devices[uid];
+        device.list.push(Node::Resource {
+            id,
+            tag,
+            kind: resource,
+        });
+        if tag.is_none() {
+            device.generated.push(id);
+        }
+        Observed::Ok
+    }
+
+    fn release_group(&mut self, slot: usize, group: u8) -> Observed {
+        let Some(uid) = self.handle(slot) else {
+            return Observed::Skipped;
+        };
+        let device = &mut self.devices[uid];
+        if device.groups == 0 {
+            return Observed::Skipped;
+        }
+        if device.list.is_empty() {
+            return Observed::Count(0);
+        }
+        let group = usize::from(group) % device.groups;
+        let Some((open, close)) = group_span(&device.list, group) else {
+            return Observed::Err("GroupNotFound");
+        };
+        let end = close.map_or(device.list.len(), |close| close + 1);
+        let range: Vec<Node> = device.list.drain(open..end).collect();
+        // A group nested wholly inside: its open marker is in the range, and its close
+        // marker is too, or it has none anywhere (still open).
+        let wholly_inside = |id: usize| {
+            range.contains(&Node::GroupOpen(id))
+                && (range.contains(&Node::GroupClose(id))
+                    || !device.list.contains(&Node::GroupClose(id)))
+        };
+        let mut kept = Vec::new();
+        let mut released = Vec::new();
+        for node in range.iter().copied() {
+            match node {
+                Node::Resource { .. } => released.push(node),
+                Node::GroupOpen(id) | Node::GroupClose(id) if wholly_inside(id) => {}
+                // `Devres` nodes and markers of groups that straddle the range stay.
+                other => kept.push(other),
+            }
+        }
+        device.list.splice(open..open, kept);
+        let count = released.len();
+        for node in released.into_iter().rev() {
+            self.release_node(uid, node);
+        }
+        Observed::Count(count)
+    }
+
+    fn take(&mut self, slot: usize, target: Target, how: How) -> Observed {
+        let Some(uid) = self.handle(slot) else {
+            return Observed::Skipped;
+        };
+        let device = &mut self.devices[uid];
+        let matches: Box<dyn Fn(&Node) -> bool> = match target {
+            Target::Generated(_) if device.generated.is_empty() => return Observed::Skipped,
+            Target::Generated(index) => {
+                let wanted = device.generated[usize::from(index) % device.generated.len()];
+                Box::new(move |node| matches!(*node, Node::Resource { id, .. } if id == wanted))
+            }
+            Target::Tag(wanted) => Box::new(
+                move |node| matches!(*node, Node::Resource { tag: Some(tag), .. } if tag == wanted),
+            ),
+        };
+        // The newest match wins.
+        let Some(position) = device.list.iter().rposition(|node| matches(node)) else {
+            return Observed::Err("DevresNotFound");
+        };
+        let node = device.list.remove(position);
+        let logged = match (how, node) {
+            (How::Release | How::Remove, _) => true,
+            (
+                How::Destroy,
+                Node::Resource {
+                    kind: ResourceKind::Alloc,
+                    ..
+                },
+            ) => true,
+            (How::Destroy, _) => false,
+        };
+        if logged {
+            self.release_node(uid, node);
+        }
+        Observed::Ok
+    }
+}
+
+/// The open marker of `group` (newest) and its close marker after it, if any.
+fn group_span(list: &[Node], group: usize) -> Option<(usize, Option<usize>)> {
+    let open = list
+        .iter()
+        .rposition(|node| *node == Node::GroupOpen(group))?;
+    let close = list[open..]
+        .iter()
+        .position(|node| *node == Node::GroupClose(group))
+        .map(|offset| open + offset);
+    Some((open, close))
+}
