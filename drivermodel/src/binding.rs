@@ -14,9 +14,25 @@
 //!
 //! Matching: the highest [`Match::Yes`] score wins, ties go to the older driver. If any
 //! candidate answers [`Match::Defer`], the attempt defers (the best driver may be the one
-//! that cannot decide yet): the reason is recorded on the device
-//! ([`Device::deferred_reason`](crate::Device::deferred_reason)) and
-//! [`DeviceModel::retry_deferred`](crate::DeviceModel::retry_deferred) tries again.
+//! that cannot decide yet).
+//!
+//! # Deferred probe
+//!
+//! A match answering [`Match::Defer`] or a probe returning [`Error::Deferred`] records the
+//! reason on the device ([`Device::deferred_reason`](crate::Device::deferred_reason),
+//! [`DeviceModel::deferred_devices`](crate::DeviceModel::deferred_devices)). **Every
+//! successful bind retries all deferred devices**, until a pass binds nothing more. A
+//! probe that defers while some other bind completed during it triggers a retry itself,
+//! so a supplier that binds while its consumer is probing is never missed.
+//! [`DeviceModel::retry_deferred`](crate::DeviceModel::retry_deferred) retries by hand and
+//! [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) waits until no
+//! probe and no retry is running.
+//!
+//! # Debug re-probe
+//!
+//! With [`DeviceModel::set_debug_reprobe`](crate::DeviceModel::set_debug_reprobe) on,
+//! every successful probe is followed by a full unbind and a second probe (events: bind,
+//! bound, unbind, unbound, bind, bound), so teardown bugs show up in ordinary tests.
 //!
 //! # The probe flow
 //!
@@ -54,8 +70,9 @@
 //!
 //! let model = DeviceModel::new();
 //! let log = Arc::new(Mutex::new(Vec::new()));
-//! let (first, second) = (log.clone(), log.clone());
+//! let probe_log = log.clone();
 //! let result = faux::Registration::with_probe(&model, "gpu", None, move |device| {
+//!     let (first, second) = (probe_log.clone(), probe_log.clone());
 //!     device.devres().add_action(move || first.lock().unwrap().push("unmap"))?;
 //!     device.devres().add_action(move || second.lock().unwrap().push("free irq"))?;
 //!     Err(Error::driver("firmware missing"))
@@ -72,7 +89,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::bus::{EntryRef, Match};
-use crate::device::{Binding, Device, DriverHandle, Handle, Lifecycle};
+use crate::device::{Binding, Device, DriverHandle, Handle, Lifecycle, State};
 use crate::devres;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
@@ -187,7 +204,7 @@ impl Shared {
                 device: device.name().into(),
             }),
             Outcome::Defer(reason) => {
-                device.inner().state.lock().set_deferred(Some(reason));
+                self.record_deferral(&mut device.inner().state.lock(), Some(reason));
                 Err(Error::defer(reason))
             }
             Outcome::Bind(candidate) => {
@@ -267,15 +284,94 @@ impl Shared {
                     let _ = self.probe(&device, candidate);
                 }
                 Outcome::Defer(reason) => {
-                    device.inner().state.lock().set_deferred(Some(reason));
+                    self.record_deferral(&mut device.inner().state.lock(), Some(reason));
                 }
                 Outcome::NoMatch => {}
             }
         }
     }
 
-    /// The probe flow (see the module docs): one function, five steps.
+    /// Probes `device` with `candidate`, then handles what follows a probe: the debug
+    /// re-probe, and retrying deferred devices after a successful bind (or after a
+    /// deferral that raced with a successful bind elsewhere: no lost wake-up).
     pub(crate) fn probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
+        self.probes_in_flight.fetch_add(1, Ordering::SeqCst);
+        let generation = self.deferred_generation.load(Ordering::SeqCst);
+        let mut result = self.really_probe(device, candidate.clone());
+        if result.is_ok() && self.debug_reprobe.load(Ordering::Relaxed) {
+            // Debug mode: exercise the whole teardown, then bind again.
+            let _ = self.release_driver(device, Some(candidate.entry.driver), false);
+            result = self.really_probe(device, candidate);
+        }
+        let retry = match &result {
+            Ok(()) => true,
+            Err(Error::Deferred { .. }) => {
+                self.deferred_generation.load(Ordering::SeqCst) != generation
+            }
+            Err(_) => false,
+        };
+        if retry {
+            self.trigger_deferred();
+        }
+        self.probes_in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Retries every deferred device until a whole pass binds nothing new. Only one
+    /// thread runs the loop; a bind elsewhere meanwhile bumps the generation, which makes
+    /// the running loop go round again.
+    pub(crate) fn trigger_deferred(&self) {
+        self.deferred_generation.fetch_add(1, Ordering::SeqCst);
+        if self.retrying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        loop {
+            let seen = self.deferred_generation.load(Ordering::SeqCst);
+            if self.counters.deferred.load(Ordering::SeqCst) > 0 {
+                let devices: Vec<_> = {
+                    let registry = self.registry.lock();
+                    registry
+                        .devices
+                        .values()
+                        .map(|record| record.device.clone())
+                        .collect()
+                };
+                for device in devices {
+                    let waiting = {
+                        let state = device.inner().state.lock();
+                        state.deferred().is_some() && matches!(state.binding, Binding::Unbound)
+                    };
+                    if waiting {
+                        let _ = self.attach(&device, Request::automatic());
+                    }
+                }
+            }
+            self.retrying.store(false, Ordering::Release);
+            if self.deferred_generation.load(Ordering::SeqCst) == seen
+                || self.retrying.swap(true, Ordering::AcqRel)
+            {
+                break;
+            }
+        }
+    }
+
+    /// Sets or clears the deferral reason, keeping the deferred-device count.
+    pub(crate) fn record_deferral(&self, state: &mut State, reason: Option<&str>) {
+        let before = state.deferred().is_some();
+        state.set_deferred(reason);
+        match (before, state.deferred().is_some()) {
+            (false, true) => {
+                self.counters.deferred.fetch_add(1, Ordering::SeqCst);
+            }
+            (true, false) => {
+                self.counters.deferred.fetch_sub(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+
+    /// The probe flow (see the module docs): one function, five steps.
+    fn really_probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
         let driver_key = candidate.entry.driver;
         // Step 1: claim the device for this driver.
         let handle = {
@@ -355,7 +451,7 @@ impl Shared {
                     }
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
-                        state.set_deferred(Some(reason));
+                        self.record_deferral(&mut state, Some(reason));
                     }
                     core::mem::replace(&mut state.binding, Binding::Unbound)
                 };
@@ -368,7 +464,7 @@ impl Shared {
             Ok(state_box) => {
                 let old = {
                     let mut state = device.inner().state.lock();
-                    state.set_deferred(None);
+                    self.record_deferral(&mut state, None);
                     core::mem::replace(
                         &mut state.binding,
                         Binding::Bound {

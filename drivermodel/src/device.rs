@@ -65,9 +65,9 @@ use crate::resource::{IoPortRange, Irq, MmioRange, PropertyValue, Resource};
 ///
 /// # Invariants
 ///
-/// `repr(transparent)` over [`Inner`] for every `Ctx`, so references can be cast between
+/// `repr(transparent)` over `Inner` for every `Ctx`, so references can be cast between
 /// contexts (done only in [`context`](crate::context)). Every `Device` lives inside the
-/// `Arc` made by [`Device::create`].
+/// `Arc` made by `Device::create`.
 #[repr(transparent)]
 pub struct Device<Ctx: Context = Normal> {
     inner: Inner,

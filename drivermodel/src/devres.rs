@@ -60,7 +60,7 @@
 //! # `Devres<T>`
 //!
 //! [`Devres::new`] needs a [`Device<Bound>`] proof and puts `T` behind a
-//! [`Revocable`](crate::revocable::Revocable) whose revocation is a node of the list. When
+//! [`Revocable`] whose revocation is a node of the list. When
 //! the binding ends the value is revoked: [`Devres::try_access`] returns `None`, readers in
 //! flight are waited for, then `T` is dropped. With a proof that the same binding is still
 //! alive, [`Devres::access`] returns `&T` with no atomic operation at all. Dropping the

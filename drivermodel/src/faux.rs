@@ -46,11 +46,11 @@ pub const BUS_NAME: &str = "faux";
 /// The faux driver name.
 pub const DRIVER_NAME: &str = "faux_driver";
 
-type ProbeFunction = Box<dyn FnOnce(&Device<Core>) -> Result<()> + Send>;
+type ProbeFunction = Box<dyn Fn(&Device<Core>) -> Result<()> + Send + Sync>;
 
 /// Per-device data: the optional probe callback of the creator.
 struct FauxData {
-    probe: spin::Mutex<Option<ProbeFunction>>,
+    probe: Option<ProbeFunction>,
 }
 
 pub(crate) struct FauxBus;
@@ -87,7 +87,7 @@ impl Driver for FauxDriver {
     fn probe(&self, device: &Device<Core>, _info: &()) -> Result<()> {
         let probe = device
             .data::<FauxData>()
-            .and_then(|data| data.probe.lock().take());
+            .and_then(|data| data.probe.as_ref());
         match probe {
             Some(probe) => probe(device),
             None => Ok(()),
@@ -124,7 +124,8 @@ impl Registration {
     }
 
     /// Creates a bound faux device, running `probe` as its driver's probe (Linux's
-    /// `faux_device_ops.probe`). Devres it takes is released when the device goes.
+    /// `faux_device_ops.probe`; it runs again in the debug re-probe mode). Devres it
+    /// takes is released when the device goes.
     ///
     /// # Errors
     ///
@@ -134,7 +135,7 @@ impl Registration {
         model: &DeviceModel,
         name: &str,
         parent: Option<&Device>,
-        probe: impl FnOnce(&Device<Core>) -> Result<()> + Send + 'static,
+        probe: impl Fn(&Device<Core>) -> Result<()> + Send + Sync + 'static,
     ) -> Result<Self> {
         Self::create(model, name, parent, Some(Box::new(probe)))
     }
@@ -145,9 +146,9 @@ impl Registration {
         parent: Option<&Device>,
         probe: Option<ProbeFunction>,
     ) -> Result<Self> {
-        let mut builder = DeviceBuilder::new(name).bus(BUS_NAME).data(FauxData {
-            probe: spin::Mutex::new(probe),
-        });
+        let mut builder = DeviceBuilder::new(name)
+            .bus(BUS_NAME)
+            .data(FauxData { probe });
         if let Some(parent) = parent {
             builder = builder.parent(parent);
         }

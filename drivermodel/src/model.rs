@@ -36,7 +36,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::any::TypeId;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::bus::{Bus, EntryRef, ErasedBus, MatchIndex, MatchKey};
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
@@ -54,6 +54,8 @@ pub(crate) struct Counters {
     pub(crate) bindings: AtomicUsize,
     pub(crate) devres_nodes: AtomicUsize,
     pub(crate) drivers: AtomicUsize,
+    /// Registered devices with a deferral reason.
+    pub(crate) deferred: AtomicUsize,
     /// The source of devres node tags.
     pub(crate) next_tag: AtomicU64,
     pub(crate) model: Weak<Shared>,
@@ -186,6 +188,12 @@ pub(crate) struct Shared {
     pub(crate) registry: spin::Mutex<Registry>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) subscribers: Subscribers,
+    /// Bumped by every successful bind (the deferred-probe trigger).
+    pub(crate) deferred_generation: AtomicU64,
+    /// A thread is running the deferred retry loop.
+    pub(crate) retrying: AtomicBool,
+    pub(crate) probes_in_flight: AtomicUsize,
+    pub(crate) debug_reprobe: AtomicBool,
 }
 
 /// A driver model instance. Cloning gives another handle to the same model.
@@ -260,6 +268,10 @@ impl DeviceModel {
                 ..Counters::default()
             }),
             subscribers: Subscribers::default(),
+            deferred_generation: AtomicU64::new(0),
+            retrying: AtomicBool::new(false),
+            probes_in_flight: AtomicUsize::new(0),
+            debug_reprobe: AtomicBool::new(false),
         });
         let model = Self { shared };
         let registered = model
@@ -496,6 +508,21 @@ impl DeviceModel {
             }
         }
         bound
+    }
+
+    /// Spins until no probe and no deferred retry is running on any thread. Calling it
+    /// from a driver callback deadlocks.
+    pub fn wait_for_probes(&self) {
+        while self.shared.probes_in_flight.load(Ordering::SeqCst) > 0
+            || self.shared.retrying.load(Ordering::SeqCst)
+        {
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Turns the debug re-probe mode on or off: see [`binding`](crate::binding).
+    pub fn set_debug_reprobe(&self, enabled: bool) {
+        self.shared.debug_reprobe.store(enabled, Ordering::Relaxed);
     }
 
     /// A snapshot of the live-object counters.
@@ -912,7 +939,10 @@ impl Shared {
                     }
                 }
             }
-            device.inner().state.lock().lifecycle = Lifecycle::Deleted;
+            let mut state = device.inner().state.lock();
+            state.lifecycle = Lifecycle::Deleted;
+            self.record_deferral(&mut state, None);
+            drop(state);
             (record, parent_to_delete)
         };
         self.counters.registered.fetch_sub(1, Ordering::Relaxed);
