@@ -27,6 +27,8 @@ extern crate alloc;
 #[expect(unsafe_code, reason = "arch is the one module that owns unsafe")]
 pub mod arch;
 pub mod cmdline;
+pub mod drivers;
+pub mod drm;
 pub mod init;
 pub mod memory;
 mod panic;

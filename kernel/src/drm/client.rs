@@ -1,0 +1,548 @@
+//! The client API: the kernel's stand-in for DRM ioctls on an open device file.
+//!
+//! A [`Client`] is an open file: it holds a reference on the [`Device`] (so the device
+//! object outlives an unplug while the client lives), its dumb-buffer handles, the
+//! framebuffers it created, and its event queue. Every argument is an allegation: IDs are
+//! resolved against the right namespace with distinct errors for foreign, stale and
+//! unknown IDs ([`super::object`]); sizes are checked for zero, limits and overflow;
+//! formats against the known fourcc codes. A refused call changes nothing.
+//!
+//! After an unplug every call that would reach the hardware, or create anything, fails
+//! with [`Error::Unplugged`]; so do writes through a [`Mapping`]. Releasing calls
+//! (destroying buffers, removing framebuffers, dropping the client) keep working, so a
+//! client can always let go of what it holds.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::buffer::{Buffer, Framebuffer};
+use super::device::{Device, Event, EventQueue, Object, Objects, PlaneState};
+use super::error::{Error, Result};
+use super::format::Rect;
+use super::mode::Mode;
+use super::object::{Kind, Table};
+
+pub(crate) static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// A dumb buffer as created: its handle and layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumbBuffer {
+    /// The client's handle.
+    pub handle: u32,
+    /// Bytes per row.
+    pub pitch: u32,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A connector as listed for a client.
+#[derive(Debug, Clone)]
+pub struct ConnectorInfo {
+    /// Its ID.
+    pub id: u32,
+    /// Its type ("Virtual", "VGA").
+    pub connector_type: &'static str,
+    /// Its modes, preferred first.
+    pub modes: Vec<Mode>,
+}
+
+/// An open display device.
+pub struct Client {
+    device: Arc<Device>,
+    handles: spin::Mutex<Table<Arc<Buffer>>>,
+    owner: u32,
+    framebuffers: spin::Mutex<Vec<u32>>,
+    events: Arc<EventQueue>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Client")
+            .field("device", &self.device.name())
+            .field("framebuffers", &self.framebuffers.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An atomic update, built from raw IDs and checked as a whole at commit.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    mode: Option<(u32, Option<Mode>)>,
+    connector: Option<(u32, Option<u32>)>,
+    planes: Vec<PlaneRequest>,
+    damage: Option<Vec<Rect>>,
+    test_only: bool,
+    event: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PlaneRequest {
+    plane: u32,
+    crtc: Option<u32>,
+    framebuffer: Option<u32>,
+    source: Rect,
+    destination: Rect,
+}
+
+impl Request {
+    /// An empty request (a commit of it changes nothing).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets CRTC `crtc`'s mode and turns it on (`Some`) or off (`None`).
+    pub fn set_mode(mut self, crtc: u32, mode: Option<Mode>) -> Self {
+        self.mode = Some((crtc, mode));
+        self
+    }
+
+    /// Routes `connector` to `crtc` (or nowhere).
+    pub fn connect(mut self, connector: u32, crtc: Option<u32>) -> Self {
+        self.connector = Some((connector, crtc));
+        self
+    }
+
+    /// Shows `source` of `framebuffer` at `destination` of `crtc` on `plane`.
+    pub fn set_plane(
+        mut self,
+        plane: u32,
+        crtc: u32,
+        framebuffer: u32,
+        source: Rect,
+        destination: Rect,
+    ) -> Self {
+        self.planes.push(PlaneRequest {
+            plane,
+            crtc: Some(crtc),
+            framebuffer: Some(framebuffer),
+            source,
+            destination,
+        });
+        self
+    }
+
+    /// Turns `plane` off.
+    pub fn disable_plane(mut self, plane: u32) -> Self {
+        self.planes.push(PlaneRequest {
+            plane,
+            crtc: None,
+            framebuffer: None,
+            source: Rect::default(),
+            destination: Rect::default(),
+        });
+        self
+    }
+
+    /// Adds a damage rectangle (framebuffer coordinates of the primary plane). Without
+    /// any, the whole plane counts as changed.
+    pub fn damage(mut self, rect: Rect) -> Self {
+        self.damage.get_or_insert_with(Vec::new).push(rect);
+        self
+    }
+
+    /// Only checks; changes nothing (`DRM_MODE_ATOMIC_TEST_ONLY`).
+    pub fn test_only(mut self) -> Self {
+        self.test_only = true;
+        self
+    }
+
+    /// Asks for a flip-complete event carrying `user_data` (`DRM_MODE_PAGE_FLIP_EVENT`).
+    pub fn event(mut self, user_data: u64) -> Self {
+        self.event = Some(user_data);
+        self
+    }
+}
+
+impl Client {
+    /// Opens `device`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn open(device: &Arc<Device>) -> Result<Self> {
+        if device.is_unplugged() {
+            return Err(Error::Unplugged);
+        }
+        let handles = Table::new();
+        let owner = handles.namespace_tag();
+        LIVE_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        Ok(Self {
+            device: device.clone(),
+            handles: spin::Mutex::new(handles),
+            owner,
+            framebuffers: spin::Mutex::new(Vec::new()),
+            events: Arc::new(spin::Mutex::new(VecDeque::new())),
+        })
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    fn live(&self) -> Result<()> {
+        if self.device.is_unplugged() {
+            Err(Error::Unplugged)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The mode objects' IDs (`GETRESOURCES`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn resources(&self) -> Result<Objects> {
+        self.live()?;
+        Ok(self.device.objects())
+    }
+
+    /// A connector and its modes (`GETCONNECTOR`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], or an ID error.
+    pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
+        self.live()?;
+        self.device
+            .mode_config
+            .lock()
+            .resolve(id, Kind::Connector)?;
+        Ok(ConnectorInfo {
+            id,
+            connector_type: self.device.config().connector_type,
+            modes: self.device.config().modes.clone(),
+        })
+    }
+
+    /// Creates a zeroed 32-bpp dumb buffer (`CREATE_DUMB`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`]; the size errors of [`super::buffer::dumb_layout`];
+    /// [`Error::OutOfMemory`].
+    pub fn create_dumb(&self, width: u32, height: u32, bpp: u32) -> Result<DumbBuffer> {
+        self.live()?;
+        let buffer = Arc::new(Buffer::new(width, height, bpp)?);
+        let (pitch, size) = (buffer.pitch(), buffer.size());
+        let handle = self.handles.lock().insert_with(|_| buffer)?;
+        Ok(DumbBuffer {
+            handle,
+            pitch,
+            size,
+        })
+    }
+
+    fn buffer(&self, handle: u32) -> Result<Arc<Buffer>> {
+        self.handles.lock().get(handle).cloned()
+    }
+
+    /// Maps a dumb buffer for drawing (`MAP_DUMB` + `mmap`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], or a handle error.
+    pub fn map_dumb(&self, handle: u32) -> Result<Mapping> {
+        self.live()?;
+        Ok(Mapping {
+            buffer: self.buffer(handle)?,
+            device: self.device.clone(),
+        })
+    }
+
+    /// Destroys a handle (`DESTROY_DUMB`); framebuffers made from it keep the memory.
+    /// Works after unplug.
+    ///
+    /// # Errors
+    ///
+    /// A handle error.
+    pub fn destroy_dumb(&self, handle: u32) -> Result<()> {
+        let buffer = self.handles.lock().remove(handle)?;
+        drop(buffer);
+        Ok(())
+    }
+
+    /// Creates a framebuffer from a dumb buffer (`ADDFB2`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], a handle error, or a validation error of the description
+    /// (zero or huge size, unknown or unsupported format, bad pitch, overflow, buffer too
+    /// small).
+    pub fn add_framebuffer(
+        &self,
+        handle: u32,
+        width: u32,
+        height: u32,
+        fourcc: u32,
+        pitch: u32,
+    ) -> Result<u32> {
+        self.live()?;
+        let buffer = self.buffer(handle)?;
+        let format = Framebuffer::validate(&buffer, width, height, fourcc, pitch)?;
+        let mut framebuffers = self.framebuffers.lock();
+        framebuffers
+            .try_reserve(1)
+            .map_err(|_| Error::OutOfMemory)?;
+        let id = self.device.mode_config.lock().objects.insert_with(|id| {
+            Object::Framebuffer(Arc::new(Framebuffer::new(
+                id,
+                self.owner,
+                buffer,
+                (width, height, pitch),
+                format,
+            )))
+        })?;
+        framebuffers.push(id);
+        Ok(id)
+    }
+
+    /// Resolves a framebuffer ID that this client created.
+    fn framebuffer(&self, config: &super::device::ModeConfig, id: u32) -> Result<Arc<Framebuffer>> {
+        match config.resolve(id, Kind::Framebuffer)? {
+            Object::Framebuffer(framebuffer) if framebuffer.owner == self.owner => {
+                Ok(framebuffer.clone())
+            }
+            Object::Framebuffer(_) => Err(Error::ForeignObject { id }),
+            _ => Err(Error::NoSuchObject { id }),
+        }
+    }
+
+    /// Removes a framebuffer (`RMFB`); planes showing it are turned off. Works after
+    /// unplug (then only in software).
+    ///
+    /// # Errors
+    ///
+    /// An ID error (another client's framebuffer is foreign).
+    pub fn remove_framebuffer(&self, id: u32) -> Result<()> {
+        {
+            let mut config = self.device.mode_config.lock();
+            self.framebuffer(&config, id)?;
+            let object = config.objects.remove(id)?;
+            drop(config);
+            drop(object);
+        }
+        self.framebuffers.lock().retain(|own| *own != id);
+        self.device.disable_framebuffer(id);
+        Ok(())
+    }
+
+    /// Commits (or with `test_only`, checks) an atomic request (`ATOMIC`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], ID errors, and every check of the new state
+    /// ([`Error::FramebufferTooSmall`], [`Error::InvalidConfiguration`], ...),
+    /// [`Error::Busy`] if an event is asked while a flip is pending.
+    pub fn commit(&self, request: &Request) -> Result<()> {
+        let objects = self.device.objects();
+        let queue = request
+            .event
+            .map(|user_data| (Arc::downgrade(&self.events), user_data));
+        self.device.atomic(
+            |config, new| {
+                if let Some((crtc, mode)) = request.mode {
+                    Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                    new.mode = mode;
+                    new.active = mode.is_some();
+                    if mode.is_none() {
+                        new.primary = PlaneState::default();
+                        new.cursor = PlaneState::default();
+                    }
+                }
+                if let Some((connector, crtc)) = request.connector {
+                    Self::expect(config, connector, Kind::Connector, objects.connector)?;
+                    if let Some(crtc) = crtc {
+                        Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                    }
+                    new.connected = crtc.is_some();
+                }
+                for plane in &request.planes {
+                    config.resolve(plane.plane, Kind::Plane)?;
+                    let state = if plane.plane == objects.primary {
+                        &mut new.primary
+                    } else {
+                        &mut new.cursor
+                    };
+                    match (plane.crtc, plane.framebuffer) {
+                        (Some(crtc), Some(framebuffer)) => {
+                            Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                            *state = PlaneState {
+                                framebuffer: Some(self.framebuffer(config, framebuffer)?),
+                                source: plane.source,
+                                destination: plane.destination,
+                            };
+                        }
+                        _ => *state = PlaneState::default(),
+                    }
+                }
+                Ok(())
+            },
+            request.damage.as_deref(),
+            request.test_only,
+            queue,
+        )
+    }
+
+    /// Resolves `id` as the device's object of `kind` (there is one of each).
+    fn expect(config: &super::device::ModeConfig, id: u32, kind: Kind, own: u32) -> Result<()> {
+        config.resolve(id, kind)?;
+        if id == own {
+            Ok(())
+        } else {
+            Err(Error::NoSuchObject { id })
+        }
+    }
+
+    /// Flushes changed areas of a framebuffer to the screen (`DIRTYFB`); nothing to do
+    /// when it is not shown.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips.
+    pub fn dirty_framebuffer(&self, id: u32, clips: &[Rect]) -> Result<()> {
+        self.live()?;
+        let shown = {
+            let config = self.device.mode_config.lock();
+            let framebuffer = self.framebuffer(&config, id)?;
+            config
+                .state
+                .primary
+                .framebuffer
+                .as_ref()
+                .is_some_and(|shown| Arc::ptr_eq(shown, &framebuffer))
+        };
+        if !shown {
+            return Ok(());
+        }
+        let full;
+        let clips = if clips.is_empty() {
+            full = [Rect::sized(u32::MAX >> 1, u32::MAX >> 1)];
+            &full[..]
+        } else {
+            clips
+        };
+        self.device.atomic(|_, _| Ok(()), Some(clips), false, None)
+    }
+
+    /// Shows `framebuffer` on the primary plane at the next vblank and queues a
+    /// flip-complete event with `user_data` (`PAGE_FLIP`).
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Self::commit); [`Error::Busy`] while the previous flip is pending.
+    pub fn page_flip(&self, crtc: u32, framebuffer: u32, user_data: u64) -> Result<()> {
+        let state = self.device.state();
+        let mode = state.mode.ok_or(Error::InvalidConfiguration {
+            reason: "page flip on an inactive CRTC",
+        })?;
+        let objects = self.device.objects();
+        self.commit(
+            &Request::new()
+                .set_plane(
+                    objects.primary,
+                    crtc,
+                    framebuffer,
+                    state.primary.source,
+                    Rect::sized(mode.width(), mode.height()),
+                )
+                .event(user_data),
+        )
+    }
+
+    /// Asks for a vblank event carrying `user_data` (`WAIT_VBLANK` with an event).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], [`Error::NotSupported`] without a vblank source,
+    /// [`Error::InvalidConfiguration`] when the CRTC is off.
+    pub fn request_vblank(&self, user_data: u64) -> Result<()> {
+        self.live()?;
+        self.device
+            .arm_vblank_event(Arc::downgrade(&self.events), user_data)
+    }
+
+    /// Takes the oldest queued event (`read`).
+    pub fn read_event(&self) -> Option<Event> {
+        self.events.lock().pop_front()
+    }
+
+    /// Waits up to `timeout_micros` for an event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], [`Error::Unplugged`].
+    pub fn wait_event(&self, timeout_micros: u64) -> Result<Event> {
+        let mut event = None;
+        super::device::wait_until(&self.device, timeout_micros, || {
+            event = self.read_event();
+            event.is_some()
+        })?;
+        event.ok_or(Error::TimedOut)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The file's framebuffers go with it (drm_fb_release), then its handles.
+        let framebuffers = core::mem::take(&mut *self.framebuffers.lock());
+        for id in framebuffers {
+            let object = self.device.mode_config.lock().objects.remove(id);
+            drop(object);
+            self.device.disable_framebuffer(id);
+        }
+        let handles: Vec<Arc<Buffer>> = self.handles.lock().drain().collect();
+        drop(handles);
+        LIVE_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A dumb buffer mapped for drawing. Every access fails once the device is unplugged
+/// (Linux zaps the mappings at unplug).
+#[derive(Debug)]
+pub struct Mapping {
+    buffer: Arc<Buffer>,
+    device: Arc<Device>,
+}
+
+impl Mapping {
+    /// Runs `function` on the pixels (row `y` at `y × pitch / 4`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn with_pixels<R>(&self, function: impl FnOnce(&mut [u32]) -> R) -> Result<R> {
+        if self.device.is_unplugged() {
+            return Err(Error::Unplugged);
+        }
+        Ok(self.buffer.with_words(function))
+    }
+
+    /// Fills `rect` (clipped to the buffer) with `color`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn fill(&self, rect: Rect, color: u32) -> Result<()> {
+        let area = rect.intersect(&Rect::sized(self.buffer.width(), self.buffer.height()));
+        let stride = (self.buffer.pitch() / 4) as usize;
+        self.with_pixels(|pixels| {
+            for y in area.y as usize..area.bottom() as usize {
+                let start = y * stride + area.x as usize;
+                if let Some(row) = pixels.get_mut(start..start + area.width as usize) {
+                    row.fill(color);
+                }
+            }
+        })
+    }
+
+    /// The buffer's pitch in bytes.
+    pub fn pitch(&self) -> u32 {
+        self.buffer.pitch()
+    }
+}

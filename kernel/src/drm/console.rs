@@ -1,0 +1,239 @@
+//! A text console on a display: a client that owns a full-screen framebuffer, draws
+//! 8×16 glyphs (the `font8x8` crate's 8×8 bitmaps, each row doubled) into a text window,
+//! scrolls, and flushes only the damaged rows.
+
+use alloc::sync::Arc;
+use core::fmt;
+
+use font8x8::UnicodeFonts;
+
+use super::client::{Client, Mapping, Request};
+use super::device::Device;
+use super::error::{Error, Result};
+use super::format::{Format, Rect};
+use super::mode::Mode;
+
+/// Glyph cell width in pixels.
+pub const CELL_WIDTH: u32 = 8;
+/// Glyph cell height in pixels.
+pub const CELL_HEIGHT: u32 = 16;
+
+/// A text console drawing on a display device.
+#[derive(Debug)]
+pub struct Console {
+    client: Client,
+    mapping: Mapping,
+    framebuffer: u32,
+    mode: Mode,
+    window: Rect,
+    columns: u32,
+    rows: u32,
+    column: u32,
+    row: u32,
+    foreground: u32,
+    background: u32,
+}
+
+impl Console {
+    /// Opens `device`, sets `mode` (or the connector's preferred mode) with a cleared
+    /// full-screen framebuffer, and puts the text in `window` (`None`: the whole screen).
+    ///
+    /// # Errors
+    ///
+    /// Any client error (e.g. [`Error::Unplugged`]); [`Error::InvalidMode`] when the
+    /// connector has no mode.
+    pub fn new(device: &Arc<Device>, mode: Option<Mode>, window: Option<Rect>) -> Result<Self> {
+        let client = Client::open(device)?;
+        let objects = client.resources()?;
+        let modes = client.connector(objects.connector)?.modes;
+        let mode = match mode {
+            Some(mode) => mode,
+            None => *modes.first().ok_or(Error::InvalidMode {
+                reason: "connector has no modes",
+            })?,
+        };
+        let buffer = client.create_dumb(mode.width(), mode.height(), 32)?;
+        let framebuffer = client.add_framebuffer(
+            buffer.handle,
+            mode.width(),
+            mode.height(),
+            Format::Xrgb8888.fourcc(),
+            buffer.pitch,
+        )?;
+        let mapping = client.map_dumb(buffer.handle)?;
+        client.destroy_dumb(buffer.handle)?;
+        let screen = Rect::sized(mode.width(), mode.height());
+        client.commit(
+            &Request::new()
+                .set_mode(objects.crtc, Some(mode))
+                .connect(objects.connector, Some(objects.crtc))
+                .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
+        )?;
+        let window = window.unwrap_or(screen).intersect(&screen);
+        Ok(Self {
+            client,
+            mapping,
+            framebuffer,
+            mode,
+            window,
+            columns: window.width / CELL_WIDTH,
+            rows: window.height / CELL_HEIGHT,
+            column: 0,
+            row: 0,
+            foreground: 0x00c0_c0c0,
+            background: 0x0000_0000,
+        })
+    }
+
+    /// The mode in use.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The client (to commit further changes).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The framebuffer's mapping, to draw graphics next to the text.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// The framebuffer's ID.
+    pub fn framebuffer(&self) -> u32 {
+        self.framebuffer
+    }
+
+    /// Sets the text colours (`0x00RRGGBB`).
+    pub fn set_colors(&mut self, foreground: u32, background: u32) {
+        self.foreground = foreground;
+        self.background = background;
+    }
+
+    /// Sends `rect` of the framebuffer to the screen.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::dirty_framebuffer`].
+    pub fn flush(&self, rect: Rect) -> Result<()> {
+        self.client.dirty_framebuffer(self.framebuffer, &[rect])
+    }
+
+    fn cell(&self, column: u32, row: u32) -> Rect {
+        Rect::new(
+            self.window.x + (column * CELL_WIDTH) as i32,
+            self.window.y + (row * CELL_HEIGHT) as i32,
+            CELL_WIDTH,
+            CELL_HEIGHT,
+        )
+    }
+
+    fn draw_glyph(&self, character: char, column: u32, row: u32) -> Result<()> {
+        let glyph = font8x8::BASIC_FONTS
+            .get(character)
+            .or_else(|| font8x8::BASIC_FONTS.get('?'))
+            .unwrap_or([0; 8]);
+        let cell = self.cell(column, row);
+        let stride = (self.mapping.pitch() / 4) as usize;
+        let (foreground, background) = (self.foreground, self.background);
+        self.mapping.with_pixels(|pixels| {
+            for (line, bits) in glyph.iter().enumerate() {
+                for half in 0..2 {
+                    let y = cell.y as usize + line * 2 + half;
+                    let start = y * stride + cell.x as usize;
+                    if let Some(span) = pixels.get_mut(start..start + CELL_WIDTH as usize) {
+                        for (bit, pixel) in span.iter_mut().enumerate() {
+                            *pixel = if bits & (1 << bit) != 0 {
+                                foreground
+                            } else {
+                                background
+                            };
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn scroll(&mut self) -> Result<()> {
+        let stride = (self.mapping.pitch() / 4) as usize;
+        let window = self.window;
+        let background = self.background;
+        self.mapping.with_pixels(|pixels| {
+            let top = window.y as usize;
+            let rows = window.height as usize - CELL_HEIGHT as usize;
+            for y in top..top + rows {
+                let (to, from) = (y * stride, (y + CELL_HEIGHT as usize) * stride);
+                let x = window.x as usize;
+                pixels.copy_within(from + x..from + x + window.width as usize, to + x);
+            }
+            for y in top + rows..top + window.height as usize {
+                let start = y * stride + window.x as usize;
+                if let Some(span) = pixels.get_mut(start..start + window.width as usize) {
+                    span.fill(background);
+                }
+            }
+        })?;
+        self.row = self.rows.saturating_sub(1);
+        self.flush(window)
+    }
+
+    fn newline(&mut self) -> Result<()> {
+        self.column = 0;
+        if self.row + 1 >= self.rows {
+            self.scroll()
+        } else {
+            self.row += 1;
+            Ok(())
+        }
+    }
+
+    /// Writes text: `\n` starts a line, long lines wrap, the window scrolls. Each line
+    /// is flushed when it ends or the text does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`] once the display is gone.
+    pub fn write_text(&mut self, text: &str) -> Result<()> {
+        if self.columns == 0 || self.rows == 0 {
+            return Ok(());
+        }
+        let mut dirty_from = self.column;
+        for character in text.chars() {
+            if character == '\n' {
+                self.flush_line(dirty_from)?;
+                self.newline()?;
+                dirty_from = 0;
+                continue;
+            }
+            if self.column >= self.columns {
+                self.flush_line(dirty_from)?;
+                self.newline()?;
+                dirty_from = 0;
+            }
+            self.draw_glyph(character, self.column, self.row)?;
+            self.column += 1;
+        }
+        self.flush_line(dirty_from)
+    }
+
+    fn flush_line(&self, from: u32) -> Result<()> {
+        if self.column <= from {
+            return Ok(());
+        }
+        let start = self.cell(from, self.row);
+        self.flush(Rect::new(
+            start.x,
+            start.y,
+            (self.column - from) * CELL_WIDTH,
+            CELL_HEIGHT,
+        ))
+    }
+}
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.write_text(text).map_err(|_| fmt::Error)
+    }
+}

@@ -1,0 +1,73 @@
+//! A DRM-like display subsystem: display devices tied to a driver-model parent, mode
+//! objects, dumb buffers and framebuffers, atomic commits with damage, vblank events,
+//! and hot unplug.
+//!
+//! The pieces, in the order a driver meets them:
+//!
+//! - [`device`]: [`Device`], allocated for a bound parent (`devm_drm_dev_alloc`): the
+//!   lifetime rules (the parent's devres drops the first reference and unplugs; managed
+//!   resources go, newest first, with the last reference), the unplug guard
+//!   ([`Device::enter`] → [`Hardware`]), the one-pipeline atomic state and its checks,
+//!   vblank counting and events. A driver implements [`Driver`].
+//! - [`client`]: [`Client`], the ioctl stand-in; every argument validated with a distinct
+//!   [`Error`], nothing changed on error, clean failures after unplug.
+//! - [`buffer`]: dumb buffers in RAM and framebuffers over them.
+//! - [`format`], [`mode`] (with the EDID parser), [`object`] (ID namespaces), [`crc`]
+//!   (CRC-32 of composed frames), [`console`] (a text console on a display).
+//!
+//! Drivers: `crate::drivers::vkms` (virtual, on a faux device) and
+//! `crate::drivers::bochs` (QEMU's bochs-display / std VGA on PCI).
+//!
+//! Out of scope: more than one CRTC per device, scaling, formats other than 32-bit RGB
+//! for scanout, modifiers, DMA fences, real interrupts for vblank (vkms polls a TSC
+//! deadline from the idle loop and from waiting clients: the stand-in for a workqueue).
+
+pub mod buffer;
+pub mod client;
+pub mod console;
+pub mod crc;
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod mode;
+pub mod object;
+
+use core::sync::atomic::Ordering;
+
+pub use client::{Client, Mapping, Request};
+pub use device::{
+    Commit, Config, Device, Driver, Event, EventKind, Hardware, State, devices, poll_all,
+};
+pub use error::{Error, Result};
+pub use format::{Format, Rect, fourcc};
+pub use mode::Mode;
+
+/// Live objects of the subsystem, for leak checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Display devices not yet released.
+    pub devices: usize,
+    /// Open clients.
+    pub clients: usize,
+    /// Dumb buffers.
+    pub buffers: usize,
+    /// Framebuffers.
+    pub framebuffers: usize,
+}
+
+impl Counts {
+    /// Whether nothing is alive.
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The live-object counters now.
+pub fn counts() -> Counts {
+    Counts {
+        devices: device::LIVE_DEVICES.load(Ordering::Relaxed),
+        clients: client::LIVE_CLIENTS.load(Ordering::Relaxed),
+        buffers: buffer::LIVE_BUFFERS.load(Ordering::Relaxed),
+        framebuffers: buffer::LIVE_FRAMEBUFFERS.load(Ordering::Relaxed),
+    }
+}

@@ -1,0 +1,211 @@
+//! The client API refuses every invalid argument with its own error and changes nothing.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+
+use drivermodel::DeviceModel;
+use kernel::drivers::vkms::{self, Vkms};
+use kernel::drm::object::Kind;
+use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, fourcc};
+use kernel::test::Failure;
+use kernel::{check, check_eq, kernel_test};
+
+kernel::test_main!();
+
+fn failure(error: impl core::fmt::Display) -> Failure {
+    Failure::new(format_args!("{error}"))
+}
+
+fn vkms(model: &DeviceModel, name: &str) -> Result<Vkms, Failure> {
+    Vkms::create(
+        model,
+        name,
+        vkms::Options {
+            modes: Mode::new(64, 48, 60).into_iter().collect(),
+            cursor: true,
+        },
+    )
+    .map_err(failure)
+}
+
+/// What a refused call must leave unchanged.
+fn snapshot(device: &Arc<drm::Device>) -> (drm::Counts, bool, Option<Mode>, Option<u32>) {
+    let state = device.state();
+    (
+        drm::counts(),
+        state.active,
+        state.mode,
+        state
+            .primary
+            .framebuffer
+            .map(|framebuffer| framebuffer.id()),
+    )
+}
+
+kernel_test! {
+    /// Mode sizes: zero and huge are refused by the one constructor.
+    fn mode_arguments_refused() {
+        check_eq!(Mode::new(0, 480, 60), Err(Error::ZeroSize { what: "mode" }));
+        check_eq!(
+            Mode::new(9000, 480, 60),
+            Err(Error::TooLarge { what: "mode width", value: 9000, limit: 8192 })
+        );
+        check_eq!(
+            Mode::new(640, 100_000, 60),
+            Err(Error::TooLarge { what: "mode height", value: 100_000, limit: 8192 })
+        );
+        check!(matches!(Mode::new(640, 480, 0), Err(Error::InvalidMode { .. })));
+    }
+}
+
+kernel_test! {
+    /// Every invalid argument of buffers, framebuffers, IDs and commits gets its own
+    /// error, and the device's state and object counts are unchanged after each.
+    fn every_invalid_argument_refused() {
+        let model = DeviceModel::new();
+        let card = vkms(&model, "vkms0")?;
+        let other_card = vkms(&model, "vkms1")?;
+        let device = card.device().clone();
+        let client = Client::open(&device).map_err(failure)?;
+        let other = Client::open(&device).map_err(failure)?;
+        let stranger = Client::open(other_card.device()).map_err(failure)?;
+        let objects = client.resources().map_err(failure)?;
+        let mode = Mode::new(64, 48, 60).map_err(failure)?;
+        let screen = Rect::sized(64, 48);
+
+        // A working configuration to compare against.
+        let buffer = client.create_dumb(64, 48, 32).map_err(failure)?;
+        let xrgb = Format::Xrgb8888.fourcc();
+        let framebuffer = client
+            .add_framebuffer(buffer.handle, 64, 48, xrgb, buffer.pitch)
+            .map_err(failure)?;
+        client
+            .commit(
+                &Request::new()
+                    .set_mode(objects.crtc, Some(mode))
+                    .connect(objects.connector, Some(objects.crtc))
+                    .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
+            )
+            .map_err(failure)?;
+        let small = client.create_dumb(32, 24, 32).map_err(failure)?;
+        let small_fb = client
+            .add_framebuffer(small.handle, 32, 24, xrgb, small.pitch)
+            .map_err(failure)?;
+        let stale = client.create_dumb(8, 8, 32).map_err(failure)?;
+        client.destroy_dumb(stale.handle).map_err(failure)?;
+        let foreign = other.create_dumb(8, 8, 32).map_err(failure)?;
+        let stranger_buffer = stranger.create_dumb(64, 48, 32).map_err(failure)?;
+        let stranger_fb = stranger
+            .add_framebuffer(stranger_buffer.handle, 64, 48, xrgb, stranger_buffer.pitch)
+            .map_err(failure)?;
+        let before = snapshot(&device);
+
+        macro_rules! refused {
+            ($call:expr, $pattern:pat) => {{
+                let result = $call;
+                check!(
+                    matches!(result, Err($pattern)),
+                    "`{}` gave {:?}",
+                    stringify!($call),
+                    result
+                );
+                check_eq!(snapshot(&device), before);
+            }};
+        }
+
+        // Dumb buffers: zero, huge, overflow, too big, bpp.
+        refused!(client.create_dumb(0, 48, 32), Error::ZeroSize { .. });
+        refused!(client.create_dumb(64, 0, 32), Error::ZeroSize { .. });
+        refused!(client.create_dumb(40_000, 48, 32), Error::TooLarge { .. });
+        refused!(client.create_dumb(64, u32::MAX, 32), Error::TooLarge { .. });
+        refused!(client.create_dumb(32_768, 32_768, 32), Error::Overflow { what: "pitch × height" });
+        refused!(client.create_dumb(16_384, 16_384, 32), Error::BufferTooLarge { .. });
+        refused!(client.create_dumb(64, 48, 24), Error::UnsupportedBpp { bpp: 24 });
+
+        // Framebuffers: format, pitch, size, overflow, zero, huge.
+        let h = buffer.handle;
+        refused!(client.add_framebuffer(h, 64, 48, fourcc(b"ZZZZ"), 256), Error::UnknownFormat { .. });
+        refused!(client.add_framebuffer(h, 64, 48, fourcc(b"RG16"), 256), Error::FormatNotSupported { .. });
+        refused!(client.add_framebuffer(h, 64, 48, xrgb, 255), Error::BadPitch { .. });
+        refused!(client.add_framebuffer(h, 64, 48, xrgb, 100), Error::BadPitch { .. });
+        refused!(client.add_framebuffer(h, 64, 49, xrgb, 256), Error::BufferTooSmall { .. });
+        refused!(client.add_framebuffer(h, 64, 4096, xrgb, 1 << 20), Error::Overflow { .. });
+        refused!(client.add_framebuffer(h, 0, 48, xrgb, 256), Error::ZeroSize { .. });
+        refused!(client.add_framebuffer(h, 9000, 48, xrgb, 36_000), Error::TooLarge { .. });
+
+        // IDs: stale, foreign (another client, another device), never issued, wrong kind.
+        refused!(client.map_dumb(stale.handle), Error::StaleObject { .. });
+        refused!(client.add_framebuffer(stale.handle, 8, 8, xrgb, 32), Error::StaleObject { .. });
+        refused!(client.map_dumb(foreign.handle), Error::ForeignObject { .. });
+        refused!(client.destroy_dumb(foreign.handle), Error::ForeignObject { .. });
+        refused!(client.map_dumb(buffer.handle + 1000), Error::NoSuchObject { .. });
+        refused!(client.map_dumb(0), Error::NoSuchObject { .. });
+        refused!(client.connector(objects.crtc), Error::WrongKind { expected: Kind::Connector, actual: Kind::Crtc, .. });
+        refused!(client.connector(stranger.resources().map_err(failure)?.connector), Error::ForeignObject { .. });
+        refused!(
+            client.commit(&Request::new().set_plane(objects.primary, objects.crtc, stranger_fb, screen, screen)),
+            Error::ForeignObject { .. }
+        );
+        refused!(
+            client.commit(&Request::new().set_plane(objects.crtc, objects.crtc, framebuffer, screen, screen)),
+            Error::WrongKind { expected: Kind::Plane, .. }
+        );
+        refused!(other.remove_framebuffer(framebuffer), Error::ForeignObject { .. });
+        refused!(
+            other.commit(&Request::new().set_plane(objects.primary, objects.crtc, framebuffer, screen, screen)),
+            Error::ForeignObject { .. }
+        );
+
+        // Commits: framebuffer smaller than the mode, bad rectangles, unsupported cursor
+        // format, plane without a CRTC mode, mode without a connector.
+        refused!(
+            client.commit(&Request::new().set_plane(objects.primary, objects.crtc, small_fb, screen, screen)),
+            Error::FramebufferTooSmall { framebuffer: (32, 24), needed: (64, 48) }
+        );
+        refused!(
+            client.commit(&Request::new().set_plane(objects.primary, objects.crtc, framebuffer, Rect::new(1, 0, 64, 48), screen)),
+            Error::BadRectangle { .. }
+        );
+        refused!(
+            client.commit(&Request::new().set_plane(objects.primary, objects.crtc, framebuffer, screen, Rect::new(0, 0, 32, 48))),
+            Error::BadRectangle { .. }
+        );
+        let cursor = objects.cursor.ok_or_else(|| failure("no cursor"))?;
+        refused!(
+            client.commit(&Request::new().set_plane(cursor, objects.crtc, small_fb, Rect::sized(16, 16), Rect::sized(16, 16))),
+            Error::FormatNotSupported { .. }
+        );
+        refused!(
+            client.commit(&Request::new().connect(objects.connector, None)),
+            Error::InvalidConfiguration { reason: "active CRTC without a connector" }
+        );
+        refused!(
+            client.commit(&Request::new().set_mode(objects.crtc, Some(Mode::new(128, 96, 60).map_err(failure)?))),
+            Error::FramebufferTooSmall { .. }
+        );
+        // Test-only commits of a valid change change nothing either.
+        client
+            .commit(&Request::new().set_mode(objects.crtc, None).test_only())
+            .map_err(failure)?;
+        check_eq!(snapshot(&device), before);
+
+        // Use after unplug.
+        drop(card);
+        refused!(client.create_dumb(8, 8, 32), Error::Unplugged);
+        refused!(client.map_dumb(buffer.handle), Error::Unplugged);
+        refused!(client.add_framebuffer(buffer.handle, 64, 48, xrgb, 256), Error::Unplugged);
+        refused!(client.dirty_framebuffer(framebuffer, &[]), Error::Unplugged);
+        refused!(client.page_flip(objects.crtc, framebuffer, 0), Error::Unplugged);
+        refused!(client.commit(&Request::new()), Error::Unplugged);
+        refused!(client.resources(), Error::Unplugged);
+        refused!(Client::open(&device), Error::Unplugged);
+
+        drop((client, other, stranger, other_card, device));
+        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
+        check!(drm::counts().is_zero(), "display objects alive: {:?}", drm::counts());
+    }
+}
