@@ -11,11 +11,26 @@
 //! | `exit` | after boot completes, exit QEMU with success (automated `cargo run`) | off |
 //! | `timer_hz=N` | local APIC timer rate, 1..=1000 Hz | 100 |
 //! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
+//! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
 
 use core::fmt;
 
 /// Default timer rate in Hz.
 pub const DEFAULT_TIMER_HZ: u32 = 100;
+
+/// What the kernel prints about its device model at the end of boot (`devices=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceReport {
+    /// The event log, then the tree.
+    #[default]
+    All,
+    /// Only the device tree.
+    Tree,
+    /// Only the event log.
+    Events,
+    /// Nothing.
+    None,
+}
 
 /// Options given on the kernel command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +41,8 @@ pub struct Options<'a> {
     pub timer_hz: u32,
     /// `test=TEXT`: run only tests whose name contains `TEXT`.
     pub test_filter: Option<&'a str>,
+    /// `devices=...`: the device-model report at the end of boot.
+    pub devices: DeviceReport,
 }
 
 impl Default for Options<'_> {
@@ -34,6 +51,7 @@ impl Default for Options<'_> {
             exit: false,
             timer_hz: DEFAULT_TIMER_HZ,
             test_filter: None,
+            devices: DeviceReport::All,
         }
     }
 }
@@ -129,7 +147,7 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 options.exit = true;
                 report(Problem::UnexpectedValue { key, value });
             }
-            ("timer_hz" | "test", None) => report(Problem::MissingValue { key }),
+            ("timer_hz" | "test" | "devices", None) => report(Problem::MissingValue { key }),
             ("timer_hz", Some(value)) => match value.parse::<u32>() {
                 Ok(hz @ 1..=1000) => options.timer_hz = hz,
                 _ => report(Problem::InvalidValue {
@@ -139,6 +157,17 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 }),
             },
             ("test", Some(value)) => options.test_filter = Some(value),
+            ("devices", Some(value)) => match value {
+                "all" => options.devices = DeviceReport::All,
+                "tree" => options.devices = DeviceReport::Tree,
+                "events" => options.devices = DeviceReport::Events,
+                "none" => options.devices = DeviceReport::None,
+                _ => report(Problem::InvalidValue {
+                    key,
+                    value,
+                    expected: "one of all, tree, events, none",
+                }),
+            },
             _ => report(Problem::UnknownKey { key }),
         }
     }

@@ -6,7 +6,9 @@
 //! 3. the stack guard page;
 //! 4. the PVH start info is copied out (before the heap may reuse its memory);
 //! 5. the heap, from the memory map ("heap ready");
-//! 6. TSC calibration (PIT, polled), then the local APIC timer; interrupts on.
+//! 6. TSC calibration (PIT, polled), then the local APIC timer; interrupts on;
+//! 7. the device model: buses, enumeration, built-in drivers ([`crate::devices`]); the
+//!    16550 driver takes over the console from the early port.
 //!
 //! Timings are TSC differences from the trampoline's first instruction ("entry"), to the
 //! first Rust instruction ("kmain"), to heap ready, and to whatever the kernel prints them
@@ -87,6 +89,7 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
 
     let tsc_hz = time::calibrate().expect("TSC calibration");
     apic::init(options.timer_hz);
+    arch::irq::init();
     arch::enable_interrupts();
 
     println!(
@@ -97,6 +100,8 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
         (heap_region.end - heap_region.start) / 1024,
         heap_region.start
     );
+
+    crate::devices::init();
 
     BOOT_INFO.call_once(|| BootInfo {
         options,

@@ -9,6 +9,10 @@
 //!   timer and TSC, serial, QEMU exit, fault recovery;
 //! - [`init`]: bring-up order and boot-phase timings; [`BootInfo`];
 //! - [`cmdline`]: kernel options; [`memory`]: memory map and heap region choice;
+//! - [`devices`]: the kernel's `drivermodel` instance ([`devices::model`]), its event log
+//!   and report; [`bus`]: the platform and PCI buses and resource claims; [`drivers`]:
+//!   the built-in drivers; [`console`]: where output goes and input comes from;
+//!   [`shell`]: the serial shell, the kernel's stand-in for sysfs;
 //! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`);
 //! - [`print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
 //! - `panic`: the panic handler.
@@ -26,13 +30,17 @@ extern crate alloc;
 
 #[expect(unsafe_code, reason = "arch is the one module that owns unsafe")]
 pub mod arch;
+pub mod bus;
 pub mod cmdline;
+pub mod console;
+pub mod devices;
 pub mod drivers;
 pub mod drm;
 pub mod init;
 pub mod memory;
 mod panic;
 pub mod print;
+pub mod shell;
 pub mod test;
 pub mod text;
 

@@ -1,4 +1,5 @@
-//! The kernel binary: boot, report, then idle (or exit QEMU with `exit`).
+//! The kernel binary: boot, report (memory map, device events and tree as `devices=`
+//! asks), then run the serial shell (or exit QEMU with `exit`).
 
 #![no_std]
 #![no_main]
@@ -13,6 +14,7 @@ fn kmain(boot: &'static BootInfo) -> ! {
     for region in boot.memory_map {
         println!("kernel: memory {region}");
     }
+    kernel::devices::report(boot.options.devices);
     boot.print_timings("boot complete");
     let micros = boot.micros_since_entry();
     vga::write_banner(0, "drivermodel toy kernel (x86_64, PVH, long mode)");
@@ -28,5 +30,5 @@ fn kmain(boot: &'static BootInfo) -> ! {
     if boot.options.exit {
         arch::exit_qemu(ExitCode::Success);
     }
-    arch::idle_forever()
+    kernel::shell::run(kernel::devices::model())
 }

@@ -1,21 +1,21 @@
 //! `print!`/`println!` to the serial console, and the entry-point macro.
 
-/// Prints to the serial console (COM1).
+/// Prints to the console (the UART driver once bound, else the early COM1 port).
 #[macro_export]
 macro_rules! print {
     ($($argument:tt)*) => {
-        $crate::arch::serial::write_fmt(format_args!($($argument)*))
+        $crate::console::write_fmt(format_args!($($argument)*))
     };
 }
 
-/// Prints a line to the serial console (COM1).
+/// Prints a line to the console (the UART driver once bound, else the early COM1 port).
 #[macro_export]
 macro_rules! println {
     () => {
         $crate::print!("\n")
     };
     ($($argument:tt)*) => {
-        $crate::arch::serial::write_fmt(format_args!("{}\n", format_args!($($argument)*)))
+        $crate::console::write_fmt(format_args!("{}\n", format_args!($($argument)*)))
     };
 }
 

@@ -28,6 +28,23 @@ impl<const N: usize> FixedString<N> {
         }
     }
 
+    /// A string from ASCII bytes, usable in constants: truncated at the capacity, and any
+    /// non-ASCII byte is replaced by `?`.
+    pub const fn from_ascii(text: &[u8]) -> Self {
+        let mut bytes = [0; N];
+        let mut length = 0;
+        while length < N && length < text.len() {
+            bytes[length] = if text[length].is_ascii() {
+                text[length]
+            } else {
+                b'?'
+            };
+            length += 1;
+        }
+        // INVARIANT: ASCII bytes are valid UTF-8.
+        Self { bytes, length }
+    }
+
     /// Formats `arguments` into a new string, truncating at the capacity.
     pub fn from_fmt(arguments: fmt::Arguments<'_>) -> Self {
         let mut text = Self::new();
@@ -84,6 +101,14 @@ impl<const N: usize> fmt::Display for FixedString<N> {
         formatter.write_str(self.as_str())
     }
 }
+
+impl<const N: usize> PartialEq for FixedString<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl<const N: usize> Eq for FixedString<N> {}
 
 impl<const N: usize> fmt::Debug for FixedString<N> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -31,6 +31,7 @@ const IA32_APIC_BASE: u32 = 0x1b;
 
 /// Local APIC register offsets (Intel SDM vol. 3, table 11-1).
 mod regs {
+    pub const ID: usize = 0x20;
     pub const TASK_PRIORITY: usize = 0x80;
     pub const END_OF_INTERRUPT: usize = 0xb0;
     pub const SPURIOUS: usize = 0xf0;
@@ -165,6 +166,18 @@ pub(super) fn timer_interrupt() {
     if let Some(apic) = LocalApic::get() {
         apic.write(regs::END_OF_INTERRUPT, 0);
     }
+}
+
+/// Signals the end of an interrupt to the local APIC (no-op before [`init`]).
+pub(super) fn end_of_interrupt() {
+    if let Some(apic) = LocalApic::get() {
+        apic.write(regs::END_OF_INTERRUPT, 0);
+    }
+}
+
+/// This CPU's local APIC ID (0 before [`init`]).
+pub(super) fn local_apic_id() -> u8 {
+    LocalApic::get().map_or(0, |apic| (apic.read(regs::ID) >> 24) as u8)
 }
 
 /// Timer interrupts received since the timer started.

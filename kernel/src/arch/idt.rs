@@ -28,7 +28,7 @@ use x86_64::VirtAddr;
 use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
 
 use super::gdt::DOUBLE_FAULT_IST_INDEX;
-use super::{apic, recover};
+use super::{apic, irq, recover};
 
 /// The register state saved on entry to an interrupt or exception, lowest address first.
 #[repr(C)]
@@ -321,6 +321,42 @@ stub!(vector_timer, 0x30);
 stub!(vector_pic_spurious_master, 0x27);
 stub!(vector_pic_spurious_slave, 0x2f);
 stub!(vector_apic_spurious, 0xff);
+stub!(vector_irq_0, 0x40);
+stub!(vector_irq_1, 0x41);
+stub!(vector_irq_2, 0x42);
+stub!(vector_irq_3, 0x43);
+stub!(vector_irq_4, 0x44);
+stub!(vector_irq_5, 0x45);
+stub!(vector_irq_6, 0x46);
+stub!(vector_irq_7, 0x47);
+stub!(vector_irq_8, 0x48);
+stub!(vector_irq_9, 0x49);
+stub!(vector_irq_10, 0x4a);
+stub!(vector_irq_11, 0x4b);
+stub!(vector_irq_12, 0x4c);
+stub!(vector_irq_13, 0x4d);
+stub!(vector_irq_14, 0x4e);
+stub!(vector_irq_15, 0x4f);
+
+/// Entry stubs of the device interrupt vectors (`irq::VECTOR_BASE + line`), by line.
+const IRQ_STUBS: [unsafe extern "C" fn(); irq::LINES as usize] = [
+    vector_irq_0,
+    vector_irq_1,
+    vector_irq_2,
+    vector_irq_3,
+    vector_irq_4,
+    vector_irq_5,
+    vector_irq_6,
+    vector_irq_7,
+    vector_irq_8,
+    vector_irq_9,
+    vector_irq_10,
+    vector_irq_11,
+    vector_irq_12,
+    vector_irq_13,
+    vector_irq_14,
+    vector_irq_15,
+];
 
 /// Entry stubs for vectors 0..32, indexed by vector.
 const EXCEPTION_STUBS: [unsafe extern "C" fn(); 32] = [
@@ -367,6 +403,11 @@ pub fn init() {
             // SAFETY: as above.
             unsafe { entries[usize::from(vector)].set_handler_addr(address) };
         }
+        for (line, stub) in IRQ_STUBS.iter().enumerate() {
+            let address = VirtAddr::new(*stub as usize as u64);
+            // SAFETY: as above.
+            unsafe { entries[usize::from(irq::VECTOR_BASE) + line].set_handler_addr(address) };
+        }
         idt
     });
     idt.load();
@@ -401,6 +442,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             recover::fault(fault);
         }
         apic::TIMER_VECTOR => apic::timer_interrupt(),
+        irq::VECTOR_BASE..0x50 => irq::dispatch(vector - irq::VECTOR_BASE),
         // Spurious interrupts: no end-of-interrupt, nothing to do.
         0x27 | 0x2f | apic::SPURIOUS_VECTOR => {}
         _ => {}

@@ -11,6 +11,8 @@
 //! - [`linker`]: symbols from the linker script (image end, test section);
 //! - [`heap`]: the global allocator; [`recover`]: resuming after a panic/fault in tests;
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
+//! - [`irq`]: device interrupt lines through the I/O APIC, one owned handler each;
+//! - [`io`]: owned I/O port and MMIO windows, claimed exclusively;
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
 
 pub mod apic;
@@ -19,6 +21,8 @@ pub mod entry;
 pub mod gdt;
 pub mod heap;
 pub mod idt;
+pub mod io;
+pub mod irq;
 pub mod linker;
 pub mod paging;
 pub mod pvh;
@@ -48,6 +52,11 @@ pub fn idle_forever() -> ! {
 /// Enables interrupts.
 pub fn enable_interrupts() {
     x86_64::instructions::interrupts::enable();
+}
+
+/// Runs `function` with interrupts disabled (restoring the previous state after).
+pub fn without_interrupts<R>(function: impl FnOnce() -> R) -> R {
+    x86_64::instructions::interrupts::without_interrupts(function)
 }
 
 /// Waits for the next interrupt with interrupts enabled.

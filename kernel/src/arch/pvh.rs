@@ -64,6 +64,11 @@ impl StartInfo {
 
 static START_INFO: Once<StartInfo> = Once::new();
 
+/// The start info copied by [`read`], once it has run.
+pub fn start_info() -> Option<&'static StartInfo> {
+    START_INFO.get()
+}
+
 /// Copies the start-info block at physical address `address` (from `EBX` at entry).
 ///
 /// # Panics

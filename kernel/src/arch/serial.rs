@@ -34,6 +34,8 @@ mod regs {
     pub const LINE_STATUS: u16 = 5;
     /// Line status bit: the transmitter can take another byte.
     pub const LINE_STATUS_THR_EMPTY: u8 = 1 << 5;
+    /// Line status bit: a received byte is waiting.
+    pub const LINE_STATUS_DATA_READY: u8 = 1 << 0;
 }
 
 /// A polled 16550 UART at a fixed port base.
@@ -85,6 +87,13 @@ impl SerialPort {
     }
 }
 
+impl SerialPort {
+    fn try_read_byte(&self) -> Option<u8> {
+        (self.read_register(regs::LINE_STATUS) & regs::LINE_STATUS_DATA_READY != 0)
+            .then(|| self.read_register(regs::DATA))
+    }
+}
+
 impl Write for SerialPort {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         for byte in text.bytes() {
@@ -111,6 +120,11 @@ pub fn write_fmt(arguments: fmt::Arguments<'_>) {
         // Writing to the UART cannot fail.
         let _ = CONSOLE.lock().write_fmt(arguments);
     });
+}
+
+/// Polls COM1 for a received byte: the input path while no UART driver is bound.
+pub fn try_read_byte() -> Option<u8> {
+    interrupts::without_interrupts(|| CONSOLE.lock().try_read_byte())
 }
 
 /// Writes to COM1 without taking the console lock: for panic and fault reports only.

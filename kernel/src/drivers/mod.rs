@@ -1,3 +1,28 @@
-//! Device drivers.
+//! The kernel's built-in drivers and their registration at boot.
+//!
+//! - [`uart16550`]: the COM1 console on the platform bus;
+//! - [`vkms`]: a virtual display on a faux device (the DRM side's).
+//!
+//! [`init`] registers each built-in driver once; the registrations live for the kernel's
+//! lifetime (tests and the shell unbind and rebind devices, not drivers).
 
+pub mod uart16550;
 pub mod vkms;
+
+use drivermodel::DeviceModel;
+use drivermodel::driver::Registration;
+use spin::Once;
+
+use crate::println;
+
+static UART16550: Once<Registration<uart16550::Uart16550>> = Once::new();
+
+/// Registers the built-in drivers (each binds to its devices at once).
+pub fn init(model: &DeviceModel) {
+    match model.register_driver(uart16550::Uart16550) {
+        Ok(registration) => {
+            UART16550.call_once(|| registration);
+        }
+        Err(error) => println!("kernel: uart16550: {error}"),
+    }
+}

@@ -1,0 +1,186 @@
+//! Device interrupts: legacy ISA lines routed through the I/O APIC, one handler per line.
+//!
+//! Why the I/O APIC and not the 8259: under qboot the 8259's output only reaches the CPU
+//! through LINT0 programmed as ExtINT, which [`super::apic`] leaves masked; the I/O APIC
+//! delivers the same way under SeaBIOS and qboot, on `q35` and `pc`.
+//!
+//! ISA line `n` arrives on vector [`VECTOR_BASE`]` + n`. The I/O APIC sits at its
+//! conventional address 0xFEC0_0000 (QEMU's, and the MADT's default; the kernel does not
+//! parse ACPI); ISA lines map to the same-numbered I/O APIC input except line 0, which
+//! QEMU wires to input 2 (the MADT's interrupt source override). Entries are edge
+//! triggered, active high, delivered to this CPU.
+//!
+//! [`request`] returns an [`IrqLine`] token: while it lives, the line is unmasked and
+//! calls its handler; dropping it masks the line and drops the handler. A line has at
+//! most one owner.
+
+use alloc::sync::Arc;
+use core::fmt;
+
+use spin::Mutex;
+use x86_64::instructions::interrupts;
+
+use super::apic;
+
+/// Vector of ISA line 0; line `n` uses `VECTOR_BASE + n`.
+pub const VECTOR_BASE: u8 = 0x40;
+/// Number of ISA lines.
+pub const LINES: u8 = 16;
+
+/// The I/O APIC's MMIO base.
+const IO_APIC_BASE: u64 = 0xfec0_0000;
+
+/// I/O APIC registers (82093AA datasheet).
+mod regs {
+    /// Register select (MMIO offset).
+    pub const SELECT: u64 = 0x00;
+    /// Register data window (MMIO offset).
+    pub const WINDOW: u64 = 0x10;
+    /// Version register index: bits 16..24 hold the highest redirection entry.
+    pub const VERSION: u32 = 0x01;
+    /// Low half of redirection entry 0; entry `n` is at `0x10 + 2n`.
+    pub const REDIRECTION_BASE: u32 = 0x10;
+    /// Redirection entry bit: masked.
+    pub const MASKED: u32 = 1 << 16;
+}
+
+/// A handler for one line, called in interrupt context with interrupts off.
+pub type Handler = Arc<dyn Fn() + Send + Sync>;
+
+static HANDLERS: [Mutex<Option<Handler>>; LINES as usize] =
+    [const { Mutex::new(None) }; LINES as usize];
+
+/// Serialises register-select/window pairs.
+static IO_APIC: Mutex<()> = Mutex::new(());
+
+fn read_register(index: u32) -> u32 {
+    let _guard = IO_APIC.lock();
+    // SAFETY: 0xFEC0_0000 is the I/O APIC on every QEMU PC machine, identity-mapped by
+    // the trampoline and not RAM; the lock keeps the select/window pair together.
+    unsafe {
+        ((IO_APIC_BASE + regs::SELECT) as *mut u32).write_volatile(index);
+        ((IO_APIC_BASE + regs::WINDOW) as *const u32).read_volatile()
+    }
+}
+
+fn write_register(index: u32, value: u32) {
+    let _guard = IO_APIC.lock();
+    // SAFETY: as in `read_register`.
+    unsafe {
+        ((IO_APIC_BASE + regs::SELECT) as *mut u32).write_volatile(index);
+        ((IO_APIC_BASE + regs::WINDOW) as *mut u32).write_volatile(value);
+    }
+}
+
+/// The I/O APIC input of ISA line `line`.
+fn input_of(line: u8) -> u32 {
+    if line == 0 { 2 } else { u32::from(line) }
+}
+
+fn set_entry(input: u32, low: u32, destination: u8) {
+    let index = regs::REDIRECTION_BASE + 2 * input;
+    write_register(index, regs::MASKED);
+    write_register(index + 1, u32::from(destination) << 24);
+    write_register(index, low);
+}
+
+/// Masks every I/O APIC input. Called once at boot, after [`apic::init`].
+pub fn init() {
+    let entries = (read_register(regs::VERSION) >> 16) & 0xff;
+    for input in 0..=entries.min(23) {
+        set_entry(input, regs::MASKED, 0);
+    }
+}
+
+/// Why a line could not be requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IrqError {
+    /// Not an ISA line (0..16), or line 2 (the cascade).
+    InvalidLine {
+        /// The line asked for.
+        line: u32,
+    },
+    /// Someone else owns the line.
+    Busy {
+        /// The line asked for.
+        line: u32,
+    },
+}
+
+impl fmt::Display for IrqError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidLine { line } => write!(formatter, "IRQ {line} is not a usable ISA line"),
+            Self::Busy { line } => write!(formatter, "IRQ {line} already has a handler"),
+        }
+    }
+}
+
+impl core::error::Error for IrqError {}
+
+/// An owned, unmasked interrupt line; dropping it masks the line and drops the handler.
+///
+/// # Invariants
+///
+/// `HANDLERS[line]` holds this token's handler and nobody else's.
+#[derive(Debug)]
+pub struct IrqLine {
+    line: u8,
+}
+
+impl IrqLine {
+    /// The ISA line number.
+    pub fn line(&self) -> u8 {
+        self.line
+    }
+}
+
+/// Installs `handler` for ISA line `line` and unmasks it.
+///
+/// # Errors
+///
+/// [`IrqError::InvalidLine`], [`IrqError::Busy`].
+pub fn request(line: u32, handler: Handler) -> Result<IrqLine, IrqError> {
+    let Ok(line) = u8::try_from(line) else {
+        return Err(IrqError::InvalidLine { line });
+    };
+    if line >= LINES || line == 2 {
+        return Err(IrqError::InvalidLine { line: line.into() });
+    }
+    interrupts::without_interrupts(|| {
+        let mut slot = HANDLERS[usize::from(line)].lock();
+        if slot.is_some() {
+            return Err(IrqError::Busy { line: line.into() });
+        }
+        *slot = Some(handler);
+        Ok(())
+    })?;
+    set_entry(
+        input_of(line),
+        u32::from(VECTOR_BASE + line),
+        apic::local_apic_id(),
+    );
+    // INVARIANT: the handler was installed into an empty slot above.
+    Ok(IrqLine { line })
+}
+
+impl Drop for IrqLine {
+    fn drop(&mut self) {
+        set_entry(input_of(self.line), regs::MASKED, 0);
+        let handler =
+            interrupts::without_interrupts(|| HANDLERS[usize::from(self.line)].lock().take());
+        drop(handler);
+    }
+}
+
+/// Called by the IDT dispatcher for vectors `VECTOR_BASE..VECTOR_BASE + LINES`.
+pub(super) fn dispatch(line: u8) {
+    let handler = HANDLERS
+        .get(usize::from(line))
+        .and_then(|slot| slot.lock().clone());
+    if let Some(handler) = handler {
+        handler();
+    }
+    apic::end_of_interrupt();
+}

@@ -1,0 +1,198 @@
+//! The kernel's buses, and how a bound driver claims its device's resources.
+//!
+//! - [`platform`]: legacy devices from a static board table, matched by name;
+//! - [`pci`]: configuration-space enumeration, BARs, ID-table matching;
+//! - the faux bus is drivermodel's own (`drivermodel::faux`).
+//!
+//! # Resource ownership
+//!
+//! A driver claims the I/O ports, MMIO ranges and interrupt lines of the device it is
+//! bound to through [`Claim`], implemented for `Device<Bound>`: the proof that the
+//! binding is alive. A claim must lie inside a resource the device describes, and is
+//! refused if any part of it is held by someone else ([`Error::Claim`] names the owner).
+//! The claimed window is returned as a [`Devres`]: it is revoked, and the range released,
+//! when the binding ends (unbind, failed probe, device delete), newest first, whatever the
+//! driver does.
+
+pub mod pci;
+pub mod platform;
+
+use alloc::format;
+use core::fmt;
+
+use drivermodel::context::Bound;
+use drivermodel::device::BindingState;
+use drivermodel::resource::{IoPortRange, Irq, MmioRange, Resource};
+use drivermodel::{Device, Devres};
+
+use crate::arch::io::{self, ClaimError, MmioWindow, PortWindow, Span};
+use crate::arch::irq::{self, Handler, IrqError, IrqLine};
+use crate::text::FixedString;
+
+/// Why a bus operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The range is held by someone else (or invalid, or not device memory).
+    Claim(ClaimError),
+    /// The range is not among the device's resources.
+    NotDescribed {
+        /// What was asked for.
+        requested: Span,
+    },
+    /// The interrupt line could not be taken.
+    Irq(IrqError),
+    /// The device has no such BAR, or it is not of the asked kind.
+    NoSuchBar {
+        /// The BAR index.
+        index: u8,
+    },
+    /// The device is not a PCI function.
+    NotPci,
+    /// The PCI configuration ports are not available.
+    NoConfigSpace,
+    /// No board-table entry of this name.
+    UnknownBoardDevice,
+    /// No registered device of this name on the bus.
+    NoSuchDevice,
+    /// The bus is not set up.
+    NotInitialized,
+    /// The device model refused.
+    Model(drivermodel::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Claim(error) => write!(formatter, "{error}"),
+            Self::NotDescribed { requested } => {
+                write!(formatter, "{requested}: not a resource of this device")
+            }
+            Self::Irq(error) => write!(formatter, "{error}"),
+            Self::NoSuchBar { index } => write!(formatter, "no usable BAR {index}"),
+            Self::NotPci => write!(formatter, "not a PCI device"),
+            Self::NoConfigSpace => write!(formatter, "PCI configuration space not available"),
+            Self::UnknownBoardDevice => write!(formatter, "no such device in the board table"),
+            Self::NoSuchDevice => write!(formatter, "no such device on the bus"),
+            Self::NotInitialized => write!(formatter, "the bus is not set up"),
+            Self::Model(error) => write!(formatter, "{error}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl From<ClaimError> for Error {
+    fn from(error: ClaimError) -> Self {
+        Self::Claim(error)
+    }
+}
+
+impl From<IrqError> for Error {
+    fn from(error: IrqError) -> Self {
+        Self::Irq(error)
+    }
+}
+
+impl From<drivermodel::Error> for Error {
+    fn from(error: drivermodel::Error) -> Self {
+        Self::Model(error)
+    }
+}
+
+impl From<Error> for drivermodel::Error {
+    /// drivermodel has no variant for a resource conflict; the message keeps the owner.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Model(error) => error,
+            other => drivermodel::Error::driver(format!("{other}")),
+        }
+    }
+}
+
+/// The result type of bus operations.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Claims on a bound device's resources, released with the binding (see the module docs).
+pub trait Claim {
+    /// Claims I/O ports `range`, which must lie in one of the device's port resources.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotDescribed`], [`Error::Claim`] (held by another owner, named),
+    /// [`Error::Model`] if the devres node cannot be added.
+    fn claim_io(&self, range: IoPortRange) -> Result<Devres<PortWindow>>;
+
+    /// Claims MMIO `range`, which must lie in one of the device's MMIO resources.
+    ///
+    /// # Errors
+    ///
+    /// As [`claim_io`](Self::claim_io).
+    fn claim_mmio(&self, range: MmioRange) -> Result<Devres<MmioWindow>>;
+
+    /// Takes interrupt line `irq` (one of the device's) with `handler`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotDescribed`] is not used: a line the device does not describe gives
+    /// [`Error::Irq`] with `InvalidLine`; a taken line gives `Busy`.
+    fn request_irq(&self, irq: Irq, handler: Handler) -> Result<Devres<IrqLine>>;
+}
+
+/// `driver device` for the claim table, e.g. `uart16550 uart16550.0`.
+fn owner_of(device: &Device) -> FixedString<64> {
+    let driver = match device.binding_state() {
+        BindingState::Bound { driver }
+        | BindingState::Probing { driver }
+        | BindingState::Unbinding { driver } => driver,
+        _ => "?".into(),
+    };
+    FixedString::from_fmt(format_args!("{driver} {}", device.name()))
+}
+
+impl Claim for Device<Bound> {
+    fn claim_io(&self, range: IoPortRange) -> Result<Devres<PortWindow>> {
+        let requested = Span::Ports {
+            start: range.start(),
+            length: range.length(),
+        };
+        let described = self.resources().iter().any(|resource| match resource {
+            Resource::IoPorts(own) => {
+                own.start() <= range.start()
+                    && u32::from(range.start()) + u32::from(range.length())
+                        <= u32::from(own.start()) + u32::from(own.length())
+            }
+            _ => false,
+        });
+        if !described {
+            return Err(Error::NotDescribed { requested });
+        }
+        let window = io::claim_ports(range.start(), range.length(), owner_of(self).as_str())?;
+        Ok(Devres::new(self, window)?)
+    }
+
+    fn claim_mmio(&self, range: MmioRange) -> Result<Devres<MmioWindow>> {
+        let requested = Span::Memory {
+            start: range.start(),
+            length: range.length(),
+        };
+        let described = self.resources().iter().any(|resource| match resource {
+            Resource::Mmio(own) => own.start() <= range.start() && range.end() <= own.end(),
+            _ => false,
+        });
+        if !described {
+            return Err(Error::NotDescribed { requested });
+        }
+        let window = io::claim_mmio(range.start(), range.length(), owner_of(self).as_str())?;
+        Ok(Devres::new(self, window)?)
+    }
+
+    fn request_irq(&self, line: Irq, handler: Handler) -> Result<Devres<IrqLine>> {
+        let described = self.resources().contains(&Resource::Irq(line));
+        if !described {
+            return Err(Error::Irq(IrqError::InvalidLine { line: line.0 }));
+        }
+        let line = irq::request(line.0, handler)?;
+        Ok(Devres::new(self, line)?)
+    }
+}

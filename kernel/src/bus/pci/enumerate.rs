@@ -1,0 +1,232 @@
+//! Enumeration: every function on every bus reachable from bus 0.
+//!
+//! Depth first: for each device slot 0..32 of a bus, function 0 is read; if its header
+//! says multi-function, functions 1..8 are read too. A PCI-to-PCI bridge's secondary bus
+//! is scanned right after the bridge. A bridge firmware left unconfigured (secondary bus
+//! 0, as qboot may) gets the next free bus number, its subordinate number set to cover
+//! what was found behind it. Each function's BARs are sized and, when firmware left them
+//! at zero, assigned ([`super::bar`]); its capabilities list is read.
+//!
+//! Limits: bridge forwarding windows (memory/I/O base and limit) are not programmed, so
+//! BARs the kernel assigns behind an unconfigured bridge are not reachable; QEMU's
+//! default `q35` and `pc` machines have no bridges.
+
+use alloc::vec::Vec;
+
+use super::bar::{self, Allocator, Bar};
+use super::capability::{self, Capability};
+use super::config::{Address, ConfigAccess};
+use super::regs;
+
+/// Everything the kernel knows about one PCI function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Its address.
+    pub address: Address,
+    /// Vendor ID.
+    pub vendor: u16,
+    /// Device ID.
+    pub device: u16,
+    /// Class code: base class << 16 | subclass << 8 | programming interface.
+    pub class: u32,
+    /// Revision ID.
+    pub revision: u8,
+    /// Header layout (0 normal, 1 bridge).
+    pub header_layout: u8,
+    /// Function 0 reported more than one function.
+    pub multifunction: bool,
+    /// Subsystem vendor and ID (normal functions only, else 0).
+    pub subsystem: (u16, u16),
+    /// Interrupt pin (0 none, 1..=4 INTA#..INTD#) and the line firmware routed.
+    pub interrupt: (u8, u8),
+    /// Implemented BARs.
+    pub bars: Vec<Bar>,
+    /// The capabilities list.
+    pub capabilities: Vec<Capability>,
+    /// For bridges: the secondary bus.
+    pub secondary_bus: Option<u8>,
+    /// The bridge this function sits behind (`None` on bus 0).
+    pub parent: Option<Address>,
+}
+
+impl Function {
+    /// Base class and subclass (`0x0300` for VGA).
+    pub const fn class_code(&self) -> u16 {
+        (self.class >> 8) as u16
+    }
+
+    /// The BAR with register index `index`.
+    pub fn bar(&self, index: u8) -> Option<&Bar> {
+        self.bars.iter().find(|bar| bar.index == index)
+    }
+}
+
+/// Walks the buses.
+struct Scan<'a, C: ConfigAccess> {
+    config: &'a C,
+    allocator: &'a mut Allocator,
+    found: Vec<Function>,
+    next_bus: u8,
+}
+
+/// Enumerates every function reachable from bus 0, assigning unassigned BARs from
+/// `allocator` (which should already know firmware's assignments, see [`reserve_assigned`]).
+pub fn scan(config: &impl ConfigAccess, allocator: &mut Allocator) -> Vec<Function> {
+    let mut scan = Scan {
+        config,
+        allocator,
+        found: Vec::new(),
+        next_bus: 1,
+    };
+    scan.bus(0, None, 0);
+    scan.found
+}
+
+/// Records every BAR firmware assigned (non-zero address) in `allocator`, so that the
+/// kernel's assignments never overlap them. Reads BARs of bus 0 and configured bridges.
+pub fn reserve_assigned(config: &impl ConfigAccess, allocator: &mut Allocator) {
+    let mut buses = Vec::from([0_u8]);
+    let mut visited = [false; 256];
+    while let Some(bus) = buses.pop() {
+        if core::mem::replace(&mut visited[usize::from(bus)], true) {
+            continue;
+        }
+        for_each_function(config, bus, |address, header| {
+            let layout = header & regs::HEADER_LAYOUT_MASK;
+            let count = if layout == regs::HEADER_BRIDGE { 2 } else { 6 };
+            for bar in bar::probe(config, address, count) {
+                if bar.address != 0 {
+                    allocator.reserve(bar.kind.is_memory(), bar.range());
+                }
+            }
+            if layout == regs::HEADER_BRIDGE {
+                let secondary = config.read_u8(address, regs::SECONDARY_BUS);
+                if secondary != 0 {
+                    buses.push(secondary);
+                }
+            }
+        });
+    }
+}
+
+/// Calls `visit(address, header_type)` for every present function of `bus`.
+fn for_each_function(config: &impl ConfigAccess, bus: u8, mut visit: impl FnMut(Address, u8)) {
+    for device in 0..32 {
+        let Some(first) = Address::new(bus, device, 0) else {
+            continue;
+        };
+        if config.read_u16(first, regs::VENDOR_ID) == 0xffff {
+            continue;
+        }
+        let header = config.read_u8(first, regs::HEADER_TYPE);
+        let functions = if header & regs::HEADER_MULTIFUNCTION != 0 {
+            8
+        } else {
+            1
+        };
+        for function in 0..functions {
+            let Some(address) = Address::new(bus, device, function) else {
+                continue;
+            };
+            if function > 0 && config.read_u16(address, regs::VENDOR_ID) == 0xffff {
+                continue;
+            }
+            visit(address, config.read_u8(address, regs::HEADER_TYPE));
+        }
+    }
+}
+
+impl<C: ConfigAccess> Scan<'_, C> {
+    fn bus(&mut self, bus: u8, parent: Option<Address>, depth: u8) {
+        let mut addresses = Vec::new();
+        for_each_function(self.config, bus, |address, header| {
+            addresses.push((address, header))
+        });
+        for (address, header) in addresses {
+            let multifunction = {
+                let Some(first) = Address::new(bus, address.device(), 0) else {
+                    continue;
+                };
+                self.config.read_u8(first, regs::HEADER_TYPE) & regs::HEADER_MULTIFUNCTION != 0
+            };
+            self.function(address, header, multifunction, parent, depth);
+        }
+    }
+
+    fn function(
+        &mut self,
+        address: Address,
+        header: u8,
+        multifunction: bool,
+        parent: Option<Address>,
+        depth: u8,
+    ) {
+        let config = self.config;
+        let layout = header & regs::HEADER_LAYOUT_MASK;
+        let bar_count = match layout {
+            regs::HEADER_NORMAL => 6,
+            regs::HEADER_BRIDGE => 2,
+            _ => 0,
+        };
+        let mut bars = bar::probe(config, address, bar_count);
+        for bar in &mut bars {
+            if bar.address == 0
+                && let Some(assigned) = self.allocator.allocate(bar.kind.is_memory(), bar.size)
+            {
+                bar.address = assigned;
+                bar.assigned_by_kernel = true;
+                bar::write(config, address, bar);
+            }
+        }
+        let class = config.read_u32(address, regs::REVISION_ID) >> 8;
+        let subsystem = if layout == regs::HEADER_NORMAL {
+            (
+                config.read_u16(address, regs::SUBSYSTEM_VENDOR_ID),
+                config.read_u16(address, regs::SUBSYSTEM_ID),
+            )
+        } else {
+            (0, 0)
+        };
+        let mut function = Function {
+            address,
+            vendor: config.read_u16(address, regs::VENDOR_ID),
+            device: config.read_u16(address, regs::DEVICE_ID),
+            class,
+            revision: config.read_u8(address, regs::REVISION_ID),
+            header_layout: layout,
+            multifunction,
+            subsystem,
+            interrupt: (
+                config.read_u8(address, regs::INTERRUPT_PIN),
+                config.read_u8(address, regs::INTERRUPT_LINE),
+            ),
+            bars,
+            capabilities: capability::read(config, address),
+            secondary_bus: None,
+            parent,
+        };
+        if layout != regs::HEADER_BRIDGE {
+            self.found.push(function);
+            return;
+        }
+        // A bridge: scan behind it (bounded depth guards against misconfigured loops).
+        let mut secondary = config.read_u8(address, regs::SECONDARY_BUS);
+        let configure = secondary == 0 || secondary <= address.bus();
+        if configure {
+            secondary = self.next_bus;
+            config.write_u8(address, regs::PRIMARY_BUS, address.bus());
+            config.write_u8(address, regs::SECONDARY_BUS, secondary);
+            config.write_u8(address, regs::SUBORDINATE_BUS, 0xff);
+        }
+        self.next_bus = self.next_bus.max(secondary.saturating_add(1));
+        function.secondary_bus = Some(secondary);
+        self.found.push(function);
+        if depth < 16 {
+            self.bus(secondary, Some(address), depth + 1);
+        }
+        if configure {
+            let subordinate = self.next_bus.saturating_sub(1).max(secondary);
+            config.write_u8(address, regs::SUBORDINATE_BUS, subordinate);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The kernel's device model: one [`DeviceModel`] instance, set up at boot.
+//!
+//! [`model`] is the instance every bus, driver and the shell use. [`init`] (called by
+//! [`crate::init`] for the binary and every test kernel alike) does, in order:
+//!
+//! 1. subscribe the [event log](events), a fixed ring that never touches the heap after
+//!    boot, so logging does not disturb the tests' leak checks;
+//! 2. register the model's live counters (devices, bindings, devres nodes) as
+//!    [leak probes](crate::test::leak), so every kernel test also checks them;
+//! 3. the buses: [`platform`](crate::bus::platform) with the board table, then
+//!    [`pci`](crate::bus::pci) (enumerate, assign BARs firmware left at zero);
+//! 4. the built-in drivers ([`crate::drivers`]), which bind at once: the 16550 UART
+//!    becomes the console.
+//!
+//! [`report`] prints the event log and the tree at the end of boot, as the command line's
+//! `devices=` option asks.
+
+use core::fmt::{self, Write};
+
+use drivermodel::DeviceModel;
+use drivermodel::event::{Event, EventKind, Subscription};
+use spin::{Mutex, Once};
+
+use crate::arch;
+use crate::bus;
+use crate::cmdline::DeviceReport;
+use crate::println;
+use crate::test::leak::{self, LeakProbe};
+use crate::text::FixedString;
+
+static MODEL: Once<DeviceModel> = Once::new();
+static SUBSCRIPTION: Once<Subscription> = Once::new();
+
+/// The kernel's device model instance (created on first use).
+pub fn model() -> &'static DeviceModel {
+    MODEL.call_once(DeviceModel::new)
+}
+
+/// Sets up the device model, its buses and the built-in drivers (see the module docs).
+pub fn init() {
+    let model = model();
+    SUBSCRIPTION.call_once(|| model.subscribe(record_event));
+    for probe in [
+        LeakProbe {
+            unit: "devices",
+            read: live_devices,
+        },
+        LeakProbe {
+            unit: "bindings",
+            read: live_bindings,
+        },
+        LeakProbe {
+            unit: "devres nodes",
+            read: live_devres_nodes,
+        },
+    ] {
+        if let Err(error) = leak::register(probe) {
+            println!("kernel: devices: {error}");
+        }
+    }
+    if let Err(error) = bus::platform::init(model) {
+        println!("kernel: platform bus: {error}");
+    }
+    if let Err(error) = bus::pci::init(model) {
+        println!("kernel: pci bus: {error}");
+    }
+    crate::drivers::init(model);
+}
+
+fn live_devices() -> i64 {
+    model().counts().devices as i64
+}
+
+fn live_bindings() -> i64 {
+    model().counts().bindings as i64
+}
+
+fn live_devres_nodes() -> i64 {
+    model().counts().devres_nodes as i64
+}
+
+/// One logged event, stored inline.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedEvent {
+    /// Position in the whole stream since boot (0-based).
+    pub sequence: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The device path (truncated to the capacity).
+    pub path: FixedString<64>,
+    /// The driver, for binding events.
+    pub driver: Option<FixedString<32>>,
+}
+
+impl fmt::Display for LoggedEvent {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            EventKind::Add => "add",
+            EventKind::Bind => "bind",
+            EventKind::Bound => "bound",
+            EventKind::NotBound => "not-bound",
+            EventKind::Unbind => "unbind",
+            EventKind::Unbound => "unbound",
+            EventKind::Delete => "del",
+            EventKind::Removed => "removed",
+            _ => "other",
+        };
+        write!(formatter, "#{} {kind} {}", self.sequence, self.path)?;
+        if let Some(driver) = &self.driver {
+            write!(formatter, " driver={driver}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How many events the log keeps (the oldest are overwritten).
+pub const EVENT_LOG_CAPACITY: usize = 128;
+
+struct EventLog {
+    entries: [Option<LoggedEvent>; EVENT_LOG_CAPACITY],
+    next: u64,
+}
+
+static EVENTS: Mutex<EventLog> = Mutex::new(EventLog {
+    entries: [None; EVENT_LOG_CAPACITY],
+    next: 0,
+});
+
+fn record_event(event: &Event) {
+    let mut path = FixedString::new();
+    let _ = path.write_str(&event.path);
+    let driver = event.driver.as_deref().map(|driver| {
+        let mut name = FixedString::new();
+        let _ = name.write_str(driver);
+        name
+    });
+    arch::without_interrupts(|| {
+        let mut log = EVENTS.lock();
+        let sequence = log.next;
+        log.entries[(sequence % EVENT_LOG_CAPACITY as u64) as usize] = Some(LoggedEvent {
+            sequence,
+            kind: event.kind,
+            path,
+            driver,
+        });
+        log.next += 1;
+    });
+}
+
+/// How many events happened since boot.
+pub fn event_count() -> u64 {
+    arch::without_interrupts(|| EVENTS.lock().next)
+}
+
+/// Calls `visit` for every logged event with a sequence number of at least `since`,
+/// oldest first (only the last [`EVENT_LOG_CAPACITY`] are kept).
+pub fn events(since: u64, mut visit: impl FnMut(&LoggedEvent)) {
+    let next = event_count();
+    let first = next.saturating_sub(EVENT_LOG_CAPACITY as u64).max(since);
+    for sequence in first..next {
+        // One entry at a time: no lock is held while `visit` runs.
+        let entry = arch::without_interrupts(|| {
+            EVENTS.lock().entries[(sequence % EVENT_LOG_CAPACITY as u64) as usize]
+        });
+        if let Some(event) = entry.filter(|event| event.sequence == sequence) {
+            visit(&event);
+        }
+    }
+}
+
+/// Prints the event log and/or the device tree, as `devices=` asks.
+pub fn report(what: DeviceReport) {
+    if matches!(what, DeviceReport::Events | DeviceReport::All) {
+        println!("kernel: device events ({} since boot):", event_count());
+        events(0, |event| println!("  {event}"));
+    }
+    if matches!(what, DeviceReport::Tree | DeviceReport::All) {
+        println!("kernel: device tree:");
+        for line in model().tree().lines() {
+            println!("  {line}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! A 16550A UART driver on the platform bus: the kernel console, with interrupt-driven
+//! receive.
+//!
+//! # Probe
+//!
+//! 1. claim the device's I/O ports through the bus ([`Claim::claim_io`]): a
+//!    `Devres<PortWindow>`, revoked and released when the binding ends;
+//! 2. check a UART answers (the scratch register holds a value), program 115200 8N1 with
+//!    FIFOs;
+//! 3. a devres action that quiesces the UART (interrupts off) at the end of the binding;
+//! 4. take the interrupt line ([`Claim::request_irq`]) with the receive handler, and
+//!    enable the receive interrupt;
+//! 5. register as the console sink (a devres value: unregistered first at unbind, so
+//!    output falls back to the early port before the ports go).
+//!
+//! Remove is the drop of [`Uart`] (the line's `Devres` handle) followed by the devres
+//! release, newest first: console, quiesce, ports. Every register access goes through the
+//! revocable window, so a late access after unbind does nothing instead of touching a
+//! port someone else may own by then.
+
+pub mod regs;
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use drivermodel::context::Core;
+use drivermodel::{Device, Devres, Driver, IdEntry};
+use spin::Mutex;
+
+use crate::arch;
+use crate::arch::io::PortWindow;
+use crate::arch::irq::IrqLine;
+use crate::bus::Claim;
+use crate::bus::platform::Platform;
+use crate::console;
+
+/// The driver name (and the platform name it matches).
+pub const DRIVER_NAME: &str = "uart16550";
+
+/// The driver.
+#[derive(Debug)]
+pub struct Uart16550;
+
+static ID_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new(DRIVER_NAME, ())];
+
+/// The registers of one bound UART, shared by the console sink and the interrupt handler.
+struct Port {
+    name: crate::text::FixedString<32>,
+    registers: Devres<PortWindow>,
+    /// Serialises transmitters.
+    transmit: Mutex<()>,
+}
+
+/// Bytes received by interrupt since boot (all UARTs).
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+/// Receive interrupts handled since boot.
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// The bound UART currently serving as the console (for the loopback self-test).
+static ACTIVE: Mutex<Option<Arc<Port>>> = Mutex::new(None);
+
+impl Port {
+    fn read(&self, register: u16) -> Option<u8> {
+        self.registers
+            .try_access_with(|window| window.read_u8(register).ok())
+            .flatten()
+    }
+
+    fn write(&self, register: u16, value: u8) -> bool {
+        self.registers
+            .try_access_with(|window| window.write_u8(register, value).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Programs 115200 baud 8N1 with FIFOs, interrupts off; `false` if no UART answers.
+    fn initialize(&self) -> bool {
+        self.write(regs::SCRATCH, 0x5a);
+        if self.read(regs::SCRATCH) != Some(0x5a) {
+            return false;
+        }
+        let [divisor_low, divisor_high] = regs::DIVISOR_115200.to_le_bytes();
+        self.write(regs::INTERRUPT_ENABLE, 0);
+        self.write(regs::LINE_CONTROL, regs::LCR_DLAB);
+        self.write(regs::DATA, divisor_low);
+        self.write(regs::INTERRUPT_ENABLE, divisor_high);
+        self.write(regs::LINE_CONTROL, regs::LCR_8N1);
+        self.write(regs::FIFO_CONTROL, regs::FCR_ENABLE_CLEAR_14);
+        self.write(
+            regs::MODEM_CONTROL,
+            regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2,
+        );
+        // Clear anything pending.
+        let _ = (
+            self.read(regs::LINE_STATUS),
+            self.read(regs::DATA),
+            self.read(regs::INTERRUPT_ID),
+            self.read(regs::MODEM_STATUS),
+        );
+        true
+    }
+
+    fn enable_receive_interrupt(&self) {
+        self.write(regs::INTERRUPT_ENABLE, regs::IER_RECEIVED_DATA);
+    }
+
+    /// Interrupts off, OUT2 off: the state the early console expects.
+    fn quiesce(&self) {
+        self.write(regs::INTERRUPT_ENABLE, 0);
+        self.write(regs::MODEM_CONTROL, regs::MCR_DTR | regs::MCR_RTS);
+    }
+
+    /// The receive interrupt: move every waiting byte into the console's input ring.
+    fn receive_interrupt(&self) {
+        INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+        // Bounded: a FIFO holds 16 bytes; do not spin forever on a stuck status.
+        for _ in 0..64 {
+            match self.read(regs::LINE_STATUS) {
+                Some(status) if status & regs::LSR_DATA_READY != 0 => {
+                    if let Some(byte) = self.read(regs::DATA) {
+                        RECEIVED.fetch_add(1, Ordering::Relaxed);
+                        console::push_input(byte);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn transmit(&self, bytes: &[u8]) -> bool {
+        let _guard = self.transmit.lock();
+        self.registers
+            .try_access_with(|window| {
+                for &byte in bytes {
+                    let mut spins = 0_u32;
+                    while window.read_u8(regs::LINE_STATUS).unwrap_or(0) & regs::LSR_THR_EMPTY == 0
+                    {
+                        spins += 1;
+                        if spins > 1_000_000 {
+                            return false;
+                        }
+                        core::hint::spin_loop();
+                    }
+                    if window.write_u8(regs::DATA, byte).is_err() {
+                        return false;
+                    }
+                }
+                true
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl console::Sink for Port {
+    fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    fn write_bytes(&self, text: &[u8]) -> bool {
+        self.transmit(text)
+    }
+}
+
+/// Per-binding state; dropping it (remove) releases the interrupt line.
+#[derive(Debug)]
+pub struct Uart {
+    _line: Devres<IrqLine>,
+}
+
+fn probe_error(message: &str) -> drivermodel::Error {
+    drivermodel::Error::driver(message)
+}
+
+impl Driver for Uart16550 {
+    type Bus = Platform;
+    type IdInfo = ();
+    type State = Uart;
+
+    fn name(&self) -> &str {
+        DRIVER_NAME
+    }
+
+    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+        &ID_TABLE
+    }
+
+    fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<Uart> {
+        let ports = device
+            .io_ports(0)
+            .filter(|ports| ports.length() >= regs::PORT_COUNT)
+            .ok_or_else(|| probe_error("no I/O port range of 8 ports"))?;
+        let line = device
+            .irq(0)
+            .ok_or_else(|| probe_error("no interrupt line"))?;
+        let registers = device.claim_io(ports)?;
+        let port = Arc::new(Port {
+            name: crate::text::FixedString::from_fmt(format_args!("{}", device.name())),
+            registers,
+            transmit: Mutex::new(()),
+        });
+        if !port.initialize() {
+            return Err(probe_error("no UART answers at these ports"));
+        }
+        let quiesce = port.clone();
+        device
+            .devres()
+            .add_action_or_reset(move || quiesce.quiesce())?;
+        let handler_port = port.clone();
+        let line = device
+            .request_irq(line, Arc::new(move || handler_port.receive_interrupt()))
+            .map_err(drivermodel::Error::from)?;
+        port.enable_receive_interrupt();
+        let sink: Arc<dyn console::Sink> = port.clone();
+        let console =
+            console::register(sink).map_err(|busy| probe_error(&alloc::format!("{busy}")))?;
+        arch::without_interrupts(|| *ACTIVE.lock() = Some(port.clone()));
+        device.devres().add_action_or_reset(|| {
+            let old = arch::without_interrupts(|| ACTIVE.lock().take());
+            drop(old);
+        })?;
+        device.devres().alloc(console)?;
+        Ok(Uart { _line: line })
+    }
+}
+
+/// Bytes received by interrupt and receive interrupts handled, since boot.
+pub fn receive_statistics() -> (u64, u64) {
+    (
+        RECEIVED.load(Ordering::Relaxed),
+        INTERRUPTS.load(Ordering::Relaxed),
+    )
+}
+
+/// Why the loopback self-test could not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopbackError {
+    /// No UART is bound as the console.
+    NotBound,
+    /// The bytes did not all come back before the deadline.
+    Timeout {
+        /// How many came back.
+        received: usize,
+    },
+}
+
+/// Sends `bytes` through the bound console UART in loopback mode and waits (up to
+/// `timeout_micros`, interrupts on) until the receive interrupt has queued them all in
+/// the console input; returns how many came back. Prints nothing meanwhile: in loopback,
+/// output would come back as input.
+///
+/// # Errors
+///
+/// [`LoopbackError`].
+pub fn loopback(bytes: &[u8], timeout_micros: u64) -> Result<usize, LoopbackError> {
+    let port = arch::without_interrupts(|| ACTIVE.lock().clone()).ok_or(LoopbackError::NotBound)?;
+    let (before, _) = receive_statistics();
+    port.write(
+        regs::MODEM_CONTROL,
+        regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2 | regs::MCR_LOOPBACK,
+    );
+    port.transmit(bytes);
+    let deadline =
+        arch::time::rdtsc() + timeout_micros.saturating_mul(arch::time::tsc_hz() / 1_000_000);
+    let expected = bytes.len() as u64;
+    while receive_statistics().0 - before < expected && arch::time::rdtsc() < deadline {
+        arch::wait_for_interrupt();
+    }
+    port.write(
+        regs::MODEM_CONTROL,
+        regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2,
+    );
+    let received = (receive_statistics().0 - before) as usize;
+    if received < bytes.len() {
+        return Err(LoopbackError::Timeout { received });
+    }
+    Ok(received)
+}

@@ -1,0 +1,410 @@
+//! A small shell on the serial console: the kernel's stand-in for sysfs.
+//!
+//! [`parse`] turns a line into a [`Command`] (pure); [`execute`] runs it against a
+//! [`DeviceModel`] and writes the answer to any `fmt::Write`, so tests feed it strings;
+//! [`Shell`] edits a line from typed bytes (echo, backspace, enter) and [`run`] is the
+//! binary's loop on the console input. A bad command or a bad name prints a message that
+//! starts with `error:` and changes nothing.
+//!
+//! Devices are named `NAME` (unique across buses in practice) or `BUS/NAME`
+//! (`platform/uart16550.0`, `pci/0000:00:02.0`, `faux/...`, `-/platform` for bus-less).
+
+pub mod parse;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+
+use drivermodel::device::BindingState;
+use drivermodel::resource::{PropertyValue, Resource};
+use drivermodel::{ARef, Device, DeviceModel};
+
+pub use self::parse::{COMMANDS, Command, ParseError, parse};
+use crate::arch::{self, io};
+use crate::bus::{pci, platform};
+use crate::{console, devices};
+
+/// The prompt.
+pub const PROMPT: &str = "devices> ";
+
+/// Why a command could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    NoDevice(String),
+    Ambiguous(String),
+    NoDriver { bus: String, driver: String },
+    NotPlatform { device: String, bus: String },
+    Failed(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoDevice(name) => write!(formatter, "no device named `{name}` (see `tree`)"),
+            Self::Ambiguous(name) => {
+                write!(
+                    formatter,
+                    "`{name}` names devices on several buses; use BUS/NAME"
+                )
+            }
+            Self::NoDriver { bus, driver } => {
+                write!(
+                    formatter,
+                    "no driver `{driver}` on bus `{bus}` (see `drivers`)"
+                )
+            }
+            Self::NotPlatform { device, bus } => write!(
+                formatter,
+                "`{device}` is on bus `{bus}`; only platform devices can be deleted or added"
+            ),
+            Self::Failed(message) => formatter.write_str(message),
+        }
+    }
+}
+
+/// Finds a registered device by `NAME` or `BUS/NAME` (`-` for bus-less devices).
+fn find(model: &DeviceModel, name: &str) -> Result<ARef<Device>, Refusal> {
+    if let Some((bus, device)) = name.split_once('/') {
+        let bus = (bus != "-").then_some(bus);
+        return model
+            .find_device(bus, device)
+            .ok_or_else(|| Refusal::NoDevice(name.into()));
+    }
+    let mut matches = model
+        .devices()
+        .into_iter()
+        .filter(|device| device.name() == name);
+    let first = matches
+        .next()
+        .ok_or_else(|| Refusal::NoDevice(name.into()))?;
+    if matches.next().is_some() {
+        return Err(Refusal::Ambiguous(name.into()));
+    }
+    Ok(first)
+}
+
+fn failed(error: impl fmt::Display) -> Refusal {
+    Refusal::Failed(alloc::format!("{error}"))
+}
+
+/// Parses and runs one line, writing the answer (or `error: ...`) to `out`.
+///
+/// # Errors
+///
+/// Only `out`'s errors.
+pub fn run_line(model: &DeviceModel, line: &str, out: &mut dyn Write) -> fmt::Result {
+    match parse(line) {
+        Ok(command) => execute(model, command, out),
+        Err(error) => writeln!(out, "error: {error}"),
+    }
+}
+
+/// Runs `command` against `model`, writing the answer (or `error: ...`) to `out`.
+///
+/// # Errors
+///
+/// Only `out`'s errors.
+pub fn execute(model: &DeviceModel, command: Command<'_>, out: &mut dyn Write) -> fmt::Result {
+    match apply(model, command, out) {
+        Ok(result) => result,
+        Err(refusal) => writeln!(out, "error: {refusal}"),
+    }
+}
+
+/// The command's effect; `Err` is a refusal (nothing changed).
+fn apply(
+    model: &DeviceModel,
+    command: Command<'_>,
+    out: &mut dyn Write,
+) -> Result<fmt::Result, Refusal> {
+    Ok(match command {
+        Command::Empty => Ok(()),
+        Command::Help => help(out),
+        Command::Tree => out.write_str(&model.tree()),
+        Command::Show { device } => {
+            let device = find(model, device)?;
+            show(model, &device, out)
+        }
+        Command::Events => {
+            let mut result = Ok(());
+            devices::events(0, |event| {
+                if result.is_ok() {
+                    result = writeln!(out, "{event}");
+                }
+            });
+            result
+        }
+        Command::Deferred => {
+            let deferred = model.deferred_devices();
+            if deferred.is_empty() {
+                writeln!(out, "no deferred devices")
+            } else {
+                deferred
+                    .iter()
+                    .try_for_each(|(device, reason)| writeln!(out, "{} {reason}", device.path()))
+            }
+        }
+        Command::Drivers => model.drivers().iter().try_for_each(|driver| {
+            writeln!(out, "{}/{} bound={}", driver.bus, driver.name, driver.bound)
+        }),
+        Command::Bind { device, driver } => {
+            let device = find(model, device)?;
+            if let Some(driver) = driver {
+                check_driver(model, &device, driver)?;
+                model.bind_driver(&device, driver).map_err(failed)?;
+            } else {
+                model.bind(&device).map_err(failed)?;
+            }
+            writeln!(
+                out,
+                "{} bound to {}",
+                device.name(),
+                device.driver_name().as_deref().unwrap_or("?")
+            )
+        }
+        Command::Unbind { device } => {
+            let device = find(model, device)?;
+            let driver = device.driver_name();
+            model.unbind(&device).map_err(failed)?;
+            writeln!(
+                out,
+                "{} unbound from {}",
+                device.name(),
+                driver.as_deref().unwrap_or("?")
+            )
+        }
+        Command::Override { device, driver } => {
+            let device = find(model, device)?;
+            if let Some(driver) = driver {
+                check_driver(model, &device, driver)?;
+            }
+            model.set_driver_override(&device, driver).map_err(failed)?;
+            match driver {
+                Some(driver) => writeln!(out, "{}: driver override {driver}", device.name()),
+                None => writeln!(out, "{}: driver override cleared", device.name()),
+            }
+        }
+        Command::Delete { device } => {
+            let found = find(model, device)?;
+            let bus = found.bus_name().unwrap_or("-");
+            if bus != platform::BUS_NAME {
+                return Err(Refusal::NotPlatform {
+                    device: device.into(),
+                    bus: bus.into(),
+                });
+            }
+            let name = String::from(found.name());
+            drop(found);
+            platform::delete(&name).map_err(failed)?;
+            writeln!(out, "{name} deleted")
+        }
+        Command::Add { device } => {
+            let name = device.strip_prefix("platform/").unwrap_or(device);
+            if !platform::BOARD.iter().any(|entry| entry.name == name) {
+                let names: Vec<&str> = platform::BOARD.iter().map(|entry| entry.name).collect();
+                return Err(Refusal::Failed(alloc::format!(
+                    "no board device `{name}`; the board has: {}",
+                    names.join(", ")
+                )));
+            }
+            platform::add(model, name).map_err(failed)?;
+            let driver = model
+                .find_device(Some(platform::BUS_NAME), name)
+                .and_then(|device| device.driver_name());
+            writeln!(
+                out,
+                "{name} added, driver {}",
+                driver.as_deref().unwrap_or("-")
+            )
+        }
+        Command::Lspci => pci::list(model, out),
+        Command::Claims => {
+            let mut result = Ok(());
+            io::for_each_claim(|span, owner| {
+                if result.is_ok() {
+                    result = writeln!(out, "{span} {owner}");
+                }
+            });
+            result
+        }
+        Command::Counts => {
+            let counts = model.counts();
+            writeln!(
+                out,
+                "devices={} registered={} bindings={} devres={} drivers={}",
+                counts.devices,
+                counts.registered_devices,
+                counts.bindings,
+                counts.devres_nodes,
+                counts.drivers
+            )
+        }
+    })
+}
+
+/// Refuses a driver name the device's bus does not have.
+fn check_driver(model: &DeviceModel, device: &Device, driver: &str) -> Result<(), Refusal> {
+    let bus = device.bus_name().unwrap_or("-");
+    if model
+        .drivers()
+        .iter()
+        .any(|info| info.bus == bus && info.name == driver)
+    {
+        Ok(())
+    } else {
+        Err(Refusal::NoDriver {
+            bus: bus.into(),
+            driver: driver.into(),
+        })
+    }
+}
+
+fn help(out: &mut dyn Write) -> fmt::Result {
+    writeln!(out, "commands (DEVICE is NAME or BUS/NAME):")?;
+    for (usage, description) in COMMANDS {
+        writeln!(out, "  {usage:<26} {description}")?;
+    }
+    Ok(())
+}
+
+fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Result {
+    writeln!(out, "{}", device.path())?;
+    writeln!(out, "  bus: {}", device.bus_name().unwrap_or("-"))?;
+    let binding = match device.binding_state() {
+        BindingState::Unbound => String::from("unbound"),
+        BindingState::Bound { driver } => alloc::format!("bound to {driver}"),
+        BindingState::Probing { driver } => alloc::format!("probing by {driver}"),
+        BindingState::Unbinding { driver } => alloc::format!("unbinding from {driver}"),
+        _ => String::from("?"),
+    };
+    writeln!(out, "  driver: {binding}")?;
+    if let Some(reason) = device.deferred_reason() {
+        writeln!(out, "  deferred: {reason}")?;
+    }
+    writeln!(out, "  devres nodes: {}", device.devres().len())?;
+    for resource in device.resources() {
+        match resource {
+            Resource::IoPorts(range) => writeln!(
+                out,
+                "  resource: io {:#x}..{:#x}",
+                range.start(),
+                u32::from(range.start()) + u32::from(range.length())
+            )?,
+            Resource::Mmio(range) => writeln!(
+                out,
+                "  resource: mmio {:#x}..{:#x}",
+                range.start(),
+                range.end()
+            )?,
+            Resource::Irq(irq) => writeln!(out, "  resource: irq {}", irq.0)?,
+            _ => writeln!(out, "  resource: {resource:?}")?,
+        }
+    }
+    for (key, value) in device.properties() {
+        match value {
+            PropertyValue::U64(number) => writeln!(out, "  {key}: {number:#x}")?,
+            PropertyValue::String(text) => writeln!(out, "  {key}: {text}")?,
+            PropertyValue::Bool(flag) => writeln!(out, "  {key}: {flag}")?,
+            other => writeln!(out, "  {key}: {other:?}")?,
+        }
+    }
+    if let Some(function) = pci::function(device) {
+        writeln!(
+            out,
+            "  pci: {} {:04x}:{:04x} class {:06x} rev {:02x} ({})",
+            function.address,
+            function.vendor,
+            function.device,
+            function.class,
+            function.revision,
+            pci::class_name(function.class_code())
+        )?;
+        for bar in &function.bars {
+            writeln!(out, "  {bar}")?;
+        }
+        for capability in &function.capabilities {
+            writeln!(out, "  capability: {capability}")?;
+        }
+    }
+    for child in model.children(device) {
+        writeln!(out, "  child: {}", child.name())?;
+    }
+    Ok(())
+}
+
+/// Line editing over typed bytes.
+#[derive(Debug)]
+pub struct Shell {
+    line: [u8; 128],
+    length: usize,
+}
+
+impl Default for Shell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shell {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Self {
+            line: [0; 128],
+            length: 0,
+        }
+    }
+
+    /// Handles one typed byte: printable bytes are echoed and kept, backspace erases,
+    /// enter runs the line and prints the prompt again.
+    ///
+    /// # Errors
+    ///
+    /// Only `out`'s errors.
+    pub fn feed(&mut self, model: &DeviceModel, byte: u8, out: &mut dyn Write) -> fmt::Result {
+        match byte {
+            b'\r' | b'\n' => {
+                out.write_str("\n")?;
+                let line = core::str::from_utf8(&self.line[..self.length]).unwrap_or("");
+                let result = run_line(model, line, out);
+                self.length = 0;
+                result?;
+                out.write_str(PROMPT)
+            }
+            0x08 | 0x7f => {
+                if self.length > 0 {
+                    self.length -= 1;
+                    out.write_str("\x08 \x08")?;
+                }
+                Ok(())
+            }
+            0x20..0x7f if self.length < self.line.len() => {
+                self.line[self.length] = byte;
+                self.length += 1;
+                out.write_char(char::from(byte))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes to the console.
+struct ConsoleOut;
+
+impl Write for ConsoleOut {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        console::write_fmt(format_args!("{text}"));
+        Ok(())
+    }
+}
+
+/// The binary's shell loop on the console input; never returns.
+pub fn run(model: &DeviceModel) -> ! {
+    let mut shell = Shell::new();
+    let _ = ConsoleOut.write_str(PROMPT);
+    loop {
+        while let Some(byte) = console::read_input() {
+            let _ = shell.feed(model, byte, &mut ConsoleOut);
+        }
+        arch::wait_for_interrupt();
+    }
+}

@@ -1,0 +1,224 @@
+//! Parsing one shell line into a [`Command`]: pure, no model, no hardware.
+//!
+//! Words are separated by ASCII whitespace. The first word names the command; the
+//! others are its arguments, checked for number here (names are checked against the
+//! model when the command runs). An empty line is [`Command::Empty`].
+
+use core::fmt;
+
+/// A parsed shell command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command<'a> {
+    /// Nothing typed.
+    Empty,
+    /// `help`: the command list.
+    Help,
+    /// `tree`: the device tree, buses and drivers.
+    Tree,
+    /// `show DEVICE`: one device's state, resources, properties and children.
+    Show {
+        /// The device (`NAME` or `BUS/NAME`).
+        device: &'a str,
+    },
+    /// `events`: the event log.
+    Events,
+    /// `deferred`: devices whose last bind attempt deferred, with the reasons.
+    Deferred,
+    /// `drivers`: registered drivers and how many devices each is bound to.
+    Drivers,
+    /// `bind DEVICE [DRIVER]`.
+    Bind {
+        /// The device.
+        device: &'a str,
+        /// Only this driver.
+        driver: Option<&'a str>,
+    },
+    /// `unbind DEVICE`.
+    Unbind {
+        /// The device.
+        device: &'a str,
+    },
+    /// `override DEVICE DRIVER|-`: set or (`-`) clear the driver override.
+    Override {
+        /// The device.
+        device: &'a str,
+        /// The driver, or `None` to clear.
+        driver: Option<&'a str>,
+    },
+    /// `delete DEVICE`: delete a platform device.
+    Delete {
+        /// The device.
+        device: &'a str,
+    },
+    /// `add DEVICE`: re-add a platform device from the board table.
+    Add {
+        /// The device.
+        device: &'a str,
+    },
+    /// `lspci`: PCI functions with IDs, BARs and capabilities.
+    Lspci,
+    /// `claims`: claimed I/O port and MMIO ranges with their owners.
+    Claims,
+    /// `counts`: the model's live-object counters.
+    Counts,
+}
+
+/// Usage and description of every command, for `help`.
+pub const COMMANDS: [(&str, &str); 14] = [
+    ("help", "this list"),
+    ("tree", "the device tree, buses and drivers"),
+    (
+        "show DEVICE",
+        "a device's binding, resources, attributes, children",
+    ),
+    ("events", "the device model's event log"),
+    ("deferred", "devices whose probe deferred, with the reasons"),
+    (
+        "drivers",
+        "registered drivers and their bound device counts",
+    ),
+    ("bind DEVICE [DRIVER]", "bind a device (to one driver)"),
+    ("unbind DEVICE", "unbind a device from its driver"),
+    (
+        "override DEVICE DRIVER|-",
+        "set or clear (-) a device's driver override",
+    ),
+    (
+        "delete DEVICE",
+        "delete a platform device (runs remove and devres)",
+    ),
+    (
+        "add DEVICE",
+        "re-add a platform device from the board table",
+    ),
+    (
+        "lspci",
+        "PCI functions: IDs, class, BARs, capabilities, driver",
+    ),
+    (
+        "claims",
+        "claimed I/O port and MMIO ranges and their owners",
+    ),
+    ("counts", "live devices, bindings, devres nodes, drivers"),
+];
+
+/// Why a line is not a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError<'a> {
+    /// The first word names no command.
+    UnknownCommand {
+        /// The word.
+        word: &'a str,
+    },
+    /// A required argument is missing.
+    MissingArgument {
+        /// The command.
+        command: &'static str,
+        /// The usage line.
+        usage: &'static str,
+    },
+    /// More arguments than the command takes.
+    TooManyArguments {
+        /// The command.
+        command: &'static str,
+        /// The first extra word.
+        extra: &'a str,
+    },
+}
+
+impl fmt::Display for ParseError<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownCommand { word } => {
+                write!(formatter, "unknown command `{word}` (try `help`)")
+            }
+            Self::MissingArgument { command, usage } => {
+                write!(formatter, "{command}: missing argument; usage: {usage}")
+            }
+            Self::TooManyArguments { command, extra } => {
+                write!(formatter, "{command}: unexpected argument `{extra}`")
+            }
+        }
+    }
+}
+
+/// The usage line of `command` (from [`COMMANDS`]).
+fn usage(command: &'static str) -> &'static str {
+    COMMANDS
+        .iter()
+        .find(|(usage, _)| usage.split(' ').next() == Some(command))
+        .map_or(command, |(usage, _)| usage)
+}
+
+/// Parses one line.
+///
+/// # Errors
+///
+/// [`ParseError`]: unknown command, missing or extra arguments.
+pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
+    let mut words = line.split_ascii_whitespace();
+    let Some(word) = words.next() else {
+        return Ok(Command::Empty);
+    };
+    let (name, minimum, maximum): (&'static str, usize, usize) = match word {
+        "help" => ("help", 0, 0),
+        "tree" => ("tree", 0, 0),
+        "show" => ("show", 1, 1),
+        "events" => ("events", 0, 0),
+        "deferred" => ("deferred", 0, 0),
+        "drivers" => ("drivers", 0, 0),
+        "bind" => ("bind", 1, 2),
+        "unbind" => ("unbind", 1, 1),
+        "override" => ("override", 2, 2),
+        "delete" => ("delete", 1, 1),
+        "add" => ("add", 1, 1),
+        "lspci" => ("lspci", 0, 0),
+        "claims" => ("claims", 0, 0),
+        "counts" => ("counts", 0, 0),
+        _ => return Err(ParseError::UnknownCommand { word }),
+    };
+    let mut arguments: [&str; 2] = [""; 2];
+    let mut count = 0;
+    for argument in words {
+        if count == maximum {
+            return Err(ParseError::TooManyArguments {
+                command: name,
+                extra: argument,
+            });
+        }
+        arguments[count] = argument;
+        count += 1;
+    }
+    if count < minimum {
+        return Err(ParseError::MissingArgument {
+            command: name,
+            usage: usage(name),
+        });
+    }
+    let [first, second] = arguments;
+    let optional = (count == 2).then_some(second);
+    Ok(match name {
+        "help" => Command::Help,
+        "tree" => Command::Tree,
+        "show" => Command::Show { device: first },
+        "events" => Command::Events,
+        "deferred" => Command::Deferred,
+        "drivers" => Command::Drivers,
+        "bind" => Command::Bind {
+            device: first,
+            driver: optional,
+        },
+        "unbind" => Command::Unbind { device: first },
+        "override" => Command::Override {
+            device: first,
+            driver: (second != "-").then_some(second),
+        },
+        "delete" => Command::Delete { device: first },
+        "add" => Command::Add { device: first },
+        "lspci" => Command::Lspci,
+        "claims" => Command::Claims,
+        _ => Command::Counts,
+    })
+}
