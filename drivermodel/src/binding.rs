@@ -36,8 +36,10 @@
 //!
 //! # The probe flow
 //!
-//! 1. Claim, under the registry and device locks: the driver is registered and not
-//!    leaving, the device is registered and unbound, **its devres list is empty**
+//! 1. Claim, under the registry and device locks: every supplier of a managed
+//!    [device link](crate::link) is bound (otherwise the probe defers at once, without
+//!    events), the driver is registered and not leaving, the device is registered and
+//!    unbound, **its devres list is empty**
 //!    (otherwise [`Error::ResourcesPresent`]); the device becomes *probing* (no other
 //!    transition can start), gets a new binding generation, and joins the driver's list.
 //! 2. Event [`Bind`](crate::event::EventKind::Bind).
@@ -303,6 +305,9 @@ impl Shared {
             let _ = self.release_driver(device, Some(candidate.entry.driver), false);
             result = self.really_probe(device, candidate);
         }
+        if result.is_ok() {
+            self.autoprobe_consumers(device);
+        }
         let retry = match &result {
             Ok(()) => true,
             Err(Error::Deferred { .. }) => {
@@ -377,6 +382,9 @@ impl Shared {
         let handle = {
             let mut registry = self.registry.lock();
             let sequence = registry.next_sequence;
+            // Managed links: every supplier must be bound (checked before taking this
+            // device's state lock: supplier state locks are never taken inside it).
+            let unready_supplier = registry.unready_supplier(device);
             let Some(record) = registry.drivers.get_mut(&driver_key) else {
                 return Err(Error::DriverNotRegistered {
                     driver: candidate.object.name().into(),
@@ -407,6 +415,11 @@ impl Shared {
                         device: device.name().into(),
                     });
                 }
+            }
+            if let Some(supplier) = unready_supplier {
+                let reason = Self::supplier_reason(&supplier);
+                self.record_deferral(&mut state, Some(&reason));
+                return Err(Error::Deferred { reason });
             }
             let count = device.inner().devres.len();
             if count > 0 {
@@ -536,7 +549,8 @@ impl Shared {
             }
         };
         let driver_name = String::from(handle.object.name());
-        // Step 2: (unbind consumers) announce.
+        // Step 2: unbind consumers first, then announce.
+        self.unbind_consumers(device);
         self.notify(EventKind::Unbind, device, Some(&driver_name));
         // Step 3: the driver's unbind hook, then drop its state.
         // SAFETY: the device is `Unbinding`: still bound, its devres not yet released
@@ -547,9 +561,10 @@ impl Shared {
             .unbind(unsafe { device.assume_core() }, driver_state);
         // Step 4: release devres, newest first.
         devres::release_all(device);
-        // Step 5: (link cleanup) clear the driver.
+        // Step 5: link cleanup, then clear the driver.
         let old = {
             let mut registry = self.registry.lock();
+            Self::autoremove_links(&mut registry, device);
             if let Some(record) = registry.drivers.get_mut(&handle.key) {
                 record.bound.remove(&handle.sequence);
             }

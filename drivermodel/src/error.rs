@@ -148,6 +148,11 @@ pub enum Error {
         /// The device the proof is for.
         device: String,
     },
+    /// A device link was refused (or does not exist).
+    InvalidLink {
+        /// Why.
+        reason: &'static str,
+    },
     /// A resource description is invalid (empty or wrapping range).
     InvalidResource {
         /// What is wrong.
@@ -251,6 +256,7 @@ impl fmt::Display for Error {
                 formatter,
                 "the bound-device proof for {device:?} does not cover this resource"
             ),
+            Self::InvalidLink { reason } => write!(formatter, "invalid device link: {reason}"),
             Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
         }
     }

@@ -11,6 +11,7 @@
 //! - [`context`] — what a `&Device<Bound>` proves and why nobody can forge one;
 //! - [`model`] — the instance, its lock order and its live-object counters;
 //! - [`faux`] — always-bound virtual devices;
+//! - [`link`] — supplier/consumer links;
 //! - [`event`] — the event stream;
 //! - [`tree`] — a sysfs-like text view.
 //!
@@ -32,6 +33,7 @@ pub mod driver;
 pub mod error;
 pub mod event;
 pub mod faux;
+pub mod link;
 pub mod model;
 pub mod resource;
 pub mod revocable;

@@ -10,6 +10,8 @@
 //! 2. a device's **state** lock (registration and binding state);
 //! 3. a device's **devres** lock, and the **subscribers** lock (leaves).
 //!
+//! At most one device's state lock is held at a time.
+//!
 //! No lock is held while the model calls code that is not its own: bus `match_id` /
 //! `id_key` / `device_keys`, driver `probe` / `unbind` / `Drop`, the drop of driver
 //! state, devres actions and values, release hooks and event subscribers. So a probe
@@ -164,6 +166,7 @@ pub(crate) struct Registry {
     /// Registered devices in registration order.
     pub(crate) devices: BTreeMap<u64, DeviceRecord>,
     pub(crate) drivers: BTreeMap<u64, DriverRecord>,
+    pub(crate) links: crate::link::Links,
     next_device: u64,
     next_driver: u64,
     pub(crate) next_sequence: u64,
@@ -915,7 +918,8 @@ impl Shared {
             }
             let _ = self.release_driver(device, None, false);
         }
-        // Step 3: (device links are purged here) release devres, bound or not.
+        // Step 3: purge device links, release devres, bound or not.
+        self.registry.lock().links.purge(device.inner().key);
         crate::devres::release_all(device);
         // Step 4: leave the registry.
         let (record, parent) = {

@@ -13,7 +13,8 @@
 //!
 //! `driver` is the bound driver; during a transition it is written `probing:<driver>` or
 //! `unbinding:<driver>`. Optional flags, in this order: `deferred="<reason>"`,
-//! `override=<driver>`, `delete-pending`. `devices` lists the bound devices in binding
+//! `override=<driver>`, `delete-pending`, `suppliers=<name>,<name>` (the suppliers of its
+//! device links, oldest link first). `devices` lists the bound devices in binding
 //! order (empty after `=` when none). Later versions only append new `key=value` flags.
 //!
 //! ```
@@ -52,8 +53,21 @@ impl DeviceModel {
     /// The text view described in [`tree`](crate::tree).
     pub fn tree(&self) -> String {
         // Snapshot under the registry lock, describe with no lock held.
-        let (devices, buses) = {
+        let (devices, buses, suppliers) = {
             let registry = self.shared().registry.lock();
+            let suppliers: BTreeMap<u64, Vec<String>> = registry
+                .devices
+                .keys()
+                .filter_map(|key| {
+                    let names: Vec<String> = registry
+                        .links
+                        .suppliers_of(*key)
+                        .filter_map(|(_, link)| registry.devices.get(&link.supplier))
+                        .map(|record| String::from(record.device.name()))
+                        .collect();
+                    (!names.is_empty()).then_some((*key, names))
+                })
+                .collect();
             let devices: Vec<(u64, Option<u64>, ARef<Device>)> = registry
                 .devices
                 .iter()
@@ -80,7 +94,7 @@ impl DeviceModel {
                     (bus.name.to_string(), drivers)
                 })
                 .collect();
-            (devices, buses)
+            (devices, buses, suppliers)
         };
         let mut children: BTreeMap<Option<u64>, Vec<usize>> = BTreeMap::new();
         let registered: BTreeMap<u64, usize> = devices
@@ -99,7 +113,7 @@ impl DeviceModel {
         stack.reverse();
         while let Some(index) = stack.pop() {
             let (key, _, device) = &devices[index];
-            describe(&mut text, device);
+            describe(&mut text, device, suppliers.get(key).map(Vec::as_slice));
             if let Some(below) = children.get(&Some(*key)) {
                 stack.extend(below.iter().rev());
             }
@@ -126,7 +140,7 @@ impl DeviceModel {
     }
 }
 
-fn describe(text: &mut String, device: &Device) {
+fn describe(text: &mut String, device: &Device, suppliers: Option<&[String]>) {
     let (lifecycle, deferred, driver_override) = {
         let state = device.inner().state.lock();
         (
@@ -157,6 +171,9 @@ fn describe(text: &mut String, device: &Device) {
     }
     if lifecycle == Lifecycle::DeletePending {
         text.push_str(" delete-pending");
+    }
+    if let Some(suppliers) = suppliers {
+        let _ = write!(text, " suppliers={}", suppliers.join(","));
     }
     text.push('\n');
 }

@@ -123,11 +123,14 @@ fn tree_view_of_a_representative_model() {
     let com2 = model.add_device(test_device("com2", "ns16550")).unwrap();
     let display = faux::Registration::new(&model, "display", Some(&com1)).unwrap();
     model.set_driver_override(&com2, Some("uart")).unwrap();
+    model
+        .add_link(&gpu, &com1, drivermodel::link::LinkFlags::STATELESS)
+        .unwrap();
     let expected = "\
 /devices/board bus=- driver=- devres=0
 /devices/board/com1 bus=test driver=uart devres=2
 /devices/board/com1/display bus=faux driver=faux_driver devres=0
-/devices/board/gpu0 bus=test driver=- devres=0 deferred=\"waiting for iommu\"
+/devices/board/gpu0 bus=test driver=- devres=0 deferred=\"waiting for iommu\" suppliers=com1
 /devices/com2 bus=test driver=uart devres=2 override=uart
 /bus/faux
 /bus/faux/drivers/faux_driver devices=display
