@@ -96,6 +96,7 @@ use crate::devres;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::model::{Candidate, Request, Shared};
+use crate::power::Operation;
 
 /// The outcome of matching one device against candidates.
 enum Outcome {
@@ -138,7 +139,7 @@ impl Shared {
                         driver: driver.object.name().into(),
                     });
                 }
-                Binding::Probing { .. } | Binding::Unbinding { .. } => {
+                Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
                     return Err(Error::Busy {
                         device: device.name().into(),
                     });
@@ -410,7 +411,7 @@ impl Shared {
                         driver: driver.object.name().into(),
                     });
                 }
-                Binding::Probing { .. } | Binding::Unbinding { .. } => {
+                Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
                     return Err(Error::Busy {
                         device: device.name().into(),
                     });
@@ -492,6 +493,50 @@ impl Shared {
                 Ok(())
             }
         }
+    }
+
+    /// Lends the bound driver's state to a power-management callback. A device that is
+    /// not bound (or is in another transition) is skipped: `Ok(())`.
+    pub(crate) fn call_driver(&self, device: &Device, operation: Operation) -> Result<()> {
+        self.wait_for_transition(device);
+        let (handle, mut driver_state) = {
+            let mut state = device.inner().state.lock();
+            match core::mem::replace(&mut state.binding, Binding::Unbound) {
+                Binding::Bound {
+                    driver,
+                    state: driver_state,
+                } => {
+                    state.binding = Binding::Calling {
+                        driver: driver.clone(),
+                    };
+                    (driver, driver_state)
+                }
+                other => {
+                    state.binding = other;
+                    return Ok(());
+                }
+            }
+        };
+        // SAFETY: the device is `Calling`: bound, its devres intact, and no other
+        // transition can start until the state is given back below. The `Core` reference
+        // lives only for the call.
+        let result = handle.object.power(
+            unsafe { device.assume_core() },
+            &mut *driver_state,
+            operation,
+        );
+        let old = {
+            let mut state = device.inner().state.lock();
+            core::mem::replace(
+                &mut state.binding,
+                Binding::Bound {
+                    driver: handle,
+                    state: driver_state,
+                },
+            )
+        };
+        drop(old);
+        result
     }
 
     /// The unbind flow (see the module docs). `expected`: only unbind from this driver.

@@ -80,7 +80,8 @@ impl Device {
     /// # Safety
     ///
     /// The caller guarantees that the device is bound to a driver (its binding state is
-    /// `Probing` with this probe running, `Bound`, or `Unbinding` before devres release)
+    /// `Probing` with this probe running, `Bound`, `Calling`, or `Unbinding` before devres
+    /// release)
     /// and stays bound for as long as the returned reference lives.
     pub(crate) unsafe fn assume_bound(&self) -> &Device<Bound> {
         // SAFETY: `Device<Ctx>` is `repr(transparent)` over the same inner type for every

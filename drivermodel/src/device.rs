@@ -130,6 +130,10 @@ pub(crate) enum Binding {
     Unbinding {
         driver: DriverHandle,
     },
+    /// Bound, with the driver's state lent to a power-management callback.
+    Calling {
+        driver: DriverHandle,
+    },
 }
 
 /// A device's binding state, as reported by [`Device::binding_state`].
@@ -157,7 +161,10 @@ pub enum BindingState {
 
 impl Binding {
     pub(crate) fn in_transition(&self) -> bool {
-        matches!(self, Self::Probing { .. } | Self::Unbinding { .. })
+        matches!(
+            self,
+            Self::Probing { .. } | Self::Unbinding { .. } | Self::Calling { .. }
+        )
     }
 }
 
@@ -399,13 +406,18 @@ impl Device {
 
     /// Whether a driver is bound (a probe in progress does not count).
     pub fn is_bound(&self) -> bool {
-        matches!(self.inner.state.lock().binding, Binding::Bound { .. })
+        matches!(
+            self.inner.state.lock().binding,
+            Binding::Bound { .. } | Binding::Calling { .. }
+        )
     }
 
     /// The name of the bound driver.
     pub fn driver_name(&self) -> Option<String> {
         match &self.inner.state.lock().binding {
-            Binding::Bound { driver, .. } => Some(driver.object.name().into()),
+            Binding::Bound { driver, .. } | Binding::Calling { driver } => {
+                Some(driver.object.name().into())
+            }
             _ => None,
         }
     }
@@ -423,6 +435,9 @@ impl Device {
                 driver: name(driver),
             },
             Binding::Unbinding { driver } => BindingState::Unbinding {
+                driver: name(driver),
+            },
+            Binding::Calling { driver } => BindingState::Bound {
                 driver: name(driver),
             },
         }

@@ -64,6 +64,35 @@ pub trait Driver: Send + Sync + 'static {
         let _ = (device, state);
     }
 
+    /// Suspends the device ([`DeviceModel::suspend_all`](crate::DeviceModel::suspend_all)).
+    /// The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// A failure stops the suspend: what was already suspended is resumed.
+    fn suspend(&self, device: &Device<Core>, state: &mut Self::State) -> Result<()> {
+        let _ = (device, state);
+        Ok(())
+    }
+
+    /// Resumes the device ([`DeviceModel::resume_all`](crate::DeviceModel::resume_all)).
+    /// The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Reported by `resume_all`, which still resumes the other devices.
+    fn resume(&self, device: &Device<Core>, state: &mut Self::State) -> Result<()> {
+        let _ = (device, state);
+        Ok(())
+    }
+
+    /// Quiesces the device for power-off or reboot
+    /// ([`DeviceModel::shutdown_all`](crate::DeviceModel::shutdown_all)). The default
+    /// does nothing.
+    fn shutdown(&self, device: &Device<Core>, state: &mut Self::State) {
+        let _ = (device, state);
+    }
+
     /// Whether explicit [`DeviceModel::bind`](crate::DeviceModel::bind) /
     /// [`unbind`](crate::DeviceModel::unbind) calls may bind or unbind this driver (the
     /// faux driver says no). Automatic binding and teardown are not affected.
@@ -80,6 +109,12 @@ pub(crate) trait ErasedDriver: Send + Sync {
     fn match_entry(&self, device: &Device, entry: usize) -> Match;
     fn probe(&self, device: &Device<Core>, entry: usize) -> Result<Box<dyn Any + Send>>;
     fn unbind(&self, device: &Device<Core>, state: Box<dyn Any + Send>);
+    fn power(
+        &self,
+        device: &Device<Core>,
+        state: &mut (dyn Any + Send),
+        operation: crate::power::Operation,
+    ) -> Result<()>;
     fn allows_manual_bind(&self) -> bool;
 }
 
@@ -124,6 +159,26 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
         if let Ok(mut state) = state.downcast::<D::State>() {
             self.driver.unbind(device, &mut state);
             drop(state);
+        }
+    }
+
+    fn power(
+        &self,
+        device: &Device<Core>,
+        state: &mut (dyn Any + Send),
+        operation: crate::power::Operation,
+    ) -> Result<()> {
+        use crate::power::Operation;
+        let Some(state) = state.downcast_mut::<D::State>() else {
+            return Ok(());
+        };
+        match operation {
+            Operation::Suspend => self.driver.suspend(device, state),
+            Operation::Resume => self.driver.resume(device, state),
+            Operation::Shutdown => {
+                self.driver.shutdown(device, state);
+                Ok(())
+            }
         }
     }
 

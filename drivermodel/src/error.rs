@@ -153,6 +153,15 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A power-management callback failed.
+    PowerFailed {
+        /// The device whose driver failed.
+        device: String,
+        /// `"suspend"` or `"resume"`.
+        operation: &'static str,
+        /// The driver's error.
+        cause: alloc::boxed::Box<Error>,
+    },
     /// A resource description is invalid (empty or wrapping range).
     InvalidResource {
         /// What is wrong.
@@ -257,6 +266,14 @@ impl fmt::Display for Error {
                 "the bound-device proof for {device:?} does not cover this resource"
             ),
             Self::InvalidLink { reason } => write!(formatter, "invalid device link: {reason}"),
+            Self::PowerFailed {
+                device,
+                operation,
+                cause,
+            } => write!(
+                formatter,
+                "{operation} of device {device:?} failed: {cause}"
+            ),
             Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
         }
     }

@@ -12,12 +12,13 @@
 //! - [`model`] — the instance, its lock order and its live-object counters;
 //! - [`faux`] — always-bound virtual devices;
 //! - [`link`] — supplier/consumer links;
+//! - [`power`] — suspend, resume and shutdown in dependency order;
 //! - [`event`] — the event stream;
 //! - [`tree`] — a sysfs-like text view.
 //!
 //! `unsafe` is implemented only in [`revocable`] (the reader/revoker protocol) and
-//! [`context`] (casts between device contexts). Their unsafe functions are called at four
-//! documented places: the probe and unbind callbacks ([`binding`]), the faux proof
+//! [`context`] (casts between device contexts). Their unsafe functions are called at a
+//! few documented places: the probe, unbind and power callbacks ([`binding`]), the faux proof
 //! ([`faux::Registration::device`]) and [`Devres::access`]. Every other module carries
 //! `#![forbid(unsafe_code)]`.
 #![cfg_attr(not(test), no_std)]
@@ -35,6 +36,7 @@ pub mod event;
 pub mod faux;
 pub mod link;
 pub mod model;
+pub mod power;
 pub mod resource;
 pub mod revocable;
 pub mod tree;

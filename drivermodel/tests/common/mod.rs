@@ -126,6 +126,8 @@ pub struct TestDriver {
     pub log: Log,
     pub probe: Box<ProbeFunction>,
     pub manual: bool,
+    /// Suspend fails for the device of this name.
+    pub fail_suspend: Option<String>,
 }
 
 impl TestDriver {
@@ -136,6 +138,7 @@ impl TestDriver {
             log: log.clone(),
             probe: Box::new(|_, _, _| Ok(())),
             manual: true,
+            fail_suspend: None,
         }
     }
 
@@ -188,6 +191,24 @@ impl Driver for TestDriver {
             device.name(),
             device.devres().len()
         ));
+    }
+
+    fn suspend(&self, device: &Device<Core>, _state: &mut TestState) -> Result<()> {
+        if self.fail_suspend.as_deref() == Some(device.name()) {
+            self.log.push(format!("suspend-failed:{}", device.name()));
+            return Err(drivermodel::Error::driver("busy"));
+        }
+        self.log.push(format!("suspend:{}", device.name()));
+        Ok(())
+    }
+
+    fn resume(&self, device: &Device<Core>, _state: &mut TestState) -> Result<()> {
+        self.log.push(format!("resume:{}", device.name()));
+        Ok(())
+    }
+
+    fn shutdown(&self, device: &Device<Core>, _state: &mut TestState) {
+        self.log.push(format!("shutdown:{}", device.name()));
     }
 
     fn allows_manual_bind(&self) -> bool {

@@ -1,0 +1,102 @@
+//! Suspend, resume and shutdown order for a parent, child and supplier triangle.
+
+mod common;
+
+use common::{Log, TestDriver, TestId, model, test_device};
+use drivermodel::link::LinkFlags;
+use drivermodel::{Error, IdEntry};
+
+/// `bridge` is the parent of `panel`; `panel` consumes `backlight`, which was registered
+/// after it (so registration order alone would be wrong).
+fn triangle(
+    log: &Log,
+    fail_suspend: Option<&str>,
+) -> (
+    drivermodel::DeviceModel,
+    Vec<drivermodel::device::Registration>,
+    drivermodel::driver::Registration<TestDriver>,
+) {
+    let model = model();
+    let mut driver = TestDriver::new(
+        "any",
+        vec![IdEntry::new(TestId::Prefix(String::new()), 0)],
+        log,
+    );
+    driver.fail_suspend = fail_suspend.map(String::from);
+    let driver = model.register_driver(driver).unwrap();
+    let bridge = model.add_device(test_device("bridge", "b")).unwrap();
+    let panel = model
+        .add_device(test_device("panel", "p").parent(&bridge))
+        .unwrap();
+    let backlight = model.add_device(test_device("backlight", "l")).unwrap();
+    model
+        .add_link(&panel, &backlight, LinkFlags::STATELESS)
+        .unwrap();
+    assert!(bridge.is_bound() && panel.is_bound() && backlight.is_bound());
+    log.take();
+    (model, vec![panel, backlight, bridge], driver)
+}
+
+#[test]
+fn suspend_resume_and_shutdown_follow_dependencies() {
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, None);
+    let order: Vec<String> = model
+        .power_order()
+        .iter()
+        .map(|device| device.name().to_string())
+        .collect();
+    assert_eq!(order, ["bridge", "backlight", "panel"]);
+    model.suspend_all().unwrap();
+    assert_eq!(
+        log.take(),
+        ["suspend:panel", "suspend:backlight", "suspend:bridge"]
+    );
+    model.resume_all().unwrap();
+    assert_eq!(
+        log.take(),
+        ["resume:bridge", "resume:backlight", "resume:panel"]
+    );
+    model.shutdown_all();
+    assert_eq!(
+        log.take(),
+        ["shutdown:panel", "shutdown:backlight", "shutdown:bridge"]
+    );
+    drop((devices, driver));
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn a_failing_suspend_resumes_what_was_suspended() {
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, Some("backlight"));
+    let error = model.suspend_all().unwrap_err();
+    assert_eq!(
+        error,
+        Error::PowerFailed {
+            device: "backlight".into(),
+            operation: "suspend",
+            cause: Box::new(Error::driver("busy")),
+        }
+    );
+    assert_eq!(
+        log.take(),
+        ["suspend:panel", "suspend-failed:backlight", "resume:panel"]
+    );
+    // Devices stay bound and usable.
+    assert!(devices.iter().all(|device| device.is_bound()));
+    drop((devices, driver));
+    assert!(model.is_quiescent());
+}
+
+#[test]
+fn unbound_devices_are_skipped() {
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, None);
+    model.unbind(&devices[1]).unwrap(); // backlight
+    log.take();
+    model.suspend_all().unwrap();
+    assert_eq!(log.take(), ["suspend:panel", "suspend:bridge"]);
+    drop((devices, driver));
+    assert!(model.is_quiescent());
+}
