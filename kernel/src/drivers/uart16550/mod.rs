@@ -166,6 +166,20 @@ pub struct Uart {
     _line: Devres<IrqLine>,
 }
 
+/// Bindings removed since boot (drops of [`Uart`]).
+static REMOVED: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for Uart {
+    fn drop(&mut self) {
+        REMOVED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many times the driver's remove ran since boot.
+pub fn remove_count() -> u64 {
+    REMOVED.load(Ordering::Relaxed)
+}
+
 fn probe_error(message: &str) -> drivermodel::Error {
     drivermodel::Error::driver(message)
 }

@@ -1,0 +1,242 @@
+//! The 16550 console driver on the platform bus: it is the console after boot, receives
+//! by interrupt, survives unbind/rebind and delete/re-add with nothing leaked, and its
+//! port claim keeps a second driver out.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use drivermodel::context::Core;
+use drivermodel::event::EventKind;
+use drivermodel::resource::{IoPortRange, Resource};
+use drivermodel::{Device, DeviceBuilder, Devres, Driver, IdEntry};
+use kernel::arch::io::{self, PortWindow, Span};
+use kernel::arch::irq;
+use kernel::bus::Claim;
+use kernel::bus::platform::{self, Platform};
+use kernel::devices::{self, model};
+use kernel::drivers::uart16550;
+use kernel::test::Failure;
+use kernel::{check, check_eq, console, fail, kernel_test, println};
+
+kernel::test_main!(setup = warm_up);
+
+const UART: &str = "uart16550.0";
+
+/// Registers and drops the competing driver once (see `test_main!`).
+fn warm_up() {
+    drop(model().register_driver(Thief));
+}
+
+fn uart() -> Result<drivermodel::ARef<Device>, Failure> {
+    model()
+        .find_device(Some(platform::BUS_NAME), UART)
+        .ok_or_else(|| Failure::new(format_args!("{UART} not registered")))
+}
+
+fn sink_is_uart() -> bool {
+    console::sink_name().is_some_and(|name| name.as_str() == UART)
+}
+
+/// Who holds COM1's ports, if anyone.
+fn com1_owner() -> Option<kernel::text::FixedString<64>> {
+    let mut owner = None;
+    io::for_each_claim(|span, name| {
+        if span
+            == (Span::Ports {
+                start: 0x3f8,
+                length: 8,
+            })
+        {
+            owner = Some(kernel::text::FixedString::from_fmt(format_args!("{name}")));
+        }
+    });
+    owner
+}
+
+/// Whether IRQ 4 is free (by taking and dropping it).
+fn irq4_free() -> bool {
+    irq::request(4, Arc::new(|| {})).is_ok()
+}
+
+/// Sends bytes through the UART in loopback and checks they come back by interrupt.
+fn check_receive(bytes: &[u8]) -> Result<(), Failure> {
+    while console::read_queued_input().is_some() {}
+    match uart16550::loopback(bytes, 1_000_000) {
+        Ok(count) => check_eq!(count, bytes.len()),
+        Err(error) => fail!("loopback: {error:?}"),
+    }
+    let mut received = Vec::new();
+    while let Some(byte) = console::read_queued_input() {
+        received.push(byte);
+    }
+    check_eq!(received.as_slice(), bytes);
+    Ok(())
+}
+
+kernel_test! {
+    /// After boot the UART driver is bound, is the console, and holds COM1's ports and
+    /// IRQ 4; output goes through it.
+    fn uart_is_the_console_after_boot() {
+        let uart = uart()?;
+        check_eq!(uart.driver_name().as_deref(), Some(uart16550::DRIVER_NAME));
+        check!(sink_is_uart());
+        check!(com1_owner().is_some_and(|owner| owner.as_str() == "uart16550 uart16550.0"));
+        check!(!irq4_free());
+        let before = console::sink_bytes();
+        println!("# through the driver");
+        check!(console::sink_bytes() > before);
+    }
+}
+
+kernel_test! {
+    /// Received bytes arrive by interrupt (UART loopback) in the console input.
+    fn receive_is_interrupt_driven() {
+        let (_, interrupts_before) = uart16550::receive_statistics();
+        check_receive(b"hello, shell")?;
+        let (_, interrupts_after) = uart16550::receive_statistics();
+        check!(interrupts_after > interrupts_before);
+    }
+}
+
+kernel_test! {
+    /// Unbind falls back to the early port and releases ports and IRQ; rebind takes the
+    /// console back; three rounds, and the leak check (heap, devices, bindings, devres)
+    /// passes around the whole test.
+    fn unbind_and_rebind_keep_the_console_working() {
+        let uart = uart()?;
+        for round in 0..3 {
+            let removes = uart16550::remove_count();
+            check!(model().unbind(&uart).is_ok());
+            check_eq!(uart16550::remove_count(), removes + 1);
+            check!(console::sink_name().is_none());
+            check!(com1_owner().is_none(), "ports still claimed after unbind");
+            check!(irq4_free(), "IRQ 4 still taken after unbind");
+            let before = console::sink_bytes();
+            println!("# round {round}: unbound, printing through the early port");
+            check_eq!(console::sink_bytes(), before);
+            check!(model().bind(&uart).is_ok());
+            check!(sink_is_uart());
+            println!("# round {round}: rebound");
+            check!(console::sink_bytes() > before);
+            check_receive(b"again")?;
+        }
+    }
+}
+
+kernel_test! {
+    /// Deleting the bound UART device runs the driver's remove and its devres (console,
+    /// IRQ, ports released), in the documented event order; re-adding it from the board
+    /// table binds it again.
+    fn delete_while_bound_runs_remove_and_devres() {
+        let removes = uart16550::remove_count();
+        let since = devices::event_count();
+        let registered = model().counts().registered_devices;
+        if let Err(error) = platform::delete(UART) {
+            fail!("delete: {error}");
+        }
+        check_eq!(uart16550::remove_count(), removes + 1);
+        check!(console::sink_name().is_none());
+        check!(com1_owner().is_none());
+        check!(irq4_free());
+        check!(model().find_device(Some(platform::BUS_NAME), UART).is_none());
+        check_eq!(model().counts().registered_devices, registered - 1);
+        let mut kinds = Vec::new();
+        devices::events(since, |event| {
+            if event.path.as_str().ends_with(UART) {
+                kinds.push(event.kind);
+            }
+        });
+        check_eq!(kinds, [EventKind::Delete, EventKind::Unbind, EventKind::Unbound, EventKind::Removed].to_vec());
+        check!(platform::delete(UART).is_err(), "a second delete must fail");
+        if let Err(error) = platform::add(model(), UART) {
+            fail!("re-add: {error}");
+        }
+        check!(sink_is_uart());
+        check_receive(b"back")?;
+    }
+}
+
+/// A driver for a made-up platform device that describes COM1's ports too.
+struct Thief;
+
+struct ThiefState {
+    _ports: Devres<PortWindow>,
+}
+
+static THIEF_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("thief", ())];
+
+impl Driver for Thief {
+    type Bus = Platform;
+    type IdInfo = ();
+    type State = ThiefState;
+
+    fn name(&self) -> &str {
+        "thief"
+    }
+
+    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+        &THIEF_TABLE
+    }
+
+    fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<ThiefState> {
+        let ports = device
+            .io_ports(0)
+            .ok_or_else(|| drivermodel::Error::driver("no ports"))?;
+        Ok(ThiefState {
+            _ports: device.claim_io(ports)?,
+        })
+    }
+}
+
+kernel_test! {
+    /// Two drivers cannot claim the same ports: the second probe fails naming the owner,
+    /// changes nothing, and succeeds once the first binding (and its devres) is gone.
+    fn double_claim_is_refused() {
+        let driver = model().register_driver(Thief).map_err(|error| Failure::new(format_args!("{error}")))?;
+        let ports = IoPortRange::new(0x3f8, 8).map_err(|error| Failure::new(format_args!("{error}")))?;
+        let thief = model()
+            .add_device(DeviceBuilder::new("thief.0").bus(platform::BUS_NAME).resource(Resource::IoPorts(ports)))
+            .map_err(|error| Failure::new(format_args!("{error}")))?;
+        // Added while the UART holds the ports: its automatic probe failed.
+        check!(!thief.is_bound());
+        match model().bind(&thief) {
+            Err(error) => {
+                let text = alloc::format!("{error}");
+                check!(text.contains("already claimed by uart16550 uart16550.0"), "{text}");
+            }
+            Ok(()) => fail!("the second claim was granted"),
+        }
+        check!(sink_is_uart());
+        check!(com1_owner().is_some_and(|owner| owner.as_str() == "uart16550 uart16550.0"));
+        let uart = uart()?;
+        check!(model().unbind(&uart).is_ok());
+        check!(model().bind(&thief).is_ok());
+        check!(com1_owner().is_some_and(|owner| owner.as_str() == "thief thief.0"));
+        check!(model().bind(&uart).is_err(), "the UART bound over the thief's claim");
+        check!(console::sink_name().is_none());
+        drop(thief);
+        check!(com1_owner().is_none());
+        check!(model().bind(&uart).is_ok());
+        check!(sink_is_uart());
+        drop(driver);
+    }
+}
+
+kernel_test! {
+    /// The arch claim table: overlaps are refused, free ranges granted and given back,
+    /// invalid ranges and RAM refused.
+    fn arch_claims_are_exclusive_and_checked() {
+        let claimed = io::claim_ports(0x3f8, 1, "test");
+        check!(matches!(claimed, Err(io::ClaimError::Conflict { .. })));
+        let free = io::claim_ports(0x2f8, 8, "test");
+        check!(free.is_ok());
+        drop(free);
+        check!(matches!(io::claim_ports(0xfffc, 8, "test"), Err(io::ClaimError::Invalid { .. })));
+        check!(matches!(io::claim_mmio(0x10_0000, 4096, "test"), Err(io::ClaimError::NotDeviceMemory { .. })));
+    }
+}
