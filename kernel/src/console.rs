@@ -1,13 +1,16 @@
 //! The kernel console: where `print!` goes and where typed bytes come from.
 //!
-//! Output goes to the registered console [`Sink`] (the 16550 driver registers one when it
-//! binds), or, while none is registered, to the early serial port in [`arch::serial`]:
-//! the boot log before the driver binds, and the fallback after it unbinds. Input bytes
-//! are pushed by the sink's receive interrupt into a fixed ring ([`push_input`]) and
-//! taken by the shell ([`read_input`]); with no sink registered, [`read_input`] polls the
-//! early port instead, so the shell keeps working while the UART driver is unbound.
+//! Output goes to every registered [`Sink`] (up to [`SINK_CAPACITY`]): the 16550 driver
+//! registers one when it binds, a display console may register another. While no sink
+//! that [replaces the early port](Sink::replaces_early_port) is registered, output also
+//! goes to the early serial port in [`arch::serial`]: the boot log before the UART
+//! driver binds, and the fallback after it unbinds, so the serial log never stops.
+//! Input bytes are pushed by a driver's receive interrupt into a fixed ring
+//! ([`push_input`]) and taken by the shell ([`read_input`]); with no early-port-replacing
+//! sink registered, [`read_input`] polls the early port instead, so the shell keeps
+//! working while the UART driver is unbound.
 //!
-//! Nothing here allocates: the sink is an `Arc` cloned under a lock, the ring is static.
+//! Nothing here allocates: sinks are `Arc`s cloned under a lock, the ring is static.
 
 use alloc::sync::Arc;
 use core::fmt::{self, Write};
@@ -23,63 +26,101 @@ pub trait Sink: Send + Sync {
     /// The sink's name (its device), for reports.
     fn name(&self) -> &str;
 
-    /// Writes `text` (`\n` already expanded to `\r\n`, see [`write_fmt`]). Returns
-    /// `false` if the device is gone, so the caller falls back to the early port.
+    /// Writes `text` (`\n` already expanded to `\r\n`). Returns `false` if the device
+    /// is gone.
     fn write_bytes(&self, text: &[u8]) -> bool;
+
+    /// Whether this sink is the serial console itself, so the early port must stay
+    /// quiet while it is registered (the UART driver: yes; a display: no).
+    fn replaces_early_port(&self) -> bool {
+        false
+    }
 }
 
-static SINK: Mutex<Option<Arc<dyn Sink>>> = Mutex::new(None);
-/// Bytes written through a registered sink since boot.
+/// How many sinks can be registered at once.
+pub const SINK_CAPACITY: usize = 4;
+
+type Sinks = [Option<Arc<dyn Sink>>; SINK_CAPACITY];
+
+static SINKS: Mutex<Sinks> = Mutex::new([const { None }; SINK_CAPACITY]);
+/// Bytes written through early-port-replacing sinks since boot.
 static SINK_BYTES: AtomicU64 = AtomicU64::new(0);
 
-/// A registered sink; dropping it unregisters it (output falls back to the early port).
+/// A registered sink; dropping it unregisters it.
 #[derive(Debug)]
 pub struct Registration {
-    _private: (),
+    slot: usize,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let old = arch::without_interrupts(|| SINK.lock().take());
+        let old = arch::without_interrupts(|| SINKS.lock()[self.slot].take());
         drop(old);
     }
 }
 
-/// Another sink is registered already.
+/// Why a sink could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Busy;
+#[non_exhaustive]
+pub enum RegisterError {
+    /// [`SINK_CAPACITY`] sinks are registered.
+    Full,
+    /// A sink that replaces the early port is registered already (there is one serial
+    /// console).
+    SerialTaken,
+}
 
-impl fmt::Display for Busy {
+impl fmt::Display for RegisterError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a console is registered already")
+        match self {
+            Self::Full => write!(
+                formatter,
+                "{SINK_CAPACITY} console sinks registered already"
+            ),
+            Self::SerialTaken => formatter.write_str("a serial console is registered already"),
+        }
     }
 }
 
-impl core::error::Error for Busy {}
+impl core::error::Error for RegisterError {}
 
-/// Makes `sink` the console.
+/// Adds `sink` to the console.
 ///
 /// # Errors
 ///
-/// [`Busy`] if another sink is registered.
-pub fn register(sink: Arc<dyn Sink>) -> Result<Registration, Busy> {
+/// [`RegisterError`].
+pub fn register(sink: Arc<dyn Sink>) -> Result<Registration, RegisterError> {
     arch::without_interrupts(|| {
-        let mut slot = SINK.lock();
-        if slot.is_some() {
-            return Err(Busy);
+        let mut sinks = SINKS.lock();
+        if sink.replaces_early_port()
+            && sinks
+                .iter()
+                .flatten()
+                .any(|other| other.replaces_early_port())
+        {
+            return Err(RegisterError::SerialTaken);
         }
-        *slot = Some(sink);
-        Ok(Registration { _private: () })
+        let (slot, entry) = sinks
+            .iter_mut()
+            .enumerate()
+            .find(|(_, entry)| entry.is_none())
+            .ok_or(RegisterError::Full)?;
+        *entry = Some(sink);
+        Ok(Registration { slot })
     })
 }
 
-/// The registered sink's name, if any.
+/// The name of the registered serial (early-port-replacing) sink, if any.
 pub fn sink_name() -> Option<FixedString<32>> {
-    let sink = arch::without_interrupts(|| SINK.lock().clone());
-    sink.map(|sink| FixedString::from_fmt(format_args!("{}", sink.name())))
+    let sinks = arch::without_interrupts(|| SINKS.lock().clone());
+    sinks
+        .iter()
+        .flatten()
+        .find(|sink| sink.replaces_early_port())
+        .map(|sink| FixedString::from_fmt(format_args!("{}", sink.name())))
 }
 
-/// Bytes written through a registered sink since boot.
+/// Bytes written through the serial sink since boot.
 pub fn sink_bytes() -> u64 {
     SINK_BYTES.load(Ordering::Relaxed)
 }
@@ -87,7 +128,6 @@ pub fn sink_bytes() -> u64 {
 /// Expands `\n` to `\r\n` into a small buffer and hands it to the sink in pieces.
 struct SinkWriter<'a> {
     sink: &'a dyn Sink,
-    failed: bool,
 }
 
 impl Write for SinkWriter<'_> {
@@ -113,10 +153,11 @@ impl Write for SinkWriter<'_> {
 impl SinkWriter<'_> {
     fn flush(&mut self, bytes: &[u8]) -> fmt::Result {
         if self.sink.write_bytes(bytes) {
-            SINK_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            if self.sink.replaces_early_port() {
+                SINK_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
             Ok(())
         } else {
-            self.failed = true;
             Err(fmt::Error)
         }
     }
@@ -125,19 +166,16 @@ impl SinkWriter<'_> {
 /// Writes formatted text to the console; used by [`crate::print!`].
 pub fn write_fmt(arguments: fmt::Arguments<'_>) {
     arch::without_interrupts(|| {
-        let sink = SINK.lock().clone();
-        match sink {
-            Some(sink) => {
-                let mut writer = SinkWriter {
-                    sink: &*sink,
-                    failed: false,
-                };
-                if writer.write_fmt(arguments).is_err() && writer.failed {
-                    // The device went away mid-line: the rest goes to the early port.
-                    serial::write_fmt(arguments);
-                }
-            }
-            None => serial::write_fmt(arguments),
+        let sinks = SINKS.lock().clone();
+        let mut serial_done = false;
+        for sink in sinks.iter().flatten() {
+            let written = SinkWriter { sink: &**sink }.write_fmt(arguments).is_ok();
+            // A serial sink whose device went away mid-line leaves the line to the
+            // early port.
+            serial_done |= written && sink.replaces_early_port();
+        }
+        if !serial_done {
+            serial::write_fmt(arguments);
         }
     });
 }
@@ -189,8 +227,14 @@ pub fn read_input() -> Option<u8> {
     if queued.is_some() {
         return queued;
     }
-    let registered = arch::without_interrupts(|| SINK.lock().is_some());
-    if registered {
+    let serial_registered = arch::without_interrupts(|| {
+        SINKS
+            .lock()
+            .iter()
+            .flatten()
+            .any(|sink| sink.replaces_early_port())
+    });
+    if serial_registered {
         None
     } else {
         serial::try_read_byte()

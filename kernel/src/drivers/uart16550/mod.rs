@@ -158,6 +158,10 @@ impl console::Sink for Port {
     fn write_bytes(&self, text: &[u8]) -> bool {
         self.transmit(text)
     }
+
+    fn replaces_early_port(&self) -> bool {
+        true
+    }
 }
 
 /// Per-binding state; dropping it (remove) releases the interrupt line.
