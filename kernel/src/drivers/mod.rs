@@ -1,11 +1,13 @@
 //! The kernel's built-in drivers and their registration at boot.
 //!
 //! - [`uart16550`]: the COM1 console on the platform bus;
-//! - [`vkms`]: a virtual display on a faux device (the DRM side's).
+//! - [`vkms`]: a virtual display on a faux device (the DRM side's);
+//! - [`bochs`]: QEMU's bochs-display / std VGA on the PCI bus.
 //!
 //! [`init`] registers each built-in driver once; the registrations live for the kernel's
 //! lifetime (tests and the shell unbind and rebind devices, not drivers).
 
+pub mod bochs;
 pub mod uart16550;
 pub mod vkms;
 
@@ -16,6 +18,7 @@ use spin::Once;
 use crate::println;
 
 static UART16550: Once<Registration<uart16550::Uart16550>> = Once::new();
+static BOCHS: Once<Registration<bochs::Driver>> = Once::new();
 
 /// Registers the built-in drivers (each binds to its devices at once).
 pub fn init(model: &DeviceModel) {
@@ -24,5 +27,11 @@ pub fn init(model: &DeviceModel) {
             UART16550.call_once(|| registration);
         }
         Err(error) => println!("kernel: uart16550: {error}"),
+    }
+    match model.register_driver(bochs::Driver) {
+        Ok(registration) => {
+            BOCHS.call_once(|| registration);
+        }
+        Err(error) => println!("kernel: {}: {error}", bochs::DRIVER_NAME),
     }
 }

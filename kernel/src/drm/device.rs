@@ -440,6 +440,20 @@ impl Device {
         drop(pending);
     }
 
+    /// Turns the pipeline off (`drm_atomic_helper_shutdown`): a best-effort commit of
+    /// the empty state; nothing happens once unplugged.
+    pub fn shutdown(&self) {
+        let _ = self.atomic(
+            |_, new| {
+                *new = State::default();
+                Ok(())
+            },
+            None,
+            false,
+            None,
+        );
+    }
+
     // ---- managed resources ----
 
     /// Adds an action run at the device's final release, newest first (`drmm_add_action`).
