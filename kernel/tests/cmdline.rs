@@ -98,3 +98,18 @@ kernel_test! {
         check_eq!(text.as_str(), "unknown option `foo` (ignored)");
     }
 }
+
+kernel_test! {
+    /// `devices=` picks the end-of-boot device report; a bad value keeps the default.
+    fn devices_report_option() {
+        use kernel::cmdline::DeviceReport;
+        check_eq!(parse_all("").0.devices, DeviceReport::All);
+        check_eq!(parse_all("devices=tree").0.devices, DeviceReport::Tree);
+        check_eq!(parse_all("devices=events").0.devices, DeviceReport::Events);
+        check_eq!(parse_all("devices=none").0.devices, DeviceReport::None);
+        let (options, problems, count) = parse_all("devices=everything");
+        check_eq!(options.devices, DeviceReport::All);
+        check_eq!(count, 1);
+        check!(matches!(problems[0], Some(Problem::InvalidValue { key: "devices", .. })));
+    }
+}

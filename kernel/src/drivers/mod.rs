@@ -1,6 +1,7 @@
 //! The kernel's built-in drivers and their registration at boot.
 //!
 //! - [`uart16550`]: the COM1 console on the platform bus;
+//! - [`ramdisk`]: block storage on a faux device (`ram0` at boot);
 //! - [`vkms`]: a virtual display on a faux device (the DRM side's);
 //! - [`bochs`]: QEMU's bochs-display / std VGA on the PCI bus.
 //!
@@ -8,6 +9,7 @@
 //! lifetime (tests and the shell unbind and rebind devices, not drivers).
 
 pub mod bochs;
+pub mod ramdisk;
 pub mod uart16550;
 pub mod vkms;
 
@@ -28,6 +30,7 @@ pub fn init(model: &DeviceModel) {
         }
         Err(error) => println!("kernel: uart16550: {error}"),
     }
+    ramdisk::init(model);
     match model.register_driver(bochs::Driver) {
         Ok(registration) => {
             BOCHS.call_once(|| registration);
