@@ -95,6 +95,34 @@ fn a_subscriber_may_call_back_into_the_model() {
 }
 
 #[test]
+fn a_subscriber_may_change_the_model() {
+    let model = model();
+    let log = Log::default();
+    let model_in_subscriber = model.clone();
+    let children = Arc::new(Mutex::new(Vec::new()));
+    let children_in_subscriber = children.clone();
+    let _subscription = model.subscribe(move |event| {
+        // Each bound bus device gets a virtual child, added from the subscriber.
+        if event.kind == EventKind::Bound && event.bus.as_deref() == Some("test") {
+            let name = event.path.rsplit('/').next().unwrap_or_default();
+            let parent = model_in_subscriber.find_device(Some("test"), name).unwrap();
+            let child = model_in_subscriber
+                .add_device(DeviceBuilder::new(format!("{name}-child")).parent(&parent))
+                .unwrap();
+            children_in_subscriber.lock().unwrap().push(child);
+        }
+    });
+    let driver = model
+        .register_driver(TestDriver::exact("drv", "c", &log))
+        .unwrap();
+    let device = model.add_device(test_device("dev", "c")).unwrap();
+    assert_eq!(model.children(&device).len(), 1);
+    children.lock().unwrap().clear();
+    drop((device, driver));
+    assert!(model.is_quiescent());
+}
+
+#[test]
 fn tree_view_of_a_representative_model() {
     let model = model();
     let log = Log::default();
