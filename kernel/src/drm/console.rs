@@ -43,6 +43,21 @@ impl Console {
     /// Any client error (e.g. [`Error::Unplugged`]); [`Error::InvalidMode`] when the
     /// connector has no mode.
     pub fn new(device: &Arc<Device>, mode: Option<Mode>, window: Option<Rect>) -> Result<Self> {
+        Self::with_picture(device, mode, window, |_, _| Ok(()))
+    }
+
+    /// As [`new`](Self::new), with `draw` painting the framebuffer before the first frame
+    /// is shown (so the first frame on screen is the finished picture).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), or the error of `draw`.
+    pub fn with_picture(
+        device: &Arc<Device>,
+        mode: Option<Mode>,
+        window: Option<Rect>,
+        draw: impl FnOnce(&Mapping, Mode) -> Result<()>,
+    ) -> Result<Self> {
         let client = Client::open(device)?;
         let objects = client.resources()?;
         let modes = client.connector(objects.connector)?.modes;
@@ -62,6 +77,7 @@ impl Console {
         )?;
         let mapping = client.map_dumb(buffer.handle)?;
         client.destroy_dumb(buffer.handle)?;
+        draw(&mapping, mode)?;
         let screen = Rect::sized(mode.width(), mode.height());
         client.commit(
             &Request::new()
@@ -156,26 +172,30 @@ impl Console {
         })
     }
 
+    /// Scrolls half the window at once: every scroll re-sends the whole window to the
+    /// screen, so fewer, bigger scrolls cost less.
     fn scroll(&mut self) -> Result<()> {
         let stride = (self.mapping.pitch() / 4) as usize;
         let window = self.window;
         let background = self.background;
+        let shift_rows = (self.rows / 2).max(1);
+        let shift = (shift_rows * CELL_HEIGHT) as usize;
         self.mapping.with_pixels(|pixels| {
             let top = window.y as usize;
-            let rows = window.height as usize - CELL_HEIGHT as usize;
-            for y in top..top + rows {
-                let (to, from) = (y * stride, (y + CELL_HEIGHT as usize) * stride);
-                let x = window.x as usize;
+            let kept = window.height as usize - shift;
+            let x = window.x as usize;
+            for y in top..top + kept {
+                let (to, from) = (y * stride, (y + shift) * stride);
                 pixels.copy_within(from + x..from + x + window.width as usize, to + x);
             }
-            for y in top + rows..top + window.height as usize {
-                let start = y * stride + window.x as usize;
+            for y in top + kept..top + window.height as usize {
+                let start = y * stride + x;
                 if let Some(span) = pixels.get_mut(start..start + window.width as usize) {
                     span.fill(background);
                 }
             }
         })?;
-        self.row = self.rows.saturating_sub(1);
+        self.row = self.rows.saturating_sub(shift_rows);
         self.flush(window)
     }
 
@@ -201,6 +221,9 @@ impl Console {
         }
         let mut dirty_from = self.column;
         for character in text.chars() {
+            if character == '\r' {
+                continue;
+            }
             if character == '\n' {
                 self.flush_line(dirty_from)?;
                 self.newline()?;

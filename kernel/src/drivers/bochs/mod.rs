@@ -25,6 +25,7 @@
 //! then the devres release drops the device's first reference and the BAR claims. A
 //! client that still holds the display sees [`drm::Error::Unplugged`] from then on.
 
+pub mod demo;
 pub mod regs;
 
 use alloc::format;
