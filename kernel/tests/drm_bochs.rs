@@ -141,6 +141,7 @@ kernel_test! {
         screen.mapping.fill(Rect::new(0, 0, 64, 64), 0x00ff_0000).map_err(failure)?;
         screen.client.dirty_framebuffer(screen.framebuffer, &[]).map_err(failure)?;
         let pitch = 800 * 4;
+        check!(arch::pat::is_write_combining(base), "framebuffer not write-combined");
         check_eq!(vram_pixel(base, pitch, 0, 0), 0x00ff_0000);
         check_eq!(vram_pixel(base, pitch, 63, 63), 0x00ff_0000);
         check_eq!(vram_pixel(base, pitch, 64, 63), 0x0020_4060);
@@ -209,6 +210,8 @@ kernel_test! {
             }
         }
         check_eq!((ok, failed), (15, 15));
+        let base = framebuffer_base(&pci_device)?;
+        check!(!arch::pat::is_write_combining(base), "write-combining left after unbind");
         check!(bochs::displays().is_empty());
         check!(screen.client.device().is_unplugged());
         check_eq!(screen.client.create_dumb(8, 8, 32), Err(Error::Unplugged));
@@ -218,6 +221,7 @@ kernel_test! {
         check_eq!(drm::counts().buffers, 0);
         check_eq!(drm::counts().devices, 0);
         model.bind(&pci_device).map_err(failure)?;
+        check!(arch::pat::is_write_combining(base), "framebuffer not write-combined after rebind");
         let again = show(&display()?, mode).map_err(failure)?;
         again.mapping.fill(Rect::sized(640, 480), 0x00ff_ffff).map_err(failure)?;
         again.client.dirty_framebuffer(again.framebuffer, &[]).map_err(failure)?;

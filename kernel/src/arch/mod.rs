@@ -25,6 +25,7 @@ pub mod io;
 pub mod irq;
 pub mod linker;
 pub mod paging;
+pub mod pat;
 pub mod pvh;
 pub mod qemu;
 pub mod recover;

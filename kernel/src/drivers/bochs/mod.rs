@@ -15,6 +15,9 @@
 //! std VGA) and turns DISPI off. There is no vblank interrupt: flip events complete at
 //! the end of the commit.
 //!
+//! BAR0 is mapped write-combining through the PAT ([`crate::arch::pat`]) for the
+//! binding's lifetime.
+//!
 //! # Unplug
 //!
 //! Both BARs are claimed through the PCI bus as `Devres<MmioWindow>`: revoked when the
@@ -36,8 +39,10 @@ use drivermodel::context::Core;
 use drivermodel::{Devres, IdEntry};
 
 use crate::arch::io::MmioWindow;
+use crate::arch::pat;
 use crate::bus::pci::{self, Command, Id, PciDevice};
 use crate::drm::{self, Commit, Format, Hardware, Mode, Rect};
+use crate::println;
 
 /// The driver's name.
 pub const DRIVER_NAME: &str = "bochs-drm";
@@ -303,6 +308,13 @@ impl drivermodel::Driver for Driver {
         pci.enable(Command::MEMORY)?;
         let mmio = pci.claim_memory_bar(2)?;
         let vram = pci.claim_memory_bar(0)?;
+        // Write-combining for the framebuffer, undone at unbind before the BAR goes.
+        match pat::map_write_combining(vram.access(device)?) {
+            Ok(mapping) => {
+                device.devres().alloc(mapping)?;
+            }
+            Err(error) => println!("{DRIVER_NAME}: framebuffer not write-combined: {error}"),
+        }
         let (modes, vram_size) = {
             let registers = Registers(mmio.access(device)?);
             let (_, memory) = registers.init().map_err(model_error)?;
