@@ -130,12 +130,15 @@ pub trait Claim {
     /// As [`claim_io`](Self::claim_io).
     fn claim_mmio(&self, range: MmioRange) -> Result<Devres<MmioWindow>>;
 
-    /// Takes interrupt line `irq` (one of the device's) with `handler`.
+    /// Takes interrupt line `irq`, which must be one of the device's, with `handler`
+    /// (called in interrupt context). The line is masked and the handler dropped when the
+    /// binding ends.
     ///
     /// # Errors
     ///
-    /// [`Error::NotDescribed`] is not used: a line the device does not describe gives
-    /// [`Error::Irq`] with `InvalidLine`; a taken line gives `Busy`.
+    /// [`Error::Irq`]: `InvalidLine` for a line the device does not describe (or no ISA
+    /// line), `Busy` for a line someone else holds; [`Error::Model`] if the devres node
+    /// cannot be added.
     fn request_irq(&self, irq: Irq, handler: Handler) -> Result<Devres<IrqLine>>;
 }
 
