@@ -204,7 +204,7 @@ fn compose(state: &State, frame: &mut [u32]) -> u32 {
 /// A vkms instance: a faux device with a display device on it.
 #[derive(Debug)]
 pub struct Vkms {
-    device: Option<Arc<drm::Device>>,
+    device: Arc<drm::Device>,
     group: GroupId,
     output: Arc<spin::Mutex<Output>>,
     faux: Option<faux::Registration>,
@@ -244,7 +244,7 @@ impl Vkms {
             }
         };
         Ok(Self {
-            device: Some(device),
+            device,
             group,
             output,
             faux: Some(faux),
@@ -252,12 +252,8 @@ impl Vkms {
     }
 
     /// The display device.
-    ///
-    /// # Panics
-    ///
-    /// Never: the device is only taken by `Drop`.
     pub fn device(&self) -> &Arc<drm::Device> {
-        self.device.as_ref().expect("present until drop")
+        &self.device
     }
 
     /// The faux device.
@@ -293,10 +289,12 @@ impl Vkms {
 
 impl Drop for Vkms {
     fn drop(&mut self) {
-        if let Some(faux) = &self.faux {
+        // vkms_destroy: the group's release unplugs the display and drops its first
+        // reference; then the faux device goes. The handle's own reference to the
+        // display is dropped with the fields, after this.
+        if let Some(faux) = self.faux.take() {
             let _ = faux.device().devres().release_group(self.group);
+            drop(faux);
         }
-        drop(self.device.take());
-        drop(self.faux.take());
     }
 }
