@@ -326,3 +326,15 @@ fn listings_follow_registration_order() {
     assert_eq!(model.counts().drivers, 0);
     assert!(model.is_quiescent());
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<DeviceModel>();
+    send_sync::<Device>();
+    send_sync::<ARef<Device>>();
+    send_sync::<drivermodel::device::Registration>();
+    send_sync::<drivermodel::faux::Registration>();
+    send_sync::<drivermodel::driver::Registration<TestDriver>>();
+    send_sync::<drivermodel::Devres<u32>>();
+}
