@@ -16,14 +16,14 @@ use drivermodel::{Bus, Device, Devres, Driver, Error, IdEntry, KeySet, Match, Ma
 /// The bus name.
 pub const BUS: &str = "mbus";
 /// Device name slots: the device in slot `s` is named `d<s>`.
-pub const SLOTS: usize = 4;
+pub const SLOTS: usize = 3;
 /// Drivers `m0`, `m1`, `m2`.
 pub const DRIVERS: usize = 3;
 /// Compatible IDs 0..4; ID 3 matches no driver.
 pub const COMPATS: u8 = 4;
 /// Every device's devres list holds at most this many nodes (markers included), so the
 /// "list full" paths (`add_action_or_reset` running the action at once) are exercised.
-pub const CAPACITY: usize = 5;
+pub const CAPACITY: usize = 4;
 
 /// `SCORES[driver][compat]`: the match score, `None` for no match. Scores are distinct
 /// per compatible ID, so the best match is always unique.
@@ -79,7 +79,7 @@ impl Entry {
 }
 
 /// The shared log.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Log(Arc<Mutex<Vec<Entry>>>);
 
 impl Log {

@@ -56,28 +56,67 @@ pub enum Op {
         plan: Plan,
     },
     /// `Registration::delete` of the slot's device.
-    Delete { slot: u8 },
+    Delete {
+        slot: u8,
+    },
     /// Keep an extra counted reference (`ARef`) to the slot's device.
-    Hold { slot: u8 },
+    Hold {
+        slot: u8,
+    },
     /// Drop that reference.
-    DropHold { slot: u8 },
-    Register { driver: u8 },
+    DropHold {
+        slot: u8,
+    },
+    Register {
+        driver: u8,
+    },
     /// Drop the driver's registration.
-    Unregister { driver: u8 },
-    Bind { slot: u8 },
-    BindDriver { slot: u8, driver: u8 },
-    Unbind { slot: u8 },
-    AddResource { slot: u8, kind: Kind },
-    OpenGroup { slot: u8 },
+    Unregister {
+        driver: u8,
+    },
+    Bind {
+        slot: u8,
+    },
+    BindDriver {
+        slot: u8,
+        driver: u8,
+    },
+    Unbind {
+        slot: u8,
+    },
+    AddResource {
+        slot: u8,
+        kind: Kind,
+    },
+    OpenGroup {
+        slot: u8,
+    },
     /// `close_group(None)` or `close_group(Some(the group-th opened group))`.
-    CloseGroup { slot: u8, group: Option<u8> },
-    ReleaseGroup { slot: u8, group: u8 },
-    RemoveGroup { slot: u8, group: u8 },
-    Take { slot: u8, target: Target, how: How },
+    CloseGroup {
+        slot: u8,
+        group: Option<u8>,
+    },
+    ReleaseGroup {
+        slot: u8,
+        group: u8,
+    },
+    RemoveGroup {
+        slot: u8,
+        group: u8,
+    },
+    Take {
+        slot: u8,
+        target: Target,
+        how: How,
+    },
     /// `try_access` on the device's `Devres<Tracked>` handle.
-    TryAccess { slot: u8 },
+    TryAccess {
+        slot: u8,
+    },
     /// Drop the device's `Devres<Tracked>` handle.
-    DropDevres { slot: u8 },
+    DropDevres {
+        slot: u8,
+    },
 }
 
 /// The result of one operation, compared between the real model and the reference.

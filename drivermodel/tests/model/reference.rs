@@ -30,7 +30,9 @@ pub enum Node {
         kind: ResourceKind,
     },
     /// A `Devres<Tracked>` whose value has the given id.
-    Revocation { id: u32 },
+    Revocation {
+        id: u32,
+    },
     GroupOpen(usize),
     GroupClose(usize),
 }
@@ -176,8 +178,8 @@ impl Reference {
     /// Frees every device object that nothing holds any more (children before parents).
     pub fn collect_garbage(&mut self) {
         loop {
-            let Some(uid) =
-                (0..self.devices.len()).find(|&uid| !self.devices[uid].freed && self.holders(uid) == 0)
+            let Some(uid) = (0..self.devices.len())
+                .find(|&uid| !self.devices[uid].freed && self.holders(uid) == 0)
             else {
                 return;
             };
@@ -442,7 +444,10 @@ impl Reference {
             return Observed::Skipped;
         };
         let list = &mut self.devices[uid].list;
-        if let Some(position) = list.iter().position(|node| *node == Node::Revocation { id }) {
+        if let Some(position) = list
+            .iter()
+            .position(|node| *node == Node::Revocation { id })
+        {
             let node = list.remove(position);
             self.release_node(uid, node);
         }
@@ -621,7 +626,7 @@ impl Reference {
             ),
         };
         // The newest match wins.
-        let Some(position) = device.list.iter().rposition(|node| matches(node)) else {
+        let Some(position) = device.list.iter().rposition(matches) else {
             return Observed::Err("DevresNotFound");
         };
         let node = device.list.remove(position);

@@ -1,0 +1,444 @@
+//! Model-based property test: random sequences of operations run against the real
+//! driver model and against a small reference model, compared after **every** step.
+//!
+//! The operations ([`ops::Op`]): add / delete a device (with a parent, a compatible ID
+//! and a probe plan), hold / drop an extra reference, register / unregister a driver,
+//! bind / bind to a named driver / unbind, and devres: add an action, an
+//! `add_action_or_reset`, a managed allocation, a self-referencing action, keyed adds;
+//! open / close / release / remove a group; release / destroy / remove by identity
+//! (generated key or shared key: the newest match wins); `Devres<T>` (created by probes)
+//! `try_access` and drop.
+//!
+//! After each step the test checks:
+//!
+//! - the operation's result (`Ok`, the error variant, a count, the accessed value);
+//! - the log of everything the model ran on the test's behalf — probes, unbind hooks,
+//!   driver state drops, devres releases (actions, values, `Devres` values) and device
+//!   release hooks — against the reference's prediction: exactly the same entries (so
+//!   nothing is released twice and nothing is lost), in the same order per device (so
+//!   devres is released LIFO), and the probe/unbind/remove entries in the same global
+//!   order (so drivers bind in registration order and unregister newest-bound first);
+//! - the live counters (device objects, registered devices, bindings, devres nodes,
+//!   drivers);
+//! - every reachable device's registered / bound state, bound driver and devres length;
+//!   each driver's bound devices in binding order; the model's device list.
+//!
+//! At the end the test deletes and drops everything; then the model must be quiescent,
+//! every device object freed, and the reference agree.
+//!
+//! The reference model (`tests/model/reference.rs`) is the place to start reading.
+//! Cases: 2,048 sequences of up to 40 operations on the host, 8 under Miri.
+
+#[path = "model/fixture.rs"]
+mod fixture;
+#[path = "model/ops.rs"]
+mod ops;
+#[path = "model/real.rs"]
+mod real;
+#[path = "model/reference.rs"]
+mod reference;
+
+use std::collections::BTreeSet;
+
+use drivermodel::Counts;
+use fixture::{COMPATS, DRIVERS, Entry, Plan, SLOTS, driver_name};
+use ops::{How, Kind, Op, Target};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError};
+use real::Real;
+use reference::{Lifecycle, Reference};
+
+const CASES: u32 = if cfg!(miri) { 8 } else { 2048 };
+const MAX_STEPS: usize = 40;
+
+fn plan() -> impl Strategy<Value = Plan> {
+    // Mostly successful probes, so that bindings live long enough to be interesting.
+    let fail_mask = prop_oneof![3 => Just(0u8), 1 => 0..8u8];
+    (0..=2u8, any::<bool>(), fail_mask).prop_map(|(actions, devres, fail_mask)| Plan {
+        actions,
+        devres,
+        fail_mask,
+    })
+}
+
+fn add() -> impl Strategy<Value = Op> {
+    let slot = || 0..SLOTS as u8;
+    (slot(), 0..COMPATS, proptest::option::of(slot()), plan()).prop_map(
+        |(slot, compat, parent, plan)| Op::Add {
+            slot,
+            compat,
+            parent,
+            plan,
+        },
+    )
+}
+
+/// A few adds first (so that later operations find devices), then anything.
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    use proptest::collection::vec;
+    (vec(add(), 0..=SLOTS), vec(op(), 1..=MAX_STEPS - SLOTS)).prop_map(|(mut ops, body)| {
+        ops.extend(body);
+        ops
+    })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let slot = || 0..SLOTS as u8;
+    let driver = || 0..DRIVERS as u8;
+    let kind = prop_oneof![
+        Just(Kind::Action),
+        Just(Kind::ActionOrReset),
+        Just(Kind::Alloc),
+        Just(Kind::SelfRef),
+        (0..2u8, any::<bool>()).prop_map(|(tag, alloc)| Kind::Keyed { tag, alloc }),
+    ];
+    let target = prop_oneof![
+        (0..4u8).prop_map(Target::Generated),
+        (0..2u8).prop_map(Target::Tag),
+    ];
+    let how = prop_oneof![Just(How::Release), Just(How::Destroy), Just(How::Remove)];
+    prop_oneof![
+        4 => add(),
+        2 => slot().prop_map(|slot| Op::Delete { slot }),
+        1 => slot().prop_map(|slot| Op::Hold { slot }),
+        1 => slot().prop_map(|slot| Op::DropHold { slot }),
+        3 => driver().prop_map(|driver| Op::Register { driver }),
+        1 => driver().prop_map(|driver| Op::Unregister { driver }),
+        2 => slot().prop_map(|slot| Op::Bind { slot }),
+        1 => (slot(), driver()).prop_map(|(slot, driver)| Op::BindDriver { slot, driver }),
+        2 => slot().prop_map(|slot| Op::Unbind { slot }),
+        6 => (slot(), kind).prop_map(|(slot, kind)| Op::AddResource { slot, kind }),
+        3 => slot().prop_map(|slot| Op::OpenGroup { slot }),
+        2 => (slot(), proptest::option::of(0..4u8))
+            .prop_map(|(slot, group)| Op::CloseGroup { slot, group }),
+        3 => (slot(), 0..4u8).prop_map(|(slot, group)| Op::ReleaseGroup { slot, group }),
+        1 => (slot(), 0..4u8).prop_map(|(slot, group)| Op::RemoveGroup { slot, group }),
+        3 => (slot(), target, how).prop_map(|(slot, target, how)| Op::Take { slot, target, how }),
+        2 => slot().prop_map(|slot| Op::TryAccess { slot }),
+        1 => slot().prop_map(|slot| Op::DropDevres { slot }),
+    ]
+}
+
+/// Same entries; same order per device; same order of the binding entries overall.
+fn compare_logs(actual: &[Entry], expected: &[Entry]) -> Result<(), String> {
+    let sorted = |entries: &[Entry]| {
+        let mut entries = entries.to_vec();
+        entries.sort_unstable();
+        entries
+    };
+    let per_device = |entries: &[Entry], device: usize| -> Vec<Entry> {
+        entries
+            .iter()
+            .copied()
+            .filter(|entry| entry.device() == device)
+            .collect()
+    };
+    let binding = |entries: &[Entry]| -> Vec<Entry> {
+        entries.iter().copied().filter(Entry::is_binding).collect()
+    };
+    let devices: BTreeSet<usize> = actual.iter().chain(expected).map(Entry::device).collect();
+    let same = sorted(actual) == sorted(expected)
+        && binding(actual) == binding(expected)
+        && devices
+            .iter()
+            .all(|&device| per_device(actual, device) == per_device(expected, device));
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "log differs\n  actual:   {actual:?}\n  expected: {expected:?}"
+        ))
+    }
+}
+
+/// The counters this test models (`Counts` may grow fields the test does not know).
+#[derive(Debug, PartialEq, Eq)]
+struct Counters {
+    devices: usize,
+    registered_devices: usize,
+    bindings: usize,
+    devres_nodes: usize,
+    drivers: usize,
+}
+
+impl From<Counts> for Counters {
+    fn from(counts: Counts) -> Self {
+        Self {
+            devices: counts.devices,
+            registered_devices: counts.registered_devices,
+            bindings: counts.bindings,
+            devres_nodes: counts.devres_nodes,
+            drivers: counts.drivers,
+        }
+    }
+}
+
+fn expected_counters(reference: &Reference) -> Counters {
+    let live = || reference.devices.iter().filter(|device| !device.freed);
+    Counters {
+        devices: live().count(),
+        registered_devices: live()
+            .filter(|device| device.lifecycle != Lifecycle::Deleted)
+            .count(),
+        bindings: live().filter(|device| device.binding.is_some()).count(),
+        devres_nodes: live().map(|device| device.list.len()).sum(),
+        drivers: reference.drivers.iter().filter(|&&driver| driver).count(),
+    }
+}
+
+/// Everything observable agrees with the reference.
+fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
+    let counts = Counters::from(real.model.counts());
+    let expected = expected_counters(reference);
+    if counts != expected {
+        return Err(format!("counts {counts:?}, expected {expected:?}"));
+    }
+    for slot in 0..SLOTS {
+        let device = real.device(slot);
+        let uid = reference.handle(slot);
+        if device.is_some() != uid.is_some() {
+            return Err(format!(
+                "slot {slot}: handle {:?} vs reference {uid:?}",
+                device.is_some()
+            ));
+        }
+        let (Some(device), Some(uid)) = (device, uid) else {
+            continue;
+        };
+        let model = &reference.devices[uid];
+        let actual = (
+            device.is_registered(),
+            device.driver_name(),
+            device.devres().len(),
+        );
+        let expected = (
+            model.lifecycle != Lifecycle::Deleted,
+            model.binding.map(|(driver, _)| driver_name(driver)),
+            model.list.len(),
+        );
+        if actual != expected {
+            return Err(format!(
+                "slot {slot} (uid {uid}): (registered, driver, devres) = {actual:?}, \
+                 expected {expected:?}"
+            ));
+        }
+    }
+    for (driver, registration) in real.drivers.iter().enumerate() {
+        let Some(registration) = registration else {
+            continue;
+        };
+        let actual: Vec<String> = registration
+            .bound_devices()
+            .iter()
+            .map(|device| device.name().to_owned())
+            .collect();
+        let mut bound: Vec<(u64, usize)> = reference
+            .devices
+            .iter()
+            .filter_map(|device| match device.binding {
+                Some((owner, sequence)) if owner == driver => Some((sequence, device.slot)),
+                _ => None,
+            })
+            .collect();
+        bound.sort_unstable();
+        let expected: Vec<String> = bound.iter().map(|(_, slot)| format!("d{slot}")).collect();
+        if actual != expected {
+            return Err(format!(
+                "driver m{driver} bound devices {actual:?}, expected {expected:?}"
+            ));
+        }
+    }
+    let actual: Vec<String> = real
+        .model
+        .devices()
+        .iter()
+        .map(|device| device.name().to_owned())
+        .collect();
+    let expected: Vec<String> = reference
+        .devices
+        .iter()
+        .filter(|device| device.lifecycle != Lifecycle::Deleted)
+        .map(|device| format!("d{}", device.slot))
+        .collect();
+    if actual != expected {
+        return Err(format!("model devices {actual:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
+/// Applies `op` to both sides and compares everything.
+fn step(real: &mut Real, reference: &mut Reference, op: Op) -> Result<(), String> {
+    let actual = real.apply(op);
+    let expected = reference.apply(op);
+    if actual != expected {
+        return Err(format!("result {actual:?}, expected {expected:?}"));
+    }
+    compare_logs(&real.log.take(), &reference.take_expected())?;
+    check_state(real, reference)
+}
+
+/// Drops everything the test holds: `Devres` handles, held references, registrations,
+/// drivers, each as an ordinary checked step.
+fn teardown() -> Vec<Op> {
+    let mut ops = Vec::new();
+    for slot in 0..SLOTS as u8 {
+        ops.push(Op::DropDevres { slot });
+        ops.push(Op::DropHold { slot });
+        ops.push(Op::Delete { slot });
+    }
+    ops.extend((0..DRIVERS as u8).map(|driver| Op::Unregister { driver }));
+    ops
+}
+
+fn run(ops: &[Op]) -> Result<(), String> {
+    let mut real = Real::new();
+    let mut reference = Reference::default();
+    for (index, &op) in ops.iter().chain(&teardown()).enumerate() {
+        step(&mut real, &mut reference, op)
+            .map_err(|error| format!("step {index} ({op:?}): {error}"))?;
+    }
+    if !real.stash.lock().unwrap().is_empty() {
+        return Err("Devres handles left after teardown".into());
+    }
+    if !real.model.is_quiescent() || real.model.counts().drivers != 0 {
+        return Err(format!("not quiescent: {:?}", real.model.counts()));
+    }
+    if let Some(device) = reference.devices.iter().find(|device| !device.freed) {
+        return Err(format!("reference device not freed: {device:?}"));
+    }
+    Ok(())
+}
+
+fn config() -> Config {
+    Config {
+        cases: CASES,
+        // Keep the shrunk failure in the test output only: no regression files in the
+        // source tree (and no file system access under Miri).
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn model_agrees_with_reference(ops in ops()) {
+        run(&ops).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// Hand-written sequences that must pass (and document typical interleavings).
+#[test]
+fn scripted_sequences_agree() {
+    let plan = |actions, devres, fail_mask| Plan {
+        actions,
+        devres,
+        fail_mask,
+    };
+    let sequences: Vec<Vec<Op>> = vec![
+        // Reference loop: a self-referencing action on an unbound device, then delete.
+        vec![
+            Op::Add {
+                slot: 0,
+                compat: 3,
+                parent: None,
+                plan: plan(0, false, 0),
+            },
+            Op::AddResource {
+                slot: 0,
+                kind: Kind::SelfRef,
+            },
+            Op::Delete { slot: 0 },
+        ],
+        // Bind with a Devres, read it, unbind revokes it, the handle outlives the binding.
+        vec![
+            Op::Register { driver: 1 },
+            Op::Add {
+                slot: 1,
+                compat: 0,
+                parent: None,
+                plan: plan(2, true, 0),
+            },
+            Op::TryAccess { slot: 1 },
+            Op::AddResource {
+                slot: 1,
+                kind: Kind::Alloc,
+            },
+            Op::Unbind { slot: 1 },
+            Op::TryAccess { slot: 1 },
+            Op::Bind { slot: 1 },
+            Op::Delete { slot: 1 },
+            Op::DropDevres { slot: 1 },
+        ],
+        // Parent deletion pending on a bound child; newest-bound-first unregister.
+        vec![
+            Op::Register { driver: 0 },
+            Op::Add {
+                slot: 0,
+                compat: 1,
+                parent: None,
+                plan: plan(1, false, 0),
+            },
+            Op::Add {
+                slot: 1,
+                compat: 0,
+                parent: Some(0),
+                plan: plan(1, true, 0),
+            },
+            Op::Hold { slot: 0 },
+            Op::Delete { slot: 0 },
+            Op::AddResource {
+                slot: 0,
+                kind: Kind::Action,
+            },
+            Op::Unregister { driver: 0 },
+            Op::Delete { slot: 1 },
+        ],
+        // Groups: nested, released, removed; keyed newest-match-wins.
+        vec![
+            Op::Add {
+                slot: 2,
+                compat: 3,
+                parent: None,
+                plan: plan(0, false, 0),
+            },
+            Op::AddResource {
+                slot: 2,
+                kind: Kind::Keyed {
+                    tag: 0,
+                    alloc: true,
+                },
+            },
+            Op::OpenGroup { slot: 2 },
+            Op::AddResource {
+                slot: 2,
+                kind: Kind::Keyed {
+                    tag: 0,
+                    alloc: false,
+                },
+            },
+            Op::OpenGroup { slot: 2 },
+            Op::CloseGroup {
+                slot: 2,
+                group: Some(0),
+            },
+            Op::Take {
+                slot: 2,
+                target: Target::Tag(0),
+                how: How::Remove,
+            },
+            Op::ReleaseGroup { slot: 2, group: 0 },
+            Op::AddResource {
+                slot: 2,
+                kind: Kind::ActionOrReset,
+            },
+            Op::Bind { slot: 2 },
+        ],
+    ];
+    for ops in sequences {
+        if let Err(error) = run(&ops) {
+            panic!("{ops:?}\n{error}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The real side of the model test: applies each [`Op`] to a real [`DeviceModel`] and
+//! reports what happened as an [`Observed`], the same way the reference does.
+
+use drivermodel::devres::{GroupId, ResourceKey};
+use drivermodel::{ARef, Device, DeviceBuilder, DeviceModel, Result, device, driver};
+
+use super::fixture::{
+    BUS, CAPACITY, DRIVERS, DeviceInfo, Entry, Ids, Log, ModelBus, ModelDriver, Plan, SLOTS, Stash,
+    Tracked, driver_name,
+};
+use super::ops::{How, Kind, Observed, Op, Target, error_name};
+
+/// The kind of the shared keys of keyed adds.
+enum Tagged {}
+
+/// What the test holds for the device a slot names.
+pub struct RealDevice {
+    pub uid: usize,
+    pub registration: Option<device::Registration>,
+    pub held: Option<ARef<Device>>,
+    /// Group ids in the order the groups were opened.
+    pub groups: Vec<GroupId>,
+    /// Generated keys in the order they were handed out.
+    pub generated: Vec<ResourceKey>,
+}
+
+pub struct Real {
+    pub model: DeviceModel,
+    pub log: Log,
+    pub ids: Ids,
+    pub stash: Stash,
+    pub slots: [Option<RealDevice>; SLOTS],
+    pub drivers: [Option<driver::Registration<ModelDriver>>; DRIVERS],
+    next_uid: usize,
+}
+
+fn observe(result: Result<()>) -> Observed {
+    match result {
+        Ok(()) => Observed::Ok,
+        Err(error) => Observed::Err(error_name(&error)),
+    }
+}
+
+impl Real {
+    pub fn new() -> Self {
+        let model = DeviceModel::new();
+        model
+            .register_bus(ModelBus)
+            .expect("a new model has no mbus");
+        Self {
+            model,
+            log: Log::default(),
+            ids: Ids::default(),
+            stash: Stash::default(),
+            slots: Default::default(),
+            drivers: Default::default(),
+            next_uid: 0,
+        }
+    }
+
+    /// The slot's device, through the registration or the held reference.
+    pub fn device(&self, slot: usize) -> Option<&Device> {
+        let record = self.slots[slot].as_ref()?;
+        record.registration.as_deref().or(record.held.as_deref())
+    }
+
+    fn uid(&self, slot: usize) -> Option<usize> {
+        self.slots[slot].as_ref().map(|record| record.uid)
+    }
+
+    pub fn apply(&mut self, op: Op) -> Observed {
+        match op {
+            Op::Add {
+                slot,
+                compat,
+                parent,
+                plan,
+            } => self.add(usize::from(slot), compat, parent.map(usize::from), plan),
+            Op::Delete { slot } => {
+                let record = self.slots[usize::from(slot)].as_mut();
+                match record.and_then(|record| record.registration.take()) {
+                    Some(registration) => observe(registration.delete()),
+                    None => Observed::Skipped,
+                }
+            }
+            Op::Hold { slot } => match self.device(usize::from(slot)).map(Device::to_ref) {
+                Some(reference) => {
+                    let previous = self.slots[usize::from(slot)]
+                        .as_mut()
+                        .and_then(|record| record.held.replace(reference));
+                    drop(previous);
+                    Observed::Ok
+                }
+                None => Observed::Skipped,
+            },
+            Op::DropHold { slot } => {
+                let record = self.slots[usize::from(slot)].as_mut();
+                match record.and_then(|record| record.held.take()) {
+                    Some(reference) => {
+                        drop(reference);
+                        Observed::Ok
+                    }
+                    None => Observed::Skipped,
+                }
+            }
+            Op::Register { driver } => {
+                let driver = usize::from(driver);
+                let new = ModelDriver::new(driver, &self.log, &self.ids, &self.stash);
+                match self.model.register_driver(new) {
+                    Ok(registration) => {
+                        let previous = self.drivers[driver].replace(registration);
+                        drop(previous);
+                        Observed::Ok
+                    }
+                    Err(error) => Observed::Err(error_name(&error)),
+                }
+            }
+            Op::Unregister { driver } => match self.drivers[usize::from(driver)].take() {
+                Some(registration) => {
+                    drop(registration);
+                    Observed::Ok
+                }
+                None => Observed::Skipped,
+            },
+            Op::Bind { slot } => match self.device(usize::from(slot)) {
+                Some(device) => observe(self.model.bind(device)),
+                None => Observed::Skipped,
+            },
+            Op::BindDriver { slot, driver } => match self.device(usize::from(slot)) {
+                Some(device) => observe(
+                    self.model
+                        .bind_driver(device, &driver_name(usize::from(driver))),
+                ),
+                None => Observed::Skipped,
+            },
+            Op::Unbind { slot } => match self.device(usize::from(slot)) {
+                Some(device) => observe(self.model.unbind(device)),
+                None => Observed::Skipped,
+            },
+            Op::AddResource { slot, kind } => self.add_resource(usize::from(slot), kind),
+            Op::OpenGroup { slot } => {
+                let slot = usize::from(slot);
+                let Some(device) = self.device(slot) else {
+                    return Observed::Skipped;
+                };
+                match device.devres().open_group() {
+                    Ok(group) => {
+                        self.record(slot).groups.push(group);
+                        Observed::Ok
+                    }
+                    Err(error) => Observed::Err(error_name(&error)),
+                }
+            }
+            Op::CloseGroup { slot, group } => {
+                let slot = usize::from(slot);
+                let Some(device) = self.device(slot) else {
+                    return Observed::Skipped;
+                };
+                let groups = &self.slots[slot].as_ref().map_or(&[][..], |r| &r.groups);
+                let wanted = group
+                    .filter(|_| !groups.is_empty())
+                    .map(|group| groups[usize::from(group) % groups.len()]);
+                observe(device.devres().close_group(wanted))
+            }
+            Op::ReleaseGroup { slot, group } => {
+                let Some(group) = self.group(usize::from(slot), group) else {
+                    return Observed::Skipped;
+                };
+                let device = self
+                    .device(usize::from(slot))
+                    .expect("group implies device");
+                match device.devres().release_group(group) {
+                    Ok(count) => Observed::Count(count),
+                    Err(error) => Observed::Err(error_name(&error)),
+                }
+            }
+            Op::RemoveGroup { slot, group } => {
+                let Some(group) = self.group(usize::from(slot), group) else {
+                    return Observed::Skipped;
+                };
+                let device = self
+                    .device(usize::from(slot))
+                    .expect("group implies device");
+                observe(device.devres().remove_group(group))
+            }
+            Op::Take { slot, target, how } => self.take(usize::from(slot), target, how),
+            Op::TryAccess { slot } => {
+                let Some(uid) = self.uid(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                let stash = self.stash.lock().unwrap();
+                match stash.get(&uid) {
+                    Some(handle) => Observed::Access(handle.try_access().map(|value| value.id)),
+                    None => Observed::Skipped,
+                }
+            }
+            Op::DropDevres { slot } => match self.uid(usize::from(slot)) {
+                Some(uid) => self.drop_devres_handle(uid),
+                None => Observed::Skipped,
+            },
+        }
+    }
+
+    fn record(&mut self, slot: usize) -> &mut RealDevice {
+        self.slots[slot].as_mut().expect("the slot has a device")
+    }
+
+    /// The slot device's `group`-th (modulo) group, if it has a handle and groups.
+    fn group(&self, slot: usize, group: u8) -> Option<GroupId> {
+        self.device(slot)?;
+        let groups = &self.slots[slot].as_ref()?.groups;
+        (!groups.is_empty()).then(|| groups[usize::from(group) % groups.len()])
+    }
+
+    fn drop_devres_handle(&mut self, uid: usize) -> Observed {
+        let handle = self.stash.lock().unwrap().remove(&uid);
+        match handle {
+            Some(handle) => {
+                drop(handle);
+                Observed::Ok
+            }
+            None => Observed::Skipped,
+        }
+    }
+
+    fn add(&mut self, slot: usize, compat: u8, parent: Option<usize>, plan: Plan) -> Observed {
+        if let Some(old) = &self.slots[slot]
+            && old.registration.is_none()
+        {
+            // Forget the slot's previous device: drop its handles first.
+            let uid = old.uid;
+            self.drop_devres_handle(uid);
+            let old = self.slots[slot].take();
+            drop(old);
+        }
+        let uid = self.next_uid;
+        let log = self.log.clone();
+        let mut builder = DeviceBuilder::new(format!("d{slot}"))
+            .bus(BUS)
+            .data(DeviceInfo { uid, compat, plan })
+            .devres_capacity(CAPACITY)
+            .on_release(move || log.push(Entry::Freed { device: uid }));
+        if let Some(parent) = parent
+            .filter(|&parent| parent != slot)
+            .and_then(|parent| self.device(parent))
+        {
+            builder = builder.parent(parent);
+        }
+        match self.model.add_device(builder) {
+            Ok(registration) => {
+                self.next_uid += 1;
+                let previous = self.slots[slot].replace(RealDevice {
+                    uid,
+                    registration: Some(registration),
+                    held: None,
+                    groups: Vec::new(),
+                    generated: Vec::new(),
+                });
+                drop(previous);
+                Observed::Ok
+            }
+            Err(error) => Observed::Err(error_name(&error)),
+        }
+    }
+
+    fn add_resource(&mut self, slot: usize, kind: Kind) -> Observed {
+        let Some(device) = self.device(slot) else {
+            return Observed::Skipped;
+        };
+        if kind == Kind::SelfRef && !device.is_registered() {
+            return Observed::Skipped;
+        }
+        let uid = self.slots[slot].as_ref().map_or(usize::MAX, |r| r.uid);
+        let id = self.ids.next();
+        let devres = device.devres();
+        let tracked = || Tracked {
+            log: self.log.clone(),
+            device: uid,
+            id,
+        };
+        let result = match kind {
+            Kind::Action => devres.add_action(self.log.release_action(uid, id)),
+            Kind::ActionOrReset => devres.add_action_or_reset(self.log.release_action(uid, id)),
+            Kind::Alloc => devres.alloc(tracked()),
+            Kind::SelfRef => {
+                let release = self.log.release_action(uid, id);
+                let itself = device.to_ref();
+                devres.add_action(move || {
+                    release();
+                    drop(itself);
+                })
+            }
+            Kind::Keyed { tag, alloc } => {
+                let key = ResourceKey::new::<Tagged>(u64::from(tag));
+                let added = if alloc {
+                    devres.alloc_keyed(key, tracked())
+                } else {
+                    devres.add_action_keyed(key, self.log.release_action(uid, id))
+                };
+                return observe(added);
+            }
+        };
+        match result {
+            Ok(key) => {
+                self.record(slot).generated.push(key);
+                Observed::Ok
+            }
+            Err(error) => Observed::Err(error_name(&error)),
+        }
+    }
+
+    fn take(&mut self, slot: usize, target: Target, how: How) -> Observed {
+        let Some(device) = self.device(slot) else {
+            return Observed::Skipped;
+        };
+        let key = match target {
+            Target::Generated(index) => {
+                let generated = &self.slots[slot]
+                    .as_ref()
+                    .expect("device implies slot")
+                    .generated;
+                if generated.is_empty() {
+                    return Observed::Skipped;
+                }
+                generated[usize::from(index) % generated.len()]
+            }
+            Target::Tag(tag) => ResourceKey::new::<Tagged>(u64::from(tag)),
+        };
+        let devres = device.devres();
+        observe(match how {
+            How::Release => devres.release(key),
+            How::Destroy => devres.destroy(key),
+            How::Remove => devres.remove(key).map(|removed| {
+                // A value comes back as itself (its drop logs its id: the identity
+                // check); an action is released.
+                match removed.downcast::<Tracked>() {
+                    Ok(value) => drop(value),
+                    Err(action) => action.release(),
+                }
+            }),
+        })
+    }
+}
