@@ -11,6 +11,7 @@
 //! | `exit` | after boot completes, exit QEMU with success (automated `cargo run`) | off |
 //! | `timer_hz=N` | local APIC timer rate, 1..=1000 Hz | 100 |
 //! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
+//! | `reprobe` | driver-model debug mode: every probe is followed by remove and a second probe | off |
 //! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
 
 use core::fmt;
@@ -43,6 +44,8 @@ pub struct Options<'a> {
     pub test_filter: Option<&'a str>,
     /// `devices=...`: the device-model report at the end of boot.
     pub devices: DeviceReport,
+    /// `reprobe`: the driver model's debug re-probe mode.
+    pub reprobe: bool,
 }
 
 impl Default for Options<'_> {
@@ -52,6 +55,7 @@ impl Default for Options<'_> {
             timer_hz: DEFAULT_TIMER_HZ,
             test_filter: None,
             devices: DeviceReport::All,
+            reprobe: false,
         }
     }
 }
@@ -145,6 +149,11 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
             ("exit", None) => options.exit = true,
             ("exit", Some(value)) => {
                 options.exit = true;
+                report(Problem::UnexpectedValue { key, value });
+            }
+            ("reprobe", None) => options.reprobe = true,
+            ("reprobe", Some(value)) => {
+                options.reprobe = true;
                 report(Problem::UnexpectedValue { key, value });
             }
             ("timer_hz" | "test" | "devices", None) => report(Problem::MissingValue { key }),

@@ -23,7 +23,7 @@ use spin::{Mutex, Once};
 
 use crate::arch;
 use crate::bus;
-use crate::cmdline::DeviceReport;
+use crate::cmdline::{DeviceReport, Options};
 use crate::println;
 use crate::test::leak::{self, LeakProbe};
 use crate::text::FixedString;
@@ -36,9 +36,11 @@ pub fn model() -> &'static DeviceModel {
     MODEL.call_once(DeviceModel::new)
 }
 
-/// Sets up the device model, its buses and the built-in drivers (see the module docs).
-pub fn init() {
+/// Sets up the device model, its buses and the built-in drivers (see the module docs);
+/// `options.reprobe` turns on the model's debug re-probe mode first.
+pub fn init(options: &Options<'_>) {
     let model = model();
+    model.set_debug_reprobe(options.reprobe);
     SUBSCRIPTION.call_once(|| model.subscribe(record_event));
     for probe in [
         LeakProbe {

@@ -101,7 +101,7 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
         heap_region.start
     );
 
-    crate::devices::init();
+    crate::devices::init(&options);
 
     BOOT_INFO.call_once(|| BootInfo {
         options,

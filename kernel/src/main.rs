@@ -29,6 +29,8 @@ fn kmain(boot: &'static BootInfo) -> ! {
     );
     println!("kernel: boot complete in {micros} us");
     if boot.options.exit {
+        // Quiesce every device (children and consumers first) before power-off.
+        kernel::devices::model().shutdown_all();
         arch::exit_qemu(ExitCode::Success);
     }
     kernel::shell::run(kernel::devices::model())

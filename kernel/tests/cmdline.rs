@@ -111,5 +111,7 @@ kernel_test! {
         check_eq!(options.devices, DeviceReport::All);
         check_eq!(count, 1);
         check!(matches!(problems[0], Some(Problem::InvalidValue { key: "devices", .. })));
+        check!(parse_all("reprobe").0.reprobe);
+        check!(!parse_all("").0.reprobe);
     }
 }

@@ -240,3 +240,40 @@ kernel_test! {
         check!(matches!(io::claim_mmio(0x10_0000, 4096, "test"), Err(io::ClaimError::NotDeviceMemory { .. })));
     }
 }
+
+kernel_test! {
+    /// A suspend/resume round trip (children first, then back) keeps the console
+    /// receiving by interrupt; while suspended, receive interrupts are off.
+    fn suspend_and_resume_keep_receiving() {
+        let suspends = uart16550::suspend_count();
+        if let Err(error) = model().suspend_all() {
+            fail!("suspend: {error}");
+        }
+        check_eq!(uart16550::suspend_count(), suspends + 1);
+        while console::read_queued_input().is_some() {}
+        // Suspended: the looped-back bytes raise no interrupt.
+        check!(matches!(uart16550::loopback(b"zz", 20_000), Err(uart16550::LoopbackError::Timeout { received: 0 })));
+        if let Err(error) = model().resume_all() {
+            fail!("resume: {error}");
+        }
+        check!(sink_is_uart());
+        check_receive(b"resumed")?;
+    }
+}
+
+kernel_test! {
+    /// With the model's debug re-probe mode on, a bind runs probe, remove and probe again
+    /// (teardown exercised), and the console comes out working.
+    fn debug_reprobe_exercises_remove() {
+        let uart = uart()?;
+        check!(model().unbind(&uart).is_ok());
+        let removes = uart16550::remove_count();
+        model().set_debug_reprobe(true);
+        let bound = model().bind(&uart);
+        model().set_debug_reprobe(false);
+        check!(bound.is_ok(), "{bound:?}");
+        check_eq!(uart16550::remove_count(), removes + 1);
+        check!(sink_is_uart());
+        check_receive(b"reprobed")?;
+    }
+}

@@ -63,6 +63,7 @@ kernel_test! {
         check!(run("drivers").contains("platform/uart16550 bound=1"));
         check!(run("claims").contains("I/O ports 0x3f8..0x400 uart16550 uart16550.0"));
         check!(run("counts").starts_with("devices="));
+        check_eq!(run("suspend"), "suspended every bound device, then resumed\n");
     }
 }
 

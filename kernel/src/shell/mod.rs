@@ -227,6 +227,11 @@ fn apply(
             });
             result
         }
+        Command::Suspend => {
+            model.suspend_all().map_err(failed)?;
+            model.resume_all().map_err(failed)?;
+            writeln!(out, "suspended every bound device, then resumed")
+        }
         Command::Counts => {
             let counts = model.counts();
             writeln!(

@@ -62,10 +62,12 @@ pub enum Command<'a> {
     Claims,
     /// `counts`: the model's live-object counters.
     Counts,
+    /// `suspend`: suspend every bound device, then resume them (a round trip).
+    Suspend,
 }
 
 /// Usage and description of every command, for `help`.
-pub const COMMANDS: [(&str, &str); 14] = [
+pub const COMMANDS: [(&str, &str); 15] = [
     ("help", "this list"),
     ("tree", "the device tree, buses and drivers"),
     (
@@ -101,6 +103,10 @@ pub const COMMANDS: [(&str, &str); 14] = [
         "claimed I/O port and MMIO ranges and their owners",
     ),
     ("counts", "live devices, bindings, devres nodes, drivers"),
+    (
+        "suspend",
+        "suspend every device (children first), then resume",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -177,6 +183,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "lspci" => ("lspci", 0, 0),
         "claims" => ("claims", 0, 0),
         "counts" => ("counts", 0, 0),
+        "suspend" => ("suspend", 0, 0),
         _ => return Err(ParseError::UnknownCommand { word }),
     };
     let mut arguments: [&str; 2] = [""; 2];
@@ -219,6 +226,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "add" => Command::Add { device: first },
         "lspci" => Command::Lspci,
         "claims" => Command::Claims,
+        "suspend" => Command::Suspend,
         _ => Command::Counts,
     })
 }

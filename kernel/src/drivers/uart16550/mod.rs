@@ -13,6 +13,9 @@
 //! 5. register as the console sink (a devres value: unregistered first at unbind, so
 //!    output falls back to the early port before the ports go).
 //!
+//! Suspend turns receive interrupts off, resume programs the UART again; shutdown
+//! quiesces it.
+//!
 //! Remove is the drop of [`Uart`] (the line's `Devres` handle) followed by the devres
 //! release, newest first: console, quiesce, ports. Every register access goes through the
 //! revocable window, so a late access after unbind does nothing instead of touching a
@@ -165,9 +168,26 @@ impl console::Sink for Port {
 }
 
 /// Per-binding state; dropping it (remove) releases the interrupt line.
-#[derive(Debug)]
 pub struct Uart {
+    port: Arc<Port>,
     _line: Devres<IrqLine>,
+}
+
+impl core::fmt::Debug for Uart {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("Uart")
+            .field("device", &self.port.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Suspends since boot.
+static SUSPENDS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times the driver's suspend ran since boot.
+pub fn suspend_count() -> u64 {
+    SUSPENDS.load(Ordering::Relaxed)
 }
 
 /// Bindings removed since boot (drops of [`Uart`]).
@@ -236,7 +256,28 @@ impl Driver for Uart16550 {
             drop(old);
         })?;
         device.devres().alloc(console)?;
-        Ok(Uart { _line: line })
+        Ok(Uart { port, _line: line })
+    }
+
+    /// Suspend: receive interrupts off (output keeps working, polled).
+    fn suspend(&self, _device: &Device<Core>, uart: &mut Uart) -> drivermodel::Result<()> {
+        SUSPENDS.fetch_add(1, Ordering::Relaxed);
+        uart.port.write(regs::INTERRUPT_ENABLE, 0);
+        Ok(())
+    }
+
+    /// Resume: program the UART again and turn receive interrupts back on.
+    fn resume(&self, _device: &Device<Core>, uart: &mut Uart) -> drivermodel::Result<()> {
+        if !uart.port.initialize() {
+            return Err(probe_error("no UART answers after resume"));
+        }
+        uart.port.enable_receive_interrupt();
+        Ok(())
+    }
+
+    /// Shutdown: quiesce (interrupts and OUT2 off) before power-off.
+    fn shutdown(&self, _device: &Device<Core>, uart: &mut Uart) {
+        uart.port.quiesce();
     }
 }
 
