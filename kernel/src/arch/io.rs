@@ -309,7 +309,7 @@ pub fn claim_mmio(start: u64, length: u64, owner: &str) -> Result<MmioWindow, Cl
 ///
 /// # Invariants
 ///
-/// `start .. start + length` is claimed in [`CLAIMS`] at `slot` for this value alone.
+/// `start .. start + length` is claimed in the claim table at `slot` for this value alone.
 #[derive(Debug)]
 pub struct PortWindow {
     start: u16,
@@ -421,7 +421,7 @@ impl Drop for PortWindow {
 ///
 /// # Invariants
 ///
-/// `start .. start + length` is claimed in [`CLAIMS`] at `slot` for this value alone,
+/// `start .. start + length` is claimed in the claim table at `slot` for this value alone,
 /// lies below [`MAPPED_LIMIT`] (identity-mapped) and overlaps no RAM.
 #[derive(Debug)]
 pub struct MmioWindow {

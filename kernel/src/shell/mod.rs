@@ -1,6 +1,6 @@
 //! A small shell on the serial console: the kernel's stand-in for sysfs.
 //!
-//! [`parse`] turns a line into a [`Command`] (pure); [`execute`] runs it against a
+//! [`parse()`] turns a line into a [`Command`] (pure); [`execute`] runs it against a
 //! [`DeviceModel`] and writes the answer to any `fmt::Write`, so tests feed it strings;
 //! [`Shell`] edits a line from typed bytes (echo, backspace, enter) and [`run`] is the
 //! binary's loop on the console input. A bad command or a bad name prints a message that
