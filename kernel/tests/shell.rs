@@ -7,12 +7,53 @@
 extern crate alloc;
 
 use alloc::string::String;
+use core::sync::atomic::{AtomicBool, Ordering};
 
+use drivermodel::context::Core;
+use drivermodel::{Device, Driver, IdEntry};
+use kernel::bus::platform::Platform;
 use kernel::devices::model;
 use kernel::shell::{self, Command, ParseError, Shell, parse};
 use kernel::{check, check_eq, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(setup = warm_up);
+
+/// Registers and drops the test driver once (see `test_main!`).
+fn warm_up() {
+    READY.store(true, Ordering::Relaxed);
+    drop(model().register_driver(Pit));
+    READY.store(false, Ordering::Relaxed);
+}
+
+/// Whether the made-up PIT driver's dependency is "there".
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// A PIT driver that defers until `READY`.
+struct Pit;
+
+static PIT_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("pit", ())];
+
+impl Driver for Pit {
+    type Bus = Platform;
+    type IdInfo = ();
+    type State = ();
+
+    fn name(&self) -> &str {
+        "test_pit"
+    }
+
+    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+        &PIT_TABLE
+    }
+
+    fn probe(&self, _device: &Device<Core>, _info: &()) -> drivermodel::Result<()> {
+        if READY.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(drivermodel::Error::defer("waiting for the HPET"))
+        }
+    }
+}
 
 /// Runs one line and returns what it printed.
 fn run(line: &str) -> String {
@@ -128,5 +169,25 @@ kernel_test! {
         }
         check!(out.starts_with("treX\x08 \x08e\n/devices/platform "), "{out:?}");
         check!(out.ends_with(shell::PROMPT));
+    }
+}
+
+kernel_test! {
+    /// `deferred` lists a device whose probe said "not yet", with the reason, until a
+    /// retry binds it.
+    fn deferred_lists_waiting_devices() {
+        let driver = model()
+            .register_driver(Pit)
+            .map_err(|error| kernel::test::Failure::new(format_args!("{error}")))?;
+        let listing = run("deferred");
+        check!(listing.contains("/devices/platform/pit.0 waiting for the HPET"), "{listing}");
+        check!(run("show pit.0").contains("deferred: waiting for the HPET"));
+        READY.store(true, Ordering::Relaxed);
+        check_eq!(model().retry_deferred(), 1);
+        check!(run("deferred").contains("no deferred devices"));
+        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=test_pit"));
+        drop(driver);
+        READY.store(false, Ordering::Relaxed);
+        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0\n"));
     }
 }
