@@ -6,7 +6,6 @@
 extern crate alloc;
 
 use alloc::sync::Arc;
-use core::format_args;
 
 use drivermodel::DeviceModel;
 use kernel::drivers::vkms::{self, Vkms};

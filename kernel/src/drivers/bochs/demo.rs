@@ -123,6 +123,7 @@ fn open_console() -> Option<Console> {
 /// Runs the demo: picture and console, device tree, live unbind and rebind of bochs.
 /// Does nothing without a bochs display.
 pub fn run(boot: &BootInfo) {
+    let started = boot.micros_since_entry();
     let Some(mut first) = open_console() else {
         println!("kernel: display: no bochs display; demo skipped");
         return;
@@ -136,7 +137,7 @@ pub fn run(boot: &BootInfo) {
         mode.height()
     );
     println!(
-        "kernel: display: first frame on screen {micros} us after entry ({}x{}, bochs-drm)",
+        "kernel: display: first frame on screen {micros} us after entry ({}x{}, bochs-drm; demo started at {started} us)",
         mode.width(),
         mode.height()
     );
