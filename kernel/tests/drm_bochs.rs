@@ -170,7 +170,21 @@ kernel_test! {
         check_eq!(low(bochs::regs::index::BPP), 32);
         check_eq!(low(bochs::regs::index::VIRT_WIDTH), (800 & 0xff) as u8);
         check_eq!(low(bochs::regs::index::ENABLE) & 0x41, 0x41);
+        // No vblank interrupt: a page flip completes with the commit (a fake vblank),
+        // and vblank waits are refused.
         let objects = screen.client.resources().map_err(failure)?;
+        screen
+            .client
+            .page_flip(objects.crtc, screen.framebuffer, 9)
+            .map_err(failure)?;
+        match screen.client.read_event() {
+            Some(event) => {
+                check_eq!(event.kind, drm::EventKind::FlipComplete);
+                check_eq!(event.user_data, 9);
+            }
+            None => fail!("no flip event"),
+        }
+        check!(matches!(screen.client.request_vblank(1), Err(Error::NotSupported { .. })));
         screen
             .client
             .commit(&Request::new().set_mode(objects.crtc, None))
