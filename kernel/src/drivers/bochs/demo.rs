@@ -68,8 +68,9 @@ pub fn draw_pattern(mapping: &Mapping, mode: Mode) -> drm::Result<()> {
     Ok(())
 }
 
-/// The kernel log on the display: a console sink whose console can be replaced (after
-/// a rebind) and that drops text rather than wait when the console is busy.
+/// The kernel log on the display: a console sink that reopens its console on the
+/// rebound display after an unbind, and drops text rather than wait when the console is
+/// busy (a print from inside the console's own work).
 struct DisplaySink {
     console: spin::Mutex<Option<Console>>,
 }
@@ -83,6 +84,17 @@ impl Sink for DisplaySink {
         let Some(mut console) = self.console.try_lock() else {
             return true;
         };
+        // After an unbind (by the demo or the shell) the console's display is gone:
+        // drop it, and open a new one once a display is bound again.
+        if console
+            .as_ref()
+            .is_some_and(|console| console.client().device().is_unplugged())
+        {
+            *console = None;
+        }
+        if console.is_none() {
+            *console = open_console();
+        }
         let Some(console) = console.as_mut() else {
             return false;
         };
@@ -180,8 +192,8 @@ pub fn run(boot: &BootInfo) {
         unbound
     );
     let bound = model.bind(&pci);
+    // The sink opens a console on the new display with the next line.
     println!("kernel: display: rebind {bound:?}");
-    *sink.console.lock() = open_console();
     println!(
         "kernel: display: rebound: {} is {}; the picture and this console are back",
         pci.name(),
