@@ -333,6 +333,7 @@ impl Device {
         driver: impl Driver,
         config: Config,
     ) -> Result<Arc<Self>> {
+        super::register_leak_probe();
         let mut table = Table::new();
         let crtc = table.insert_with(|_| Object::Crtc)?;
         let primary = table.insert_with(|_| Object::Plane)?;

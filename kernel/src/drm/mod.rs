@@ -62,6 +62,23 @@ impl Counts {
     }
 }
 
+/// Adds the display objects to every later kernel test's leak check (once).
+pub(crate) fn register_leak_probe() {
+    static REGISTERED: spin::Once<()> = spin::Once::new();
+    REGISTERED.call_once(|| {
+        let probe = crate::test::leak::LeakProbe {
+            unit: "display objects",
+            read: || {
+                let counts = counts();
+                (counts.devices + counts.clients + counts.buffers + counts.framebuffers) as i64
+            },
+        };
+        if let Err(error) = crate::test::leak::register(probe) {
+            crate::println!("kernel: drm: {error}");
+        }
+    });
+}
+
 /// The live-object counters now.
 pub fn counts() -> Counts {
     Counts {
