@@ -100,6 +100,28 @@ kernel_test! {
                     .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
             )
             .map_err(failure)?;
+        // The mode objects describe the pipeline.
+        let primary = client.plane(objects.primary).map_err(failure)?;
+        check_eq!(primary.plane_type, drm::PlaneType::Primary);
+        check_eq!(primary.framebuffer, Some(framebuffer));
+        check!(primary.formats.contains(&xrgb));
+        let cursor_info = client
+            .plane(objects.cursor.ok_or_else(|| failure("no cursor"))?)
+            .map_err(failure)?;
+        check_eq!(cursor_info.plane_type, drm::PlaneType::Cursor);
+        check_eq!(cursor_info.formats.as_slice(), &[Format::Argb8888.fourcc()]);
+        check_eq!(cursor_info.framebuffer, None);
+        let connector = client.connector(objects.connector).map_err(failure)?;
+        check!(connector.routed);
+        check_eq!(connector.encoder, objects.encoder);
+        check_eq!(
+            client.encoder(objects.encoder).map_err(failure)?.crtc,
+            Some(objects.crtc)
+        );
+        check!(matches!(
+            client.plane(objects.encoder),
+            Err(Error::WrongKind { expected: Kind::Plane, actual: Kind::Encoder, .. })
+        ));
         let small = client.create_dumb(32, 24, 32).map_err(failure)?;
         let small_fb = client
             .add_framebuffer(small.handle, 32, 24, xrgb, small.pitch)

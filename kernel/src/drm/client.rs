@@ -47,6 +47,44 @@ pub struct ConnectorInfo {
     pub connector_type: &'static str,
     /// Its modes, preferred first.
     pub modes: Vec<Mode>,
+    /// Its encoder.
+    pub encoder: u32,
+    /// Whether it is routed to the CRTC now.
+    pub routed: bool,
+}
+
+/// A plane's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlaneType {
+    /// Scans out the CRTC's picture.
+    Primary,
+    /// A small ARGB image blended on top.
+    Cursor,
+}
+
+/// A plane as listed for a client (`GETPLANE`).
+#[derive(Debug, Clone)]
+pub struct PlaneInfo {
+    /// Its ID.
+    pub id: u32,
+    /// Its role.
+    pub plane_type: PlaneType,
+    /// The fourcc codes it scans out.
+    pub formats: Vec<u32>,
+    /// The CRTC it can feed.
+    pub possible_crtc: u32,
+    /// The framebuffer it shows now, if any.
+    pub framebuffer: Option<u32>,
+}
+
+/// An encoder as listed for a client (`GETENCODER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncoderInfo {
+    /// Its ID.
+    pub id: u32,
+    /// The CRTC it is driven by now, if any.
+    pub crtc: Option<u32>,
 }
 
 /// An open display device.
@@ -209,14 +247,64 @@ impl Client {
     /// [`Error::Unplugged`], or an ID error.
     pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
         self.live()?;
-        self.device
-            .mode_config
-            .lock()
-            .resolve(id, Kind::Connector)?;
+        let config = self.device.mode_config.lock();
+        config.resolve(id, Kind::Connector)?;
         Ok(ConnectorInfo {
             id,
             connector_type: self.device.config().connector_type,
             modes: self.device.config().modes.clone(),
+            encoder: self.device.objects().encoder,
+            routed: config.state.connected,
+        })
+    }
+
+    /// A plane, its formats and what it shows (`GETPLANE`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], or an ID error.
+    pub fn plane(&self, id: u32) -> Result<PlaneInfo> {
+        self.live()?;
+        let config = self.device.mode_config.lock();
+        config.resolve(id, Kind::Plane)?;
+        let objects = self.device.objects();
+        let (plane_type, formats, state) = if id == objects.primary {
+            let formats = self
+                .device
+                .config()
+                .primary_formats
+                .iter()
+                .map(|format| format.fourcc())
+                .collect();
+            (PlaneType::Primary, formats, &config.state.primary)
+        } else {
+            let formats = alloc::vec![super::format::Format::Argb8888.fourcc()];
+            (PlaneType::Cursor, formats, &config.state.cursor)
+        };
+        Ok(PlaneInfo {
+            id,
+            plane_type,
+            formats,
+            possible_crtc: objects.crtc,
+            framebuffer: state
+                .framebuffer
+                .as_ref()
+                .map(|framebuffer| framebuffer.id()),
+        })
+    }
+
+    /// An encoder and the CRTC driving it (`GETENCODER`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], or an ID error.
+    pub fn encoder(&self, id: u32) -> Result<EncoderInfo> {
+        self.live()?;
+        let config = self.device.mode_config.lock();
+        config.resolve(id, Kind::Encoder)?;
+        Ok(EncoderInfo {
+            id,
+            crtc: config.state.active.then_some(self.device.objects().crtc),
         })
     }
 

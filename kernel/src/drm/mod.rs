@@ -34,7 +34,7 @@ pub mod object;
 
 use core::sync::atomic::Ordering;
 
-pub use client::{Client, Mapping, Request};
+pub use client::{Client, ConnectorInfo, EncoderInfo, Mapping, PlaneInfo, PlaneType, Request};
 pub use device::{
     Commit, Config, Device, Driver, Event, EventKind, Hardware, State, devices, poll_all,
 };
