@@ -4,7 +4,8 @@
 //! 1. serial, so everything after can report;
 //! 2. GDT/TSS and IDT, so faults are reported (with a double-fault stack) from here on;
 //! 3. the stack guard page;
-//! 4. the PVH start info is copied out (before the heap may reuse its memory);
+//! 4. the PVH start info is copied out, and the MADT's interrupt routing read (before the
+//!    heap may reuse their memory);
 //! 5. the heap, from the memory map ("heap ready");
 //! 6. TSC calibration (PIT, polled), then the local APIC timer; interrupts on;
 //! 7. the device model: buses, enumeration, built-in drivers ([`crate::devices`]); the
@@ -75,6 +76,8 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
     paging::init();
 
     let start_info = pvh::read(start_info_address);
+    // Before the heap may reuse the memory the firmware's tables sit in.
+    let routing = arch::acpi::read_interrupt_routing(start_info.rsdp);
     let command_line: &'static str = start_info.command_line.as_str();
     let memory_map = start_info.memory_map();
     let options = cmdline::parse(command_line, |problem| {
@@ -90,6 +93,13 @@ pub(crate) fn start(start_info_address: u32) -> &'static BootInfo {
     let tsc_hz = time::calibrate().expect("TSC calibration");
     apic::init(options.timer_hz);
     arch::irq::init();
+    match routing {
+        Some(routing) => println!(
+            "kernel: MADT: I/O APIC at {:#x}, ISA IRQ 0 on GSI {}",
+            routing.io_apic_base, routing.isa[0].gsi
+        ),
+        None => println!("kernel: no MADT: I/O APIC assumed at 0xfec00000"),
+    }
     arch::enable_interrupts();
 
     println!(

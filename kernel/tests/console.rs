@@ -277,3 +277,16 @@ kernel_test! {
         check_receive(b"reprobed")?;
     }
 }
+
+kernel_test! {
+    /// The MADT was read at boot: the I/O APIC and the ISA overrides QEMU declares
+    /// (IRQ 0 on GSI 2); COM1's IRQ 4 is identity-routed, edge, active high.
+    fn madt_routes_isa_lines() {
+        let Some(routing) = kernel::arch::acpi::interrupt_routing() else {
+            fail!("no MADT routing read at boot");
+        };
+        check_eq!(routing.io_apic_base, 0xfec0_0000);
+        check_eq!(routing.isa[0].gsi, 2);
+        check_eq!(routing.isa[4], kernel::arch::acpi::IsaRoute { gsi: 4, active_low: false, level: false });
+    }
+}

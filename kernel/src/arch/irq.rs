@@ -4,11 +4,11 @@
 //! through LINT0 programmed as ExtINT, which [`super::apic`] leaves masked; the I/O APIC
 //! delivers the same way under SeaBIOS and qboot, on `q35` and `pc`.
 //!
-//! ISA line `n` arrives on vector [`VECTOR_BASE`]` + n`. The I/O APIC sits at its
-//! conventional address 0xFEC0_0000 (QEMU's, and the MADT's default; the kernel does not
-//! parse ACPI); ISA lines map to the same-numbered I/O APIC input except line 0, which
-//! QEMU wires to input 2 (the MADT's interrupt source override). Entries are edge
-//! triggered, active high, delivered to this CPU.
+//! ISA line `n` arrives on vector [`VECTOR_BASE`]` + n`, delivered to this CPU. Where
+//! the I/O APIC is and how each ISA line reaches it (input, polarity, trigger) come from
+//! the MADT ([`super::acpi`]); without one, the PC defaults apply: the I/O APIC at
+//! 0xFEC0_0000, line 0 on input 2, every other line on its own number, edge triggered,
+//! active high.
 //!
 //! [`request`] returns an [`IrqLine`] token: while it lives, the line is unmasked and
 //! calls its handler; dropping it masks the line and drops the handler. A line has at
@@ -20,15 +20,36 @@ use core::fmt;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 
+use super::acpi::{self, IsaRoute};
 use super::apic;
+use super::paging::MAPPED_LIMIT;
 
 /// Vector of ISA line 0; line `n` uses `VECTOR_BASE + n`.
 pub const VECTOR_BASE: u8 = 0x40;
 /// Number of ISA lines.
 pub const LINES: u8 = 16;
 
-/// The I/O APIC's MMIO base.
-const IO_APIC_BASE: u64 = 0xfec0_0000;
+/// The I/O APIC's conventional MMIO base, used when the MADT gives none.
+const DEFAULT_IO_APIC_BASE: u64 = 0xfec0_0000;
+
+/// The I/O APIC's MMIO base: the MADT's if it is identity-mapped, else the default.
+fn io_apic_base() -> u64 {
+    acpi::interrupt_routing()
+        .map(|routing| routing.io_apic_base)
+        .filter(|base| base.is_multiple_of(16) && base + 0x20 <= MAPPED_LIMIT)
+        .unwrap_or(DEFAULT_IO_APIC_BASE)
+}
+
+/// How ISA line `line` reaches the I/O APIC.
+fn route_of(line: u8) -> IsaRoute {
+    acpi::interrupt_routing()
+        .and_then(|routing| routing.isa.get(usize::from(line)).copied())
+        .unwrap_or(IsaRoute {
+            gsi: if line == 0 { 2 } else { u32::from(line) },
+            active_low: false,
+            level: false,
+        })
+}
 
 /// I/O APIC registers (82093AA datasheet).
 mod regs {
@@ -40,6 +61,10 @@ mod regs {
     pub const VERSION: u32 = 0x01;
     /// Low half of redirection entry 0; entry `n` is at `0x10 + 2n`.
     pub const REDIRECTION_BASE: u32 = 0x10;
+    /// Redirection entry bit: active-low polarity.
+    pub const ACTIVE_LOW: u32 = 1 << 13;
+    /// Redirection entry bit: level triggered.
+    pub const LEVEL: u32 = 1 << 15;
     /// Redirection entry bit: masked.
     pub const MASKED: u32 = 1 << 16;
 }
@@ -54,27 +79,25 @@ static HANDLERS: [Mutex<Option<Handler>>; LINES as usize] =
 static IO_APIC: Mutex<()> = Mutex::new(());
 
 fn read_register(index: u32) -> u32 {
+    let base = io_apic_base();
     let _guard = IO_APIC.lock();
-    // SAFETY: 0xFEC0_0000 is the I/O APIC on every QEMU PC machine, identity-mapped by
-    // the trampoline and not RAM; the lock keeps the select/window pair together.
+    // SAFETY: `base` is the I/O APIC's register window (the MADT's or the PC default),
+    // 16-byte aligned and identity-mapped (checked in `io_apic_base`), device memory
+    // that no Rust object lives in; the lock keeps the select/window pair together.
     unsafe {
-        ((IO_APIC_BASE + regs::SELECT) as *mut u32).write_volatile(index);
-        ((IO_APIC_BASE + regs::WINDOW) as *const u32).read_volatile()
+        ((base + regs::SELECT) as *mut u32).write_volatile(index);
+        ((base + regs::WINDOW) as *const u32).read_volatile()
     }
 }
 
 fn write_register(index: u32, value: u32) {
+    let base = io_apic_base();
     let _guard = IO_APIC.lock();
     // SAFETY: as in `read_register`.
     unsafe {
-        ((IO_APIC_BASE + regs::SELECT) as *mut u32).write_volatile(index);
-        ((IO_APIC_BASE + regs::WINDOW) as *mut u32).write_volatile(value);
+        ((base + regs::SELECT) as *mut u32).write_volatile(index);
+        ((base + regs::WINDOW) as *mut u32).write_volatile(value);
     }
-}
-
-/// The I/O APIC input of ISA line `line`.
-fn input_of(line: u8) -> u32 {
-    if line == 0 { 2 } else { u32::from(line) }
 }
 
 fn set_entry(input: u32, low: u32, destination: u8) {
@@ -156,18 +179,22 @@ pub fn request(line: u32, handler: Handler) -> Result<IrqLine, IrqError> {
         *slot = Some(handler);
         Ok(())
     })?;
-    set_entry(
-        input_of(line),
-        u32::from(VECTOR_BASE + line),
-        apic::local_apic_id(),
-    );
+    let route = route_of(line);
+    let mut low = u32::from(VECTOR_BASE + line);
+    if route.active_low {
+        low |= regs::ACTIVE_LOW;
+    }
+    if route.level {
+        low |= regs::LEVEL;
+    }
+    set_entry(route.gsi, low, apic::local_apic_id());
     // INVARIANT: the handler was installed into an empty slot above.
     Ok(IrqLine { line })
 }
 
 impl Drop for IrqLine {
     fn drop(&mut self) {
-        set_entry(input_of(self.line), regs::MASKED, 0);
+        set_entry(route_of(self.line).gsi, regs::MASKED, 0);
         let handler =
             interrupts::without_interrupts(|| HANDLERS[usize::from(self.line)].lock().take());
         drop(handler);

@@ -12,9 +12,11 @@
 //! - [`heap`]: the global allocator; [`recover`]: resuming after a panic/fault in tests;
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
 //! - [`irq`]: device interrupt lines through the I/O APIC, one owned handler each;
+//!   [`acpi`]: the MADT's I/O APIC and ISA overrides;
 //! - [`io`]: owned I/O port and MMIO windows, claimed exclusively;
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
 
+pub mod acpi;
 pub mod apic;
 pub mod boot;
 pub mod entry;

@@ -1,0 +1,173 @@
+//! Just enough ACPI to route ISA interrupts: the MADT's I/O APIC address and its
+//! interrupt source overrides.
+//!
+//! [`read_interrupt_routing`] follows the RSDP the PVH start info gives to the XSDT (or
+//! RSDT), finds the `APIC` table and copies out the I/O APIC that serves GSI 0 and the
+//! ISA overrides (QEMU: IRQ 0 → GSI 2; IRQ 5, 9, 10, 11 level-triggered, active high).
+//! It runs before the heap exists, so the tables are read where the firmware left them,
+//! whatever the memory map calls that memory. Every table is checksummed and every
+//! length bounded; anything odd makes it return `None`, and [`super::irq`] falls back to
+//! the PC defaults.
+
+use core::ptr;
+
+use spin::Once;
+
+use super::paging::{self, MAPPED_LIMIT};
+
+/// How an ISA line reaches the I/O APIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsaRoute {
+    /// The I/O APIC input (GSI).
+    pub gsi: u32,
+    /// Active-low polarity (ISA default: active high).
+    pub active_low: bool,
+    /// Level triggered (ISA default: edge).
+    pub level: bool,
+}
+
+/// What the MADT says about interrupt routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterruptRouting {
+    /// The MMIO base of the I/O APIC serving GSI 0.
+    pub io_apic_base: u64,
+    /// Per ISA line: its route (identity, edge, active high unless overridden).
+    pub isa: [IsaRoute; 16],
+}
+
+static ROUTING: Once<Option<InterruptRouting>> = Once::new();
+
+/// The routing read at boot, if the firmware's tables gave one.
+pub fn interrupt_routing() -> Option<InterruptRouting> {
+    ROUTING.get().copied().flatten()
+}
+
+/// Largest table accepted.
+const MAX_TABLE: u32 = 64 * 1024;
+/// An ACPI table header's size.
+const HEADER: u32 = 36;
+
+/// Reads `N` bytes at physical `address`, if the range is identity-mapped and misses the
+/// stack guard page.
+fn read_bytes<const N: usize>(address: u64) -> Option<[u8; N]> {
+    let end = address.checked_add(N as u64)?;
+    let guard = paging::guard_page();
+    if end > MAPPED_LIMIT || (address < guard + 4096 && guard < end) {
+        return None;
+    }
+    // SAFETY: the range is inside the identity map (checked) and not the unmapped guard
+    // page, so the load cannot fault; it is a plain byte copy of firmware memory into a
+    // local array (firmware tables are not Rust objects, and nothing writes them).
+    Some(unsafe { ptr::read_unaligned(address as usize as *const [u8; N]) })
+}
+
+fn read_u8(address: u64) -> Option<u8> {
+    read_bytes::<1>(address).map(|[byte]| byte)
+}
+
+fn read_u16(address: u64) -> Option<u16> {
+    read_bytes::<2>(address).map(u16::from_le_bytes)
+}
+
+fn read_u32(address: u64) -> Option<u32> {
+    read_bytes::<4>(address).map(u32::from_le_bytes)
+}
+
+fn read_u64(address: u64) -> Option<u64> {
+    read_bytes::<8>(address).map(u64::from_le_bytes)
+}
+
+/// Whether the `length` bytes at `address` sum to zero.
+fn checksum_ok(address: u64, length: u32) -> bool {
+    let mut sum = 0_u8;
+    for offset in 0..u64::from(length) {
+        match read_u8(address + offset) {
+            Some(byte) => sum = sum.wrapping_add(byte),
+            None => return false,
+        }
+    }
+    sum == 0
+}
+
+/// A checksummed table with `signature` at `address`: its length.
+fn table(address: u64, signature: &[u8; 4]) -> Option<u32> {
+    let found = read_bytes::<4>(address)?;
+    let length = read_u32(address + 4)?;
+    (found == *signature && (HEADER..=MAX_TABLE).contains(&length) && checksum_ok(address, length))
+        .then_some(length)
+}
+
+/// Reads the MADT through `rsdp` (see the module docs). Called once, before the heap.
+pub fn read_interrupt_routing(rsdp: Option<u64>) -> Option<InterruptRouting> {
+    *ROUTING.call_once(|| rsdp.and_then(parse))
+}
+
+fn parse(rsdp: u64) -> Option<InterruptRouting> {
+    if read_bytes::<8>(rsdp)? != *b"RSD PTR " || !checksum_ok(rsdp, 20) {
+        return None;
+    }
+    let revision = read_u8(rsdp + 15)?;
+    let (root, entry_size, signature) = if revision >= 2 {
+        (read_u64(rsdp + 24)?, 8, b"XSDT")
+    } else {
+        (u64::from(read_u32(rsdp + 16)?), 4, b"RSDT")
+    };
+    let root_length = table(root, signature)?;
+    let entries = u64::from(root_length - HEADER) / entry_size;
+    let madt = (0..entries).find_map(|index| {
+        let slot = root + u64::from(HEADER) + index * entry_size;
+        let address = if entry_size == 8 {
+            read_u64(slot)?
+        } else {
+            u64::from(read_u32(slot)?)
+        };
+        table(address, b"APIC").map(|length| (address, length))
+    })?;
+    parse_madt(madt.0, madt.1)
+}
+
+fn parse_madt(madt: u64, length: u32) -> Option<InterruptRouting> {
+    let mut routing = InterruptRouting {
+        io_apic_base: 0,
+        isa: core::array::from_fn(|line| IsaRoute {
+            gsi: line as u32,
+            active_low: false,
+            level: false,
+        }),
+    };
+    // Entries follow the header, the local APIC address and the flags.
+    let mut offset = u64::from(HEADER) + 8;
+    while offset + 2 <= u64::from(length) {
+        let kind = read_u8(madt + offset)?;
+        let entry_length = u64::from(read_u8(madt + offset + 1)?);
+        if entry_length < 2 || offset + entry_length > u64::from(length) {
+            return None;
+        }
+        match (kind, entry_length) {
+            // I/O APIC: id, reserved, address, GSI base.
+            (1, 12..) => {
+                let address = read_u32(madt + offset + 4)?;
+                let gsi_base = read_u32(madt + offset + 8)?;
+                if gsi_base == 0 {
+                    routing.io_apic_base = u64::from(address);
+                }
+            }
+            // Interrupt source override: bus, source, GSI, flags.
+            (2, 10..) => {
+                let source = read_u8(madt + offset + 3)?;
+                let gsi = read_u32(madt + offset + 4)?;
+                let flags = read_u16(madt + offset + 8)?;
+                if let Some(route) = routing.isa.get_mut(usize::from(source)) {
+                    *route = IsaRoute {
+                        gsi,
+                        active_low: flags & 0b11 == 0b11,
+                        level: (flags >> 2) & 0b11 == 0b11,
+                    };
+                }
+            }
+            _ => {}
+        }
+        offset += entry_length;
+    }
+    (routing.io_apic_base != 0).then_some(routing)
+}
