@@ -131,7 +131,7 @@ impl Drop for Buffer {
 /// # Invariants
 ///
 /// The image lies inside the buffer; `pitch` is a multiple of 4 and at least
-/// `width × bytes per pixel` (checked by [`Framebuffer::new`]).
+/// `width × bytes per pixel` (checked by `Framebuffer::validate` before `new`).
 #[derive(Debug)]
 pub struct Framebuffer {
     pub(crate) id: u32,

@@ -15,12 +15,21 @@
 //! - [`format`], [`mode`] (with the EDID parser), [`object`] (ID namespaces), [`crc`]
 //!   (CRC-32 of composed frames), [`console`] (a text console on a display).
 //!
-//! Drivers: `crate::drivers::vkms` (virtual, on a faux device) and
-//! `crate::drivers::bochs` (QEMU's bochs-display / std VGA on PCI).
+//! Drivers: `crate::drivers::vkms` (virtual, on a faux device; composes its planes and
+//! reports a CRC-32 per frame) and `crate::drivers::bochs` (QEMU's bochs-display / std
+//! VGA on PCI). The boot demo and the exact picture it leaves on the screen (for the
+//! host's screenshot check) are documented in `crate::drivers::bochs::demo`.
+//!
+//! Objects and their IDs: the client sees one CRTC, a primary plane, a cursor plane
+//! (vkms), one encoder and one connector per device ([`Client::resources`],
+//! [`Client::plane`], [`Client::encoder`], [`Client::connector`] with the mode list).
 //!
 //! Out of scope: more than one CRTC per device, scaling, formats other than 32-bit RGB
 //! for scanout, modifiers, DMA fences, real interrupts for vblank (vkms polls a TSC
-//! deadline from the idle loop and from waiting clients: the stand-in for a workqueue).
+//! deadline from waiting clients and [`poll_all`]: the stand-in for an hrtimer plus a
+//! workqueue), and preemption: the unplug wait only matters once hardware sections can
+//! run on another CPU or in an interrupt; on today's single CPU nothing is in flight
+//! when an unbind runs (unplug must never be called from inside a section).
 
 pub mod buffer;
 pub mod client;
