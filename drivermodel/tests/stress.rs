@@ -13,6 +13,8 @@
 //! - `Devres` readers never see a value after it was dropped, and revocation waits for
 //!   a reader in flight (checked deterministically in
 //!   [`revocation_waits_for_readers_in_flight`]);
+//! - deferred probe loses no wake-up when the supplier binds during a consumer's probe
+//!   ([`deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile`]);
 //! - explicit bind/unbind only fail with the errors a race can explain.
 //!
 //! Iteration counts are small under Miri, which checks the same interleavings for data
@@ -552,6 +554,120 @@ fn revocation_waits_for_readers_in_flight() {
         assert_eq!(violations.load(Ordering::SeqCst), 0, "read after drop");
         ledger.assert_balanced();
         assert!(model.is_quiescent(), "{:?}", model.counts());
+    });
+}
+
+/// A driver that flags `ready` in its probe (a supplier) or defers until `ready` is set
+/// (a consumer).
+struct GateDriver {
+    name: &'static str,
+    table: [IdEntry<u64, ()>; 1],
+    supplier: bool,
+    ready: Arc<AtomicBool>,
+    /// Consumer probes during which the supplier became ready.
+    window_hits: Arc<AtomicUsize>,
+}
+
+impl Driver for GateDriver {
+    type Bus = StressBus;
+    type IdInfo = ();
+    type State = ();
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn id_table(&self) -> &[IdEntry<u64, ()>] {
+        &self.table
+    }
+
+    fn probe(&self, _device: &Device<Core>, _info: &()) -> Result<()> {
+        if self.supplier {
+            self.ready.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
+        if self.ready.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Widen the window in which the supplier may bind before this deferral is
+        // recorded (the lost wake-up the core must avoid), and count when it does.
+        thread::yield_now();
+        if self.ready.load(Ordering::SeqCst) {
+            self.window_hits.fetch_add(1, Ordering::SeqCst);
+        }
+        Err(Error::defer("supplier not bound yet"))
+    }
+}
+
+/// Deferred probe has no lost wake-up: consumers are added on one thread (each probe
+/// defers until the supplier is bound) while the supplier is added on another, at a
+/// random moment, possibly in the middle of a consumer's probe. Once all probes are
+/// over, every consumer must be bound and nothing may be left deferred.
+#[test]
+fn deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile() {
+    const CONSUMERS: usize = 4;
+    let rounds = if cfg!(miri) { 3 } else { 300 };
+    with_watchdog(move || {
+        let mut rng = Rng::new(23);
+        let window_hits = Arc::new(AtomicUsize::new(0));
+        for _ in 0..rounds {
+            let model = DeviceModel::new();
+            model.register_bus(StressBus).unwrap();
+            let ready = Arc::new(AtomicBool::new(false));
+            let gate = |name, id, supplier| GateDriver {
+                name,
+                table: [IdEntry::new(id, ())],
+                supplier,
+                ready: ready.clone(),
+                window_hits: window_hits.clone(),
+            };
+            let drivers = (
+                model.register_driver(gate("supplier", 10, true)).unwrap(),
+                model.register_driver(gate("consumer", 11, false)).unwrap(),
+            );
+            let consumers = {
+                let model = model.clone();
+                thread::spawn(move || {
+                    (0..CONSUMERS)
+                        .map(|index| {
+                            let builder = DeviceBuilder::new(format!("consumer{index}"))
+                                .bus("sbus")
+                                .data(Compat(11));
+                            model.add_device(builder).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            let delay = rng.below(8);
+            let supplier = {
+                let model = model.clone();
+                thread::spawn(move || {
+                    for _ in 0..delay {
+                        thread::yield_now();
+                    }
+                    model
+                        .add_device(DeviceBuilder::new("supplier").bus("sbus").data(Compat(10)))
+                        .unwrap()
+                })
+            };
+            let consumers = consumers.join().expect("consumer thread panicked");
+            let supplier = supplier.join().expect("supplier thread panicked");
+            model.wait_for_probes();
+            assert!(supplier.is_bound());
+            let unbound: Vec<&str> = consumers
+                .iter()
+                .filter(|device| !device.is_bound())
+                .map(|device| device.name())
+                .collect();
+            assert!(unbound.is_empty(), "lost wake-up: {unbound:?} left unbound");
+            assert!(model.deferred_devices().is_empty());
+            drop((consumers, supplier, drivers));
+            assert!(model.is_quiescent(), "{:?}", model.counts());
+        }
+        eprintln!(
+            "deferred probe: {} consumer probes deferred although the supplier bound during them",
+            window_hits.load(Ordering::SeqCst)
+        );
     });
 }
 
