@@ -135,6 +135,9 @@ fn main() {
     measure("root device (no bus)", &model, |index| {
         DeviceBuilder::new(format!("d{index}"))
     });
+    measure("bus device, unbound, no bus data", &model, |index| {
+        DeviceBuilder::new(format!("d{index}")).bus("heap")
+    });
     measure(
         "bus device, unbound, with 8-byte bus data",
         &model,
