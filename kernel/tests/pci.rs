@@ -239,7 +239,13 @@ impl ConfigAccess for FakeConfig {
             return;
         };
         let index = usize::from(offset / 4);
-        if (4..10).contains(&index) {
+        // Six BARs for a normal function, two for a bridge.
+        let bar_dwords = if (space[3] >> 16) & 0x7f == 1 {
+            4..6
+        } else {
+            4..10
+        };
+        if bar_dwords.contains(&index) {
             // A BAR keeps only its implemented address bits; its flag bits are fixed.
             let mask = masks[index - 4];
             let flag_bits = if mask & 1 != 0 { 0x3 } else { 0xf };
@@ -265,8 +271,9 @@ fn header(vendor: u16, device: u16, class: u32, header_type: u8) -> [u32; 64] {
 kernel_test! {
     /// Sizing and assignment on a made-up space: a 64-bit prefetchable BAR, a 32-bit BAR
     /// and an I/O BAR left at zero get aligned addresses from the windows, skipping a
-    /// firmware assignment; a bridge's secondary bus is scanned (recursion), and a
-    /// multi-function device yields all its functions.
+    /// firmware assignment; a bridge's secondary bus is scanned (recursion), its
+    /// unprogrammed windows are opened and hold the BARs behind it; a multi-function
+    /// device yields all its functions.
     fn made_up_space_enumerates_sizes_and_assigns() {
         let config = FakeConfig::new();
         let host = Address::new(0, 0, 0).unwrap_or_else(|| unreachable!());
@@ -314,6 +321,21 @@ kernel_test! {
         check!(display.bars[0].address.is_multiple_of(16 << 20));
         let Some(bridge_function) = found.iter().find(|function| function.address == bridge_address) else { fail!("bridge") };
         check_eq!(bridge_function.secondary_bus, Some(1));
+        // The bridge's windows were unprogrammed: the kernel opened them, and the
+        // function behind it got its BARs from them.
+        let Some((memory, io)) = bridge_function.bridge_windows.clone() else { fail!("bridge windows not opened") };
+        check_eq!(memory.end - memory.start, kernel::bus::pci::enumerate::BRIDGE_MEMORY_WINDOW);
+        check!(memory.start.is_multiple_of(1 << 20) && io.start.is_multiple_of(4096));
+        for bar in &display.bars {
+            check!(memory.start <= bar.address && bar.address + bar.size <= memory.end, "{bar} outside {memory:x?}");
+        }
+        check_eq!(u64::from(config.read_u16(bridge_address, regs::MEMORY_BASE)) << 16, memory.start);
+        check_eq!((u64::from(config.read_u16(bridge_address, regs::MEMORY_LIMIT)) << 16) | 0xf_ffff, memory.end - 1);
+        check_eq!(u64::from(config.read_u8(bridge_address, regs::IO_BASE)) << 8, io.start);
+        let command = config.read_u16(bridge_address, regs::COMMAND);
+        check!(command & Command::MEMORY.bits() != 0 && command & Command::IO.bits() != 0);
+        // The windows do not overlap the outer assignments.
+        check!(wide.address + wide.size <= memory.start || memory.end <= wide.address);
     }
 }
 

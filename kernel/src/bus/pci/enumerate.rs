@@ -7,11 +7,17 @@
 //! what was found behind it. Each function's BARs are sized and, when firmware left them
 //! at zero, assigned ([`super::bar`]); its capabilities list is read.
 //!
-//! Limits: bridge forwarding windows (memory/I/O base and limit) are not programmed, so
-//! BARs the kernel assigns behind an unconfigured bridge are not reachable; QEMU's
+//! A bridge whose forwarding windows firmware left unprogrammed (memory and I/O base and
+//! limit all zero, as after reset) gets fixed windows, [`BRIDGE_MEMORY_WINDOW`] bytes of
+//! memory and [`BRIDGE_IO_WINDOW`] ports, carved from the allocator; the functions behind
+//! it get their BARs from those windows, and the bridge is set to forward (I/O, memory,
+//! bus master). Its prefetchable window stays closed: prefetchable BARs behind it live in
+//! the plain memory window, which the specification allows. Limits: a subtree needing
+//! more than the fixed windows gets the rest from the outer allocator, unreachable; QEMU's
 //! default `q35` and `pc` machines have no bridges.
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use super::bar::{self, Allocator, Bar};
 use super::capability::{self, Capability};
@@ -45,6 +51,8 @@ pub struct Function {
     pub capabilities: Vec<Capability>,
     /// For bridges: the secondary bus.
     pub secondary_bus: Option<u8>,
+    /// For bridges whose windows the kernel programmed: memory and I/O windows.
+    pub bridge_windows: Option<(Range<u64>, Range<u64>)>,
     /// The bridge this function sits behind (`None` on bus 0).
     pub parent: Option<Address>,
 }
@@ -59,6 +67,51 @@ impl Function {
     pub fn bar(&self, index: u8) -> Option<&Bar> {
         self.bars.iter().find(|bar| bar.index == index)
     }
+}
+
+/// The memory window given to a bridge firmware left unprogrammed.
+pub const BRIDGE_MEMORY_WINDOW: u64 = 32 << 20;
+/// The I/O window given to a bridge firmware left unprogrammed.
+pub const BRIDGE_IO_WINDOW: u64 = 4 << 10;
+
+/// Whether the bridge at `address` forwards nothing yet (windows as after reset).
+fn windows_unprogrammed(config: &impl ConfigAccess, address: Address) -> bool {
+    config.read_u16(address, regs::MEMORY_BASE) == 0
+        && config.read_u16(address, regs::MEMORY_LIMIT) == 0
+        && config.read_u8(address, regs::IO_BASE) & 0xf0 == 0
+        && config.read_u8(address, regs::IO_LIMIT) & 0xf0 == 0
+}
+
+/// Carves windows for the bridge at `address` from `allocator`, programs them and turns
+/// forwarding on; returns them.
+fn open_windows(
+    config: &impl ConfigAccess,
+    address: Address,
+    allocator: &mut Allocator,
+) -> Option<(Range<u64>, Range<u64>)> {
+    let memory = allocator.allocate(true, BRIDGE_MEMORY_WINDOW)?;
+    let io = allocator.allocate(false, BRIDGE_IO_WINDOW)?;
+    let memory = memory..memory + BRIDGE_MEMORY_WINDOW;
+    let io = io..io + BRIDGE_IO_WINDOW;
+    config.write_u16(
+        address,
+        regs::MEMORY_BASE,
+        ((memory.start >> 16) & 0xfff0) as u16,
+    );
+    config.write_u16(
+        address,
+        regs::MEMORY_LIMIT,
+        (((memory.end - 1) >> 16) & 0xfff0) as u16,
+    );
+    config.write_u8(address, regs::IO_BASE, ((io.start >> 8) & 0xf0) as u8);
+    config.write_u8(address, regs::IO_LIMIT, (((io.end - 1) >> 8) & 0xf0) as u8);
+    // Prefetchable window closed (base above limit).
+    config.write_u16(address, regs::PREFETCHABLE_BASE, 0xfff0);
+    config.write_u16(address, regs::PREFETCHABLE_LIMIT, 0);
+    let command = config.read_u16(address, regs::COMMAND);
+    let forward = regs::Command::IO | regs::Command::MEMORY | regs::Command::BUS_MASTER;
+    config.write_u16(address, regs::COMMAND, command | forward.bits());
+    Some((memory, io))
 }
 
 /// Walks the buses.
@@ -203,6 +256,7 @@ impl<C: ConfigAccess> Scan<'_, C> {
             bars,
             capabilities: capability::read(config, address),
             secondary_bus: None,
+            bridge_windows: None,
             parent,
         };
         if layout != regs::HEADER_BRIDGE {
@@ -220,9 +274,24 @@ impl<C: ConfigAccess> Scan<'_, C> {
         }
         self.next_bus = self.next_bus.max(secondary.saturating_add(1));
         function.secondary_bus = Some(secondary);
+        let windows = if windows_unprogrammed(config, address) {
+            open_windows(config, address, self.allocator)
+        } else {
+            None
+        };
+        function.bridge_windows = windows.clone();
         self.found.push(function);
         if depth < 16 {
-            self.bus(secondary, Some(address), depth + 1);
+            match windows {
+                // The subtree allocates from the bridge's windows only.
+                Some((memory, io)) => {
+                    let inner = Allocator::new(memory, io);
+                    let outer = core::mem::replace(&mut *self.allocator, inner);
+                    self.bus(secondary, Some(address), depth + 1);
+                    *self.allocator = outer;
+                }
+                None => self.bus(secondary, Some(address), depth + 1),
+            }
         }
         if configure {
             let subordinate = self.next_bus.saturating_sub(1).max(secondary);

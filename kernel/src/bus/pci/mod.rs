@@ -190,12 +190,13 @@ pub fn init(model: &DeviceModel) -> Result<()> {
     })
     .ok_or(Error::NoConfigSpace)?;
     let root = model.add_device(DeviceBuilder::new(ROOT_NAME))?;
+    let root_device = root.device().clone();
     let mut devices: BTreeMap<Address, drivermodel::ARef<Device>> = BTreeMap::new();
     let mut registrations = Vec::from([root]);
     for function in functions {
         let parent = match function.parent.and_then(|parent| devices.get(&parent)) {
             Some(parent) => parent.clone(),
-            None => registrations[0].device().clone(),
+            None => root_device.clone(),
         };
         let address = function.address;
         match model.add_device(builder(function, &parent)) {
@@ -207,6 +208,7 @@ pub fn init(model: &DeviceModel) -> Result<()> {
         }
     }
     drop(devices);
+    drop(root_device);
     arch::without_interrupts(|| REGISTRATIONS.lock().extend(registrations));
     Ok(())
 }
@@ -421,6 +423,13 @@ pub fn list(model: &DeviceModel, out: &mut dyn Write) -> fmt::Result {
         )?;
         for bar in &function.bars {
             writeln!(out, "    {bar}")?;
+        }
+        if let Some((memory, io)) = &function.bridge_windows {
+            writeln!(
+                out,
+                "    windows (programmed by kernel): memory {:#x}..{:#x}, io {:#x}..{:#x}",
+                memory.start, memory.end, io.start, io.end
+            )?;
         }
         if !function.capabilities.is_empty() {
             write!(out, "    capabilities:")?;

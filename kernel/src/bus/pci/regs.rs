@@ -35,6 +35,18 @@ pub const PRIMARY_BUS: u8 = 0x18;
 pub const SECONDARY_BUS: u8 = 0x19;
 /// Bridge: subordinate (highest downstream) bus number.
 pub const SUBORDINATE_BUS: u8 = 0x1a;
+/// Bridge: I/O base (8 bits; bits 4..8 are address bits 12..16).
+pub const IO_BASE: u8 = 0x1c;
+/// Bridge: I/O limit (8 bits, as the base; the window ends at the limit + 0xfff).
+pub const IO_LIMIT: u8 = 0x1d;
+/// Bridge: memory base (16 bits; bits 4..16 are address bits 20..32).
+pub const MEMORY_BASE: u8 = 0x20;
+/// Bridge: memory limit (16 bits, as the base; the window ends at the limit + 0xfffff).
+pub const MEMORY_LIMIT: u8 = 0x22;
+/// Bridge: prefetchable memory base (16 bits).
+pub const PREFETCHABLE_BASE: u8 = 0x24;
+/// Bridge: prefetchable memory limit (16 bits).
+pub const PREFETCHABLE_LIMIT: u8 = 0x26;
 /// Header type 0: subsystem vendor ID (16 bits).
 pub const SUBSYSTEM_VENDOR_ID: u8 = 0x2c;
 /// Header type 0: subsystem ID (16 bits).
