@@ -192,3 +192,46 @@ fn autoremove_and_autoprobe() {
     drop((supplier, consumer, other, third, free, drivers));
     assert!(model.is_quiescent());
 }
+
+/// Deleting the consumer, the supplier, or a device that is both removes exactly the
+/// links it is part of; removing a removed link is an error.
+#[test]
+fn deleting_either_end_removes_the_link() {
+    let model = model();
+    let pairs = |model: &drivermodel::DeviceModel| -> Vec<(String, String)> {
+        model
+            .links()
+            .into_iter()
+            .map(|link| (link.consumer.name().into(), link.supplier.name().into()))
+            .collect()
+    };
+    let a = model.add_device(DeviceBuilder::new("a")).unwrap();
+    let b = model.add_device(DeviceBuilder::new("b")).unwrap();
+    let c = model.add_device(DeviceBuilder::new("c")).unwrap();
+    let d = model.add_device(DeviceBuilder::new("d")).unwrap();
+    let b_on_a = model.add_link(&b, &a, LinkFlags::empty()).unwrap();
+    model.add_link(&c, &b, LinkFlags::STATELESS).unwrap();
+    model.add_link(&d, &a, LinkFlags::empty()).unwrap();
+    model.add_link(&c, &d, LinkFlags::empty()).unwrap();
+    // `b` is the supplier of one link and the consumer of another.
+    drop(b);
+    assert_eq!(
+        pairs(&model),
+        [("d".into(), "a".into()), ("c".into(), "d".into())]
+    );
+    assert_eq!(
+        model.remove_link(b_on_a),
+        Err(Error::InvalidLink {
+            reason: "no such link"
+        })
+    );
+    // The consumer end.
+    drop(c);
+    assert_eq!(pairs(&model), [("d".to_string(), "a".to_string())]);
+    // The supplier end.
+    drop(a);
+    assert!(pairs(&model).is_empty());
+    assert!(d.is_registered());
+    drop(d);
+    assert!(model.is_quiescent());
+}

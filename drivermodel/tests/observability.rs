@@ -210,3 +210,344 @@ fn driver_override_restricts_and_clears() {
     drop((device, first, second));
     assert!(model.is_quiescent());
 }
+
+/// `(kind, path, driver)` of every event recorded since the last call.
+fn take_full(events: &Arc<Mutex<Vec<Event>>>) -> Vec<(EventKind, String, Option<String>)> {
+    std::mem::take(&mut *events.lock().unwrap())
+        .into_iter()
+        .map(|event| (event.kind, event.path, event.driver))
+        .collect()
+}
+
+/// Builds the expected `(kind, path, driver)` list.
+fn expect(list: &[(EventKind, &str, Option<&str>)]) -> Vec<(EventKind, String, Option<String>)> {
+    list.iter()
+        .map(|(kind, path, driver)| (*kind, String::from(*path), driver.map(String::from)))
+        .collect()
+}
+
+/// The full event list (kind, path, driver) for probe success, probe failure, deferral
+/// (by the probe and by a device link) and its retry, unbind (with a consumer cascading
+/// first) and delete, bound and unbound.
+#[test]
+fn exact_event_sequence_for_each_transition() {
+    use EventKind::*;
+    let model = model();
+    let log = Log::default();
+    let (_subscription, events) = recorder(&model);
+    let model_in_probe = model.clone();
+    let drivers = (
+        model
+            .register_driver(TestDriver::exact("good", "g", &log))
+            .unwrap(),
+        model
+            .register_driver(
+                TestDriver::exact("bad", "b", &log).with_probe(|_, _, _| Err(Error::driver("no"))),
+            )
+            .unwrap(),
+        model
+            .register_driver(
+                TestDriver::exact("needy", "n", &log).with_probe(move |_, _, _| {
+                    let ready = model_in_probe
+                        .find_device(Some(common::BUS), "supplier")
+                        .is_some_and(|supplier| supplier.is_bound());
+                    if ready {
+                        Ok(())
+                    } else {
+                        Err(Error::defer("no supplier"))
+                    }
+                }),
+            )
+            .unwrap(),
+        model
+            .register_driver(TestDriver::exact("supply", "s", &log))
+            .unwrap(),
+    );
+    assert!(
+        take_full(&events).is_empty(),
+        "driver registration is silent"
+    );
+    let board = model.add_device(DeviceBuilder::new("board")).unwrap();
+    assert_eq!(take_full(&events), expect(&[(Add, "/devices/board", None)]));
+    // Probe success.
+    let good = model
+        .add_device(test_device("g0", "g").parent(&board))
+        .unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Add, "/devices/board/g0", None),
+            (Bind, "/devices/board/g0", Some("good")),
+            (Bound, "/devices/board/g0", Some("good")),
+        ])
+    );
+    // Probe failure.
+    let bad = model.add_device(test_device("b0", "b")).unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Add, "/devices/b0", None),
+            (Bind, "/devices/b0", Some("bad")),
+            (NotBound, "/devices/b0", Some("bad")),
+        ])
+    );
+    // Deferral by the probe, then the retry when the supplier binds.
+    let consumer = model.add_device(test_device("c0", "n")).unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Add, "/devices/c0", None),
+            (Bind, "/devices/c0", Some("needy")),
+            (NotBound, "/devices/c0", Some("needy")),
+        ])
+    );
+    let supplier = model.add_device(test_device("supplier", "s")).unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Add, "/devices/supplier", None),
+            (Bind, "/devices/supplier", Some("supply")),
+            (Bound, "/devices/supplier", Some("supply")),
+            (Bind, "/devices/c0", Some("needy")),
+            (Bound, "/devices/c0", Some("needy")),
+        ])
+    );
+    // Unbind of a supplier: its linked consumer is unbound completely first.
+    model
+        .add_link(&consumer, &supplier, drivermodel::link::LinkFlags::empty())
+        .unwrap();
+    assert!(take_full(&events).is_empty(), "links are silent");
+    model.unbind(&supplier).unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Unbind, "/devices/c0", Some("needy")),
+            (Unbound, "/devices/c0", Some("needy")),
+            (Unbind, "/devices/supplier", Some("supply")),
+            (Unbound, "/devices/supplier", Some("supply")),
+        ])
+    );
+    // A link deferral happens before the probe starts: no events at all.
+    assert_eq!(
+        model.bind(&consumer),
+        Err(Error::Deferred {
+            reason: "waiting for supplier supplier".into()
+        })
+    );
+    assert!(take_full(&events).is_empty());
+    model.bind(&supplier).unwrap();
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Bind, "/devices/supplier", Some("supply")),
+            (Bound, "/devices/supplier", Some("supply")),
+            (Bind, "/devices/c0", Some("needy")),
+            (Bound, "/devices/c0", Some("needy")),
+        ])
+    );
+    // Delete, bound and unbound.
+    drop(good);
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Delete, "/devices/board/g0", None),
+            (Unbind, "/devices/board/g0", Some("good")),
+            (Unbound, "/devices/board/g0", Some("good")),
+            (Removed, "/devices/board/g0", None),
+        ])
+    );
+    drop(bad);
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Delete, "/devices/b0", None),
+            (Removed, "/devices/b0", None)
+        ])
+    );
+    // Deleting a supplier unbinds its consumer first too.
+    drop(supplier);
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Delete, "/devices/supplier", None),
+            (Unbind, "/devices/c0", Some("needy")),
+            (Unbound, "/devices/c0", Some("needy")),
+            (Unbind, "/devices/supplier", Some("supply")),
+            (Unbound, "/devices/supplier", Some("supply")),
+            (Removed, "/devices/supplier", None),
+        ])
+    );
+    drop((consumer, board, drivers));
+    assert_eq!(
+        take_full(&events),
+        expect(&[
+            (Delete, "/devices/c0", None),
+            (Removed, "/devices/c0", None),
+            (Delete, "/devices/board", None),
+            (Removed, "/devices/board", None),
+        ])
+    );
+    assert!(model.is_quiescent());
+}
+
+/// A subscriber calls back into the model from inside its callback: reads (tree,
+/// find_device, deferred_devices, counts, power_order), a refused unbind of the device
+/// being probed (typed error, no deadlock), and a bind and an unbind of another device.
+#[test]
+fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
+    let model = model();
+    let log = Log::default();
+    let drivers = (
+        model
+            .register_driver(TestDriver::exact("drv", "c", &log))
+            .unwrap(),
+        model
+            .register_driver(TestDriver::exact("other", "o", &log))
+            .unwrap(),
+    );
+    let spare = model.add_device(test_device("spare", "o")).unwrap();
+    model.unbind(&spare).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (model_in_subscriber, seen_in_subscriber) = (model.clone(), seen.clone());
+    let _subscription = model.subscribe(move |event| {
+        let interesting = matches!(
+            event.kind,
+            EventKind::Bind | EventKind::Bound | EventKind::Unbound
+        );
+        if event.path != "/devices/dev" || !interesting {
+            return; // the nested binds of `spare`, add and delete
+        }
+        let model = &model_in_subscriber;
+        let mut seen = seen_in_subscriber.lock().unwrap();
+        let device = model.find_device(Some(common::BUS), "dev").unwrap();
+        let spare = model.find_device(Some(common::BUS), "spare").unwrap();
+        let line = model
+            .tree()
+            .lines()
+            .find(|line| line.starts_with("/devices/dev "))
+            .map(String::from)
+            .unwrap_or_default();
+        let _ = (
+            model.deferred_devices(),
+            model.counts(),
+            model.power_order(),
+        );
+        match event.kind {
+            EventKind::Bind => {
+                seen.push(line);
+                seen.push(format!("{:?}", model.unbind(&device)));
+                seen.push(format!("{:?}", model.bind(&device)));
+            }
+            EventKind::Bound => {
+                seen.push(line);
+                seen.push(format!("bind spare: {:?}", model.bind(&spare)));
+            }
+            EventKind::Unbound => {
+                seen.push(line);
+                seen.push(format!("unbind spare: {:?}", model.unbind(&spare)));
+            }
+            _ => {}
+        }
+    });
+    let device = model.add_device(test_device("dev", "c")).unwrap();
+    assert!(device.is_bound());
+    assert!(spare.is_bound(), "bound from the subscriber");
+    model.unbind(&device).unwrap();
+    assert!(!spare.is_bound(), "unbound from the subscriber");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "/devices/dev bus=test driver=probing:drv devres=0",
+            "Err(Busy { device: \"dev\" })",
+            "Err(Busy { device: \"dev\" })",
+            "/devices/dev bus=test driver=drv devres=0",
+            "bind spare: Ok(())",
+            "/devices/dev bus=test driver=- devres=0",
+            "unbind spare: Ok(())",
+        ]
+    );
+    drop((device, spare, drivers));
+    assert!(model.is_quiescent());
+}
+
+/// The override restricts automatic and explicit binding to one driver, with precise
+/// errors, never unbinds by itself, and clearing it restores normal matching.
+#[test]
+fn driver_override_restricts_every_path_and_clears() {
+    let model = model();
+    let log = Log::default();
+    let table = || vec![IdEntry::new(TestId::Prefix("c".into()), 0)];
+    let first = model
+        .register_driver(TestDriver::new("first", table(), &log))
+        .unwrap();
+    let device = model.add_device(test_device("dev", "c")).unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("first"));
+    // Setting it does not unbind.
+    model.set_driver_override(&device, Some("second")).unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("first"));
+    assert!(
+        model
+            .tree()
+            .contains("/devices/dev bus=test driver=first devres=0 override=second\n")
+    );
+    model.unbind(&device).unwrap();
+    assert_eq!(
+        model.bind(&device),
+        Err(Error::DriverNotRegistered {
+            driver: "second".into()
+        })
+    );
+    assert_eq!(
+        model.bind_driver(&device, "first"),
+        Err(Error::NoMatch {
+            device: "dev".into()
+        })
+    );
+    // Another matching driver arriving does not bind it either.
+    let third = model
+        .register_driver(TestDriver::new("third", table(), &log))
+        .unwrap();
+    assert!(!device.is_bound());
+    // An override naming a driver that does not match the device binds nothing.
+    let unrelated = model
+        .register_driver(TestDriver::exact("unrelated", "zzz", &log))
+        .unwrap();
+    model
+        .set_driver_override(&device, Some("unrelated"))
+        .unwrap();
+    assert_eq!(
+        model.bind(&device),
+        Err(Error::NoMatch {
+            device: "dev".into()
+        })
+    );
+    model.set_driver_override(&device, Some("second")).unwrap();
+    // The named driver binds it as soon as it registers.
+    let second = model
+        .register_driver(TestDriver::new("second", table(), &log))
+        .unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("second"));
+    model.unbind(&device).unwrap();
+    model.bind(&device).unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("second"));
+    // Cleared: the oldest of the equally good drivers wins again.
+    model.unbind(&device).unwrap();
+    model.set_driver_override(&device, None).unwrap();
+    assert!(!model.tree().contains("override="));
+    model.bind(&device).unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("first"));
+    model.unbind(&device).unwrap();
+    model.bind_driver(&device, "third").unwrap();
+    assert_eq!(device.driver_name().as_deref(), Some("third"));
+    // A deleted device takes no override.
+    let kept = device.device().clone();
+    drop(device);
+    assert_eq!(
+        model.set_driver_override(&kept, Some("first")),
+        Err(Error::DeviceDeleted {
+            device: "dev".into()
+        })
+    );
+    drop((kept, first, second, third, unrelated));
+    assert!(model.is_quiescent());
+}
