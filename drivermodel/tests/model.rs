@@ -13,8 +13,8 @@
 //!
 //! - the operation's result (`Ok`, the error variant, a count, the accessed value);
 //! - the log of everything the model ran on the test's behalf — probes, unbind hooks,
-//!   driver state drops, devres releases (actions, values, `Devres` values) and device
-//!   release hooks — against the reference's prediction: exactly the same entries (so
+//!   driver state drops, devres releases (actions, values, `Devres` values), device
+//!   release hooks and the event stream — against the reference's prediction: exactly the same entries (so
 //!   nothing is released twice and nothing is lost), in the same order per device (so
 //!   devres is released LIFO), and the probe/unbind/remove entries in the same global
 //!   order (so drivers bind in registration order and unregister newest-bound first);
@@ -273,7 +273,7 @@ fn step(real: &mut Real, reference: &mut Reference, op: Op) -> Result<(), String
     if actual != expected {
         return Err(format!("result {actual:?}, expected {expected:?}"));
     }
-    compare_logs(&real.log.take(), &reference.take_expected())?;
+    compare_logs(&real.take_log(), &reference.take_expected())?;
     check_state(real, reference)
 }
 

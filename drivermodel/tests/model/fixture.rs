@@ -3,14 +3,15 @@
 //! shared log that every callback and every devres release writes to.
 //!
 //! Everything that the driver model runs on our behalf (probe, unbind hook, driver state
-//! drop, devres actions and values, release hooks) pushes one [`Entry`] here, so the
-//! reference model can predict the exact log of every step.
+//! drop, devres actions and values, release hooks, event subscriber) pushes one
+//! [`Entry`] here, so the reference model can predict the exact log of every step.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use drivermodel::context::Core;
+use drivermodel::event::EventKind;
 use drivermodel::{Bus, Device, Devres, Driver, Error, IdEntry, KeySet, Match, MatchKey, Result};
 
 /// The bus name.
@@ -55,6 +56,43 @@ pub enum Entry {
     Release { device: usize, id: u32 },
     /// The device object's release hook ran (last reference dropped).
     Freed { device: usize },
+    /// An event of the model's event stream. (Until [`Log::take`] resolves it, `device`
+    /// indexes the log's table of event paths.)
+    Event {
+        device: usize,
+        kind: Event,
+        driver: Option<usize>,
+    },
+}
+
+/// The kinds of [`drivermodel::event::EventKind`], as a plain `Copy` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Event {
+    Add,
+    Bind,
+    Bound,
+    NotBound,
+    Unbind,
+    Unbound,
+    Delete,
+    Removed,
+    Other,
+}
+
+impl From<EventKind> for Event {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Add => Self::Add,
+            EventKind::Bind => Self::Bind,
+            EventKind::Bound => Self::Bound,
+            EventKind::NotBound => Self::NotBound,
+            EventKind::Unbind => Self::Unbind,
+            EventKind::Unbound => Self::Unbound,
+            EventKind::Delete => Self::Delete,
+            EventKind::Removed => Self::Removed,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Entry {
@@ -64,7 +102,8 @@ impl Entry {
             | Self::Unbind { device, .. }
             | Self::Remove { device, .. }
             | Self::Release { device, .. }
-            | Self::Freed { device } => device,
+            | Self::Freed { device }
+            | Self::Event { device, .. } => device,
         }
     }
 
@@ -80,15 +119,48 @@ impl Entry {
 
 /// The shared log.
 #[derive(Debug, Clone, Default)]
-pub struct Log(Arc<Mutex<Vec<Entry>>>);
+pub struct Log(Arc<Mutex<Entries>>);
+
+#[derive(Debug, Default)]
+struct Entries {
+    entries: Vec<Entry>,
+    /// The device paths of the events in `entries`.
+    event_paths: Vec<String>,
+}
 
 impl Log {
     pub fn push(&self, entry: Entry) {
-        self.0.lock().unwrap().push(entry);
+        self.0.lock().unwrap().entries.push(entry);
     }
 
-    pub fn take(&self) -> Vec<Entry> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+    /// Logs an event of the model's stream.
+    pub fn push_event(&self, event: &drivermodel::event::Event) {
+        let mut log = self.0.lock().unwrap();
+        let index = log.event_paths.len();
+        log.event_paths.push(event.path.clone());
+        let driver = event.driver.as_deref().map(|name| {
+            name.strip_prefix('m')
+                .and_then(|index| index.parse().ok())
+                .unwrap_or(usize::MAX)
+        });
+        log.entries.push(Entry::Event {
+            device: index,
+            kind: event.kind.into(),
+            driver,
+        });
+    }
+
+    /// Takes the entries, naming the device of each event with `uid_of_path`.
+    pub fn take(&self, uid_of_path: impl Fn(&str) -> usize) -> Vec<Entry> {
+        let mut log = self.0.lock().unwrap();
+        let paths = std::mem::take(&mut log.event_paths);
+        let mut entries = std::mem::take(&mut log.entries);
+        for entry in &mut entries {
+            if let Entry::Event { device, .. } = entry {
+                *device = uid_of_path(&paths[*device]);
+            }
+        }
+        entries
     }
 
     /// A devres action that logs its release.

@@ -1,7 +1,10 @@
 //! The real side of the model test: applies each [`Op`] to a real [`DeviceModel`] and
 //! reports what happened as an [`Observed`], the same way the reference does.
 
+use std::collections::HashMap;
+
 use drivermodel::devres::{GroupId, ResourceKey};
+use drivermodel::event::Subscription;
 use drivermodel::{ARef, Device, DeviceBuilder, DeviceModel, Result, device, driver};
 
 use super::fixture::{
@@ -26,6 +29,9 @@ pub struct RealDevice {
 
 pub struct Real {
     pub model: DeviceModel,
+    /// Device paths to uids, for naming the devices of events.
+    paths: HashMap<String, usize>,
+    _subscription: Subscription,
     pub log: Log,
     pub ids: Ids,
     pub stash: Stash,
@@ -47,15 +53,28 @@ impl Real {
         model
             .register_bus(ModelBus)
             .expect("a new model has no mbus");
+        let log = Log::default();
+        let subscription = {
+            let log = log.clone();
+            model.subscribe(move |event| log.push_event(event))
+        };
         Self {
             model,
-            log: Log::default(),
+            paths: HashMap::new(),
+            _subscription: subscription,
+            log,
             ids: Ids::default(),
             stash: Stash::default(),
             slots: Default::default(),
             drivers: Default::default(),
             next_uid: 0,
         }
+    }
+
+    /// Takes the log, naming the devices of events by uid.
+    pub fn take_log(&self) -> Vec<Entry> {
+        self.log
+            .take(|path| self.paths.get(path).copied().unwrap_or(usize::MAX))
     }
 
     /// The slot's device, through the registration or the held reference.
@@ -240,15 +259,19 @@ impl Real {
             .data(DeviceInfo { uid, compat, plan })
             .devres_capacity(CAPACITY)
             .on_release(move || log.push(Entry::Freed { device: uid }));
+        let mut path = String::from("/devices");
         if let Some(parent) = parent
             .filter(|&parent| parent != slot)
             .and_then(|parent| self.device(parent))
         {
+            path = parent.path();
             builder = builder.parent(parent);
         }
+        path.push_str(&format!("/d{slot}"));
         match self.model.add_device(builder) {
             Ok(registration) => {
                 self.next_uid += 1;
+                self.paths.insert(path, uid);
                 let previous = self.slots[slot].replace(RealDevice {
                     uid,
                     registration: Some(registration),

@@ -5,11 +5,13 @@
 //! become a few functions:
 //!
 //! - [`probe`](Reference::probe): refused with `ResourcesPresent` unless the list is
-//!   empty; logs `Probe`, adds the plan's resources; on failure releases the list LIFO.
-//! - [`unbind`](Reference::unbind): logs `Unbind` (the hook sees the full list), then
-//!   `Remove` (state drop), then releases the whole list LIFO.
-//! - [`delete`](Reference::delete): unbind if bound, release the list (bound or not),
-//!   unregister; a parent whose deletion was pending on its children follows.
+//!   empty; event `Bind`, logs `Probe`, adds the plan's resources; on failure releases
+//!   the list LIFO and sends `NotBound`, else `Bound`.
+//! - [`unbind`](Reference::unbind): event `Unbind`, logs `Unbind` (the hook sees the
+//!   full list), then `Remove` (state drop), releases the whole list LIFO, `Unbound`.
+//! - [`delete`](Reference::delete): event `Delete`, unbind if bound, release the list
+//!   (bound or not), unregister, `Removed`; a parent whose deletion was pending on its
+//!   children follows.
 //! - [`collect_garbage`](Reference::collect_garbage): a device object is freed when
 //!   nothing holds it any more (see [`RefDevice::holders`]): its list is released LIFO,
 //!   then its release hook logs `Freed`.
@@ -17,7 +19,7 @@
 //! Every release appends to `expected`, which the test compares with the real log after
 //! each step. Ids come from a counter that the real side advances in the same order.
 
-use super::fixture::{CAPACITY, DRIVERS, Entry, Plan, SCORES, SLOTS};
+use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Plan, SCORES, SLOTS};
 use super::ops::{How, Kind, Observed, Op, Target};
 
 /// A devres node.
@@ -116,6 +118,14 @@ impl Reference {
         self.expected.push(entry);
     }
 
+    fn event(&mut self, device: usize, kind: Event, driver: Option<usize>) {
+        self.emit(Entry::Event {
+            device,
+            kind,
+            driver,
+        });
+    }
+
     /// The log entries expected since the last call.
     pub fn take_expected(&mut self) -> Vec<Entry> {
         std::mem::take(&mut self.expected)
@@ -198,6 +208,7 @@ impl Reference {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         let (compat, plan) = (self.devices[uid].compat, self.devices[uid].plan);
+        self.event(uid, Event::Bind, Some(driver));
         self.emit(Entry::Probe {
             device: uid,
             driver,
@@ -219,9 +230,11 @@ impl Reference {
         }
         if plan.fails_with(driver) {
             self.release_all(uid);
+            self.event(uid, Event::NotBound, Some(driver));
             return Err("Driver");
         }
         self.devices[uid].binding = Some((driver, sequence));
+        self.event(uid, Event::Bound, Some(driver));
         Ok(())
     }
 
@@ -231,6 +244,7 @@ impl Reference {
             return;
         };
         let devres = self.devices[uid].list.len();
+        self.event(uid, Event::Unbind, Some(driver));
         self.emit(Entry::Unbind {
             device: uid,
             driver,
@@ -241,15 +255,18 @@ impl Reference {
             driver,
         });
         self.release_all(uid);
+        self.event(uid, Event::Unbound, Some(driver));
     }
 
     /// Deletes `uid` (children already gone), then any parent whose deletion waited.
     fn delete(&mut self, uid: usize) {
         let mut next = Some(uid);
         while let Some(uid) = next.take() {
+            self.event(uid, Event::Delete, None);
             self.unbind(uid);
             self.release_all(uid);
             self.devices[uid].lifecycle = Lifecycle::Deleted;
+            self.event(uid, Event::Removed, None);
             if let Some(parent) = self.devices[uid].parent {
                 let record = &mut self.devices[parent];
                 record.children -= 1;
@@ -500,6 +517,7 @@ impl Reference {
             self.devices[parent].children += 1;
         }
         self.slots[slot] = Some(uid);
+        self.event(uid, Event::Add, None);
         if let Some(driver) = best_driver(&self.drivers, compat) {
             let _ = self.probe(uid, driver);
         }
