@@ -56,8 +56,12 @@ kernel_test! {
         };
         let measured = time::cycles_to_micros(cycles);
         let expected = ticks * 1_000_000 / apic::tick_hz();
+        // Ticks can only come late, never early: under TCG on a loaded host, QEMU
+        // coalesces timer periods the vCPU missed into one interrupt, so the upper bound
+        // is generous (seen: 10 ticks in 600 ms of TSC time on a busy 2-core host). The
+        // lower bound is strict and catches a fast timer or a TSC calibrated too slow.
         check!(
-            measured >= expected / 2 && measured <= expected * 2,
+            measured >= expected / 2 && measured <= expected * 10,
             "{ticks} ticks took {measured} us of TSC time, expected about {expected} us"
         );
     }
@@ -70,8 +74,10 @@ kernel_test! {
         let period = 1_000_000 / apic::tick_hz();
         time::busy_wait_micros(5 * period);
         let elapsed = apic::ticks() - before;
+        // At least one tick proves interrupts get through a busy-wait; coalescing on a
+        // loaded host (see `tsc_agrees_with_ticks`) may merge the other four.
         check!(
-            (2..=10).contains(&elapsed),
+            (1..=10).contains(&elapsed),
             "busy-wait of 5 periods saw {elapsed} ticks"
         );
     }
