@@ -2,8 +2,9 @@
 //! driver model and against a small reference model, compared after **every** step.
 //!
 //! The operations ([`ops::Op`]): add / delete a device (with a parent, a compatible ID
-//! and a probe plan), hold / drop an extra reference, register / unregister a driver,
-//! bind / bind to a named driver / unbind, and devres: add an action, an
+//! and a probe plan: how many resources the probe takes, and with which drivers it fails
+//! or defers), hold / drop an extra reference, register / unregister a driver,
+//! bind / bind to a named driver / unbind, retry deferred devices, and devres: add an action, an
 //! `add_action_or_reset`, a managed allocation, a self-referencing action, keyed adds;
 //! open / close / release / remove a group; release / destroy / remove by identity
 //! (generated key or shared key: the newest match wins); `Devres<T>` (created by probes)
@@ -20,14 +21,15 @@
 //!   order (so drivers bind in registration order and unregister newest-bound first);
 //! - the live counters (device objects, registered devices, bindings, devres nodes,
 //!   drivers);
-//! - every reachable device's registered / bound state, bound driver and devres length;
-//!   each driver's bound devices in binding order; the model's device list.
+//! - every reachable device's registered / bound state, bound driver, devres length and
+//!   deferral; each driver's bound devices in binding order; the model's device list;
+//! - implicitly, through the log: every successful bind retries the deferred devices.
 //!
 //! At the end the test deletes and drops everything; then the model must be quiescent,
 //! every device object freed, and the reference agree.
 //!
 //! The reference model (`tests/model/reference.rs`) is the place to start reading.
-//! Cases: 2,048 sequences of up to 40 operations on the host, 8 under Miri.
+//! Cases: 2,048 sequences of up to 40 operations on the host, 6 under Miri.
 
 #[path = "model/fixture.rs"]
 mod fixture;
@@ -40,7 +42,7 @@ mod reference;
 
 use std::collections::BTreeSet;
 
-use drivermodel::Counts;
+use drivermodel::DeviceModel;
 use fixture::{COMPATS, DRIVERS, Entry, Plan, SLOTS, driver_name};
 use ops::{How, Kind, Op, Target};
 use proptest::prelude::*;
@@ -48,16 +50,19 @@ use proptest::test_runner::{Config, TestCaseError};
 use real::Real;
 use reference::{Lifecycle, Reference};
 
-const CASES: u32 = if cfg!(miri) { 8 } else { 2048 };
+const CASES: u32 = if cfg!(miri) { 6 } else { 2048 };
 const MAX_STEPS: usize = 40;
 
 fn plan() -> impl Strategy<Value = Plan> {
     // Mostly successful probes, so that bindings live long enough to be interesting.
-    let fail_mask = prop_oneof![3 => Just(0u8), 1 => 0..8u8];
-    (0..=2u8, any::<bool>(), fail_mask).prop_map(|(actions, devres, fail_mask)| Plan {
-        actions,
-        devres,
-        fail_mask,
+    let mask = || prop_oneof![3 => Just(0u8), 1 => 0..8u8];
+    (0..=2u8, any::<bool>(), mask(), mask()).prop_map(|(actions, devres, fail_mask, defer_mask)| {
+        Plan {
+            actions,
+            devres,
+            fail_mask,
+            defer_mask,
+        }
     })
 }
 
@@ -116,6 +121,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (slot(), target, how).prop_map(|(slot, target, how)| Op::Take { slot, target, how }),
         2 => slot().prop_map(|slot| Op::TryAccess { slot }),
         1 => slot().prop_map(|slot| Op::DropDevres { slot }),
+        1 => Just(Op::RetryDeferred),
     ]
 }
 
@@ -159,16 +165,19 @@ struct Counters {
     bindings: usize,
     devres_nodes: usize,
     drivers: usize,
+    deferred_devices: usize,
 }
 
-impl From<Counts> for Counters {
-    fn from(counts: Counts) -> Self {
+impl Counters {
+    fn of(model: &DeviceModel) -> Self {
+        let counts = model.counts();
         Self {
             devices: counts.devices,
             registered_devices: counts.registered_devices,
             bindings: counts.bindings,
             devres_nodes: counts.devres_nodes,
             drivers: counts.drivers,
+            deferred_devices: model.deferred_devices().len(),
         }
     }
 }
@@ -183,12 +192,13 @@ fn expected_counters(reference: &Reference) -> Counters {
         bindings: live().filter(|device| device.binding.is_some()).count(),
         devres_nodes: live().map(|device| device.list.len()).sum(),
         drivers: reference.drivers.iter().filter(|&&driver| driver).count(),
+        deferred_devices: live().filter(|device| device.deferred).count(),
     }
 }
 
 /// Everything observable agrees with the reference.
 fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
-    let counts = Counters::from(real.model.counts());
+    let counts = Counters::of(&real.model);
     let expected = expected_counters(reference);
     if counts != expected {
         return Err(format!("counts {counts:?}, expected {expected:?}"));
@@ -210,15 +220,17 @@ fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
             device.is_registered(),
             device.driver_name(),
             device.devres().len(),
+            device.deferred_reason().is_some(),
         );
         let expected = (
             model.lifecycle != Lifecycle::Deleted,
             model.binding.map(|(driver, _)| driver_name(driver)),
             model.list.len(),
+            model.deferred,
         );
         if actual != expected {
             return Err(format!(
-                "slot {slot} (uid {uid}): (registered, driver, devres) = {actual:?}, \
+                "slot {slot} (uid {uid}): (registered, driver, devres, deferred) = {actual:?}, \
                  expected {expected:?}"
             ));
         }
@@ -335,6 +347,7 @@ fn scripted_sequences_agree() {
         actions,
         devres,
         fail_mask,
+        defer_mask: 0,
     };
     let sequences: Vec<Vec<Op>> = vec![
         // Reference loop: a self-referencing action on an unbound device, then delete.
@@ -394,6 +407,27 @@ fn scripted_sequences_agree() {
             },
             Op::Unregister { driver: 0 },
             Op::Delete { slot: 1 },
+        ],
+        // A deferred device is retried when another device binds.
+        vec![
+            Op::Register { driver: 0 },
+            Op::Add {
+                slot: 0,
+                compat: 1,
+                parent: None,
+                plan: Plan {
+                    defer_mask: 1,
+                    ..plan(1, true, 0)
+                },
+            },
+            Op::RetryDeferred,
+            Op::Register { driver: 2 },
+            Op::Add {
+                slot: 1,
+                compat: 2,
+                parent: None,
+                plan: plan(0, false, 0),
+            },
         ],
         // Groups: nested, released, removed; keyed newest-match-wins.
         vec![

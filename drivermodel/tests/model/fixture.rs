@@ -189,11 +189,28 @@ pub struct Plan {
     pub devres: bool,
     /// Bit `d` set: the probe by driver `d` fails after taking its resources.
     pub fail_mask: u8,
+    /// Bit `d` set: the probe by driver `d` defers ("not yet") after taking its
+    /// resources (this wins over `fail_mask`).
+    pub defer_mask: u8,
+}
+
+/// How a probe ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Bound,
+    Fails,
+    Defers,
 }
 
 impl Plan {
-    pub fn fails_with(&self, driver: usize) -> bool {
-        self.fail_mask & (1 << driver) != 0
+    pub fn outcome(&self, driver: usize) -> Outcome {
+        if self.defer_mask & (1 << driver) != 0 {
+            Outcome::Defers
+        } else if self.fail_mask & (1 << driver) != 0 {
+            Outcome::Fails
+        } else {
+            Outcome::Bound
+        }
     }
 }
 
@@ -346,8 +363,10 @@ impl Driver for ModelDriver {
             let previous = self.stash.lock().unwrap().insert(uid, handle);
             drop(previous);
         }
-        if plan.fails_with(self.index) {
-            return Err(Error::driver("planned probe failure"));
+        match plan.outcome(self.index) {
+            Outcome::Bound => {}
+            Outcome::Fails => return Err(Error::driver("planned probe failure")),
+            Outcome::Defers => return Err(Error::defer("planned deferral")),
         }
         Ok(ModelState {
             log: self.log.clone(),

@@ -117,6 +117,8 @@ pub enum Op {
     DropDevres {
         slot: u8,
     },
+    /// `DeviceModel::retry_deferred`.
+    RetryDeferred,
 }
 
 /// The result of one operation, compared between the real model and the reference.
@@ -150,6 +152,7 @@ pub fn error_name(error: &Error) -> &'static str {
         Error::DevresNotFound { .. } => "DevresNotFound",
         Error::GroupNotFound { .. } => "GroupNotFound",
         Error::DevresFull { .. } => "DevresFull",
+        Error::Deferred { .. } => "Deferred",
         _ => "unexpected error",
     }
 }

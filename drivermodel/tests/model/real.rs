@@ -217,6 +217,7 @@ impl Real {
                 Some(uid) => self.drop_devres_handle(uid),
                 None => Observed::Skipped,
             },
+            Op::RetryDeferred => Observed::Count(self.model.retry_deferred()),
         }
     }
 

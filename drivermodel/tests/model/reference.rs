@@ -19,7 +19,7 @@
 //! Every release appends to `expected`, which the test compares with the real log after
 //! each step. Ids come from a counter that the real side advances in the same order.
 
-use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Plan, SCORES, SLOTS};
+use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Outcome, Plan, SCORES, SLOTS};
 use super::ops::{How, Kind, Observed, Op, Target};
 
 /// A devres node.
@@ -71,6 +71,8 @@ pub struct RefDevice {
     pub lifecycle: Lifecycle,
     /// `(driver, binding sequence)`.
     pub binding: Option<(usize, u64)>,
+    /// Its last probe deferred (cleared by a successful probe and by delete).
+    pub deferred: bool,
     /// Registered children.
     pub children: usize,
     pub list: Vec<Node>,
@@ -95,6 +97,9 @@ pub struct Reference {
     pub drivers: [bool; DRIVERS],
     next_id: u32,
     next_sequence: u64,
+    /// A retry of deferred devices is running; `retry_again`: a bind happened meanwhile.
+    retrying: bool,
+    retry_again: bool,
     expected: Vec<Entry>,
 }
 
@@ -228,14 +233,55 @@ impl Reference {
             // The previous binding's handle was revoked when that binding ended.
             self.devices[uid].devres_handle = Some(id);
         }
-        if plan.fails_with(driver) {
-            self.release_all(uid);
-            self.event(uid, Event::NotBound, Some(driver));
-            return Err("Driver");
+        match plan.outcome(driver) {
+            Outcome::Bound => {}
+            outcome => {
+                self.release_all(uid);
+                self.event(uid, Event::NotBound, Some(driver));
+                if outcome == Outcome::Defers {
+                    self.devices[uid].deferred = true;
+                    return Err("Deferred");
+                }
+                return Err("Driver");
+            }
         }
         self.devices[uid].binding = Some((driver, sequence));
+        self.devices[uid].deferred = false;
         self.event(uid, Event::Bound, Some(driver));
+        self.retry_deferred_devices();
         Ok(())
+    }
+
+    /// Every successful bind retries the deferred devices (registration order), pass
+    /// after pass until a pass binds nothing. A bind during a pass (including a nested
+    /// one) only asks the running pass loop to go round again.
+    fn retry_deferred_devices(&mut self) {
+        if self.retrying {
+            self.retry_again = true;
+            return;
+        }
+        self.retrying = true;
+        loop {
+            self.retry_again = false;
+            for uid in 0..self.devices.len() {
+                let device = &self.devices[uid];
+                if device.deferred && device.binding.is_none() {
+                    let _ = self.attach(uid);
+                }
+            }
+            if !self.retry_again {
+                break;
+            }
+        }
+        self.retrying = false;
+    }
+
+    /// An automatic bind attempt: the best registered driver, if any.
+    fn attach(&mut self, uid: usize) -> Result<(), &'static str> {
+        match best_driver(&self.drivers, self.devices[uid].compat) {
+            Some(driver) => self.probe(uid, driver),
+            None => Err("NoMatch"),
+        }
     }
 
     /// The unbind flow.
@@ -266,6 +312,7 @@ impl Reference {
             self.unbind(uid);
             self.release_all(uid);
             self.devices[uid].lifecycle = Lifecycle::Deleted;
+            self.devices[uid].deferred = false;
             self.event(uid, Event::Removed, None);
             if let Some(parent) = self.devices[uid].parent {
                 let record = &mut self.devices[parent];
@@ -451,6 +498,20 @@ impl Reference {
                 };
                 self.drop_devres_handle(uid)
             }
+            Op::RetryDeferred => {
+                // The devices deferred now, each retried unless bound meanwhile (by the
+                // retry pass that a successful bind starts); counts its own binds.
+                let deferred: Vec<usize> = (0..self.devices.len())
+                    .filter(|&uid| self.devices[uid].deferred)
+                    .collect();
+                let mut bound = 0;
+                for uid in deferred {
+                    if self.devices[uid].binding.is_none() && self.attach(uid).is_ok() {
+                        bound += 1;
+                    }
+                }
+                Observed::Count(bound)
+            }
         }
     }
 
@@ -507,6 +568,7 @@ impl Reference {
             devres_handle: None,
             lifecycle: Lifecycle::Registered,
             binding: None,
+            deferred: false,
             children: 0,
             list: Vec::new(),
             groups: 0,
@@ -518,9 +580,7 @@ impl Reference {
         }
         self.slots[slot] = Some(uid);
         self.event(uid, Event::Add, None);
-        if let Some(driver) = best_driver(&self.drivers, compat) {
-            let _ = self.probe(uid, driver);
-        }
+        let _ = self.attach(uid);
         Observed::Ok
     }
 
