@@ -174,7 +174,7 @@ impl Shared {
                 }
                 (requested, allowed) => requested.or(allowed),
             };
-            let mut entries: Vec<EntryRef> = Vec::new();
+            let mut candidates: Vec<Candidate> = Vec::new();
             match only {
                 Some(name) => {
                     let Some(&driver) = bus.drivers.get(name) else {
@@ -182,25 +182,29 @@ impl Shared {
                             driver: name.into(),
                         });
                     };
-                    if let Some(record) = registry.drivers.get(&driver) {
-                        entries.extend(
-                            (0..record.object.entry_count())
-                                .map(|entry| EntryRef { driver, entry }),
-                        );
+                    if let Some(record) = registry.drivers.get(driver)
+                        && !record.dying
+                    {
+                        candidates.extend((0..record.object.entry_count()).map(|entry| {
+                            Candidate {
+                                entry: EntryRef { driver, entry },
+                                object: record.object.clone(),
+                            }
+                        }));
                     }
                 }
-                None => bus.index.candidates(&keys, &mut entries),
+                None => {
+                    // Only drivers that are registered and not leaving are indexed.
+                    let mut found = Vec::new();
+                    bus.index.candidates(&keys, &mut found);
+                    candidates.extend(
+                        found
+                            .into_iter()
+                            .map(|(entry, object)| Candidate { entry, object }),
+                    );
+                }
             }
-            entries
-                .into_iter()
-                .filter_map(|entry| {
-                    let record = registry.drivers.get(&entry.driver)?;
-                    (!record.dying).then(|| Candidate {
-                        entry,
-                        object: record.object.clone(),
-                    })
-                })
-                .collect::<Vec<_>>()
+            candidates
         };
         match Self::best_match(device, candidates) {
             Outcome::NoMatch => Err(Error::NoMatch {
@@ -252,7 +256,7 @@ impl Shared {
     pub(crate) fn attach_driver(&self, driver: u64) {
         let (object, devices) = {
             let registry = self.registry.lock();
-            let Some(record) = registry.drivers.get(&driver) else {
+            let Some(record) = registry.drivers.get(driver) else {
                 return;
             };
             let bus = Some(record.bus);
@@ -386,7 +390,7 @@ impl Shared {
             // Managed links: every supplier must be bound (checked before taking this
             // device's state lock: supplier state locks are never taken inside it).
             let unready_supplier = registry.unready_supplier(device);
-            let Some(record) = registry.drivers.get_mut(&driver_key) else {
+            let Some(record) = registry.drivers.get_mut(driver_key) else {
                 return Err(Error::DriverNotRegistered {
                     driver: candidate.object.name().into(),
                 });
@@ -429,11 +433,12 @@ impl Shared {
                     count,
                 });
             }
-            record.bound.insert(sequence, device.inner().key);
+            record.bound.push((sequence, device.inner().key));
             let handle: DriverHandle = Arc::new(Handle {
                 key: driver_key,
                 sequence,
                 object: candidate.object.clone(),
+                state: spin::Mutex::new(None),
             });
             state.binding = Binding::Probing {
                 driver: handle.clone(),
@@ -445,9 +450,10 @@ impl Shared {
         };
         let entry = candidate.entry.entry;
         drop(candidate);
-        let driver_name = String::from(handle.object.name());
+        // Names the driver in the events (no allocation unless someone subscribed).
+        let driver = handle.object.clone();
         // Step 2: announce.
-        self.notify(EventKind::Bind, device, Some(&driver_name));
+        self.notify(EventKind::Bind, device, Some(driver.name()));
         // Step 3: probe, with no lock held.
         // SAFETY: the device is `Probing` for this driver: no unbind can start (it needs
         // `Bound`), a delete or driver unregistration waits for the transition to end,
@@ -460,8 +466,8 @@ impl Shared {
                 devres::release_all(device);
                 let old = {
                     let mut registry = self.registry.lock();
-                    if let Some(record) = registry.drivers.get_mut(&handle.key) {
-                        record.bound.remove(&handle.sequence);
+                    if let Some(record) = registry.drivers.get_mut(handle.key) {
+                        record.unbound(handle.sequence);
                     }
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
@@ -471,25 +477,20 @@ impl Shared {
                 };
                 drop(old);
                 drop(handle);
-                self.notify(EventKind::NotBound, device, Some(&driver_name));
+                self.notify(EventKind::NotBound, device, Some(driver.name()));
                 Err(error)
             }
             // Step 5: success.
             Ok(state_box) => {
+                *handle.state.lock() = Some(state_box);
                 let old = {
                     let mut state = device.inner().state.lock();
                     self.record_deferral(&mut state, None);
-                    core::mem::replace(
-                        &mut state.binding,
-                        Binding::Bound {
-                            driver: handle,
-                            state: state_box,
-                        },
-                    )
+                    core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
                 };
                 drop(old);
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
-                self.notify(EventKind::Bound, device, Some(&driver_name));
+                self.notify(EventKind::Bound, device, Some(driver.name()));
                 Ok(())
             }
         }
@@ -502,10 +503,11 @@ impl Shared {
         let (handle, mut driver_state) = {
             let mut state = device.inner().state.lock();
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
-                Binding::Bound {
-                    driver,
-                    state: driver_state,
-                } => {
+                Binding::Bound { driver } => {
+                    let Some(driver_state) = driver.state.lock().take() else {
+                        state.binding = Binding::Bound { driver };
+                        return Ok(());
+                    };
                     state.binding = Binding::Calling {
                         driver: driver.clone(),
                     };
@@ -525,15 +527,10 @@ impl Shared {
             &mut *driver_state,
             operation,
         );
+        *handle.state.lock() = Some(driver_state);
         let old = {
             let mut state = device.inner().state.lock();
-            core::mem::replace(
-                &mut state.binding,
-                Binding::Bound {
-                    driver: handle,
-                    state: driver_state,
-                },
-            )
+            core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
         result
@@ -551,10 +548,7 @@ impl Shared {
         let (handle, driver_state) = {
             let mut state = device.inner().state.lock();
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
-                Binding::Bound {
-                    driver,
-                    state: driver_state,
-                } => {
+                Binding::Bound { driver } => {
                     let refusal = if expected.is_some_and(|key| key != driver.key) {
                         Some(Error::NotBound {
                             device: device.name().into(),
@@ -567,12 +561,10 @@ impl Shared {
                         None
                     };
                     if let Some(error) = refusal {
-                        state.binding = Binding::Bound {
-                            driver,
-                            state: driver_state,
-                        };
+                        state.binding = Binding::Bound { driver };
                         return Err(error);
                     }
+                    let driver_state = driver.state.lock().take();
                     state.binding = Binding::Unbinding {
                         driver: driver.clone(),
                     };
@@ -593,25 +585,27 @@ impl Shared {
                 }
             }
         };
-        let driver_name = String::from(handle.object.name());
+        // Names the driver in the events (no allocation unless someone subscribed).
+        let driver = handle.object.clone();
         // Step 2: unbind consumers first, then announce.
         self.unbind_consumers(device);
-        self.notify(EventKind::Unbind, device, Some(&driver_name));
+        self.notify(EventKind::Unbind, device, Some(driver.name()));
         // Step 3: the driver's unbind hook, then drop its state.
-        // SAFETY: the device is `Unbinding`: still bound, its devres not yet released
-        // (that happens in step 4, after the call), no other transition can start. The
-        // `Core` reference lives only for the call.
-        handle
-            .object
-            .unbind(unsafe { device.assume_core() }, driver_state);
+        if let Some(driver_state) = driver_state {
+            // SAFETY: the device is `Unbinding`: still bound, its devres not yet released
+            // (that happens in step 4, after the call), no other transition can start.
+            // The `Core` reference lives only for the call.
+            let core = unsafe { device.assume_core() };
+            handle.object.unbind(core, driver_state);
+        }
         // Step 4: release devres, newest first.
         devres::release_all(device);
         // Step 5: link cleanup, then clear the driver.
         let old = {
             let mut registry = self.registry.lock();
             Self::autoremove_links(&mut registry, device);
-            if let Some(record) = registry.drivers.get_mut(&handle.key) {
-                record.bound.remove(&handle.sequence);
+            if let Some(record) = registry.drivers.get_mut(handle.key) {
+                record.unbound(handle.sequence);
             }
             let mut state = device.inner().state.lock();
             core::mem::replace(&mut state.binding, Binding::Unbound)
@@ -620,7 +614,7 @@ impl Shared {
         drop(handle);
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
-        self.notify(EventKind::Unbound, device, Some(&driver_name));
+        self.notify(EventKind::Unbound, device, Some(driver.name()));
         Ok(())
     }
 }

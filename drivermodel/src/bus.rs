@@ -238,20 +238,45 @@ pub(crate) struct EntryRef {
 
 /// A hash table from [`MatchKey`] to ID table entries, plus the unindexed list.
 ///
-/// Open hashing with a power-of-two bucket count that doubles when the load passes 2, so
-/// a lookup costs the same at 10 and at 100,000 entries.
-#[derive(Debug, Default)]
-pub(crate) struct MatchIndex {
-    buckets: Vec<Vec<(MatchKey, EntryRef)>>,
+/// Open addressing with linear probing in one flat array whose size is a power of two
+/// and at most three quarters full: a lookup hashes once and reads adjacent slots, so it
+/// costs the same (one or two cache lines) at 10 and at 100,000 entries. Several entries
+/// may share a key (drivers for the same ID); they sit in the same probe run.
+///
+/// Each entry carries `T`, the model's handle to the driver (so a match reads no driver
+/// record), and the index only holds entries of drivers that are registered and not
+/// leaving.
+#[derive(Debug)]
+pub(crate) struct MatchIndex<T> {
+    slots: Vec<Option<Filed<T>>>,
     length: usize,
-    unindexed: Vec<EntryRef>,
+    unindexed: Vec<Filed<T>>,
 }
 
-impl MatchIndex {
-    fn bucket_of(key: MatchKey, bucket_count: usize) -> usize {
+/// One entry of a [`MatchIndex`].
+#[derive(Debug, Clone)]
+struct Filed<T> {
+    key: MatchKey,
+    entry: EntryRef,
+    value: T,
+}
+
+impl<T> Default for MatchIndex<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            length: 0,
+            unindexed: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone> MatchIndex<T> {
+    /// The home slot of `key` in a table of `slot_count` (a power of two) slots.
+    fn home(key: MatchKey, slot_count: usize) -> usize {
         // Fibonacci hashing: the high bits of a multiplicative hash.
         let hash = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let bits = bucket_count.trailing_zeros();
+        let bits = slot_count.trailing_zeros();
         if bits == 0 {
             0
         } else {
@@ -259,58 +284,107 @@ impl MatchIndex {
         }
     }
 
-    pub(crate) fn insert(&mut self, key: Option<MatchKey>, entry: EntryRef) {
+    pub(crate) fn insert(&mut self, key: Option<MatchKey>, entry: EntryRef, value: T) {
         let Some(key) = key else {
-            self.unindexed.push(entry);
+            self.unindexed.push(Filed {
+                key: MatchKey(0),
+                entry,
+                value,
+            });
             return;
         };
-        if self.length >= self.buckets.len() * 2 {
+        if (self.length + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let bucket = Self::bucket_of(key, self.buckets.len());
-        self.buckets[bucket].push((key, entry));
+        self.place(Filed { key, entry, value });
         self.length += 1;
     }
 
+    /// Puts `filed` in the first free slot of its probe run (there is one: load < 1).
+    fn place(&mut self, filed: Filed<T>) {
+        let mask = self.slots.len() - 1;
+        let mut position = Self::home(filed.key, self.slots.len());
+        while self.slots[position].is_some() {
+            position = (position + 1) & mask;
+        }
+        self.slots[position] = Some(filed);
+    }
+
     fn grow(&mut self) {
-        let new_count = (self.buckets.len() * 2).max(16);
-        let mut buckets: Vec<Vec<(MatchKey, EntryRef)>> = Vec::new();
-        buckets.resize_with(new_count, Vec::new);
-        for (key, entry) in self.buckets.drain(..).flatten() {
-            buckets[Self::bucket_of(key, new_count)].push((key, entry));
+        let new_count = (self.slots.len() * 2).max(16);
+        let mut slots = Vec::new();
+        slots.resize_with(new_count, || None);
+        let old = core::mem::replace(&mut self.slots, slots);
+        for filed in old.into_iter().flatten() {
+            self.place(filed);
         }
-        self.buckets = buckets;
     }
 
+    /// Removes every entry of `driver` filed under `key`.
     pub(crate) fn remove_driver(&mut self, key: Option<MatchKey>, driver: u64) {
-        match key {
-            None => self.unindexed.retain(|entry| entry.driver != driver),
-            Some(key) if !self.buckets.is_empty() => {
-                let bucket = Self::bucket_of(key, self.buckets.len());
-                let before = self.buckets[bucket].len();
-                self.buckets[bucket].retain(|(_, entry)| entry.driver != driver);
-                self.length -= before - self.buckets[bucket].len();
+        let Some(key) = key else {
+            self.unindexed.retain(|filed| filed.entry.driver != driver);
+            return;
+        };
+        if self.slots.is_empty() {
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        'search: loop {
+            let mut position = Self::home(key, self.slots.len());
+            while let Some(filed) = &self.slots[position] {
+                if filed.key == key && filed.entry.driver == driver {
+                    self.remove_at(position);
+                    self.length -= 1;
+                    continue 'search;
+                }
+                position = (position + 1) & mask;
             }
-            Some(_) => {}
+            break;
         }
     }
 
-    /// Appends every entry filed under one of `keys`, and every unindexed entry.
-    pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<EntryRef>) {
-        if !self.buckets.is_empty() {
+    /// Empties `hole`, shifting later members of its probe run back (no tombstones).
+    fn remove_at(&mut self, mut hole: usize) {
+        let mask = self.slots.len() - 1;
+        let mut next = (hole + 1) & mask;
+        while let Some(filed) = &self.slots[next] {
+            let home = Self::home(filed.key, self.slots.len());
+            // It may move back to `hole` only if `hole` lies between its home and where
+            // it is now.
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[next].take();
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.slots[hole] = None;
+    }
+
+    /// Appends every entry filed under one of `keys`, and every unindexed entry, in
+    /// driver registration order without duplicates.
+    pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<(EntryRef, T)>) {
+        if !self.slots.is_empty() {
+            let mask = self.slots.len() - 1;
             for &key in keys.as_slice() {
-                let bucket = &self.buckets[Self::bucket_of(key, self.buckets.len())];
-                out.extend(
-                    bucket
-                        .iter()
-                        .filter(|(filed, _)| *filed == key)
-                        .map(|(_, entry)| *entry),
-                );
+                let mut position = Self::home(key, self.slots.len());
+                while let Some(filed) = &self.slots[position] {
+                    if filed.key == key {
+                        out.push((filed.entry, filed.value.clone()));
+                    }
+                    position = (position + 1) & mask;
+                }
             }
         }
-        out.extend_from_slice(&self.unindexed);
-        out.sort_unstable();
-        out.dedup();
+        out.extend(
+            self.unindexed
+                .iter()
+                .map(|filed| (filed.entry, filed.value.clone())),
+        );
+        if out.len() > 1 {
+            out.sort_unstable_by_key(|(entry, _)| *entry);
+            out.dedup_by_key(|(entry, _)| *entry);
+        }
     }
 }
 
@@ -320,9 +394,13 @@ mod tests {
 
     #[test]
     fn index_finds_only_filed_entries() {
-        let mut index = MatchIndex::default();
+        let mut index = MatchIndex::<()>::default();
         for driver in 0..1000 {
-            index.insert(Some(MatchKey::new(driver)), EntryRef { driver, entry: 0 });
+            index.insert(
+                Some(MatchKey::new(driver)),
+                EntryRef { driver, entry: 0 },
+                (),
+            );
         }
         index.insert(
             None,
@@ -330,20 +408,27 @@ mod tests {
                 driver: 5000,
                 entry: 3,
             },
+            (),
         );
         let mut out = Vec::new();
         index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
         assert_eq!(
             out,
             [
-                EntryRef {
-                    driver: 77,
-                    entry: 0
-                },
-                EntryRef {
-                    driver: 5000,
-                    entry: 3
-                }
+                (
+                    EntryRef {
+                        driver: 77,
+                        entry: 0
+                    },
+                    ()
+                ),
+                (
+                    EntryRef {
+                        driver: 5000,
+                        entry: 3
+                    },
+                    ()
+                )
             ]
         );
         index.remove_driver(Some(MatchKey::new(77)), 77);
@@ -351,6 +436,37 @@ mod tests {
         out.clear();
         index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
         assert!(out.is_empty());
+    }
+
+    /// Entries sharing keys and colliding runs survive removals in any order.
+    #[test]
+    fn index_removal_keeps_every_other_entry_findable() {
+        let mut index = MatchIndex::<()>::default();
+        // 3 drivers per key, 200 keys: long probe runs and shared keys.
+        for driver in 0..600u64 {
+            index.insert(
+                Some(MatchKey::new(driver % 200)),
+                EntryRef { driver, entry: 0 },
+                (),
+            );
+        }
+        for driver in (0..600u64).filter(|driver| driver % 7 == 3) {
+            index.remove_driver(Some(MatchKey::new(driver % 200)), driver);
+        }
+        for key in 0..200u64 {
+            let mut out = Vec::new();
+            index.candidates(&KeySet::one(MatchKey::new(key)), &mut out);
+            let expected: Vec<(EntryRef, ())> = [key, key + 200, key + 400]
+                .into_iter()
+                .filter(|driver| driver % 7 != 3)
+                .map(|driver| (EntryRef { driver, entry: 0 }, ()))
+                .collect();
+            assert_eq!(out, expected, "key {key}");
+        }
+        assert_eq!(
+            index.length,
+            600 - (0..600u64).filter(|d| d % 7 == 3).count()
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
@@ -90,17 +90,19 @@ impl Counts {
 
 pub(crate) struct BusEntry {
     /// Shared with the devices on the bus.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: device::BusName,
     type_id: TypeId,
     pub(crate) object: Arc<dyn ErasedBus>,
     /// Device names, hashed, to keys.
     pub(crate) names: NameIndex,
     /// Driver names to keys.
     pub(crate) drivers: BTreeMap<String, u64>,
-    pub(crate) index: MatchIndex,
+    pub(crate) index: MatchIndex<Arc<dyn ErasedDriver>>,
 }
 
 pub(crate) struct DriverRecord {
+    /// Its key in the [`DriverTable`].
+    pub(crate) key: u64,
     pub(crate) bus: usize,
     pub(crate) name: String,
     pub(crate) object: Arc<dyn ErasedDriver>,
@@ -109,8 +111,86 @@ pub(crate) struct DriverRecord {
     /// Unregistration started: no new probe may start.
     pub(crate) dying: bool,
     builtin: bool,
-    /// Devices being probed by or bound to this driver, by binding sequence.
-    pub(crate) bound: BTreeMap<u64, u64>,
+    /// Devices being probed by or bound to this driver, as `(binding sequence, device
+    /// key)` in binding order (sequences only grow, so a bind appends).
+    pub(crate) bound: Vec<(u64, u64)>,
+}
+
+impl DriverRecord {
+    /// Forgets the binding `sequence`.
+    pub(crate) fn unbound(&mut self, sequence: u64) {
+        if let Ok(position) = self
+            .bound
+            .binary_search_by_key(&sequence, |(filed, _)| *filed)
+        {
+            self.bound.remove(position);
+        }
+    }
+}
+
+/// The registered drivers: a slab, so that finding a driver by key on the match and
+/// probe paths is one array access however many drivers there are.
+///
+/// A key is `registration sequence << SLOT_BITS | slot`: keys are never reused and
+/// compare in registration order (which breaks match-score ties), while slots are
+/// reused after an unregistration.
+#[derive(Default)]
+pub(crate) struct DriverTable {
+    slots: Vec<Option<DriverRecord>>,
+    free: Vec<usize>,
+    next_sequence: u64,
+}
+
+impl DriverTable {
+    const SLOT_BITS: u32 = 24;
+
+    fn slot(key: u64) -> usize {
+        (key & ((1 << Self::SLOT_BITS) - 1)) as usize
+    }
+
+    pub(crate) fn get(&self, key: u64) -> Option<&DriverRecord> {
+        self.slots
+            .get(Self::slot(key))?
+            .as_ref()
+            .filter(|record| record.key == key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut DriverRecord> {
+        self.slots
+            .get_mut(Self::slot(key))?
+            .as_mut()
+            .filter(|record| record.key == key)
+    }
+
+    /// Files the record made by `make` from its new key.
+    fn insert(&mut self, make: impl FnOnce(u64) -> DriverRecord) -> Result<u64> {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.slots.len() < 1 << Self::SLOT_BITS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return Err(Error::OutOfMemory),
+        };
+        let key = self.next_sequence << Self::SLOT_BITS | slot as u64;
+        self.next_sequence += 1;
+        self.slots[slot] = Some(make(key));
+        Ok(key)
+    }
+
+    fn remove(&mut self, key: u64) -> Option<DriverRecord> {
+        self.get(key)?;
+        let slot = Self::slot(key);
+        self.free.push(slot);
+        self.slots[slot].take()
+    }
+
+    /// Every driver, in registration order.
+    pub(crate) fn values(&self) -> Vec<&DriverRecord> {
+        let mut records: Vec<&DriverRecord> = self.slots.iter().flatten().collect();
+        records.sort_unstable_by_key(|record| record.key);
+        records
+    }
 }
 
 /// A registered device: just the model's counted reference (its bus and parent are
@@ -125,35 +205,107 @@ impl DeviceRecord {
     }
 }
 
-/// Device names of one namespace: `(hash of the name, device key)` pairs, so the index
-/// stores no copy of the names. A lookup compares the real names of the (almost always
-/// single) device with that hash.
+/// Device names of one namespace: an open-addressing hash table (linear probing, at
+/// most three quarters full) of weak references to the devices, so the index keeps no
+/// copy of the names and costs 8 to 16 bytes per device. A lookup hashes the name once
+/// and compares it with the names of the devices in its probe run. Weak, because the
+/// registry's one counted reference per device is in `Registry::devices`; every indexed
+/// device is registered, so every upgrade succeeds.
 #[derive(Default)]
-pub(crate) struct NameIndex(BTreeSet<(u64, u64)>);
+pub(crate) struct NameIndex {
+    slots: Vec<Option<Weak<Device>>>,
+    length: usize,
+}
 
 impl NameIndex {
-    fn hash(name: &str) -> u64 {
-        MatchKey::from_name(name).value()
+    fn home(name: &str, slot_count: usize) -> usize {
+        // Fibonacci hashing of the name's FNV-1a hash.
+        let hash = MatchKey::from_name(name)
+            .value()
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let bits = slot_count.trailing_zeros();
+        if bits == 0 {
+            0
+        } else {
+            (hash >> (64 - bits)) as usize
+        }
     }
 
-    pub(crate) fn find(&self, devices: &BTreeMap<u64, DeviceRecord>, name: &str) -> Option<u64> {
-        let hash = Self::hash(name);
-        self.0
-            .range((hash, 0)..=(hash, u64::MAX))
-            .map(|(_, key)| *key)
-            .find(|key| {
-                devices
-                    .get(key)
-                    .is_some_and(|record| record.device.name() == name)
-            })
+    /// The home slot of an indexed device (`None` cannot happen: see the type docs).
+    fn home_of(slot: &Weak<Device>, slot_count: usize) -> Option<usize> {
+        slot.upgrade()
+            .map(|device| Self::home(device.name(), slot_count))
     }
 
-    fn insert(&mut self, name: &str, key: u64) {
-        self.0.insert((Self::hash(name), key));
+    pub(crate) fn find(&self, name: &str) -> Option<ARef<Device>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut position = Self::home(name, self.slots.len());
+        while let Some(slot) = &self.slots[position] {
+            if let Some(device) = slot.upgrade()
+                && device.name() == name
+            {
+                return Some(ARef(device));
+            }
+            position = (position + 1) & mask;
+        }
+        None
     }
 
-    fn remove(&mut self, name: &str, key: u64) {
-        self.0.remove(&(Self::hash(name), key));
+    fn insert(&mut self, device: &ARef<Device>) {
+        if (self.length + 1) * 4 > self.slots.len() * 3 {
+            let new_count = (self.slots.len() * 2).max(16);
+            let mut slots = Vec::new();
+            slots.resize_with(new_count, || None);
+            for slot in core::mem::replace(&mut self.slots, slots)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(device) = slot.upgrade() {
+                    self.place(device.name(), slot);
+                }
+            }
+        }
+        self.place(device.name(), Arc::downgrade(&device.0));
+        self.length += 1;
+    }
+
+    fn place(&mut self, name: &str, slot: Weak<Device>) {
+        let mask = self.slots.len() - 1;
+        let mut position = Self::home(name, self.slots.len());
+        while self.slots[position].is_some() {
+            position = (position + 1) & mask;
+        }
+        self.slots[position] = Some(slot);
+    }
+
+    fn remove(&mut self, device: &Device) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut hole = Self::home(device.name(), self.slots.len());
+        loop {
+            match &self.slots[hole] {
+                None => return,
+                Some(slot) if core::ptr::eq(slot.as_ptr(), device) => break,
+                Some(_) => hole = (hole + 1) & mask,
+            }
+        }
+        self.length -= 1;
+        // Shift the rest of the probe run back (no tombstones).
+        let mut next = (hole + 1) & mask;
+        while let Some(slot) = &self.slots[next] {
+            let home = Self::home_of(slot, self.slots.len()).unwrap_or(next);
+            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(hole) & mask) {
+                self.slots[hole] = self.slots[next].take();
+                hole = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.slots[hole] = None;
     }
 }
 
@@ -165,16 +317,15 @@ pub(crate) struct Registry {
     pub(crate) root_names: NameIndex,
     /// Registered devices in registration order.
     pub(crate) devices: BTreeMap<u64, DeviceRecord>,
-    pub(crate) drivers: BTreeMap<u64, DriverRecord>,
+    pub(crate) drivers: DriverTable,
     pub(crate) links: crate::link::Links,
     next_device: u64,
-    next_driver: u64,
     pub(crate) next_sequence: u64,
 }
 
 impl Registry {
     pub(crate) fn bus_index(&self, name: &str) -> Option<usize> {
-        self.buses.iter().position(|bus| &*bus.name == name)
+        self.buses.iter().position(|bus| bus.name.as_str() == name)
     }
 
     /// The index of `device`'s bus.
@@ -301,7 +452,7 @@ impl DeviceModel {
     ///
     /// [`Error::BusExists`] if a bus of this name or this type is registered.
     pub fn register_bus<B: Bus>(&self, bus: B) -> Result<()> {
-        let name: Arc<str> = Arc::from(bus.name());
+        let name: device::BusName = Arc::new(String::from(bus.name()));
         let mut registry = self.shared.registry.lock();
         let type_id = TypeId::of::<B>();
         if registry
@@ -431,16 +582,10 @@ impl DeviceModel {
     /// The registered device named `name` on `bus` (`None`: among bus-less devices).
     pub fn find_device(&self, bus: Option<&str>, name: &str) -> Option<ARef<Device>> {
         let registry = self.shared.registry.lock();
-        let key = match bus {
-            Some(bus) => registry.buses[registry.bus_index(bus)?]
-                .names
-                .find(&registry.devices, name)?,
-            None => registry.root_names.find(&registry.devices, name)?,
-        };
-        registry
-            .devices
-            .get(&key)
-            .map(|record| record.device.clone())
+        match bus {
+            Some(bus) => registry.buses[registry.bus_index(bus)?].names.find(name),
+            None => registry.root_names.find(name),
+        }
     }
 
     /// Every registered device, in registration order.
@@ -471,6 +616,7 @@ impl DeviceModel {
         registry
             .drivers
             .values()
+            .into_iter()
             .filter(|record| !record.dying)
             .map(|record| DriverInfo {
                 bus: registry.buses[record.bus].name.to_string(),
@@ -661,25 +807,32 @@ impl Shared {
                 driver: name,
             });
         }
-        let key = registry.next_driver;
-        registry.next_driver += 1;
-        let bus = &mut registry.buses[bus_index];
-        bus.drivers.insert(name.clone(), key);
-        for (entry, filed) in keys.iter().enumerate() {
-            bus.index.insert(*filed, EntryRef { driver: key, entry });
-        }
-        registry.drivers.insert(
+        let inserted = registry.drivers.insert(|key| DriverRecord {
             key,
-            DriverRecord {
-                bus: bus_index,
-                name,
-                object,
-                keys,
-                dying: false,
-                builtin,
-                bound: BTreeMap::new(),
-            },
-        );
+            bus: bus_index,
+            name,
+            object,
+            keys,
+            dying: false,
+            builtin,
+            bound: Vec::new(),
+        });
+        let key = match inserted {
+            Ok(key) => key,
+            Err(error) => {
+                drop(registry);
+                return Err(error);
+            }
+        };
+        let Registry { buses, drivers, .. } = &mut *registry;
+        if let Some(record) = drivers.get(key) {
+            let bus = &mut buses[bus_index];
+            bus.drivers.insert(record.name.clone(), key);
+            for (entry, filed) in record.keys.iter().enumerate() {
+                let entry = EntryRef { driver: key, entry };
+                bus.index.insert(*filed, entry, record.object.clone());
+            }
+        }
         drop(registry);
         if !builtin {
             self.counters.drivers.fetch_add(1, Ordering::Relaxed);
@@ -693,7 +846,7 @@ impl Shared {
         // Step 1: no new probes, no new matches.
         {
             let mut registry = self.registry.lock();
-            let Some(record) = registry.drivers.get_mut(&key) else {
+            let Some(record) = registry.drivers.get_mut(key) else {
                 return;
             };
             record.dying = true;
@@ -708,12 +861,12 @@ impl Shared {
         loop {
             let newest = {
                 let registry = self.registry.lock();
-                let Some(record) = registry.drivers.get(&key) else {
+                let Some(record) = registry.drivers.get(key) else {
                     return;
                 };
                 record
                     .bound
-                    .last_key_value()
+                    .last()
                     .and_then(|(_, device)| registry.devices.get(device))
                     .map(|record| record.device.clone())
             };
@@ -722,7 +875,7 @@ impl Shared {
                     let registry = self.registry.lock();
                     registry
                         .drivers
-                        .get(&key)
+                        .get(key)
                         .is_some_and(|record| !record.bound.is_empty())
                 };
                 if stuck {
@@ -740,7 +893,7 @@ impl Shared {
         // Step 3: forget the driver; its last reference drops outside the lock.
         let record = {
             let mut registry = self.registry.lock();
-            let record = registry.drivers.remove(&key);
+            let record = registry.drivers.remove(key);
             if let Some(record) = &record {
                 registry.buses[record.bus].drivers.remove(&record.name);
             }
@@ -764,13 +917,13 @@ impl Shared {
     pub(crate) fn bound_devices(&self, key: u64) -> Vec<ARef<Device>> {
         let candidates: Vec<ARef<Device>> = {
             let registry = self.registry.lock();
-            let Some(record) = registry.drivers.get(&key) else {
+            let Some(record) = registry.drivers.get(key) else {
                 return Vec::new();
             };
             record
                 .bound
-                .values()
-                .filter_map(|device| registry.devices.get(device))
+                .iter()
+                .filter_map(|(_, device)| registry.devices.get(device))
                 .map(|record| record.device.clone())
                 .collect()
         };
@@ -808,7 +961,7 @@ impl Shared {
                 Some(bus) => &registry.buses[bus].names,
                 None => &registry.root_names,
             };
-            if names.find(&registry.devices, &builder.name).is_some() {
+            if names.find(&builder.name).is_some() {
                 return Err(Error::NameTaken {
                     bus: builder.bus.clone(),
                     name: builder.name.clone(),
@@ -847,8 +1000,8 @@ impl Shared {
         let bus_name = bus.map(|bus| registry.buses[bus].name.clone());
         let device = Device::create(builder, key, bus_name, self.counters.clone());
         match bus {
-            Some(bus) => registry.buses[bus].names.insert(device.name(), key),
-            None => registry.root_names.insert(device.name(), key),
+            Some(bus) => registry.buses[bus].names.insert(&device),
+            None => registry.root_names.insert(&device),
         }
         registry.devices.insert(
             key,
@@ -929,8 +1082,8 @@ impl Shared {
             let mut parent_to_delete = None;
             if record.is_some() {
                 match registry.bus_of(device) {
-                    Some(bus) => registry.buses[bus].names.remove(device.name(), key),
-                    None => registry.root_names.remove(device.name(), key),
+                    Some(bus) => registry.buses[bus].names.remove(device),
+                    None => registry.root_names.remove(device),
                 }
                 if let Some(parent) = device.parent() {
                     let mut parent_state = parent.inner().state.lock();

@@ -81,8 +81,8 @@ impl DeviceModel {
                         .drivers
                         .iter()
                         .filter_map(|(name, key)| {
-                            let record = registry.drivers.get(key)?;
-                            let bound = record.bound.values().copied().collect();
+                            let record = registry.drivers.get(*key)?;
+                            let bound = record.bound.iter().map(|(_, device)| *device).collect();
                             Some((*key, name.clone(), bound))
                         })
                         .collect();
