@@ -183,7 +183,7 @@ impl Shared {
                         });
                     };
                     if let Some(record) = registry.drivers.get(driver)
-                        && !record.dying
+                        && !record.object.bindings().is_dying()
                     {
                         candidates.extend((0..record.object.entry_count()).map(|entry| {
                             Candidate {
@@ -390,12 +390,10 @@ impl Shared {
             // Managed links: every supplier must be bound (checked before taking this
             // device's state lock: supplier state locks are never taken inside it).
             let unready_supplier = registry.unready_supplier(device);
-            let Some(record) = registry.drivers.get_mut(driver_key) else {
-                return Err(Error::DriverNotRegistered {
-                    driver: candidate.object.name().into(),
-                });
-            };
-            if record.dying {
+            // A driver is marked dying (under this lock) before it leaves the registry,
+            // so a driver that is not dying is registered.
+            let bindings = candidate.object.bindings();
+            if bindings.is_dying() {
                 return Err(Error::DriverNotRegistered {
                     driver: candidate.object.name().into(),
                 });
@@ -433,7 +431,7 @@ impl Shared {
                     count,
                 });
             }
-            record.bound.push((sequence, device.inner().key));
+            bindings.bound.lock().push((sequence, device.inner().key));
             let handle: DriverHandle = Arc::new(Handle {
                 key: driver_key,
                 sequence,
@@ -465,10 +463,13 @@ impl Shared {
             Err(error) => {
                 devres::release_all(device);
                 let old = {
-                    let mut registry = self.registry.lock();
-                    if let Some(record) = registry.drivers.get_mut(handle.key) {
-                        record.unbound(handle.sequence);
-                    }
+                    let _registry = self.registry.lock();
+                    handle
+                        .object
+                        .bindings()
+                        .bound
+                        .lock()
+                        .remove(handle.sequence);
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
                         self.record_deferral(&mut state, Some(reason));
@@ -604,9 +605,12 @@ impl Shared {
         let old = {
             let mut registry = self.registry.lock();
             Self::autoremove_links(&mut registry, device);
-            if let Some(record) = registry.drivers.get_mut(handle.key) {
-                record.unbound(handle.sequence);
-            }
+            handle
+                .object
+                .bindings()
+                .bound
+                .lock()
+                .remove(handle.sequence);
             let mut state = device.inner().state.lock();
             core::mem::replace(&mut state.binding, Binding::Unbound)
         };

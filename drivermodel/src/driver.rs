@@ -19,6 +19,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::bus::{Bus, IdEntry, Match, MatchKey};
 use crate::context::Core;
@@ -116,12 +117,90 @@ pub(crate) trait ErasedDriver: Send + Sync {
         operation: crate::power::Operation,
     ) -> Result<()>;
     fn allows_manual_bind(&self) -> bool;
+    fn bindings(&self) -> &Bindings;
 }
 
-/// A driver together with its bus, as the model stores it.
+/// A driver together with its bus and its bindings, as the model stores it.
 pub(crate) struct Adapter<D: Driver> {
     pub(crate) driver: D,
     pub(crate) bus: Arc<D::Bus>,
+    pub(crate) bindings: Bindings,
+}
+
+/// What the model tracks per registered driver on the bind and unbind paths. It lives
+/// in the driver's own allocation, which matching reads anyway, so binding a device to
+/// one of 100,000 drivers touches no other per-driver memory.
+#[derive(Default)]
+pub(crate) struct Bindings {
+    /// Unregistration started: no new probe may start (set under the registry lock).
+    dying: AtomicBool,
+    /// Devices being probed by or bound to this driver. Changed and read only under the
+    /// model's registry lock; the lock here is a leaf that only provides mutability.
+    pub(crate) bound: spin::Mutex<BoundList>,
+}
+
+impl Bindings {
+    pub(crate) fn is_dying(&self) -> bool {
+        self.dying.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_dying(&self) {
+        self.dying.store(true, Ordering::Release);
+    }
+}
+
+/// `(binding sequence, device key)` pairs in binding order (sequences only grow, so a
+/// bind appends). The first is stored inline: most drivers bind one device, and then
+/// bind and unbind touch no separate buffer.
+///
+/// # Invariants
+///
+/// `rest` is empty when `first` is `None`.
+#[derive(Default)]
+pub(crate) struct BoundList {
+    first: Option<(u64, u64)>,
+    rest: Vec<(u64, u64)>,
+}
+
+impl BoundList {
+    pub(crate) fn push(&mut self, binding: (u64, u64)) {
+        match self.first {
+            // INVARIANT: `rest` is empty when `first` is `None`, so order is kept.
+            None => self.first = Some(binding),
+            Some(_) => self.rest.push(binding),
+        }
+    }
+
+    /// Forgets the binding `sequence`.
+    pub(crate) fn remove(&mut self, sequence: u64) {
+        if self.first.is_some_and(|(filed, _)| filed == sequence) {
+            // INVARIANT: the oldest of `rest` moves up, or both are empty.
+            self.first = (!self.rest.is_empty()).then(|| self.rest.remove(0));
+        } else if let Ok(position) = self
+            .rest
+            .binary_search_by_key(&sequence, |(filed, _)| *filed)
+        {
+            self.rest.remove(position);
+        }
+    }
+
+    /// The newest binding.
+    pub(crate) fn last(&self) -> Option<(u64, u64)> {
+        self.rest.last().copied().or(self.first)
+    }
+
+    /// Oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.first.iter().chain(self.rest.iter()).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
 }
 
 impl<D: Driver> ErasedDriver for Adapter<D> {
@@ -185,6 +264,10 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
     fn allows_manual_bind(&self) -> bool {
         self.driver.allows_manual_bind()
     }
+
+    fn bindings(&self) -> &Bindings {
+        &self.bindings
+    }
 }
 
 /// A registered driver. Dropping it unregisters the driver: no new matches, then every
@@ -236,4 +319,29 @@ pub struct DriverInfo {
     pub name: String,
     /// How many devices it is bound to.
     pub bound: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BoundList;
+
+    #[test]
+    fn bound_list_keeps_binding_order_through_removals() {
+        let mut list = BoundList::default();
+        assert!(list.is_empty() && list.last().is_none());
+        for sequence in 1..=5 {
+            list.push((sequence, sequence * 10));
+        }
+        list.remove(1); // the inline first: the oldest of the rest moves up
+        list.remove(4);
+        list.remove(99); // unknown: nothing
+        assert_eq!(list.iter().collect::<Vec<_>>(), [(2, 20), (3, 30), (5, 50)]);
+        assert_eq!((list.len(), list.last()), (3, Some((5, 50))));
+        for sequence in [2, 3, 5] {
+            list.remove(sequence);
+        }
+        assert!(list.is_empty() && list.len() == 0);
+        list.push((6, 60));
+        assert_eq!(list.iter().collect::<Vec<_>>(), [(6, 60)]);
+    }
 }

@@ -108,24 +108,7 @@ pub(crate) struct DriverRecord {
     pub(crate) object: Arc<dyn ErasedDriver>,
     /// The index key of each ID table entry, computed once at registration.
     keys: Vec<Option<MatchKey>>,
-    /// Unregistration started: no new probe may start.
-    pub(crate) dying: bool,
     builtin: bool,
-    /// Devices being probed by or bound to this driver, as `(binding sequence, device
-    /// key)` in binding order (sequences only grow, so a bind appends).
-    pub(crate) bound: Vec<(u64, u64)>,
-}
-
-impl DriverRecord {
-    /// Forgets the binding `sequence`.
-    pub(crate) fn unbound(&mut self, sequence: u64) {
-        if let Ok(position) = self
-            .bound
-            .binary_search_by_key(&sequence, |(filed, _)| *filed)
-        {
-            self.bound.remove(position);
-        }
-    }
 }
 
 /// The registered drivers: a slab, so that finding a driver by key on the match and
@@ -617,11 +600,11 @@ impl DeviceModel {
             .drivers
             .values()
             .into_iter()
-            .filter(|record| !record.dying)
+            .filter(|record| !record.object.bindings().is_dying())
             .map(|record| DriverInfo {
                 bus: registry.buses[record.bus].name.to_string(),
                 name: record.name.clone(),
-                bound: record.bound.len(),
+                bound: record.object.bindings().bound.lock().len(),
             })
             .collect()
     }
@@ -783,7 +766,11 @@ impl Shared {
                 bus: String::from(core::any::type_name::<D::Bus>()),
             });
         };
-        let adapter = Arc::new(Adapter { driver, bus });
+        let adapter = Arc::new(Adapter {
+            driver,
+            bus,
+            bindings: driver::Bindings::default(),
+        });
         // Bus code (`id_key`) runs here, before the lock.
         let keys: Vec<Option<MatchKey>> = (0..adapter.entry_count())
             .map(|entry| adapter.entry_key(entry))
@@ -813,9 +800,7 @@ impl Shared {
             name,
             object,
             keys,
-            dying: false,
             builtin,
-            bound: Vec::new(),
         });
         let key = match inserted {
             Ok(key) => key,
@@ -849,7 +834,7 @@ impl Shared {
             let Some(record) = registry.drivers.get_mut(key) else {
                 return;
             };
-            record.dying = true;
+            record.object.bindings().set_dying();
             let bus_index = record.bus;
             let keys = core::mem::take(&mut record.keys);
             let index = &mut registry.buses[bus_index].index;
@@ -864,10 +849,9 @@ impl Shared {
                 let Some(record) = registry.drivers.get(key) else {
                     return;
                 };
-                record
-                    .bound
-                    .last()
-                    .and_then(|(_, device)| registry.devices.get(device))
+                let newest = record.object.bindings().bound.lock().last();
+                newest
+                    .and_then(|(_, device)| registry.devices.get(&device))
                     .map(|record| record.device.clone())
             };
             let Some(device) = newest else {
@@ -876,7 +860,7 @@ impl Shared {
                     registry
                         .drivers
                         .get(key)
-                        .is_some_and(|record| !record.bound.is_empty())
+                        .is_some_and(|record| !record.object.bindings().bound.lock().is_empty())
                 };
                 if stuck {
                     // Defensive: a bound device always stays in the registry until its
@@ -920,10 +904,10 @@ impl Shared {
             let Some(record) = registry.drivers.get(key) else {
                 return Vec::new();
             };
-            record
-                .bound
+            let bound = record.object.bindings().bound.lock();
+            bound
                 .iter()
-                .filter_map(|(_, device)| registry.devices.get(device))
+                .filter_map(|(_, device)| registry.devices.get(&device))
                 .map(|record| record.device.clone())
                 .collect()
         };

@@ -82,7 +82,14 @@ impl DeviceModel {
                         .iter()
                         .filter_map(|(name, key)| {
                             let record = registry.drivers.get(*key)?;
-                            let bound = record.bound.iter().map(|(_, device)| *device).collect();
+                            let bound = record
+                                .object
+                                .bindings()
+                                .bound
+                                .lock()
+                                .iter()
+                                .map(|(_, device)| device)
+                                .collect();
                             Some((*key, name.clone(), bound))
                         })
                         .collect();
