@@ -340,7 +340,7 @@ mod tests {
         for sequence in [2, 3, 5] {
             list.remove(sequence);
         }
-        assert!(list.is_empty() && list.len() == 0);
+        assert_eq!((list.is_empty(), list.len()), (true, 0));
         list.push((6, 60));
         assert_eq!(list.iter().collect::<Vec<_>>(), [(6, 60)]);
     }
