@@ -211,7 +211,7 @@ impl Shared {
                 device: device.name().into(),
             }),
             Outcome::Defer(reason) => {
-                self.record_deferral(&mut device.inner().state.lock(), Some(reason));
+                self.record_deferral(device, &mut device.inner().state.lock(), Some(reason));
                 Err(Error::defer(reason))
             }
             Outcome::Bind(candidate) => {
@@ -291,7 +291,7 @@ impl Shared {
                     let _ = self.probe(&device, candidate);
                 }
                 Outcome::Defer(reason) => {
-                    self.record_deferral(&mut device.inner().state.lock(), Some(reason));
+                    self.record_deferral(&device, &mut device.inner().state.lock(), Some(reason));
                 }
                 Outcome::NoMatch => {}
             }
@@ -338,14 +338,7 @@ impl Shared {
         loop {
             let seen = self.deferred_generation.load(Ordering::SeqCst);
             if self.counters.deferred.load(Ordering::SeqCst) > 0 {
-                let devices: Vec<_> = {
-                    let registry = self.registry.lock();
-                    registry
-                        .devices
-                        .values()
-                        .map(|record| record.device.clone())
-                        .collect()
-                };
+                let devices = self.deferred_snapshot();
                 for device in devices {
                     let waiting = {
                         let state = device.inner().state.lock();
@@ -365,15 +358,18 @@ impl Shared {
         }
     }
 
-    /// Sets or clears the deferral reason, keeping the deferred-device count.
-    pub(crate) fn record_deferral(&self, state: &mut State, reason: Option<&str>) {
+    /// Sets or clears the deferral reason of `device` (whose state lock is held: `state`),
+    /// keeping the deferred-device set and count.
+    pub(crate) fn record_deferral(&self, device: &Device, state: &mut State, reason: Option<&str>) {
         let before = state.deferred().is_some();
         state.set_deferred(reason);
         match (before, state.deferred().is_some()) {
             (false, true) => {
+                self.deferred.lock().insert(device.inner().key);
                 self.counters.deferred.fetch_add(1, Ordering::SeqCst);
             }
             (true, false) => {
+                self.deferred.lock().remove(&device.inner().key);
                 self.counters.deferred.fetch_sub(1, Ordering::SeqCst);
             }
             _ => {}
@@ -421,7 +417,7 @@ impl Shared {
             }
             if let Some(supplier) = unready_supplier {
                 let reason = Self::supplier_reason(&supplier);
-                self.record_deferral(&mut state, Some(&reason));
+                self.record_deferral(device, &mut state, Some(&reason));
                 return Err(Error::Deferred { reason });
             }
             let count = device.inner().devres.len();
@@ -472,7 +468,7 @@ impl Shared {
                         .remove(handle.sequence);
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
-                        self.record_deferral(&mut state, Some(reason));
+                        self.record_deferral(device, &mut state, Some(reason));
                     }
                     core::mem::replace(&mut state.binding, Binding::Unbound)
                 };
@@ -486,7 +482,7 @@ impl Shared {
                 *handle.state.lock() = Some(state_box);
                 let old = {
                     let mut state = device.inner().state.lock();
-                    self.record_deferral(&mut state, None);
+                    self.record_deferral(device, &mut state, None);
                     core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
                 };
                 drop(old);

@@ -31,7 +31,7 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
@@ -325,6 +325,9 @@ pub(crate) struct Shared {
     pub(crate) registry: spin::Mutex<Registry>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) subscribers: Subscribers,
+    /// Keys of the registered devices with a deferral reason, in registration order, so
+    /// a retry visits only them. A leaf lock (taken under a device's state lock).
+    pub(crate) deferred: spin::Mutex<BTreeSet<u64>>,
     /// Bumped by every successful bind (the deferred-probe trigger).
     pub(crate) deferred_generation: AtomicU64,
     /// A thread is running the deferred retry loop.
@@ -405,6 +408,7 @@ impl DeviceModel {
                 ..Counters::default()
             }),
             subscribers: Subscribers::default(),
+            deferred: spin::Mutex::new(BTreeSet::new()),
             deferred_generation: AtomicU64::new(0),
             retrying: AtomicBool::new(false),
             probes_in_flight: AtomicUsize::new(0),
@@ -621,7 +625,8 @@ impl DeviceModel {
 
     /// Registered devices whose last bind attempt deferred, with the reasons.
     pub fn deferred_devices(&self) -> Vec<(ARef<Device>, String)> {
-        self.devices()
+        self.shared
+            .deferred_snapshot()
             .into_iter()
             .filter_map(|device| {
                 let reason = device.deferred_reason()?;
@@ -890,6 +895,16 @@ impl Shared {
         }
     }
 
+    /// The registered devices with a deferral reason, in registration order.
+    pub(crate) fn deferred_snapshot(&self) -> Vec<ARef<Device>> {
+        let registry = self.registry.lock();
+        let keys: Vec<u64> = self.deferred.lock().iter().copied().collect();
+        keys.iter()
+            .filter_map(|key| registry.devices.get(key))
+            .map(|record| record.device.clone())
+            .collect()
+    }
+
     /// Spins until `device` is neither probing nor unbinding.
     pub(crate) fn wait_for_transition(&self, device: &Device) {
         while device.inner().state.lock().binding.in_transition() {
@@ -1082,7 +1097,7 @@ impl Shared {
             }
             let mut state = device.inner().state.lock();
             state.lifecycle = Lifecycle::Deleted;
-            self.record_deferral(&mut state, None);
+            self.record_deferral(device, &mut state, None);
             drop(state);
             (record, parent_to_delete)
         };
