@@ -4,7 +4,8 @@
 //! The operations ([`ops::Op`]): add / delete a device (with a parent, a compatible ID
 //! and a probe plan: how many resources the probe takes, and with which drivers it fails
 //! or defers), hold / drop an extra reference, register / unregister a driver,
-//! bind / bind to a named driver / unbind, retry deferred devices, and devres: add an action, an
+//! bind / bind to a named driver / unbind, retry deferred devices, set or clear a driver
+//! override, and devres: add an action, an
 //! `add_action_or_reset`, a managed allocation, a self-referencing action, keyed adds;
 //! open / close / release / remove a group; release / destroy / remove by identity
 //! (generated key or shared key: the newest match wins); `Devres<T>` (created by probes)
@@ -122,6 +123,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => slot().prop_map(|slot| Op::TryAccess { slot }),
         1 => slot().prop_map(|slot| Op::DropDevres { slot }),
         1 => Just(Op::RetryDeferred),
+        1 => (slot(), proptest::option::of(driver()))
+            .prop_map(|(slot, driver)| Op::SetOverride { slot, driver }),
     ]
 }
 

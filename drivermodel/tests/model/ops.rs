@@ -119,6 +119,11 @@ pub enum Op {
     },
     /// `DeviceModel::retry_deferred`.
     RetryDeferred,
+    /// `set_driver_override` to driver `m<driver>`, or clear it.
+    SetOverride {
+        slot: u8,
+        driver: Option<u8>,
+    },
 }
 
 /// The result of one operation, compared between the real model and the reference.

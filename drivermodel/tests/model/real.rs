@@ -218,6 +218,13 @@ impl Real {
                 None => Observed::Skipped,
             },
             Op::RetryDeferred => Observed::Count(self.model.retry_deferred()),
+            Op::SetOverride { slot, driver } => match self.device(usize::from(slot)) {
+                Some(device) => {
+                    let name = driver.map(|driver| driver_name(usize::from(driver)));
+                    observe(self.model.set_driver_override(device, name.as_deref()))
+                }
+                None => Observed::Skipped,
+            },
         }
     }
 

@@ -73,6 +73,8 @@ pub struct RefDevice {
     pub binding: Option<(usize, u64)>,
     /// Its last probe deferred (cleared by a successful probe and by delete).
     pub deferred: bool,
+    /// Only this driver may bind it.
+    pub driver_override: Option<usize>,
     /// Registered children.
     pub children: usize,
     pub list: Vec<Node>,
@@ -276,12 +278,26 @@ impl Reference {
         self.retrying = false;
     }
 
-    /// An automatic bind attempt: the best registered driver, if any.
+    /// An automatic bind attempt.
     fn attach(&mut self, uid: usize) -> Result<(), &'static str> {
-        match best_driver(&self.drivers, self.devices[uid].compat) {
-            Some(driver) => self.probe(uid, driver),
-            None => Err("NoMatch"),
-        }
+        let driver = self.choose(uid, None)?;
+        self.probe(uid, driver)
+    }
+
+    /// The driver a bind of `uid` uses: the `requested` one or the override (they must
+    /// agree), which must be registered and match; else the best registered match.
+    fn choose(&self, uid: usize, requested: Option<usize>) -> Result<usize, &'static str> {
+        let device = &self.devices[uid];
+        let only = match (requested, device.driver_override) {
+            (Some(requested), Some(allowed)) if requested != allowed => return Err("NoMatch"),
+            (requested, allowed) => requested.or(allowed),
+        };
+        let chosen = match only {
+            Some(driver) if !self.drivers[driver] => return Err("DriverNotRegistered"),
+            Some(driver) => SCORES[driver][usize::from(device.compat)].map(|_| driver),
+            None => best_driver(&self.drivers, device.compat),
+        };
+        chosen.ok_or("NoMatch")
     }
 
     /// The unbind flow.
@@ -380,6 +396,7 @@ impl Reference {
                     let device = &self.devices[uid];
                     if device.lifecycle == Lifecycle::Registered
                         && device.binding.is_none()
+                        && device.driver_override.is_none_or(|only| only == driver)
                         && SCORES[driver][usize::from(device.compat)].is_some()
                     {
                         let _ = self.probe(uid, driver);
@@ -498,6 +515,16 @@ impl Reference {
                 };
                 self.drop_devres_handle(uid)
             }
+            Op::SetOverride { slot, driver } => {
+                let Some(uid) = self.handle(usize::from(slot)) else {
+                    return Observed::Skipped;
+                };
+                if self.devices[uid].lifecycle == Lifecycle::Deleted {
+                    return Observed::Err("DeviceDeleted");
+                }
+                self.devices[uid].driver_override = driver.map(usize::from);
+                Observed::Ok
+            }
             Op::RetryDeferred => {
                 // The devices deferred now, each retried unless bound meanwhile (by the
                 // retry pass that a successful bind starts); counts its own binds.
@@ -569,6 +596,7 @@ impl Reference {
             lifecycle: Lifecycle::Registered,
             binding: None,
             deferred: false,
+            driver_override: None,
             children: 0,
             list: Vec::new(),
             groups: 0,
@@ -595,14 +623,9 @@ impl Reference {
         if device.binding.is_some() {
             return Observed::Err("AlreadyBound");
         }
-        let compat = device.compat;
-        let chosen = match driver {
-            None => best_driver(&self.drivers, compat),
-            Some(driver) if !self.drivers[driver] => return Observed::Err("DriverNotRegistered"),
-            Some(driver) => SCORES[driver][usize::from(compat)].map(|_| driver),
-        };
-        let Some(chosen) = chosen else {
-            return Observed::Err("NoMatch");
+        let chosen = match self.choose(uid, driver) {
+            Ok(chosen) => chosen,
+            Err(error) => return Observed::Err(error),
         };
         match self.probe(uid, chosen) {
             Ok(()) => Observed::Ok,
