@@ -3,28 +3,27 @@
 //!
 //! The operations ([`ops::Op`]): add / delete a device (with a parent, a compatible ID
 //! and a probe plan: how many resources the probe takes, and with which drivers it fails
-//! or defers), hold / drop an extra reference, register / unregister a driver,
-//! bind / bind to a named driver / unbind, retry deferred devices, set or clear a driver
-//! override, and devres: add an action, an
-//! `add_action_or_reset`, a managed allocation, a self-referencing action, keyed adds;
-//! open / close / release / remove a group; release / destroy / remove by identity
-//! (generated key or shared key: the newest match wins); `Devres<T>` (created by probes)
-//! `try_access` and drop.
+//! or defers), hold / drop an extra reference, register / unregister a driver, bind /
+//! bind to a named driver / unbind, retry deferred devices, set or clear a driver
+//! override, and devres: add an action, an `add_action_or_reset`, a managed allocation,
+//! a self-referencing action, keyed adds; open / close / release / remove a group;
+//! release / destroy / remove by identity (generated key or shared key: the newest match
+//! wins); `try_access` on and drop of the `Devres<T>` that probes create.
 //!
 //! After each step the test checks:
 //!
 //! - the operation's result (`Ok`, the error variant, a count, the accessed value);
-//! - the log of everything the model ran on the test's behalf — probes, unbind hooks,
-//!   driver state drops, devres releases (actions, values, `Devres` values), device
-//!   release hooks and the event stream — against the reference's prediction: exactly the same entries (so
-//!   nothing is released twice and nothing is lost), in the same order per device (so
-//!   devres is released LIFO), and the probe/unbind/remove entries in the same global
-//!   order (so drivers bind in registration order and unregister newest-bound first);
+//! - the log of everything the model ran on the test's behalf (probes, unbind hooks,
+//!   driver state drops, devres releases of actions, values and `Devres` values, device
+//!   release hooks, and the event stream) against the reference's prediction: exactly
+//!   the same entries (so nothing is released twice and nothing is lost), in the same
+//!   order per device (so devres is released LIFO), and the probe / unbind / remove
+//!   entries in the same global order (so drivers bind in registration order, unregister
+//!   newest-bound first, and every successful bind retries the deferred devices);
 //! - the live counters (device objects, registered devices, bindings, devres nodes,
-//!   drivers);
+//!   drivers) and the deferred-device list;
 //! - every reachable device's registered / bound state, bound driver, devres length and
-//!   deferral; each driver's bound devices in binding order; the model's device list;
-//! - implicitly, through the log: every successful bind retries the deferred devices.
+//!   deferral; each driver's bound devices in binding order; the model's device list.
 //!
 //! At the end the test deletes and drops everything; then the model must be quiescent,
 //! every device object freed, and the reference agree.
