@@ -493,12 +493,21 @@ impl Shared {
         }
     }
 
-    /// Lends the bound driver's state to a power-management callback. A device that is
-    /// not bound (or is in another transition) is skipped: `Ok(())`.
+    /// Lends the bound driver's state to a power-management callback and keeps the
+    /// suspended flag. Skipped (`Ok(())`): a device that is not bound (or is in another
+    /// transition), a suspend of a suspended device, a resume of one that is not.
     pub(crate) fn call_driver(&self, device: &Device, operation: Operation) -> Result<()> {
         self.wait_for_transition(device);
         let (handle, mut driver_state) = {
             let mut state = device.inner().state.lock();
+            let skip = match operation {
+                Operation::Suspend => state.suspended,
+                Operation::Resume => !state.suspended,
+                Operation::Shutdown => false,
+            };
+            if skip {
+                return Ok(());
+            }
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
                 Binding::Bound { driver } => {
                     let Some(driver_state) = driver.state.lock().take() else {
@@ -527,6 +536,13 @@ impl Shared {
         *handle.state.lock() = Some(driver_state);
         let old = {
             let mut state = device.inner().state.lock();
+            match operation {
+                Operation::Suspend => state.suspended = result.is_ok(),
+                // A failed resume is reported; the device counts as resumed (awake,
+                // perhaps broken) so that it is not resumed twice.
+                Operation::Resume => state.suspended = false,
+                Operation::Shutdown => {}
+            }
             core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
@@ -608,6 +624,7 @@ impl Shared {
                 .lock()
                 .remove(handle.sequence);
             let mut state = device.inner().state.lock();
+            state.suspended = false;
             core::mem::replace(&mut state.binding, Binding::Unbound)
         };
         drop(old);

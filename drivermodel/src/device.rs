@@ -200,6 +200,9 @@ pub(crate) struct State {
     /// Registered children (maintained under the registry lock).
     pub(crate) children: u32,
     pub(crate) binding: Binding,
+    /// The bound driver's suspend succeeded and no resume or unbind followed (set and
+    /// cleared by [`power`](crate::power); fits in padding, costs no byte).
+    pub(crate) suspended: bool,
     /// Deferral reason and driver override, boxed because they are rare.
     policy: Option<Box<Policy>>,
 }
@@ -276,6 +279,7 @@ impl Device {
                     lifecycle: Lifecycle::Registered,
                     children: 0,
                     binding: Binding::Unbound,
+                    suspended: false,
                     policy: None,
                 }),
                 devres: devres::Store::new(),
@@ -461,6 +465,13 @@ impl Device {
                 driver: name(driver),
             },
         }
+    }
+
+    /// Whether the device is suspended: its driver's suspend succeeded in
+    /// [`DeviceModel::suspend_all`](crate::DeviceModel::suspend_all) and neither a resume
+    /// nor an unbind has happened since.
+    pub fn is_suspended(&self) -> bool {
+        self.inner.state.lock().suspended
     }
 
     /// Why the last attempt to bind this device deferred, until a bind succeeds.

@@ -14,7 +14,13 @@
 //! - [`shutdown_all`](DeviceModel::shutdown_all) walks it backwards, like suspend.
 //!
 //! The callbacks see the bound device and the driver's state; devices that are unbound
-//! are skipped. The model does not track a suspended state: the caller keeps binding
+//! are skipped. The model tracks a **suspended** flag per device
+//! ([`Device::is_suspended`](crate::Device::is_suspended), `power=suspended` in the
+//! [`tree`](crate::tree)): set by a successful suspend, cleared by a resume (even a
+//! failed one, which is reported) and by unbind. So `suspend_all` skips devices that are
+//! already suspended and `resume_all` resumes only suspended devices: a device bound
+//! while the others slept is not resumed, and a second `suspend_all` suspends only what
+//! is new. Binding is not blocked while devices are suspended; the caller keeps binding
 //! activity quiet between suspend and resume.
 
 #![forbid(unsafe_code)]
@@ -88,7 +94,8 @@ impl DeviceModel {
             .collect()
     }
 
-    /// Suspends every bound device, children and consumers first.
+    /// Suspends every bound device that is not suspended yet, children and consumers
+    /// first.
     ///
     /// # Errors
     ///
@@ -113,7 +120,7 @@ impl DeviceModel {
         Ok(())
     }
 
-    /// Resumes every bound device, parents and suppliers first.
+    /// Resumes every suspended device, parents and suppliers first.
     ///
     /// # Errors
     ///

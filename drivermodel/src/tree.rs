@@ -14,7 +14,7 @@
 //! `driver` is the bound driver; during a transition it is written `probing:<driver>` or
 //! `unbinding:<driver>`. Optional flags, in this order: `deferred="<reason>"`,
 //! `override=<driver>`, `delete-pending`, `suppliers=<name>,<name>` (the suppliers of its
-//! device links, oldest link first). `devices` lists the bound devices in binding
+//! device links, oldest link first), `power=suspended` (see [`power`](crate::power)). `devices` lists the bound devices in binding
 //! order (empty after `=` when none). Later versions only append new `key=value` flags.
 //!
 //! ```
@@ -148,12 +148,13 @@ impl DeviceModel {
 }
 
 fn describe(text: &mut String, device: &Device, suppliers: Option<&[String]>) {
-    let (lifecycle, deferred, driver_override) = {
+    let (lifecycle, deferred, driver_override, suspended) = {
         let state = device.inner().state.lock();
         (
             state.lifecycle,
             state.deferred().map(String::from),
             state.driver_override().map(String::from),
+            state.suspended,
         )
     };
     let driver = match device.binding_state() {
@@ -181,6 +182,9 @@ fn describe(text: &mut String, device: &Device, suppliers: Option<&[String]>) {
     }
     if let Some(suppliers) = suppliers {
         let _ = write!(text, " suppliers={}", suppliers.join(","));
+    }
+    if suspended {
+        text.push_str(" power=suspended");
     }
     text.push('\n');
 }

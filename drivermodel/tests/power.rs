@@ -100,3 +100,67 @@ fn unbound_devices_are_skipped() {
     drop((devices, driver));
     assert!(model.is_quiescent());
 }
+
+/// The suspended flag: set by suspend, shown in the tree, cleared by resume and unbind;
+/// a device bound while the others sleep is not resumed, a second suspend_all suspends
+/// only what is new, and a rolled-back suspend leaves nothing suspended.
+#[test]
+fn the_suspended_state_is_tracked() {
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, None);
+    let names = |model: &drivermodel::DeviceModel| -> Vec<String> {
+        model
+            .devices()
+            .iter()
+            .filter(|device| device.is_suspended())
+            .map(|device| device.name().to_string())
+            .collect()
+    };
+    model.suspend_all().unwrap();
+    log.take();
+    assert_eq!(names(&model), ["bridge", "panel", "backlight"]);
+    assert!(model.tree().contains(
+        "/devices/bridge/panel bus=test driver=any devres=0 suppliers=backlight power=suspended\n"
+    ));
+    // Hotplug while asleep: bound, not suspended.
+    let late = model.add_device(test_device("late", "x")).unwrap();
+    assert!(late.is_bound() && !late.is_suspended());
+    log.take();
+    model.suspend_all().unwrap();
+    assert_eq!(log.take(), ["suspend:late"], "only what is new");
+    // Unbinding a suspended device clears the flag.
+    model.unbind(&late).unwrap();
+    assert!(!late.is_suspended());
+    log.take();
+    model.resume_all().unwrap();
+    assert_eq!(
+        log.take(),
+        ["resume:bridge", "resume:backlight", "resume:panel"],
+        "the unbound device is not resumed"
+    );
+    assert!(names(&model).is_empty());
+    assert!(!model.tree().contains("power="));
+    // Resuming what is awake does nothing.
+    model.resume_all().unwrap();
+    assert!(log.take().is_empty());
+    drop((late, devices, driver));
+    assert!(model.is_quiescent());
+
+    // A failing suspend rolls back: nothing stays suspended.
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, Some("bridge"));
+    assert!(model.suspend_all().is_err());
+    assert_eq!(
+        log.take(),
+        [
+            "suspend:panel",
+            "suspend:backlight",
+            "suspend-failed:bridge",
+            "resume:backlight",
+            "resume:panel"
+        ]
+    );
+    assert!(names(&model).is_empty());
+    drop((devices, driver));
+    assert!(model.is_quiescent());
+}
