@@ -20,8 +20,10 @@
 //!
 //! A match answering [`Match::Defer`] or a probe returning [`Error::Deferred`] records the
 //! reason on the device ([`Device::deferred_reason`](crate::Device::deferred_reason),
-//! [`DeviceModel::deferred_devices`](crate::DeviceModel::deferred_devices)). **Every
-//! successful bind retries all deferred devices**, until a pass binds nothing more. A
+//! [`DeviceModel::deferred_devices`](crate::DeviceModel::deferred_devices)) and files it
+//! in the model's set of deferred devices. **Every successful bind retries all deferred
+//! devices** (only them: the set, not a scan of every device), in registration order,
+//! until a pass binds nothing more. A
 //! probe that defers while some other bind completed during it triggers a retry itself,
 //! so a supplier that binds while its consumer is probing is never missed.
 //! [`DeviceModel::retry_deferred`](crate::DeviceModel::retry_deferred) retries by hand and

@@ -6,9 +6,12 @@
 //! A model is `Send + Sync`. Its locks, always taken in this order (a lock is never
 //! taken while a later one is held):
 //!
-//! 1. the model's **registry** lock (buses, drivers, devices, names, the match index);
+//! 1. the model's **registry** lock (buses, drivers, devices, names, the match index,
+//!    links);
 //! 2. a device's **state** lock (registration and binding state);
-//! 3. a device's **devres** lock, and the **subscribers** lock (leaves).
+//! 3. leaves, under which nothing else is taken: a device's **devres** lock, the
+//!    **subscribers** lock, the **deferred-device set**, a driver's **bound list** and a
+//!    binding's **driver-state** slot.
 //!
 //! At most one device's state lock is held at a time.
 //!
@@ -22,6 +25,17 @@
 //! unbound fails with [`Error::Busy`], while a delete or a driver unregistration waits
 //! (spinning) for the transition to finish. Consequently a callback must not delete or
 //! unbind the device it is called for, nor unregister its own driver.
+//!
+//! # Cost
+//!
+//! Matching, binding and naming do not slow down as a model grows. Drivers sit in a
+//! slab indexed by the low bits of their key (one array access); the match index is a
+//! flat open-addressing table whose entries carry the driver handle, and the per-driver
+//! binding bookkeeping lives in the driver's own allocation, so binding a device to one
+//! of 100,000 drivers reads one index slot and that driver, nothing else per driver.
+//! Device names are found through a hash table of weak references, and deferred retries
+//! visit only the deferred devices. A registered device costs about 210 bytes of heap
+//! (object, name and registry entries; `cargo bench -p drivermodel --bench heap`).
 //!
 //! # Counters
 //!
