@@ -325,6 +325,7 @@ impl Shared {
         if retry {
             self.trigger_deferred();
         }
+        self.finish_pending_delete(device);
         self.probes_in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -548,6 +549,7 @@ impl Shared {
             core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
+        self.finish_pending_delete(device);
         result
     }
 
@@ -634,6 +636,9 @@ impl Shared {
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
         self.notify(EventKind::Unbound, device, Some(driver.name()));
+        // A pending deletion whose last child went during the unbind (a driver-owned
+        // child) completes now.
+        self.finish_pending_delete(device);
         Ok(())
     }
 }

@@ -1061,6 +1061,25 @@ impl Shared {
         Ok(())
     }
 
+    /// Completes the pending deletion of `device` if its last child went while it was in
+    /// a binding transition (see `finish_delete_one`). Called when a transition ends.
+    pub(crate) fn finish_pending_delete(&self, device: &Device) {
+        let due = {
+            let _registry = self.registry.lock();
+            let mut state = device.inner().state.lock();
+            let due = state.lifecycle == Lifecycle::DeletePending
+                && state.children == 0
+                && !state.binding.in_transition();
+            if due {
+                state.lifecycle = Lifecycle::Deleting;
+            }
+            due
+        };
+        if due {
+            self.finish_delete(device);
+        }
+    }
+
     /// The rest of a delete, once the device is marked `Deleting`.
     fn finish_delete(&self, device: &Device) {
         let mut next = Some(device.to_ref());
@@ -1101,8 +1120,13 @@ impl Shared {
                 if let Some(parent) = device.parent() {
                     let mut parent_state = parent.inner().state.lock();
                     parent_state.children -= 1;
+                    // A parent in a binding transition is left pending: this deletion
+                    // may run inside that very transition (a driver-owned child deleted
+                    // by the parent's unbind), which a delete would wait for forever.
+                    // The transition completes the deletion when it ends.
                     if parent_state.children == 0
                         && parent_state.lifecycle == Lifecycle::DeletePending
+                        && !parent_state.binding.in_transition()
                     {
                         parent_state.lifecycle = Lifecycle::Deleting;
                         parent_to_delete = Some(parent.to_ref());

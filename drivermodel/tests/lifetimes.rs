@@ -338,3 +338,63 @@ fn handles_are_send_and_sync() {
     send_sync::<drivermodel::driver::Registration<TestDriver>>();
     send_sync::<drivermodel::Devres<u32>>();
 }
+
+/// A bridge-style driver: its probe adds a child device and its state owns the child's
+/// registration, so its remove (the drop of the state) deletes the child.
+struct OwnsChild;
+
+impl drivermodel::Driver for OwnsChild {
+    type Bus = common::TestBus;
+    type IdInfo = u32;
+    type State = drivermodel::device::Registration;
+
+    fn name(&self) -> &str {
+        "bridge"
+    }
+
+    fn id_table(&self) -> &[drivermodel::IdEntry<common::TestId, u32>] {
+        static TABLE: std::sync::OnceLock<Vec<drivermodel::IdEntry<common::TestId, u32>>> =
+            std::sync::OnceLock::new();
+        TABLE.get_or_init(|| {
+            vec![drivermodel::IdEntry::new(
+                common::TestId::Exact("bridge".into()),
+                0,
+            )]
+        })
+    }
+
+    fn probe(
+        &self,
+        device: &Device<drivermodel::context::Core>,
+        _info: &u32,
+    ) -> drivermodel::Result<Self::State> {
+        let model = device.model().ok_or_else(|| Error::driver("model gone"))?;
+        model.add_device(DeviceBuilder::new(format!("{}-child", device.name())).parent(device))
+    }
+}
+
+/// A parent whose deletion is pending on a child its own driver owns: the unbind (explicit,
+/// or by driver unregistration) deletes the child inside the parent's unbind, and the
+/// parent's deletion then completes instead of waiting for that unbind forever.
+#[test]
+fn a_pending_parent_is_deleted_when_its_unbind_deletes_the_last_child() {
+    let model = model();
+    let driver = model.register_driver(OwnsChild).unwrap();
+    let first = model.add_device(test_device("one", "bridge")).unwrap();
+    let second = model.add_device(test_device("two", "bridge")).unwrap();
+    assert!(model.find_device(None, "one-child").is_some());
+    let (first_object, second_object) = (first.device().clone(), second.device().clone());
+    assert!(matches!(first.delete(), Err(Error::HasChildren { .. })));
+    assert!(matches!(second.delete(), Err(Error::HasChildren { .. })));
+    assert!(first_object.is_registered() && first_object.is_bound());
+    // Explicit unbind.
+    model.unbind(&first_object).unwrap();
+    assert!(model.find_device(None, "one-child").is_none());
+    assert!(!first_object.is_registered());
+    // Driver unregistration.
+    drop(driver);
+    assert!(model.find_device(None, "two-child").is_none());
+    assert!(!second_object.is_registered());
+    drop((first_object, second_object));
+    assert!(model.is_quiescent(), "{:?}", model.counts());
+}
