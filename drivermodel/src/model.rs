@@ -1064,6 +1064,15 @@ impl Shared {
     /// Completes the pending deletion of `device` if its last child went while it was in
     /// a binding transition (see `finish_delete_one`). Called when a transition ends.
     pub(crate) fn finish_pending_delete(&self, device: &Device) {
+        // The common case, checked without the registry lock: not pending. A child that
+        // went during the transition left the device `DeletePending` before the
+        // transition ended, so this sees it.
+        {
+            let state = device.inner().state.lock();
+            if state.lifecycle != Lifecycle::DeletePending || state.children > 0 {
+                return;
+            }
+        }
         let due = {
             let _registry = self.registry.lock();
             let mut state = device.inner().state.lock();
