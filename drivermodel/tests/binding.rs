@@ -506,3 +506,60 @@ fn override_restricts_binding() {
     drop((device, first, second));
     assert!(model.is_quiescent());
 }
+
+/// Drivers are kept in a slab whose slots are reused after an unregistration; keys (and
+/// so the "older driver wins a tie" rule, the listings and the index) still follow
+/// registration order, and nothing of a removed driver can match.
+#[test]
+fn reused_driver_slots_keep_registration_order() {
+    let model = model();
+    let log = Log::default();
+    let table = || vec![IdEntry::new(TestId::Prefix("c".into()), 0)];
+    let first = model
+        .register_driver(TestDriver::new("first", table(), &log))
+        .unwrap();
+    let second = model
+        .register_driver(TestDriver::new("second", table(), &log))
+        .unwrap();
+    let exact = model
+        .register_driver(TestDriver::exact("exact", "c-exact", &log))
+        .unwrap();
+    drop(first); // its slot is free now
+    drop(exact);
+    // Takes a freed slot, but is newer than `second`.
+    let third = model
+        .register_driver(TestDriver::new("third", table(), &log))
+        .unwrap();
+    let device = model.add_device(test_device("dev", "c0")).unwrap();
+    assert_eq!(
+        device.driver_name().as_deref(),
+        Some("second"),
+        "tie: older wins"
+    );
+    let names: Vec<String> = model
+        .drivers()
+        .into_iter()
+        .filter(|driver| driver.bus == common::BUS)
+        .map(|driver| driver.name)
+        .collect();
+    assert_eq!(names, ["second", "third"]);
+    assert!(model.tree().ends_with(
+        "/bus/test\n/bus/test/drivers/second devices=dev\n/bus/test/drivers/third devices=\n"
+    ));
+    // The unregistered exact driver left the index: its ID matches nothing now.
+    let orphan = model.add_device(test_device("orphan", "c-exact")).unwrap();
+    assert_eq!(orphan.driver_name().as_deref(), Some("second"));
+    // Many register/unregister cycles reuse slots without losing any driver.
+    for round in 0..50 {
+        let name = format!("churn{round}");
+        let churn = model
+            .register_driver(TestDriver::exact(&name, &name, &log))
+            .unwrap();
+        let churned = model.add_device(test_device(&name, &name)).unwrap();
+        assert_eq!(churned.driver_name().as_deref(), Some(name.as_str()));
+        drop((churned, churn));
+    }
+    assert_eq!(model.counts().drivers, 2);
+    drop((device, orphan, second, third));
+    assert!(model.is_quiescent());
+}
