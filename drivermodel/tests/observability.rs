@@ -551,3 +551,111 @@ fn driver_override_restricts_every_path_and_clears() {
     drop((kept, first, second, third, unrelated));
     assert!(model.is_quiescent());
 }
+
+/// Every flag of the text view at once, against the full expected text: nested devices
+/// on two buses, devres counts, the three kinds of deferral reasons, an override, two
+/// suppliers, a suspended device, a pending deletion, and driver listings in binding
+/// order (including a driver bound to nothing).
+#[test]
+fn tree_view_with_every_flag() {
+    use drivermodel::link::LinkFlags;
+    let model = model();
+    let log = Log::default();
+    let with_devres = |count: usize| {
+        move |device: &drivermodel::Device<drivermodel::context::Core>,
+              _: &u32,
+              log: &Log|
+              -> drivermodel::Result<()> {
+            for index in 0..count {
+                device
+                    .devres()
+                    .add_action(log.action(format!("r{index}")))?;
+            }
+            Ok(())
+        }
+    };
+    let drivers = (
+        model
+            .register_driver(TestDriver::exact("clk", "clk", &log).with_probe(with_devres(1)))
+            .unwrap(),
+        model
+            .register_driver(TestDriver::exact("uart", "uart", &log).with_probe(with_devres(3)))
+            .unwrap(),
+        model
+            .register_driver(
+                TestDriver::exact("gpu", "gpu", &log)
+                    .with_probe(|_, _, _| Err(Error::defer("firmware not loaded"))),
+            )
+            .unwrap(),
+        model
+            .register_driver(TestDriver::new(
+                "undecided",
+                vec![IdEntry::new(TestId::Defer("odd".into()), 0)],
+                &log,
+            ))
+            .unwrap(),
+        model
+            .register_driver(TestDriver::exact("idle", "nothing-has-this", &log))
+            .unwrap(),
+    );
+    let soc = model.add_device(DeviceBuilder::new("soc")).unwrap();
+    let clock = model
+        .add_device(test_device("clock", "clk").parent(&soc))
+        .unwrap();
+    let uart1 = model
+        .add_device(test_device("uart1", "uart").parent(&soc))
+        .unwrap();
+    let uart0 = model.add_device(test_device("uart0", "uart")).unwrap();
+    let gpu = model
+        .add_device(test_device("gpu", "gpu").parent(&soc))
+        .unwrap();
+    let odd = model.add_device(test_device("odd", "odd")).unwrap();
+    let power = model.add_device(test_device("pmic", "pmic")).unwrap();
+    let display = model.add_device(test_device("display", "uart")).unwrap();
+    // display: waits for an unbound supplier (managed link), and has a second supplier.
+    model.unbind(&display).unwrap();
+    model
+        .add_link(&display, &power, LinkFlags::empty())
+        .unwrap();
+    model
+        .add_link(&display, &clock, LinkFlags::STATELESS)
+        .unwrap();
+    assert!(model.bind(&display).is_err());
+    model.set_driver_override(&uart0, Some("uart")).unwrap();
+    let card = faux::Registration::new(&model, "card", Some(&uart1)).unwrap();
+    card.device().devres().add_action(|| {}).unwrap();
+    // Suspend everything, then rebind the uarts: an unbind clears the suspended flag,
+    // so only the clock and the card stay suspended, and the uart driver lists uart0
+    // (bound again first) before uart1.
+    model.suspend_all().unwrap();
+    for device in [&uart1, &uart0] {
+        model.unbind(device).unwrap();
+    }
+    model.bind(&uart0).unwrap();
+    model.bind(&uart1).unwrap();
+    drop(soc); // pending: it has children
+    let expected = "\
+/devices/soc bus=- driver=- devres=0 delete-pending
+/devices/soc/clock bus=test driver=clk devres=1 power=suspended
+/devices/soc/uart1 bus=test driver=uart devres=3
+/devices/soc/uart1/card bus=faux driver=faux_driver devres=1 power=suspended
+/devices/soc/gpu bus=test driver=- devres=0 deferred=\"firmware not loaded\"
+/devices/uart0 bus=test driver=uart devres=3 override=uart
+/devices/odd bus=test driver=- devres=0 deferred=\"bus cannot decide\"
+/devices/pmic bus=test driver=- devres=0
+/devices/display bus=test driver=- devres=0 deferred=\"waiting for supplier pmic\" suppliers=pmic,clock
+/bus/faux
+/bus/faux/drivers/faux_driver devices=card
+/bus/test
+/bus/test/drivers/clk devices=clock
+/bus/test/drivers/uart devices=uart0,uart1
+/bus/test/drivers/gpu devices=
+/bus/test/drivers/undecided devices=
+/bus/test/drivers/idle devices=
+";
+    assert_eq!(model.tree(), expected);
+    model.resume_all().unwrap();
+    assert!(!model.tree().contains("power="));
+    drop((clock, uart1, uart0, gpu, odd, power, display, card, drivers));
+    assert!(model.is_quiescent());
+}
