@@ -737,3 +737,22 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The heap cost of a device is mostly this object: keep it small (see the `heap`
+    /// bench; the target is well under 256 bytes per registered device, registry
+    /// entries included).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_device_object_stays_small() {
+        use core::mem::size_of;
+        assert_eq!(size_of::<super::State>(), 32);
+        assert!(
+            size_of::<super::Inner>() <= 144,
+            "{}",
+            size_of::<super::Inner>()
+        );
+        assert_eq!(size_of::<super::Description>(), 24);
+    }
+}
