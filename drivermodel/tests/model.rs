@@ -43,8 +43,9 @@ mod reference;
 use std::collections::BTreeSet;
 
 use drivermodel::DeviceModel;
+use drivermodel::link::LinkFlags;
 use fixture::{COMPATS, DRIVERS, Entry, Plan, SLOTS, driver_name};
-use ops::{How, Kind, Op, Target};
+use ops::{How, Kind, LINK_FLAGS, Op, Target};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use real::Real;
@@ -56,14 +57,16 @@ const MAX_STEPS: usize = 40;
 fn plan() -> impl Strategy<Value = Plan> {
     // Mostly successful probes, so that bindings live long enough to be interesting.
     let mask = || prop_oneof![3 => Just(0u8), 1 => 0..8u8];
-    (0..=2u8, any::<bool>(), mask(), mask()).prop_map(|(actions, devres, fail_mask, defer_mask)| {
-        Plan {
+    let suspend_fails = prop_oneof![7 => Just(false), 1 => Just(true)];
+    (0..=2u8, any::<bool>(), mask(), mask(), suspend_fails).prop_map(
+        |(actions, devres, fail_mask, defer_mask, suspend_fails)| Plan {
             actions,
             devres,
             fail_mask,
             defer_mask,
-        }
-    })
+            suspend_fails,
+        },
+    )
 }
 
 fn add() -> impl Strategy<Value = Op> {
@@ -124,6 +127,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RetryDeferred),
         1 => (slot(), proptest::option::of(driver()))
             .prop_map(|(slot, driver)| Op::SetOverride { slot, driver }),
+        4 => (slot(), slot(), 0..LINK_FLAGS.len() as u8)
+            .prop_map(|(consumer, supplier, flags)| Op::AddLink { consumer, supplier, flags }),
+        1 => (0..4u8).prop_map(|link| Op::RemoveLink { link }),
+        2 => Just(Op::SuspendAll),
+        1 => Just(Op::ResumeAll),
+        1 => Just(Op::ShutdownAll),
+        1 => any::<bool>().prop_map(|on| Op::SetDebugReprobe { on }),
     ]
 }
 
@@ -223,17 +233,19 @@ fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
             device.driver_name(),
             device.devres().len(),
             device.deferred_reason().is_some(),
+            device.is_suspended(),
         );
         let expected = (
             model.lifecycle != Lifecycle::Deleted,
             model.binding.map(|(driver, _)| driver_name(driver)),
             model.list.len(),
             model.deferred,
+            model.suspended,
         );
         if actual != expected {
             return Err(format!(
-                "slot {slot} (uid {uid}): (registered, driver, devres, deferred) = {actual:?}, \
-                 expected {expected:?}"
+                "slot {slot} (uid {uid}): (registered, driver, devres, deferred, suspended) = \
+                 {actual:?}, expected {expected:?}"
             ));
         }
     }
@@ -276,6 +288,35 @@ fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
         .collect();
     if actual != expected {
         return Err(format!("model devices {actual:?}, expected {expected:?}"));
+    }
+    let name = |uid: usize| format!("d{}", reference.devices[uid].slot);
+    let actual: Vec<(String, String, LinkFlags)> = real
+        .model
+        .links()
+        .iter()
+        .map(|link| {
+            let (consumer, supplier) = (link.consumer.name(), link.supplier.name());
+            (consumer.to_owned(), supplier.to_owned(), link.flags)
+        })
+        .collect();
+    let expected: Vec<(String, String, LinkFlags)> = reference
+        .links
+        .iter()
+        .filter(|link| link.alive)
+        .map(|link| (name(link.consumer), name(link.supplier), link.flags))
+        .collect();
+    if actual != expected {
+        return Err(format!("links {actual:?}, expected {expected:?}"));
+    }
+    let actual: Vec<String> = real
+        .model
+        .power_order()
+        .iter()
+        .map(|device| device.name().to_owned())
+        .collect();
+    let expected: Vec<String> = reference.power_order().into_iter().map(name).collect();
+    if actual != expected {
+        return Err(format!("power order {actual:?}, expected {expected:?}"));
     }
     Ok(())
 }
@@ -350,6 +391,7 @@ fn scripted_sequences_agree() {
         devres,
         fail_mask,
         defer_mask: 0,
+        suspend_fails: false,
     };
     let sequences: Vec<Vec<Op>> = vec![
         // Reference loop: a self-referencing action on an unbound device, then delete.
@@ -409,6 +451,49 @@ fn scripted_sequences_agree() {
             },
             Op::Unregister { driver: 0 },
             Op::Delete { slot: 1 },
+        ],
+        // Links: two consumers of d0 (added while all are bound); unbinding d0 unbinds
+        // both consumers first; a consumer then waits (defers) for d0.
+        vec![
+            Op::Register { driver: 0 },
+            Op::Add {
+                slot: 0,
+                compat: 0,
+                parent: None,
+                plan: plan(1, false, 0),
+            },
+            Op::Add {
+                slot: 1,
+                compat: 0,
+                parent: None,
+                plan: plan(1, false, 0),
+            },
+            Op::Add {
+                slot: 2,
+                compat: 0,
+                parent: None,
+                plan: plan(1, false, 0),
+            },
+            Op::AddLink {
+                consumer: 1,
+                supplier: 0,
+                flags: 0,
+            },
+            Op::AddLink {
+                consumer: 2,
+                supplier: 0,
+                flags: 0,
+            },
+            Op::AddLink {
+                consumer: 0,
+                supplier: 2,
+                flags: 1,
+            },
+            Op::SuspendAll,
+            Op::Unbind { slot: 0 },
+            Op::Bind { slot: 1 },
+            Op::Bind { slot: 0 },
+            Op::ShutdownAll,
         ],
         // A deferred device is retried when another device binds.
         vec![

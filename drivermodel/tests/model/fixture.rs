@@ -56,6 +56,8 @@ pub enum Entry {
     Release { device: usize, id: u32 },
     /// The device object's release hook ran (last reference dropped).
     Freed { device: usize },
+    /// A power callback of the bound driver ran (a suspend logs even when it fails).
+    Power { device: usize, op: PowerOp },
     /// An event of the model's event stream. (Until [`Log::take`] resolves it, `device`
     /// indexes the log's table of event paths.)
     Event {
@@ -63,6 +65,14 @@ pub enum Entry {
         kind: Event,
         driver: Option<usize>,
     },
+}
+
+/// Which power callback ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PowerOp {
+    Suspend,
+    Resume,
+    Shutdown,
 }
 
 /// The kinds of [`drivermodel::event::EventKind`], as a plain `Copy` enum.
@@ -103,16 +113,18 @@ impl Entry {
             | Self::Remove { device, .. }
             | Self::Release { device, .. }
             | Self::Freed { device }
+            | Self::Power { device, .. }
             | Self::Event { device, .. } => device,
         }
     }
 
     /// Entries whose order across devices the design fixes (probe order on driver
-    /// registration, newest-bound-first unbind on driver unregistration).
+    /// registration, newest-bound-first unbind on driver unregistration, consumers
+    /// unbound before their supplier, the power visit order).
     pub fn is_binding(&self) -> bool {
         matches!(
             self,
-            Self::Probe { .. } | Self::Unbind { .. } | Self::Remove { .. }
+            Self::Probe { .. } | Self::Unbind { .. } | Self::Remove { .. } | Self::Power { .. }
         )
     }
 }
@@ -192,6 +204,8 @@ pub struct Plan {
     /// Bit `d` set: the probe by driver `d` defers ("not yet") after taking its
     /// resources (this wins over `fail_mask`).
     pub defer_mask: u8,
+    /// The driver's suspend of this device fails (after logging).
+    pub suspend_fails: bool,
 }
 
 /// How a probe ends.
@@ -380,6 +394,32 @@ impl Driver for ModelDriver {
             device: state.device,
             driver: self.index,
             devres: device.devres().len(),
+        });
+    }
+
+    fn suspend(&self, device: &Device<Core>, state: &mut ModelState) -> Result<()> {
+        self.log.push(Entry::Power {
+            device: state.device,
+            op: PowerOp::Suspend,
+        });
+        match info(device) {
+            Some(info) if info.plan.suspend_fails => Err(Error::driver("planned suspend failure")),
+            _ => Ok(()),
+        }
+    }
+
+    fn resume(&self, _device: &Device<Core>, state: &mut ModelState) -> Result<()> {
+        self.log.push(Entry::Power {
+            device: state.device,
+            op: PowerOp::Resume,
+        });
+        Ok(())
+    }
+
+    fn shutdown(&self, _device: &Device<Core>, state: &mut ModelState) {
+        self.log.push(Entry::Power {
+            device: state.device,
+            op: PowerOp::Shutdown,
         });
     }
 }

@@ -6,6 +6,7 @@
 //! [`Observed::Skipped`] by both sides, so every random sequence is valid.
 
 use drivermodel::Error;
+use drivermodel::link::LinkFlags;
 
 use super::fixture::Plan;
 
@@ -124,7 +125,36 @@ pub enum Op {
         slot: u8,
         driver: Option<u8>,
     },
+    /// `add_link(consumer, supplier, LINK_FLAGS[flags])`.
+    AddLink {
+        consumer: u8,
+        supplier: u8,
+        flags: u8,
+    },
+    /// `remove_link` of the `link`-th (modulo) link added so far (perhaps gone).
+    RemoveLink {
+        link: u8,
+    },
+    SuspendAll,
+    ResumeAll,
+    ShutdownAll,
+    /// `set_debug_reprobe(on)`.
+    SetDebugReprobe {
+        on: bool,
+    },
 }
+
+/// The flag sets `AddLink` picks from: every combination the crate accepts, and one it
+/// refuses (`STATELESS` with another flag).
+pub const LINK_FLAGS: [LinkFlags; 7] = [
+    LinkFlags::empty(),
+    LinkFlags::STATELESS,
+    LinkFlags::AUTOREMOVE_CONSUMER,
+    LinkFlags::AUTOREMOVE_SUPPLIER,
+    LinkFlags::AUTOREMOVE_CONSUMER.union(LinkFlags::AUTOREMOVE_SUPPLIER),
+    LinkFlags::AUTOPROBE_CONSUMER,
+    LinkFlags::STATELESS.union(LinkFlags::AUTOPROBE_CONSUMER),
+];
 
 /// The result of one operation, compared between the real model and the reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +188,8 @@ pub fn error_name(error: &Error) -> &'static str {
         Error::GroupNotFound { .. } => "GroupNotFound",
         Error::DevresFull { .. } => "DevresFull",
         Error::Deferred { .. } => "Deferred",
+        Error::InvalidLink { .. } => "InvalidLink",
+        Error::PowerFailed { .. } => "PowerFailed",
         _ => "unexpected error",
     }
 }

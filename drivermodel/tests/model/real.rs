@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use drivermodel::devres::{GroupId, ResourceKey};
 use drivermodel::event::Subscription;
+use drivermodel::link::LinkId;
 use drivermodel::{ARef, Device, DeviceBuilder, DeviceModel, Result, device, driver};
 
 use super::fixture::{
     BUS, CAPACITY, DRIVERS, DeviceInfo, Entry, Ids, Log, ModelBus, ModelDriver, Plan, SLOTS, Stash,
     Tracked, driver_name,
 };
-use super::ops::{How, Kind, Observed, Op, Target, error_name};
+use super::ops::{How, Kind, LINK_FLAGS, Observed, Op, Target, error_name};
 
 /// The kind of the shared keys of keyed adds.
 enum Tagged {}
@@ -37,6 +38,8 @@ pub struct Real {
     pub stash: Stash,
     pub slots: [Option<RealDevice>; SLOTS],
     pub drivers: [Option<driver::Registration<ModelDriver>>; DRIVERS],
+    /// Every link added, in order (removed ones included).
+    links: Vec<LinkId>,
     next_uid: usize,
 }
 
@@ -67,6 +70,7 @@ impl Real {
             stash: Stash::default(),
             slots: Default::default(),
             drivers: Default::default(),
+            links: Vec::new(),
             next_uid: 0,
         }
     }
@@ -225,6 +229,43 @@ impl Real {
                 }
                 None => Observed::Skipped,
             },
+            Op::AddLink {
+                consumer,
+                supplier,
+                flags,
+            } => {
+                let (Some(consumer), Some(supplier)) = (
+                    self.device(usize::from(consumer)),
+                    self.device(usize::from(supplier)),
+                ) else {
+                    return Observed::Skipped;
+                };
+                let flags = LINK_FLAGS[usize::from(flags) % LINK_FLAGS.len()];
+                match self.model.add_link(consumer, supplier, flags) {
+                    Ok(link) => {
+                        self.links.push(link);
+                        Observed::Ok
+                    }
+                    Err(error) => Observed::Err(error_name(&error)),
+                }
+            }
+            Op::RemoveLink { link } => {
+                if self.links.is_empty() {
+                    return Observed::Skipped;
+                }
+                let link = self.links[usize::from(link) % self.links.len()];
+                observe(self.model.remove_link(link))
+            }
+            Op::SuspendAll => observe(self.model.suspend_all()),
+            Op::ResumeAll => observe(self.model.resume_all()),
+            Op::ShutdownAll => {
+                self.model.shutdown_all();
+                Observed::Ok
+            }
+            Op::SetDebugReprobe { on } => {
+                self.model.set_debug_reprobe(on);
+                Observed::Ok
+            }
         }
     }
 

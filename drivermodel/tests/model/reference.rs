@@ -19,8 +19,12 @@
 //! Every release appends to `expected`, which the test compares with the real log after
 //! each step. Ids come from a counter that the real side advances in the same order.
 
-use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Outcome, Plan, SCORES, SLOTS};
-use super::ops::{How, Kind, Observed, Op, Target};
+use std::collections::BTreeSet;
+
+use drivermodel::link::LinkFlags;
+
+use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Outcome, Plan, PowerOp, SCORES, SLOTS};
+use super::ops::{How, Kind, LINK_FLAGS, Observed, Op, Target};
 
 /// A devres node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +86,26 @@ pub struct RefDevice {
     pub groups: usize,
     /// Ids of resources added with generated keys, in order.
     pub generated: Vec<u32>,
+    /// Suspended by `suspend_all` and not resumed or unbound since.
+    pub suspended: bool,
     pub freed: bool,
+}
+
+/// A device link, by uids.
+#[derive(Debug, Clone, Copy)]
+pub struct RefLink {
+    pub consumer: usize,
+    pub supplier: usize,
+    pub flags: LinkFlags,
+    /// Not removed (explicitly, by an autoremove flag, or with either end).
+    pub alive: bool,
+}
+
+impl RefLink {
+    /// A managed link changes binding; a stateless one only orders power management.
+    fn managed(&self) -> bool {
+        !self.flags.contains(LinkFlags::STATELESS)
+    }
 }
 
 impl RefDevice {
@@ -97,6 +120,10 @@ pub struct Reference {
     /// The device each slot currently names.
     pub slots: [Option<usize>; SLOTS],
     pub drivers: [bool; DRIVERS],
+    /// Every link ever added, oldest first (the test's link handles index this).
+    pub links: Vec<RefLink>,
+    /// After every successful probe: unbind, probe again.
+    debug_reprobe: bool,
     next_id: u32,
     next_sequence: u64,
     /// A retry of deferred devices is running; `retry_again`: a bind happened meanwhile.
@@ -207,8 +234,43 @@ impl Reference {
         }
     }
 
-    /// The probe flow.
+    /// A probe and what follows a successful one: the debug re-probe (a full unbind and
+    /// a second probe), trying the `AUTOPROBE_CONSUMER` consumers, retrying deferred
+    /// devices.
     fn probe(&mut self, uid: usize, driver: usize) -> Result<(), &'static str> {
+        let mut result = self.probe_once(uid, driver);
+        if result.is_ok() && self.debug_reprobe {
+            self.unbind(uid);
+            result = self.probe_once(uid, driver);
+        }
+        if result.is_ok() {
+            let consumers: Vec<usize> = self
+                .live_links()
+                .filter(|link| link.supplier == uid)
+                .filter(|link| link.flags.contains(LinkFlags::AUTOPROBE_CONSUMER))
+                .map(|link| link.consumer)
+                .collect();
+            for consumer in consumers {
+                if self.devices[consumer].binding.is_none() {
+                    let _ = self.attach(consumer);
+                }
+            }
+            self.retry_deferred_devices();
+        }
+        result
+    }
+
+    /// The probe flow: a consumer defers (no events) while a supplier of a managed link
+    /// is unbound; the devres list must be empty.
+    fn probe_once(&mut self, uid: usize, driver: usize) -> Result<(), &'static str> {
+        let supplier_unbound = self
+            .live_links()
+            .filter(|link| link.consumer == uid && link.managed())
+            .any(|link| self.devices[link.supplier].binding.is_none());
+        if supplier_unbound {
+            self.devices[uid].deferred = true;
+            return Err("Deferred");
+        }
         if !self.devices[uid].list.is_empty() {
             return Err("ResourcesPresent");
         }
@@ -250,8 +312,11 @@ impl Reference {
         self.devices[uid].binding = Some((driver, sequence));
         self.devices[uid].deferred = false;
         self.event(uid, Event::Bound, Some(driver));
-        self.retry_deferred_devices();
         Ok(())
+    }
+
+    fn live_links(&self) -> impl Iterator<Item = &RefLink> + '_ {
+        self.links.iter().filter(|link| link.alive)
     }
 
     /// Every successful bind retries the deferred devices (registration order), pass
@@ -265,7 +330,11 @@ impl Reference {
         self.retrying = true;
         loop {
             self.retry_again = false;
-            for uid in 0..self.devices.len() {
+            // The devices deferred when the pass starts, each if still waiting.
+            let deferred: Vec<usize> = (0..self.devices.len())
+                .filter(|&uid| self.devices[uid].deferred)
+                .collect();
+            for uid in deferred {
                 let device = &self.devices[uid];
                 if device.deferred && device.binding.is_none() {
                     let _ = self.attach(uid);
@@ -280,6 +349,9 @@ impl Reference {
 
     /// An automatic bind attempt.
     fn attach(&mut self, uid: usize) -> Result<(), &'static str> {
+        if self.devices[uid].lifecycle != Lifecycle::Registered {
+            return Err("DeviceDeleted");
+        }
         let driver = self.choose(uid, None)?;
         self.probe(uid, driver)
     }
@@ -300,11 +372,22 @@ impl Reference {
         chosen.ok_or("NoMatch")
     }
 
-    /// The unbind flow.
+    /// The unbind flow: the bound consumers of managed links first (recursively, oldest
+    /// link first: what the crate does, although `link.rs` says "newest link first"),
+    /// then this device; its autoremove links go at the end.
     fn unbind(&mut self, uid: usize) {
         let Some((driver, _)) = self.devices[uid].binding.take() else {
             return;
         };
+        loop {
+            let consumer = self
+                .live_links()
+                .filter(|link| link.supplier == uid && link.managed())
+                .map(|link| link.consumer)
+                .find(|&consumer| self.devices[consumer].binding.is_some());
+            let Some(consumer) = consumer else { break };
+            self.unbind(consumer);
+        }
         let devres = self.devices[uid].list.len();
         self.event(uid, Event::Unbind, Some(driver));
         self.emit(Entry::Unbind {
@@ -317,18 +400,45 @@ impl Reference {
             driver,
         });
         self.release_all(uid);
+        for link in &mut self.links {
+            let autoremove = (link.consumer == uid
+                && link.flags.contains(LinkFlags::AUTOREMOVE_CONSUMER)
+                && !link.flags.contains(LinkFlags::AUTOREMOVE_SUPPLIER))
+                || (link.supplier == uid && link.flags.contains(LinkFlags::AUTOREMOVE_SUPPLIER));
+            if autoremove {
+                link.alive = false;
+            }
+        }
+        self.devices[uid].suspended = false;
         self.event(uid, Event::Unbound, Some(driver));
     }
 
     /// Deletes `uid` (children already gone), then any parent whose deletion waited.
-    fn delete(&mut self, uid: usize) {
+    /// Deletes `uid`: dead at once (never probed again, off the deferred list), event
+    /// `Delete`, unbind, links removed, devres released (bound or not). With registered
+    /// children left it stays registered, delete-pending, until the last one goes.
+    fn delete(&mut self, uid: usize) -> Observed {
+        // (Pending already: dead; whether it stays pending is decided below.)
+        self.devices[uid].lifecycle = Lifecycle::DeletePending;
+        self.devices[uid].deferred = false;
+        self.event(uid, Event::Delete, None);
+        self.unbind(uid);
+        self.unlink(uid);
+        self.release_all(uid);
+        if self.devices[uid].children > 0 {
+            return Observed::Err("HasChildren");
+        }
+        self.complete_delete(uid);
+        Observed::Ok
+    }
+
+    /// Leaves the registry (releasing anything added while pending), event `Removed`;
+    /// then a pending parent whose last child this was.
+    fn complete_delete(&mut self, uid: usize) {
         let mut next = Some(uid);
         while let Some(uid) = next.take() {
-            self.event(uid, Event::Delete, None);
-            self.unbind(uid);
             self.release_all(uid);
             self.devices[uid].lifecycle = Lifecycle::Deleted;
-            self.devices[uid].deferred = false;
             self.event(uid, Event::Removed, None);
             if let Some(parent) = self.devices[uid].parent {
                 let record = &mut self.devices[parent];
@@ -338,6 +448,136 @@ impl Reference {
                 }
             }
         }
+    }
+
+    /// Removes the links at either end of `uid`.
+    fn unlink(&mut self, uid: usize) {
+        for link in &mut self.links {
+            if link.consumer == uid || link.supplier == uid {
+                link.alive = false;
+            }
+        }
+    }
+
+    /// Whether `start` depends on `target` through parents and links.
+    fn depends_on(&self, start: usize, target: usize) -> bool {
+        let mut stack = vec![start];
+        let mut seen = BTreeSet::new();
+        while let Some(uid) = stack.pop() {
+            if uid == target {
+                return true;
+            }
+            if seen.insert(uid) {
+                stack.extend(self.devices[uid].parent);
+                stack.extend(
+                    self.live_links()
+                        .filter(|link| link.consumer == uid)
+                        .map(|link| link.supplier),
+                );
+            }
+        }
+        false
+    }
+
+    /// Registered devices, parents before children and suppliers before consumers, else
+    /// in registration order (the smallest ready uid goes next).
+    pub fn power_order(&self) -> Vec<usize> {
+        let registered = |uid: usize| self.devices[uid].lifecycle != Lifecycle::Deleted;
+        let mut waiting: Vec<usize> = vec![0; self.devices.len()];
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        for uid in (0..self.devices.len()).filter(|&uid| registered(uid)) {
+            edges.extend(self.devices[uid].parent.map(|parent| (parent, uid)));
+            edges.extend(
+                self.live_links()
+                    .filter(|link| link.consumer == uid)
+                    .map(|link| (link.supplier, uid)),
+            );
+        }
+        for &(_, dependent) in &edges {
+            waiting[dependent] += 1;
+        }
+        let mut ready: BTreeSet<usize> = (0..self.devices.len())
+            .filter(|&uid| registered(uid) && waiting[uid] == 0)
+            .collect();
+        let mut order = Vec::new();
+        while let Some(uid) = ready.pop_first() {
+            order.push(uid);
+            for &(_, dependent) in edges.iter().filter(|(first, _)| *first == uid) {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.insert(dependent);
+                }
+            }
+        }
+        order
+    }
+
+    /// `suspend_all`: children and consumers first; bound devices not yet suspended. A
+    /// failure resumes, newest first, the devices visited before it that are suspended.
+    fn suspend_all(&mut self) -> Observed {
+        let order = self.power_order();
+        let mut visited = Vec::new();
+        for uid in order.into_iter().rev() {
+            let device = &self.devices[uid];
+            if device.binding.is_some() && !device.suspended {
+                self.emit(Entry::Power {
+                    device: uid,
+                    op: PowerOp::Suspend,
+                });
+                if self.devices[uid].plan.suspend_fails {
+                    for done in visited.into_iter().rev() {
+                        self.resume(done);
+                    }
+                    return Observed::Err("PowerFailed");
+                }
+                self.devices[uid].suspended = true;
+            }
+            visited.push(uid);
+        }
+        Observed::Ok
+    }
+
+    fn resume(&mut self, uid: usize) {
+        let device = &mut self.devices[uid];
+        if device.binding.is_some() && device.suspended {
+            device.suspended = false;
+            self.emit(Entry::Power {
+                device: uid,
+                op: PowerOp::Resume,
+            });
+        }
+    }
+
+    fn add_link(&mut self, consumer: usize, supplier: usize, flags: u8) -> Observed {
+        let (Some(consumer), Some(supplier)) = (self.handle(consumer), self.handle(supplier))
+        else {
+            return Observed::Skipped;
+        };
+        let flags = LINK_FLAGS[usize::from(flags) % LINK_FLAGS.len()];
+        if consumer == supplier
+            || flags.contains(LinkFlags::STATELESS) && flags != LinkFlags::STATELESS
+        {
+            return Observed::Err("InvalidLink");
+        }
+        if [consumer, supplier]
+            .iter()
+            .any(|&uid| self.devices[uid].lifecycle != Lifecycle::Registered)
+        {
+            return Observed::Err("DeviceDeleted");
+        }
+        let duplicate = self
+            .live_links()
+            .any(|link| link.consumer == consumer && link.supplier == supplier);
+        if duplicate || self.depends_on(supplier, consumer) {
+            return Observed::Err("InvalidLink");
+        }
+        self.links.push(RefLink {
+            consumer,
+            supplier,
+            flags,
+            alive: true,
+        });
+        Observed::Ok
     }
 
     /// Applies `op` and returns what the real model should report.
@@ -363,12 +603,7 @@ impl Reference {
                     return Observed::Skipped;
                 }
                 self.devices[uid].registration = false;
-                if self.devices[uid].children > 0 {
-                    self.devices[uid].lifecycle = Lifecycle::DeletePending;
-                    return Observed::Err("HasChildren");
-                }
-                self.delete(uid);
-                Observed::Ok
+                self.delete(uid)
             }
             Op::Hold { slot } => match self.handle(usize::from(slot)) {
                 Some(uid) => {
@@ -525,6 +760,45 @@ impl Reference {
                 self.devices[uid].driver_override = driver.map(usize::from);
                 Observed::Ok
             }
+            Op::AddLink {
+                consumer,
+                supplier,
+                flags,
+            } => self.add_link(usize::from(consumer), usize::from(supplier), flags),
+            Op::RemoveLink { link } => {
+                if self.links.is_empty() {
+                    return Observed::Skipped;
+                }
+                let index = usize::from(link) % self.links.len();
+                let link = &mut self.links[index];
+                if !link.alive {
+                    return Observed::Err("InvalidLink");
+                }
+                link.alive = false;
+                Observed::Ok
+            }
+            Op::SuspendAll => self.suspend_all(),
+            Op::ResumeAll => {
+                for uid in self.power_order() {
+                    self.resume(uid);
+                }
+                Observed::Ok
+            }
+            Op::ShutdownAll => {
+                for uid in self.power_order().into_iter().rev() {
+                    if self.devices[uid].binding.is_some() {
+                        self.emit(Entry::Power {
+                            device: uid,
+                            op: PowerOp::Shutdown,
+                        });
+                    }
+                }
+                Observed::Ok
+            }
+            Op::SetDebugReprobe { on } => {
+                self.debug_reprobe = on;
+                Observed::Ok
+            }
             Op::RetryDeferred => {
                 // The devices deferred now, each retried unless bound meanwhile (by the
                 // retry pass that a successful bind starts); counts its own binds.
@@ -601,6 +875,7 @@ impl Reference {
             list: Vec::new(),
             groups: 0,
             generated: Vec::new(),
+            suspended: false,
             freed: false,
         });
         if let Some(parent) = parent {
@@ -617,7 +892,7 @@ impl Reference {
             return Observed::Skipped;
         };
         let device = &self.devices[uid];
-        if device.lifecycle == Lifecycle::Deleted {
+        if device.lifecycle != Lifecycle::Registered {
             return Observed::Err("DeviceDeleted");
         }
         if device.binding.is_some() {
