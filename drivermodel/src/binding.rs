@@ -127,10 +127,8 @@ impl Shared {
         };
         {
             let state = device.inner().state.lock();
-            if !matches!(
-                state.lifecycle,
-                Lifecycle::Registered | Lifecycle::DeletePending
-            ) {
+            // A device whose deletion started (delete-pending included) is dead.
+            if state.lifecycle != Lifecycle::Registered {
                 return Err(Error::deleted(device));
             }
             match &state.binding {
@@ -325,7 +323,6 @@ impl Shared {
         if retry {
             self.trigger_deferred();
         }
-        self.finish_pending_delete(device);
         self.probes_in_flight.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -363,7 +360,10 @@ impl Shared {
 
     /// Sets or clears the deferral reason of `device` (whose state lock is held: `state`),
     /// keeping the deferred-device set and count.
+    /// A dead device (its deletion started) is never deferred: a probe that was in flight
+    /// when the delete began and then deferred does not put it back in the set.
     pub(crate) fn record_deferral(&self, device: &Device, state: &mut State, reason: Option<&str>) {
+        let reason = reason.filter(|_| state.lifecycle == Lifecycle::Registered);
         let before = state.deferred().is_some();
         state.set_deferred(reason);
         match (before, state.deferred().is_some()) {
@@ -398,10 +398,8 @@ impl Shared {
                 });
             }
             let mut state = device.inner().state.lock();
-            if !matches!(
-                state.lifecycle,
-                Lifecycle::Registered | Lifecycle::DeletePending
-            ) {
+            // A device whose deletion started (delete-pending included) is dead.
+            if state.lifecycle != Lifecycle::Registered {
                 return Err(Error::deleted(device));
             }
             match &state.binding {
@@ -549,7 +547,6 @@ impl Shared {
             core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
-        self.finish_pending_delete(device);
         result
     }
 
@@ -636,9 +633,6 @@ impl Shared {
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
         self.notify(EventKind::Unbound, device, Some(driver.name()));
-        // A pending deletion whose last child went during the unbind (a driver-owned
-        // child) completes now.
-        self.finish_pending_delete(device);
         Ok(())
     }
 }

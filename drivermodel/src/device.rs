@@ -11,9 +11,19 @@
 //!   reference on its parent for the child's whole object lifetime, so `parent()` is
 //!   always valid.
 //! - **Registration** — from [`DeviceModel::add_device`](crate::DeviceModel::add_device) to
-//!   delete. The add returns a [`Registration`]; dropping it deletes the device: unbind if
-//!   bound, release all devres (even when no driver was ever bound), leave the bus. While
-//!   registered, the model itself holds one counted reference.
+//!   delete. The add returns a [`Registration`]; dropping it (or
+//!   [`Registration::delete`]) deletes the device, in this order:
+//!   1. mark it **dead**: from then on no probe starts (explicit [`bind`] and
+//!      [`bind_driver`] fail with [`Error::DeviceDeleted`]; deferred retries and newly
+//!      registered drivers skip it) and it leaves the deferred-device set;
+//!   2. **unbind** it if bound (waiting for a probe in flight first); the driver's remove
+//!      may delete children the driver owns;
+//!   3. purge its device links and **release its devres**, newest first, even when no
+//!      driver was ever bound;
+//!   4. **leave the bus** and the registry, unless registered children remain (see
+//!      below).
+//!
+//!   While registered, the model itself holds one counted reference.
 //! - **Binding** — from a successful probe to unbind. The driver's state lives exactly this
 //!   long; devres taken during it is released at its end.
 //!
@@ -35,10 +45,18 @@
 //!
 //! # Children first
 //!
-//! A parent cannot be deleted while it has registered children. Dropping a parent's
-//! [`Registration`] early is still allowed: the parent stays registered (refusing new
-//! children) and its deletion completes automatically when its last child is deleted.
-//! [`Registration::delete`] reports this case as [`Error::HasChildren`].
+//! A parent leaves the registry only after its children. Deleting a parent runs steps 1
+//! to 3 at once, so children its driver owns (deleted by the driver's remove) are gone by
+//! step 4. If registered children still remain there, the parent stays registered as
+//! **delete-pending**: dead, without driver or devres, refusing new children (with
+//! [`Error::ParentDeleted`]); its deletion completes (step 4, and its
+//! [`Removed`](crate::event::EventKind::Removed) event) when its last child is deleted,
+//! on the thread that deletes that child. [`Registration::delete`] reports this case as
+//! [`Error::HasChildren`]. Nothing in that completion waits: a delete-pending device has
+//! no binding and can start none.
+//!
+//! [`bind`]: crate::DeviceModel::bind
+//! [`bind_driver`]: crate::DeviceModel::bind_driver
 
 #![forbid(unsafe_code)]
 
@@ -120,9 +138,10 @@ struct Rare {
 pub(crate) enum Lifecycle {
     /// Added and live.
     Registered,
-    /// Its registration was dropped while it had children; deleted with the last child.
+    /// Dead (unbound, devres released) and waiting for its children: it leaves the
+    /// registry with the last of them.
     DeletePending,
-    /// Deletion in progress: no new probe may start.
+    /// Deletion in progress (dead: no new probe may start), or completing.
     Deleting,
     /// Deleted.
     Deleted,
@@ -694,12 +713,15 @@ impl Registration {
         &self.device
     }
 
-    /// Deletes the device now.
+    /// Deletes the device now: marks it dead, unbinds it, releases its devres and leaves
+    /// the bus (see the [module docs](self)).
     ///
     /// # Errors
     ///
-    /// [`Error::HasChildren`] if children are still registered: the deletion then
-    /// completes when the last of them is deleted.
+    /// [`Error::HasChildren`] if children are still registered after the unbind (the
+    /// driver's remove may delete the children it owns): the device has been unbound and
+    /// its devres released, and it stays registered, delete-pending, until the last of
+    /// them is deleted, which completes the deletion.
     pub fn delete(self) -> Result<()> {
         // `Drop` then calls `delete_device` again, a no-op for a deleted or
         // delete-pending device.

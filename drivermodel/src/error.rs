@@ -59,7 +59,8 @@ pub enum Error {
         /// The device name.
         device: String,
     },
-    /// The device was deleted (or its deletion has started).
+    /// The device was deleted (or its deletion has started: a dead device, delete-pending
+    /// included, is never probed).
     DeviceDeleted {
         /// The device name.
         device: String,
@@ -70,8 +71,9 @@ pub enum Error {
         /// The parent's name.
         parent: String,
     },
-    /// The device still has registered children. Its deletion completes automatically
-    /// when the last child is deleted.
+    /// The device still has registered children after its delete unbound it. It stays
+    /// registered, delete-pending (dead, unbound, devres released), and its deletion
+    /// completes automatically when the last child is deleted.
     HasChildren {
         /// The device name.
         device: String,

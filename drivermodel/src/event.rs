@@ -8,8 +8,10 @@
 //!   (after the probe's devres is released);
 //! - unbind: [`Unbind`](EventKind::Unbind) (before the driver's unbind hook), then
 //!   [`Unbound`](EventKind::Unbound) (after devres release and clearing the driver);
-//! - delete: [`Delete`](EventKind::Delete), the unbind events if it was bound, then
-//!   [`Removed`](EventKind::Removed) (after devres release and leaving the bus).
+//! - delete: [`Delete`](EventKind::Delete) (the device is dead), the unbind events if it
+//!   was bound, then [`Removed`](EventKind::Removed) (after devres release and leaving
+//!   the bus; for a delete-pending parent, when its last child's deletion completes it,
+//!   after that child's `Removed`).
 //!
 //! Subscribers are called with no lock of the model held, so they may call back into
 //! the model; events of different devices handled on different threads may interleave.

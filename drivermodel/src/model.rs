@@ -1028,19 +1028,19 @@ impl Shared {
         Ok(device)
     }
 
-    /// Deletes a device (its registration ends). Children first: with registered
-    /// children, the deletion is left pending until the last one is deleted.
+    /// Deletes a device (its registration ends): mark it dead, unbind it, release its
+    /// devres, then leave the registry, unless registered children remain (then the
+    /// device stays registered, delete-pending, until the last of them is deleted).
     pub(crate) fn delete_device(&self, device: &Device) -> Result<()> {
         self.check_own(device)?;
-        // Step 1: mark it dying, unless children must go first.
+        // Step 1: mark it dead. From here no probe starts (every probe path checks the
+        // lifecycle under the device's state lock) and it leaves the deferred set.
         {
-            // Child adds update `children` under the registry lock: hold it.
-            let _registry = self.registry.lock();
             let mut state = device.inner().state.lock();
-            let children = state.children as usize;
             match state.lifecycle {
                 Lifecycle::Registered => {}
                 Lifecycle::DeletePending => {
+                    let children = state.children as usize;
                     return Err(Error::HasChildren {
                         device: device.name().into(),
                         children,
@@ -1048,59 +1048,12 @@ impl Shared {
                 }
                 Lifecycle::Deleting | Lifecycle::Deleted => return Err(Error::deleted(device)),
             }
-            if children > 0 {
-                state.lifecycle = Lifecycle::DeletePending;
-                return Err(Error::HasChildren {
-                    device: device.name().into(),
-                    children,
-                });
-            }
             state.lifecycle = Lifecycle::Deleting;
+            self.record_deferral(device, &mut state, None);
         }
-        self.finish_delete(device);
-        Ok(())
-    }
-
-    /// Completes the pending deletion of `device` if its last child went while it was in
-    /// a binding transition (see `finish_delete_one`). Called when a transition ends.
-    pub(crate) fn finish_pending_delete(&self, device: &Device) {
-        // The common case, checked without the registry lock: not pending. A child that
-        // went during the transition left the device `DeletePending` before the
-        // transition ended, so this sees it.
-        {
-            let state = device.inner().state.lock();
-            if state.lifecycle != Lifecycle::DeletePending || state.children > 0 {
-                return;
-            }
-        }
-        let due = {
-            let _registry = self.registry.lock();
-            let mut state = device.inner().state.lock();
-            let due = state.lifecycle == Lifecycle::DeletePending
-                && state.children == 0
-                && !state.binding.in_transition();
-            if due {
-                state.lifecycle = Lifecycle::Deleting;
-            }
-            due
-        };
-        if due {
-            self.finish_delete(device);
-        }
-    }
-
-    /// The rest of a delete, once the device is marked `Deleting`.
-    fn finish_delete(&self, device: &Device) {
-        let mut next = Some(device.to_ref());
-        while let Some(device) = next.take() {
-            next = self.finish_delete_one(&device);
-        }
-    }
-
-    /// Returns the parent if this deletion completed its pending deletion.
-    fn finish_delete_one(&self, device: &Device) -> Option<ARef<Device>> {
         self.notify(EventKind::Delete, device, None);
-        // Step 2: unbind (waiting for a probe or an unbind in flight).
+        // Step 2: unbind (waiting for a probe or an unbind in flight). The driver's
+        // remove may delete children it owns; their deletions do not wait for this one.
         loop {
             self.wait_for_transition(device);
             let bound = matches!(
@@ -1115,7 +1068,39 @@ impl Shared {
         // Step 3: purge device links, release devres, bound or not.
         self.registry.lock().links.purge(device.inner().key);
         crate::devres::release_all(device);
-        // Step 4: leave the registry.
+        // Step 4: children first. Child deletions update `children` under the registry
+        // lock, so the decision and the pending mark are atomic with respect to them.
+        {
+            let _registry = self.registry.lock();
+            let mut state = device.inner().state.lock();
+            let children = state.children as usize;
+            if children > 0 {
+                state.lifecycle = Lifecycle::DeletePending;
+                return Err(Error::HasChildren {
+                    device: device.name().into(),
+                    children,
+                });
+            }
+        }
+        self.finish_delete(device);
+        Ok(())
+    }
+
+    /// The rest of a delete once the device is dead, unbound, released and childless:
+    /// leave the registry, then complete any parent whose deletion waited for it.
+    fn finish_delete(&self, device: &Device) {
+        let mut next = Some(device.to_ref());
+        while let Some(device) = next.take() {
+            next = self.finish_delete_one(&device);
+        }
+    }
+
+    /// Leaves the registry. Returns the parent if this deletion completed its pending
+    /// deletion (the parent is then marked `Deleting` again; it is unbound and has no
+    /// transition, so completing it never waits for anything).
+    fn finish_delete_one(&self, device: &Device) -> Option<ARef<Device>> {
+        // Anything added to the devres list since step 3 (a delete-pending device).
+        crate::devres::release_all(device);
         let (record, parent) = {
             let mut registry = self.registry.lock();
             let key = device.inner().key;
@@ -1129,13 +1114,11 @@ impl Shared {
                 if let Some(parent) = device.parent() {
                     let mut parent_state = parent.inner().state.lock();
                     parent_state.children -= 1;
-                    // A parent in a binding transition is left pending: this deletion
-                    // may run inside that very transition (a driver-owned child deleted
-                    // by the parent's unbind), which a delete would wait for forever.
-                    // The transition completes the deletion when it ends.
+                    // A pending parent is dead, unbound and released: only its
+                    // registry entry waited for this child. (A parent still in steps 1
+                    // to 3 of its delete is `Deleting`, and checks its children itself.)
                     if parent_state.children == 0
                         && parent_state.lifecycle == Lifecycle::DeletePending
-                        && !parent_state.binding.in_transition()
                     {
                         parent_state.lifecycle = Lifecycle::Deleting;
                         parent_to_delete = Some(parent.to_ref());

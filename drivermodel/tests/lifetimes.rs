@@ -123,6 +123,8 @@ fn parent_deletion_waits_for_children() {
         .add_device(DeviceBuilder::new("second").parent(&parent))
         .unwrap();
     let parent_object = parent.device().clone();
+    log.take();
+    // Delete unbinds first and releases devres, then finds the children: pending.
     assert_eq!(
         parent.delete(),
         Err(Error::HasChildren {
@@ -130,9 +132,15 @@ fn parent_deletion_waits_for_children() {
             children: 2
         })
     );
-    // Pending: still registered and bound, but no new children.
+    assert_eq!(log.take(), ["unbind:drv:ctl:devres=0", "remove:drv:ctl"]);
+    // Pending: still registered, but dead: unbound, no new children, no new probe.
     assert!(parent_object.is_registered());
-    assert!(parent_object.is_bound());
+    assert!(!parent_object.is_bound());
+    assert!(
+        model
+            .tree()
+            .contains("/devices/ctl bus=test driver=- devres=0 delete-pending")
+    );
     assert_eq!(
         model
             .add_device(DeviceBuilder::new("third").parent(&parent_object))
@@ -141,13 +149,28 @@ fn parent_deletion_waits_for_children() {
             parent: "ctl".into()
         }
     );
+    assert_eq!(
+        model.bind(&parent_object),
+        Err(Error::DeviceDeleted {
+            device: "ctl".into()
+        })
+    );
+    assert_eq!(
+        model.bind_driver(&parent_object, "drv"),
+        Err(Error::DeviceDeleted {
+            device: "ctl".into()
+        })
+    );
+    let other = model
+        .register_driver(TestDriver::exact("other", "bus-ctl", &log))
+        .unwrap();
+    assert!(!parent_object.is_bound(), "a new driver never probes it");
+    drop(other);
     drop(second);
     assert!(parent_object.is_registered());
-    log.take();
     drop(first); // the last child: the parent's deletion completes
     assert!(!parent_object.is_registered());
-    assert!(!parent_object.is_bound());
-    assert_eq!(log.take(), ["unbind:drv:ctl:devres=0", "remove:drv:ctl"]);
+    assert!(log.take().is_empty(), "nothing more of the driver ran");
     drop((parent_object, driver));
     assert!(model.is_quiescent());
 }
@@ -373,28 +396,55 @@ impl drivermodel::Driver for OwnsChild {
     }
 }
 
-/// A parent whose deletion is pending on a child its own driver owns: the unbind (explicit,
-/// or by driver unregistration) deletes the child inside the parent's unbind, and the
-/// parent's deletion then completes instead of waiting for that unbind forever.
+/// Delete unbinds first: a parent whose driver owns its child (the driver's remove
+/// deletes it) is deleted at once, whether the delete is explicit or the registration's
+/// `Drop`.
 #[test]
-fn a_pending_parent_is_deleted_when_its_unbind_deletes_the_last_child() {
+fn delete_unbinds_first_so_driver_owned_children_go_with_it() {
     let model = model();
     let driver = model.register_driver(OwnsChild).unwrap();
     let first = model.add_device(test_device("one", "bridge")).unwrap();
     let second = model.add_device(test_device("two", "bridge")).unwrap();
     assert!(model.find_device(None, "one-child").is_some());
     let (first_object, second_object) = (first.device().clone(), second.device().clone());
-    assert!(matches!(first.delete(), Err(Error::HasChildren { .. })));
-    assert!(matches!(second.delete(), Err(Error::HasChildren { .. })));
-    assert!(first_object.is_registered() && first_object.is_bound());
-    // Explicit unbind.
-    model.unbind(&first_object).unwrap();
+    assert_eq!(first.delete(), Ok(()));
     assert!(model.find_device(None, "one-child").is_none());
-    assert!(!first_object.is_registered());
-    // Driver unregistration.
-    drop(driver);
+    assert!(!first_object.is_registered() && !first_object.is_bound());
+    drop(second);
     assert!(model.find_device(None, "two-child").is_none());
     assert!(!second_object.is_registered());
-    drop((first_object, second_object));
+    drop((first_object, second_object, driver));
+    assert!(model.is_quiescent(), "{:?}", model.counts());
+}
+
+/// A parent with a driver-owned child and a child someone else holds: the delete unbinds
+/// it (the owned child goes) and leaves it pending on the other child, unbound and with
+/// its devres released; deleting that child completes it.
+#[test]
+fn a_parent_with_a_foreign_child_stays_pending_unbound() {
+    let model = model();
+    let driver = model.register_driver(OwnsChild).unwrap();
+    let parent = model.add_device(test_device("one", "bridge")).unwrap();
+    let foreign = model
+        .add_device(DeviceBuilder::new("foreign").parent(&parent))
+        .unwrap();
+    let log = Log::default();
+    let object = parent.device().clone();
+    assert_eq!(
+        parent.delete(),
+        Err(Error::HasChildren {
+            device: "one".into(),
+            children: 1
+        })
+    );
+    assert!(model.find_device(None, "one-child").is_none());
+    assert!(object.is_registered() && !object.is_bound());
+    assert_eq!(object.devres().len(), 0);
+    // Devres added to a pending device goes when its deletion completes.
+    object.devres().add_action(log.action("late")).unwrap();
+    drop(foreign);
+    assert_eq!(log.take(), ["late"]);
+    assert!(!object.is_registered());
+    drop((object, driver));
     assert!(model.is_quiescent(), "{:?}", model.counts());
 }

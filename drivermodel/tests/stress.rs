@@ -20,9 +20,9 @@
 //! Iteration counts are small under Miri, which checks the same interleavings for data
 //! races and undefined behaviour.
 //!
-//! Three tests are `#[ignore]`d until bugs in `drivermodel/src` are fixed (run them with
-//! `--include-ignored`): the churn with drivers that add child devices in probe, which
-//! deadlocks, and two single-threaded repros of its causes at the end of this file.
+//! The churn also runs with a driver that adds child devices in its probe; two
+//! single-threaded tests at the end of this file pin down the delete rules it relies on
+//! (delete unbinds first; a delete-pending parent is never bound).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -304,6 +304,9 @@ fn explainable(error: &Error) -> bool {
             | Error::ResourcesPresent { .. }
             | Error::Driver { .. }
             | Error::DriverNotRegistered { .. }
+            // `s2`'s probe adds a child: refused when the device's delete started
+            // during the probe (the delete marks it dead, then waits for the probe).
+            | Error::ParentDeleted { .. }
     )
 }
 
@@ -314,7 +317,6 @@ fn hotplug_driver_churn_bind_and_readers_race_without_leaks() {
 
 /// As above, with driver `s2` adding a child device in its probe.
 #[test]
-#[ignore = "bug: deadlocks, see `unbinding_a_delete_pending_parent_that_owns_its_child`"]
 fn hotplug_churn_with_probe_created_children() {
     with_watchdog(|| churn(true));
 }
@@ -349,9 +351,7 @@ fn churn(children: bool) {
                 let mut live = VecDeque::new();
                 for round in 0..ROUNDS {
                     let freed = freed.clone();
-                    // Unique names: a device whose driver owns a child may stay registered
-                    // after its registration is dropped (see the model test's
-                    // `delete_unbinds_first_*`).
+                    // Unique names, so a failure names one device.
                     let builder = DeviceBuilder::new(format!("h{thread_index}-{round}"))
                         .bus("sbus")
                         .parent(parent)
@@ -671,8 +671,8 @@ fn deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile() {
     });
 }
 
-// Repros of two bugs the child-creating churn found (single-threaded, so they are
-// precise; ignored until `drivermodel/src` is fixed).
+// The two causes of the deadlock the child-creating churn used to run into, single
+// threaded so they are precise.
 
 /// A driver whose probe adds a child device and keeps its registration in the driver
 /// state (remove = drop of the state = delete of the child), as a bridge or MFD driver
@@ -700,17 +700,15 @@ impl Driver for ParentDriver {
     }
 }
 
-/// Single-threaded repro of the deadlock the child-creating churn runs into.
+/// A delete-pending parent is never bound, so nothing can unbind it while its last
+/// child's deletion completes it (that used to spin forever: the child's deletion,
+/// inside the parent's unbind, waited for that very unbind).
 ///
-/// The parent's registration is dropped while its driver-owned child exists: the delete
-/// is left pending (children first). Unbinding the parent then drops the driver state,
-/// which deletes the last child, which completes the parent's pending delete on the same
-/// thread — and that delete waits (spinning) for the parent's unbind in progress to
-/// finish: the unbind that called it. `Shared::finish_delete_one` ->
-/// `wait_for_transition` never returns. The same happens when the driver is
-/// unregistered instead of the explicit unbind.
+/// The parent has a driver-owned child and a child held by someone else: its delete
+/// unbinds it (the driver's remove deletes the owned child, inside the unbind) and
+/// leaves it pending on the other child; an unbind then has nothing to do; deleting the
+/// other child completes the parent.
 #[test]
-#[ignore = "bug: unbinding a delete-pending parent whose driver owns its last child spins forever"]
 fn unbinding_a_delete_pending_parent_that_owns_its_child() {
     with_watchdog(|| {
         let model = DeviceModel::new();
@@ -721,13 +719,22 @@ fn unbinding_a_delete_pending_parent_that_owns_its_child() {
             .unwrap();
         assert!(parent.is_bound());
         assert!(model.find_device(None, "child").is_some());
+        let other = model
+            .add_device(DeviceBuilder::new("other").parent(&*parent))
+            .unwrap();
         let device = parent.device().clone();
-        // Children first: the delete waits for the child.
-        assert!(matches!(parent.delete(), Err(Error::HasChildren { .. })));
-        // Unbind: the driver state (the child's registration) drops -> the child is
-        // deleted -> the parent's deletion completes. Hangs today.
-        model.unbind(&device).unwrap();
+        assert!(matches!(
+            parent.delete(),
+            Err(Error::HasChildren { children: 1, .. })
+        ));
         assert!(model.find_device(None, "child").is_none());
+        assert!(device.is_registered() && !device.is_bound());
+        assert!(matches!(model.unbind(&device), Err(Error::NotBound { .. })));
+        assert!(matches!(
+            model.bind(&device),
+            Err(Error::DeviceDeleted { .. })
+        ));
+        drop(other);
         assert!(!device.is_registered());
         drop(device);
         drop(driver);
@@ -736,12 +743,9 @@ fn unbinding_a_delete_pending_parent_that_owns_its_child() {
 }
 
 /// ARCHITECTURE.md section 4: "device delete unbinds first". Deleting a bound device
-/// whose driver owns its child should unbind it (the driver's remove deletes the child)
-/// and then complete. Today `Shared::delete_device` checks for children before unbinding:
-/// the delete is left pending with the device still registered and bound, until someone
-/// else unbinds it (which then deadlocks, see above).
+/// whose driver owns its child unbinds it (the driver's remove deletes the child) and
+/// then completes; the same through driver unregistration with the parent live.
 #[test]
-#[ignore = "bug: delete_device returns HasChildren before unbinding, so a device whose driver owns its children is not deleted"]
 fn delete_unbinds_first_so_driver_owned_children_go_with_it() {
     with_watchdog(|| {
         let model = DeviceModel::new();
@@ -751,16 +755,18 @@ fn delete_unbinds_first_so_driver_owned_children_go_with_it() {
             .add_device(DeviceBuilder::new("parent").bus("sbus").data(Compat(1)))
             .unwrap();
         assert!(parent.is_bound());
-        let deleted = parent.delete();
-        if deleted.is_err() {
-            // Tearing down would unbind the pending parent and hit the deadlock above.
-            std::mem::forget(driver);
-            std::mem::forget(model);
-            panic!("delete of a bound parent with a driver-owned child: {deleted:?}");
-        }
+        assert_eq!(parent.delete(), Ok(()));
         assert!(model.find_device(None, "child").is_none());
         assert!(model.find_device(Some("sbus"), "parent").is_none());
+        // Unregistering the driver unbinds a live parent: its child goes, it stays.
+        let parent = model
+            .add_device(DeviceBuilder::new("parent").bus("sbus").data(Compat(1)))
+            .unwrap();
+        assert!(model.find_device(None, "child").is_some());
         drop(driver);
+        assert!(model.find_device(None, "child").is_none());
+        assert!(parent.is_registered() && !parent.is_bound());
+        drop(parent);
         assert!(model.is_quiescent(), "{:?}", model.counts());
     });
 }
