@@ -8,7 +8,10 @@
 //! override, and devres: add an action, an `add_action_or_reset`, a managed allocation,
 //! a self-referencing action, keyed adds; open / close / release / remove a group;
 //! release / destroy / remove by identity (generated key or shared key: the newest match
-//! wins); `try_access` on and drop of the `Devres<T>` that probes create.
+//! wins); `try_access` on and drop of the `Devres<T>` that probes create; device links
+//! (add with each flag set the crate accepts and one it refuses, remove); `suspend_all`
+//! (a device's plan may make its suspend fail), `resume_all`, `shutdown_all`; the debug
+//! re-probe switch.
 //!
 //! After each step the test checks:
 //!
@@ -19,17 +22,19 @@
 //!   the same entries (so nothing is released twice and nothing is lost), in the same
 //!   order per device (so devres is released LIFO), and the probe / unbind / remove
 //!   entries in the same global order (so drivers bind in registration order, unregister
-//!   newest-bound first, and every successful bind retries the deferred devices);
+//!   newest-bound first, every successful bind retries the deferred devices, consumers
+//!   unbind before their supplier, and power callbacks run in dependency order);
 //! - the live counters (device objects, registered devices, bindings, devres nodes,
 //!   drivers) and the deferred-device list;
-//! - every reachable device's registered / bound state, bound driver, devres length and
-//!   deferral; each driver's bound devices in binding order; the model's device list.
+//! - every reachable device's registered / bound state, bound driver, devres length,
+//!   deferral and suspended flag; each driver's bound devices in binding order; the
+//!   model's device list, its links and its power order.
 //!
 //! At the end the test deletes and drops everything; then the model must be quiescent,
 //! every device object freed, and the reference agree.
 //!
 //! The reference model (`tests/model/reference.rs`) is the place to start reading.
-//! Cases: 2,048 sequences of up to 40 operations on the host, 6 under Miri.
+//! Cases: 4,096 sequences of up to 40 operations on the host, 6 under Miri.
 
 #[path = "model/fixture.rs"]
 mod fixture;
@@ -51,7 +56,7 @@ use proptest::test_runner::{Config, TestCaseError};
 use real::Real;
 use reference::{Lifecycle, Reference};
 
-const CASES: u32 = if cfg!(miri) { 6 } else { 2048 };
+const CASES: u32 = if cfg!(miri) { 6 } else { 4096 };
 const MAX_STEPS: usize = 40;
 
 fn plan() -> impl Strategy<Value = Plan> {
@@ -81,12 +86,33 @@ fn add() -> impl Strategy<Value = Op> {
     )
 }
 
-/// A few adds first (so that later operations find devices), then anything.
+/// A few driver registrations and adds first (so that later operations find bound
+/// devices), then anything.
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     use proptest::collection::vec;
-    (vec(add(), 0..=SLOTS), vec(op(), 1..=MAX_STEPS - SLOTS)).prop_map(|(mut ops, body)| {
-        ops.extend(body);
-        ops
+    let register = (0..DRIVERS as u8).prop_map(|driver| Op::Register { driver });
+    (
+        vec(register, 0..=2),
+        vec(add(), 0..=SLOTS),
+        vec(add_link(), 0..=2),
+        vec(op(), 1..=MAX_STEPS - SLOTS - 4),
+    )
+        .prop_map(|(mut ops, adds, links, body)| {
+            ops.extend(adds);
+            ops.extend(links);
+            ops.extend(body);
+            ops
+        })
+}
+
+fn add_link() -> impl Strategy<Value = Op> {
+    let slot = || 0..SLOTS as u8;
+    (slot(), slot(), 0..LINK_FLAGS.len() as u8).prop_map(|(consumer, supplier, flags)| {
+        Op::AddLink {
+            consumer,
+            supplier,
+            flags,
+        }
     })
 }
 
@@ -127,8 +153,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RetryDeferred),
         1 => (slot(), proptest::option::of(driver()))
             .prop_map(|(slot, driver)| Op::SetOverride { slot, driver }),
-        4 => (slot(), slot(), 0..LINK_FLAGS.len() as u8)
-            .prop_map(|(consumer, supplier, flags)| Op::AddLink { consumer, supplier, flags }),
+        5 => add_link(),
         1 => (0..4u8).prop_map(|link| Op::RemoveLink { link }),
         2 => Just(Op::SuspendAll),
         1 => Just(Op::ResumeAll),

@@ -7,11 +7,23 @@
 //! - [`probe`](Reference::probe): refused with `ResourcesPresent` unless the list is
 //!   empty; event `Bind`, logs `Probe`, adds the plan's resources; on failure releases
 //!   the list LIFO and sends `NotBound`, else `Bound`.
-//! - [`unbind`](Reference::unbind): event `Unbind`, logs `Unbind` (the hook sees the
-//!   full list), then `Remove` (state drop), releases the whole list LIFO, `Unbound`.
-//! - [`delete`](Reference::delete): event `Delete`, unbind if bound, release the list
-//!   (bound or not), unregister, `Removed`; a parent whose deletion was pending on its
-//!   children follows.
+//!   A consumer of a managed link defers while a supplier is unbound. After a success:
+//!   the debug re-probe (unbind, probe again), `AUTOPROBE_CONSUMER` consumers, the
+//!   deferred retry passes.
+//! - [`unbind`](Reference::unbind): bound consumers first (recursively), then event
+//!   `Unbind`, logs `Unbind` (the hook sees the full list), then `Remove` (state drop),
+//!   releases the whole list LIFO, drops autoremove links, clears `suspended`, `Unbound`.
+//! - [`delete`](Reference::delete): the device is dead at once (never probed again),
+//!   event `Delete`, unbind if bound, links removed, release the list (bound or not);
+//!   with registered children it stays delete-pending (`HasChildren`), else
+//!   [`complete_delete`](Reference::complete_delete): unregister, `Removed`, and a
+//!   pending parent whose last child this was follows.
+//! - [`power_order`](Reference::power_order): parents and suppliers before children and
+//!   consumers, else registration order; suspend and shutdown walk it backwards, resume
+//!   forwards; a failed suspend resumes every suspended device this pass visited
+//!   (newest first), even one an earlier pass suspended.
+//! - [`add_link`](Reference::add_link): refused for a self link, bad flags, a dead end,
+//!   a duplicate, or a cycle (through links and parents).
 //! - [`collect_garbage`](Reference::collect_garbage): a device object is freed when
 //!   nothing holds it any more (see [`RefDevice::holders`]): its list is released LIFO,
 //!   then its release hook logs `Freed`.
@@ -55,7 +67,8 @@ pub enum ResourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
     Registered,
-    /// Its registration was deleted while it had registered children.
+    /// Dead (deleted, unbound, released) but still registered: it had registered
+    /// children. (Also the state during the delete itself.)
     DeletePending,
     Deleted,
 }
