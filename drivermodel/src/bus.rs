@@ -236,6 +236,33 @@ pub(crate) struct EntryRef {
     pub(crate) entry: usize,
 }
 
+/// The capacity a vector of `length` elements is kept at: a function of its length
+/// alone, so that growing a vector and shrinking it back leaves the heap exactly where
+/// it was (unregistering a driver returns what registering it took).
+pub(crate) fn canonical_capacity(length: usize) -> usize {
+    if length == 0 {
+        0
+    } else {
+        length.next_power_of_two().max(4)
+    }
+}
+
+/// Pushes `value`, growing `vector` to [`canonical_capacity`] only.
+pub(crate) fn push_canonical<T>(vector: &mut Vec<T>, value: T) {
+    if vector.len() == vector.capacity() {
+        vector.reserve_exact(canonical_capacity(vector.len() + 1) - vector.len());
+    }
+    vector.push(value);
+}
+
+/// Shrinks `vector` back to [`canonical_capacity`] (frees it when empty).
+pub(crate) fn fit_canonical<T>(vector: &mut Vec<T>) {
+    let capacity = canonical_capacity(vector.len());
+    if vector.capacity() > capacity {
+        vector.shrink_to(capacity);
+    }
+}
+
 /// A hash table from [`MatchKey`] to ID table entries, plus the unindexed list.
 ///
 /// Open addressing with linear probing in one flat array whose size is a power of two
@@ -246,6 +273,13 @@ pub(crate) struct EntryRef {
 /// Each entry carries `T`, the model's handle to the driver (so a match reads no driver
 /// record), and the index only holds entries of drivers that are registered and not
 /// leaving.
+///
+/// The storage is a function of the contents alone: the table has the smallest
+/// power-of-two size (at least 16) that keeps it at most three quarters full, and none
+/// when empty; the unindexed list has [`canonical_capacity`]. A removal shrinks the
+/// table (rehashing) when it falls below its size's lower bound, so unregistering a
+/// driver returns exactly the memory registering it took. The price is a rehash each
+/// way when one registration crosses a size boundary.
 #[derive(Debug)]
 pub(crate) struct MatchIndex<T> {
     slots: Vec<Option<Filed<T>>>,
@@ -284,17 +318,33 @@ impl<T: Clone> MatchIndex<T> {
         }
     }
 
+    /// The table size for `length` entries (see the type docs).
+    fn size_for(length: usize) -> usize {
+        if length == 0 {
+            return 0;
+        }
+        let mut size = 16;
+        while length * 4 > size * 3 {
+            size *= 2;
+        }
+        size
+    }
+
     pub(crate) fn insert(&mut self, key: Option<MatchKey>, entry: EntryRef, value: T) {
         let Some(key) = key else {
-            self.unindexed.push(Filed {
-                key: MatchKey(0),
-                entry,
-                value,
-            });
+            push_canonical(
+                &mut self.unindexed,
+                Filed {
+                    key: MatchKey(0),
+                    entry,
+                    value,
+                },
+            );
             return;
         };
-        if (self.length + 1) * 4 > self.slots.len() * 3 {
-            self.grow();
+        let size = Self::size_for(self.length + 1);
+        if size != self.slots.len() {
+            self.resize(size);
         }
         self.place(Filed { key, entry, value });
         self.length += 1;
@@ -310,9 +360,10 @@ impl<T: Clone> MatchIndex<T> {
         self.slots[position] = Some(filed);
     }
 
-    fn grow(&mut self) {
-        let new_count = (self.slots.len() * 2).max(16);
+    /// Rehashes into a table of `new_count` slots (0: no table).
+    fn resize(&mut self, new_count: usize) {
         let mut slots = Vec::new();
+        slots.reserve_exact(new_count);
         slots.resize_with(new_count, || None);
         let old = core::mem::replace(&mut self.slots, slots);
         for filed in old.into_iter().flatten() {
@@ -324,6 +375,7 @@ impl<T: Clone> MatchIndex<T> {
     pub(crate) fn remove_driver(&mut self, key: Option<MatchKey>, driver: u64) {
         let Some(key) = key else {
             self.unindexed.retain(|filed| filed.entry.driver != driver);
+            fit_canonical(&mut self.unindexed);
             return;
         };
         if self.slots.is_empty() {
@@ -341,6 +393,10 @@ impl<T: Clone> MatchIndex<T> {
                 position = (position + 1) & mask;
             }
             break;
+        }
+        let size = Self::size_for(self.length);
+        if size != self.slots.len() {
+            self.resize(size);
         }
     }
 

@@ -10,6 +10,8 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::resource::Resource;
+
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
@@ -164,6 +166,17 @@ pub enum Error {
         /// The driver's error.
         cause: alloc::boxed::Box<Error>,
     },
+    /// A hardware resource (an I/O port range, an MMIO range, an interrupt line) is
+    /// already claimed by someone else, for example when two drivers want the same ports.
+    /// Returned by the claim code of the kernel using this crate, so that a refused
+    /// probe says who holds what.
+    ResourceBusy {
+        /// What was asked for.
+        resource: Resource,
+        /// Who holds it (or an overlapping part of it), in the claimer's words, for
+        /// example `"uart16550 uart16550.0"`.
+        owner: String,
+    },
     /// A resource description is invalid (empty or wrapping range).
     InvalidResource {
         /// What is wrong.
@@ -176,6 +189,14 @@ impl Error {
     pub fn driver(message: impl Into<String>) -> Self {
         Self::Driver {
             message: message.into(),
+        }
+    }
+
+    /// A resource conflict: `resource` is held by `owner`.
+    pub fn resource_busy(resource: Resource, owner: impl Into<String>) -> Self {
+        Self::ResourceBusy {
+            resource,
+            owner: owner.into(),
         }
     }
 
@@ -276,6 +297,9 @@ impl fmt::Display for Error {
                 formatter,
                 "{operation} of device {device:?} failed: {cause}"
             ),
+            Self::ResourceBusy { resource, owner } => {
+                write!(formatter, "{resource} is already claimed by {owner}")
+            }
             Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
         }
     }
@@ -297,6 +321,18 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("uart0"), "{text}");
         assert!(text.contains("resources present before probing"), "{text}");
+        let busy = Error::resource_busy(
+            Resource::IoPorts(crate::resource::IoPortRange::new(0x3f8, 8).unwrap()),
+            "uart16550 uart16550.0",
+        );
+        assert_eq!(
+            busy.to_string(),
+            "io 0x3f8..0x400 is already claimed by uart16550 uart16550.0"
+        );
+        assert_eq!(
+            Error::resource_busy(Resource::Irq(crate::resource::Irq(4)), "x").to_string(),
+            "irq 4 is already claimed by x"
+        );
         assert_eq!(
             Error::defer("clock"),
             Error::Deferred {

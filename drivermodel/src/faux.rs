@@ -32,14 +32,16 @@
 //! ```
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use core::fmt;
 
 use crate::bus::{Bus, IdEntry, Match};
-use crate::context::{Bound, Core};
+use crate::context::{Bound, Context, Core};
 use crate::device::{self, Device, DeviceBuilder};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::model::{DeviceModel, Request};
+use crate::resource::{PropertyValue, Resource};
 
 /// The faux bus name.
 pub const BUS_NAME: &str = "faux";
@@ -140,27 +142,57 @@ impl Registration {
         Self::create(model, name, parent, Some(Box::new(probe)))
     }
 
+    /// Starts describing a faux device named `name`: a parent, properties, resources and
+    /// a probe function can be given before [`Builder::create`]. `new` and `with_probe`
+    /// are shorthands for it.
+    ///
+    /// ```
+    /// use drivermodel::faux;
+    /// use drivermodel::resource::PropertyValue;
+    /// use drivermodel::DeviceModel;
+    ///
+    /// let model = DeviceModel::new();
+    /// let ram0 = faux::Registration::builder("ram0")
+    ///     .property("size", 1u64 << 20)
+    ///     .probe(|device| {
+    ///         // The properties are there when the probe runs.
+    ///         assert_eq!(device.property("size"), Some(&PropertyValue::U64(1 << 20)));
+    ///         Ok(())
+    ///     })
+    ///     .create(&model)?;
+    /// assert_eq!(ram0.device().property("size"), Some(&PropertyValue::U64(1 << 20)));
+    /// # Ok::<(), drivermodel::Error>(())
+    /// ```
+    pub fn builder(name: impl Into<String>) -> Builder {
+        Builder {
+            device: DeviceBuilder::new(name),
+            probe: None,
+        }
+    }
+
     fn create(
         model: &DeviceModel,
         name: &str,
         parent: Option<&Device>,
         probe: Option<ProbeFunction>,
     ) -> Result<Self> {
-        let mut builder = DeviceBuilder::new(name)
-            .bus(BUS_NAME)
-            .data(FauxData { probe });
+        let mut builder = Self::builder(name);
+        builder.probe = probe;
         if let Some(parent) = parent {
             builder = builder.parent(parent);
         }
+        builder.create(model)
+    }
+
+    fn create_from(model: &DeviceModel, builder: DeviceBuilder) -> Result<Self> {
+        let name = builder.name.clone();
         let registration = model.add_device_unbound(builder)?;
         match model.shared().attach(&registration, Request::automatic()) {
             Ok(()) if registration.is_bound() => {
                 // INVARIANT: bound now; see the type invariant for why it stays bound.
                 Ok(Self { registration })
             }
-            Ok(()) => Err(Error::NotBound {
-                device: name.into(),
-            }),
+            Ok(()) => Err(Error::NotBound { device: name }),
             // `registration` drops here: delete (devres release) and put.
             Err(error) => Err(error),
         }
@@ -171,6 +203,71 @@ impl Registration {
         // SAFETY: by the type invariant the device stays bound while `self` lives, and
         // the reference cannot outlive the borrow of `self`.
         unsafe { self.registration.assume_bound() }
+    }
+}
+
+/// The description of a faux device to create, from [`Registration::builder`]: like a
+/// [`DeviceBuilder`] without bus (always `"faux"`) nor bus data (the faux driver's).
+pub struct Builder {
+    device: DeviceBuilder,
+    probe: Option<ProbeFunction>,
+}
+
+impl Builder {
+    /// Sets the parent; the device will hold a counted reference on it.
+    pub fn parent<Ctx: Context>(mut self, parent: &Device<Ctx>) -> Self {
+        self.device = self.device.parent(parent);
+        self
+    }
+
+    /// Sets a property (shown by the [`tree`](crate::tree)'s users, read with
+    /// [`Device::property`]).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<PropertyValue>) -> Self {
+        self.device = self.device.property(key, value);
+        self
+    }
+
+    /// Adds a hardware resource.
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.device = self.device.resource(resource);
+        self
+    }
+
+    /// The release hook, run once when the last counted reference is dropped.
+    pub fn on_release(mut self, release: impl FnOnce() + Send + 'static) -> Self {
+        self.device = self.device.on_release(release);
+        self
+    }
+
+    /// Runs `probe` as the faux driver's probe: see [`Registration::with_probe`].
+    pub fn probe(
+        mut self,
+        probe: impl Fn(&Device<Core>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.probe = Some(Box::new(probe));
+        self
+    }
+
+    /// Creates the device, bound.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registration::with_probe`]; nothing stays registered.
+    pub fn create(self, model: &DeviceModel) -> Result<Registration> {
+        let device = self
+            .device
+            .bus(BUS_NAME)
+            .data(FauxData { probe: self.probe });
+        Registration::create_from(model, device)
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("faux::Builder")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
     }
 }
 

@@ -54,7 +54,7 @@ use core::any::TypeId;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use crate::bus::{Bus, EntryRef, ErasedBus, MatchIndex, MatchKey};
+use crate::bus::{Bus, EntryRef, ErasedBus, MatchIndex, MatchKey, fit_canonical, push_canonical};
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
 use crate::driver::{self, Adapter, Driver, DriverInfo, ErasedDriver};
 use crate::error::{Error, Result};
@@ -162,9 +162,12 @@ impl DriverTable {
     /// Files the record made by `make` from its new key.
     fn insert(&mut self, make: impl FnOnce(u64) -> DriverRecord) -> Result<u64> {
         let slot = match self.free.pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                fit_canonical(&mut self.free);
+                slot
+            }
             None if self.slots.len() < 1 << Self::SLOT_BITS => {
-                self.slots.push(None);
+                push_canonical(&mut self.slots, None);
                 self.slots.len() - 1
             }
             None => return Err(Error::OutOfMemory),
@@ -175,11 +178,25 @@ impl DriverTable {
         Ok(key)
     }
 
+    /// Takes the record out. Trailing empty slots are dropped (and leave the free list),
+    /// and both vectors are kept at their canonical capacity, so the table's storage
+    /// returns to what it was before the matching registration.
     fn remove(&mut self, key: u64) -> Option<DriverRecord> {
         self.get(key)?;
         let slot = Self::slot(key);
-        self.free.push(slot);
-        self.slots[slot].take()
+        let record = self.slots[slot].take();
+        if slot + 1 == self.slots.len() {
+            while self.slots.last().is_some_and(Option::is_none) {
+                self.slots.pop();
+            }
+            let length = self.slots.len();
+            self.free.retain(|&free| free < length);
+            fit_canonical(&mut self.slots);
+            fit_canonical(&mut self.free);
+        } else {
+            push_canonical(&mut self.free, slot);
+        }
+        record
     }
 
     /// Every driver, in registration order.
@@ -589,6 +606,53 @@ impl DeviceModel {
         }
     }
 
+    /// The registered device at `path`, as [`Device::path`] writes it and the
+    /// [`tree`](crate::tree) shows it: `/devices/<ancestors>/<name>` (for example
+    /// `/devices/platform/uart16550.0`). A trailing `/` is accepted; anything else not of
+    /// that form finds nothing.
+    ///
+    /// Walks down from the root: at each level, one hashed name lookup per namespace (the
+    /// bus-less devices, then each bus; names are unique only per namespace), keeping
+    /// the device whose parent is the one found a level up. Never a scan of every device.
+    ///
+    /// ```
+    /// use drivermodel::{DeviceBuilder, DeviceModel, faux};
+    ///
+    /// let model = DeviceModel::new();
+    /// let board = model.add_device(DeviceBuilder::new("board"))?;
+    /// let display = faux::Registration::new(&model, "display", Some(&board))?;
+    /// let found = model.find_by_path("/devices/board/display").expect("registered");
+    /// assert!(found.same_as(display.device()));
+    /// assert!(model.find_by_path("/devices/display").is_none());
+    /// assert!(model.find_by_path("board/display").is_none());
+    /// # Ok::<(), drivermodel::Error>(())
+    /// ```
+    pub fn find_by_path(&self, path: &str) -> Option<ARef<Device>> {
+        let rest = path.strip_prefix("/devices/")?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let mut parent: Option<ARef<Device>> = None;
+        for name in rest.split('/') {
+            if name.is_empty() {
+                return None;
+            }
+            let found = {
+                let registry = self.shared.registry.lock();
+                let matches_parent = |device: &Device| match (device.parent(), &parent) {
+                    (None, None) => true,
+                    (Some(own), Some(expected)) => own.same_as(expected),
+                    _ => false,
+                };
+                // Any level may be bus-less or on any bus.
+                let by_name =
+                    |index: &NameIndex| index.find(name).filter(|device| matches_parent(device));
+                by_name(&registry.root_names)
+                    .or_else(|| registry.buses.iter().find_map(|bus| by_name(&bus.names)))
+            };
+            parent = Some(found?);
+        }
+        parent
+    }
+
     /// Every registered device, in registration order.
     pub fn devices(&self) -> Vec<ARef<Device>> {
         let registry = self.shared.registry.lock();
@@ -898,7 +962,12 @@ impl Shared {
             let mut registry = self.registry.lock();
             let record = registry.drivers.remove(key);
             if let Some(record) = &record {
-                registry.buses[record.bus].drivers.remove(&record.name);
+                let names = &mut registry.buses[record.bus].drivers;
+                names.remove(&record.name);
+                if names.is_empty() {
+                    // An emptied `BTreeMap` keeps its root node: give it back.
+                    *names = BTreeMap::new();
+                }
             }
             record
         };

@@ -8,6 +8,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
 use crate::error::{Error, Result};
 
@@ -121,6 +122,22 @@ pub enum Resource {
     Mmio(MmioRange),
     /// An interrupt line.
     Irq(Irq),
+}
+
+/// `io 0x3f8..0x400`, `mmio 0xfd000000..0xfe000000`, `irq 4` (end exclusive).
+impl fmt::Display for Resource {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IoPorts(range) => write!(
+                formatter,
+                "io {:#x}..{:#x}",
+                range.start(),
+                u32::from(range.start()) + u32::from(range.length())
+            ),
+            Self::Mmio(range) => write!(formatter, "mmio {:#x}..{:#x}", range.start(), range.end()),
+            Self::Irq(irq) => write!(formatter, "irq {}", irq.0),
+        }
+    }
 }
 
 /// The value of a device property.

@@ -5,6 +5,7 @@ mod common;
 use common::Log;
 use drivermodel::event::EventKind;
 use drivermodel::{DeviceBuilder, DeviceModel, Devres, Error, faux};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[test]
@@ -138,4 +139,42 @@ fn the_vkms_shape_without_a_reference_loop() {
     vkms.device().devres().close_group(Some(group)).unwrap();
     drop(vkms);
     assert!(model.is_quiescent(), "{:?}", model.counts());
+}
+
+/// A faux device that describes itself: properties and resources given to the builder
+/// are there during its probe and afterwards; a failed probe leaves nothing.
+#[test]
+fn builder_creates_a_described_bound_device() {
+    use drivermodel::resource::{Irq, PropertyValue, Resource};
+    let model = DeviceModel::new();
+    let board = model.add_device(DeviceBuilder::new("board")).unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let in_probe = seen.clone();
+    let ram = faux::Registration::builder("ram0")
+        .parent(&*board)
+        .property("size", 4096u64)
+        .property("model", "ramdisk")
+        .resource(Resource::Irq(Irq(9)))
+        .probe(move |device| {
+            if device.property("size") == Some(&PropertyValue::U64(4096)) {
+                in_probe.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .create(&model)
+        .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert!(ram.device().is_bound());
+    assert_eq!(ram.device().path(), "/devices/board/ram0");
+    assert_eq!(ram.device().properties().count(), 2);
+    assert_eq!(ram.device().irq(0), Some(Irq(9)));
+    let failed = faux::Registration::builder("ram1")
+        .property("size", 1u64)
+        .probe(|_| Err(Error::driver("no memory")))
+        .create(&model);
+    assert_eq!(failed.unwrap_err(), Error::driver("no memory"));
+    assert!(model.find_device(Some("faux"), "ram1").is_none());
+    drop(ram);
+    drop(board);
+    assert!(model.is_quiescent());
 }

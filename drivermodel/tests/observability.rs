@@ -659,3 +659,60 @@ fn tree_view_with_every_flag() {
     drop((clock, uart1, uart0, gpu, odd, power, display, card, drivers));
     assert!(model.is_quiescent());
 }
+
+/// `find_by_path` takes the paths `Device::path` writes and the tree shows, across buses
+/// and bus-less levels; same names under other parents or on other buses do not fool it.
+#[test]
+fn find_by_path_walks_the_tree() {
+    let model = common::model();
+    let platform = model.add_device(DeviceBuilder::new("platform")).unwrap();
+    let uart = model
+        .add_device(common::test_device("uart0", "none").parent(&*platform))
+        .unwrap();
+    let other_root = model.add_device(DeviceBuilder::new("other")).unwrap();
+    // The same name, bus-less, under another parent.
+    let decoy = model
+        .add_device(DeviceBuilder::new("uart0").parent(&*other_root))
+        .unwrap();
+    let console = drivermodel::faux::Registration::new(&model, "console", Some(&uart)).unwrap();
+    let top_level = model
+        .add_device(common::test_device("top", "none"))
+        .unwrap();
+    for device in [
+        &*platform,
+        &*uart,
+        &*other_root,
+        &*decoy,
+        console.device(),
+        &*top_level,
+    ] {
+        let path = device.path();
+        let found = model
+            .find_by_path(&path)
+            .unwrap_or_else(|| panic!("{path}"));
+        assert!(found.same_as(device), "{path}");
+        assert!(model.tree().contains(&format!("{path} ")), "{path}");
+    }
+    assert!(
+        model
+            .find_by_path("/devices/platform/uart0/")
+            .unwrap()
+            .same_as(&uart)
+    );
+    for missing in [
+        "",
+        "/devices",
+        "/devices/",
+        "/devices//uart0",
+        "/devices/uart0",
+        "/devices/platform/console",
+        "devices/platform",
+        "/devices/platform/uart0/nothing",
+    ] {
+        assert!(model.find_by_path(missing).is_none(), "{missing:?}");
+    }
+    drop((console, decoy, uart, top_level));
+    assert!(model.find_by_path("/devices/platform/uart0").is_none());
+    drop((platform, other_root));
+    assert!(model.is_quiescent());
+}
