@@ -34,7 +34,7 @@
 //! every device object freed, and the reference agree.
 //!
 //! The reference model (`tests/model/reference.rs`) is the place to start reading.
-//! Cases: 4,096 sequences of up to 40 operations on the host, 6 under Miri.
+//! Cases: 4,096 sequences of up to 40 operations on the host, 4 under Miri.
 
 #[path = "model/fixture.rs"]
 mod fixture;
@@ -56,7 +56,7 @@ use proptest::test_runner::{Config, TestCaseError};
 use real::Real;
 use reference::{Lifecycle, Reference};
 
-const CASES: u32 = if cfg!(miri) { 6 } else { 4096 };
+const CASES: u32 = if cfg!(miri) { 4 } else { 4096 };
 const MAX_STEPS: usize = 40;
 
 fn plan() -> impl Strategy<Value = Plan> {
