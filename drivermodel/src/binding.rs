@@ -87,6 +87,7 @@
 //! assert!(model.is_quiescent());
 //! ```
 
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -372,7 +373,14 @@ impl Shared {
                 self.counters.deferred.fetch_add(1, Ordering::SeqCst);
             }
             (true, false) => {
-                self.deferred.lock().remove(&device.inner().key);
+                let mut deferred = self.deferred.lock();
+                deferred.remove(&device.inner().key);
+                if deferred.is_empty() {
+                    // An emptied `BTreeSet` keeps its root node: give it back, so a
+                    // deferral that is resolved leaves the heap where it was.
+                    *deferred = BTreeSet::new();
+                }
+                drop(deferred);
                 self.counters.deferred.fetch_sub(1, Ordering::SeqCst);
             }
             _ => {}
