@@ -23,14 +23,9 @@ use kernel::drivers::uart16550;
 use kernel::test::Failure;
 use kernel::{check, check_eq, console, fail, kernel_test, println};
 
-kernel::test_main!(setup = warm_up);
+kernel::test_main!();
 
 const UART: &str = "uart16550.0";
-
-/// Registers and drops the competing driver once (see `test_main!`).
-fn warm_up() {
-    drop(model().register_driver(Thief));
-}
 
 fn uart() -> Result<drivermodel::ARef<Device>, Failure> {
     model()
@@ -205,10 +200,11 @@ kernel_test! {
         // Added while the UART holds the ports: its automatic probe failed.
         check!(!thief.is_bound());
         match model().bind(&thief) {
-            Err(error) => {
-                let text = alloc::format!("{error}");
-                check!(text.contains("already claimed by uart16550 uart16550.0"), "{text}");
+            Err(drivermodel::Error::ResourceBusy { resource, owner }) => {
+                check_eq!(resource, Resource::IoPorts(ports));
+                check_eq!(owner.as_str(), "uart16550 uart16550.0");
             }
+            Err(other) => fail!("not a resource conflict: {other}"),
             Ok(()) => fail!("the second claim was granted"),
         }
         check!(sink_is_uart());

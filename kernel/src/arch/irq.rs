@@ -22,6 +22,7 @@ use x86_64::instructions::interrupts;
 
 use super::acpi::{self, IsaRoute};
 use super::apic;
+use super::io::Owner;
 use super::paging::MAPPED_LIMIT;
 
 /// Vector of ISA line 0; line `n` uses `VECTOR_BASE + n`.
@@ -73,6 +74,10 @@ mod regs {
 pub type Handler = Arc<dyn Fn() + Send + Sync>;
 
 static HANDLERS: [Mutex<Option<Handler>>; LINES as usize] =
+    [const { Mutex::new(None) }; LINES as usize];
+
+/// Who holds each line (set and cleared with its handler), for conflict reports.
+static OWNERS: [Mutex<Option<Owner>>; LINES as usize] =
     [const { Mutex::new(None) }; LINES as usize];
 
 /// Serialises register-select/window pairs.
@@ -128,6 +133,8 @@ pub enum IrqError {
     Busy {
         /// The line asked for.
         line: u32,
+        /// Who holds it.
+        owner: Owner,
     },
 }
 
@@ -135,7 +142,12 @@ impl fmt::Display for IrqError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidLine { line } => write!(formatter, "IRQ {line} is not a usable ISA line"),
-            Self::Busy { line } => write!(formatter, "IRQ {line} already has a handler"),
+            Self::Busy { line, owner } => {
+                write!(
+                    formatter,
+                    "IRQ {line} already has a handler, owned by {owner}"
+                )
+            }
         }
     }
 }
@@ -165,6 +177,16 @@ impl IrqLine {
 ///
 /// [`IrqError::InvalidLine`], [`IrqError::Busy`].
 pub fn request(line: u32, handler: Handler) -> Result<IrqLine, IrqError> {
+    request_as(line, handler, "kernel")
+}
+
+/// As [`request`], naming the owner for conflict reports (for example
+/// `"uart16550 uart16550.0"`).
+///
+/// # Errors
+///
+/// [`IrqError::InvalidLine`], [`IrqError::Busy`] (with the holder's name).
+pub fn request_as(line: u32, handler: Handler, owner: &str) -> Result<IrqLine, IrqError> {
     let Ok(line) = u8::try_from(line) else {
         return Err(IrqError::InvalidLine { line });
     };
@@ -173,10 +195,15 @@ pub fn request(line: u32, handler: Handler) -> Result<IrqLine, IrqError> {
     }
     interrupts::without_interrupts(|| {
         let mut slot = HANDLERS[usize::from(line)].lock();
+        let mut holder = OWNERS[usize::from(line)].lock();
         if slot.is_some() {
-            return Err(IrqError::Busy { line: line.into() });
+            return Err(IrqError::Busy {
+                line: line.into(),
+                owner: holder.unwrap_or_else(|| Owner::from_ascii(b"?")),
+            });
         }
         *slot = Some(handler);
+        *holder = Some(Owner::from_fmt(format_args!("{owner}")));
         Ok(())
     })?;
     let route = route_of(line);
@@ -195,8 +222,10 @@ pub fn request(line: u32, handler: Handler) -> Result<IrqLine, IrqError> {
 impl Drop for IrqLine {
     fn drop(&mut self) {
         set_entry(route_of(self.line).gsi, regs::MASKED, 0);
-        let handler =
-            interrupts::without_interrupts(|| HANDLERS[usize::from(self.line)].lock().take());
+        let handler = interrupts::without_interrupts(|| {
+            OWNERS[usize::from(self.line)].lock().take();
+            HANDLERS[usize::from(self.line)].lock().take()
+        });
         drop(handler);
     }
 }

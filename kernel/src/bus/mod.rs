@@ -9,7 +9,9 @@
 //! A driver claims the I/O ports, MMIO ranges and interrupt lines of the device it is
 //! bound to through [`Claim`], implemented for `Device<Bound>`: the proof that the
 //! binding is alive. A claim must lie inside a resource the device describes, and is
-//! refused if any part of it is held by someone else ([`Error::Claim`] names the owner).
+//! refused if any part of it is held by someone else ([`Error::Claim`] names the owner;
+//! a probe that passes it on with `?` fails with the typed
+//! [`drivermodel::Error::ResourceBusy`], naming the resource and its holder).
 //! The claimed window is returned as a [`Devres`]: it is revoked, and the range released,
 //! when the binding ends (unbind, failed probe, device delete), newest first, whatever the
 //! driver does.
@@ -101,12 +103,34 @@ impl From<drivermodel::Error> for Error {
 }
 
 impl From<Error> for drivermodel::Error {
-    /// drivermodel has no variant for a resource conflict; the message keeps the owner.
+    /// A conflict (ports, MMIO, an interrupt line held by someone else) becomes
+    /// [`drivermodel::Error::ResourceBusy`] naming the resource and its holder, so a
+    /// refused probe or bind says who holds what; other failures keep their message.
     fn from(error: Error) -> Self {
         match error {
             Error::Model(error) => error,
+            Error::Claim(ClaimError::Conflict {
+                requested, owner, ..
+            }) => match span_resource(requested) {
+                Some(resource) => drivermodel::Error::resource_busy(resource, owner.as_str()),
+                None => drivermodel::Error::driver(format!("{error}")),
+            },
+            Error::Irq(IrqError::Busy { line, owner }) => {
+                drivermodel::Error::resource_busy(Resource::Irq(Irq(line)), owner.as_str())
+            }
             other => drivermodel::Error::driver(format!("{other}")),
         }
+    }
+}
+
+/// The device-model resource a claim span names (`None` only for an invalid span, which
+/// a conflict never has).
+fn span_resource(span: Span) -> Option<Resource> {
+    match span {
+        Span::Ports { start, length } => {
+            IoPortRange::new(start, length).ok().map(Resource::IoPorts)
+        }
+        Span::Memory { start, length } => MmioRange::new(start, length).ok().map(Resource::Mmio),
     }
 }
 
@@ -195,7 +219,7 @@ impl Claim for Device<Bound> {
         if !described {
             return Err(Error::Irq(IrqError::InvalidLine { line: line.0 }));
         }
-        let line = irq::request(line.0, handler)?;
+        let line = irq::request_as(line.0, handler, owner_of(self).as_str())?;
         Ok(Devres::new(self, line)?)
     }
 }
