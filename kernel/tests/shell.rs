@@ -16,14 +16,7 @@ use kernel::devices::model;
 use kernel::shell::{self, Command, ParseError, Shell, parse};
 use kernel::{check, check_eq, kernel_test};
 
-kernel::test_main!(setup = warm_up);
-
-/// Registers and drops the test driver once (see `test_main!`).
-fn warm_up() {
-    READY.store(true, Ordering::Relaxed);
-    drop(model().register_driver(Pit));
-    READY.store(false, Ordering::Relaxed);
-}
+kernel::test_main!();
 
 /// Whether the made-up PIT driver's dependency is "there".
 static READY: AtomicBool = AtomicBool::new(false);
@@ -95,6 +88,14 @@ kernel_test! {
         check!(show.contains("description: COM1"), "{show}");
         let by_bus = run("show platform/uart16550.0");
         check_eq!(by_bus, show);
+        let by_path = run("show /devices/platform/uart16550.0");
+        check_eq!(by_path, show);
+        check!(help.contains("/devices/platform/uart16550.0"), "{help}");
+        // The RAM disk's faux device describes itself.
+        let ram = run("show ram0");
+        check!(ram.contains("size: 0x8000") && ram.contains("block-size: 0x200"), "{ram}");
+        check!(tree.contains("/devices/ram0 bus=faux driver=faux_driver devres=1 block-size=0x200 size=0x8000"), "{tree}");
+        check!(tree.lines().any(|line| line.starts_with("/devices/platform/uart16550.0 bus=platform driver=uart16550 ") && line.contains(" description=\"COM1")), "{tree}");
         let lspci = run("lspci");
         check!(lspci.contains("host bridge") && lspci.contains("ISA bridge") && lspci.contains("1234:1111"), "{lspci}");
         let host = run("show 0000:00:00.0");
@@ -119,6 +120,8 @@ kernel_test! {
             ("frobnicate", "unknown command"),
             ("show", "missing argument"),
             ("show nosuch", "no device named `nosuch`"),
+            ("show /devices/uart16550.0", "no device named `/devices/uart16550.0`"),
+            ("unbind /devices/platform/nosuch", "no device named"),
             ("bind nosuch", "no device named"),
             ("bind uart16550.0", "already bound"),
             ("bind pit.0 nosuchdriver", "no driver `nosuchdriver` on bus `platform`"),
@@ -188,6 +191,6 @@ kernel_test! {
         check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=test_pit"));
         drop(driver);
         READY.store(false, Ordering::Relaxed);
-        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0\n"));
+        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0 description="));
     }
 }

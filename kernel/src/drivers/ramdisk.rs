@@ -80,7 +80,11 @@ impl Ramdisk {
             .try_reserve_exact(bytes)
             .map_err(|_| drivermodel::Error::OutOfMemory)?;
         storage.resize(bytes, 0);
-        let registration = faux::Registration::new(model, name, None)?;
+        // The device describes itself: `show ram0` and the shell's tree list its size.
+        let registration = faux::Registration::builder(name)
+            .property("size", bytes as u64)
+            .property("block-size", BLOCK_SIZE as u64)
+            .create(model)?;
         let storage = Devres::new(registration.device(), Mutex::new(storage))?;
         Ok(Self {
             storage,

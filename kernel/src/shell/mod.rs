@@ -6,8 +6,9 @@
 //! binary's loop on the console input. A bad command or a bad name prints a message that
 //! starts with `error:` and changes nothing.
 //!
-//! Devices are named `NAME` (unique across buses in practice) or `BUS/NAME`
-//! (`platform/uart16550.0`, `pci/0000:00:02.0`, `faux/...`, `-/platform` for bus-less).
+//! Devices are named `NAME` (unique across buses in practice), `BUS/NAME`
+//! (`platform/uart16550.0`, `pci/0000:00:02.0`, `faux/...`, `-/platform` for bus-less), or
+//! by their path in the tree (`/devices/platform/uart16550.0`).
 
 pub mod parse;
 
@@ -62,8 +63,14 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Finds a registered device by `NAME` or `BUS/NAME` (`-` for bus-less devices).
+/// Finds a registered device by its tree path (`/devices/...`), `NAME` or `BUS/NAME`
+/// (`-` for bus-less devices).
 fn find(model: &DeviceModel, name: &str) -> Result<ARef<Device>, Refusal> {
+    if name.starts_with('/') {
+        return model
+            .find_by_path(name)
+            .ok_or_else(|| Refusal::NoDevice(name.into()));
+    }
     if let Some((bus, device)) = name.split_once('/') {
         let bus = (bus != "-").then_some(bus);
         return model
@@ -120,7 +127,7 @@ fn apply(
     Ok(match command {
         Command::Empty => Ok(()),
         Command::Help => help(out),
-        Command::Tree => out.write_str(&model.tree()),
+        Command::Tree => tree(model, out),
         Command::Show { device } => {
             let device = find(model, device)?;
             show(model, &device, out)
@@ -264,8 +271,32 @@ fn check_driver(model: &DeviceModel, device: &Device, driver: &str) -> Result<()
     }
 }
 
+/// The model's tree view, each device line followed by the device's properties as
+/// `key=value` (numbers in hex, text quoted).
+fn tree(model: &DeviceModel, out: &mut dyn Write) -> fmt::Result {
+    for line in model.tree().lines() {
+        out.write_str(line)?;
+        let path = line.split(' ').next().unwrap_or("");
+        if let Some(device) = model.find_by_path(path) {
+            for (key, value) in device.properties() {
+                match value {
+                    PropertyValue::U64(number) => write!(out, " {key}={number:#x}")?,
+                    PropertyValue::String(text) => write!(out, " {key}={text:?}")?,
+                    PropertyValue::Bool(flag) => write!(out, " {key}={flag}")?,
+                    other => write!(out, " {key}={other:?}")?,
+                }
+            }
+        }
+        out.write_char('\n')?;
+    }
+    Ok(())
+}
+
 fn help(out: &mut dyn Write) -> fmt::Result {
-    writeln!(out, "commands (DEVICE is NAME or BUS/NAME):")?;
+    writeln!(
+        out,
+        "commands (DEVICE is NAME, BUS/NAME or a tree path such as /devices/platform/uart16550.0):"
+    )?;
     for (usage, description) in COMMANDS {
         writeln!(out, "  {usage:<26} {description}")?;
     }
