@@ -20,18 +20,7 @@ use kernel::bus::pci::{self, Command, Function, Id, Pci, PciDevice, regs};
 use kernel::devices::model;
 use kernel::{check, check_eq, fail, kernel_test};
 
-kernel::test_main!(setup = warm_up);
-
-/// Registers and drops the test drivers once, so the PCI bus's match index has grown
-/// for their IDs before the leak snapshots (see `test_main!`).
-fn warm_up() {
-    let (vendor, device) =
-        isa_bridge().map_or((0, 0), |(_, function)| (function.vendor, function.device));
-    drop(model().register_driver(isa_bridge_driver(vendor, device)));
-    drop(model().register_driver(nic_driver()));
-    PROBES.store(0, Ordering::Relaxed);
-    REMOVES.store(0, Ordering::Relaxed);
-}
+kernel::test_main!();
 
 fn isa_bridge_driver(vendor: u16, device: u16) -> IsaBridgeDriver {
     IsaBridgeDriver {

@@ -179,22 +179,14 @@ macro_rules! check_eq {
 
 /// Defines the test kernel's entry point: boot, then run every registered test.
 ///
-/// `test_main!(setup = function)` runs `function()` first, before any leak snapshot:
-/// the place for one-time allocations that outlive a test by design (the first driver
-/// registered on a bus grows the bus's match index, which keeps its capacity), so they
-/// are not charged to the first test that triggers them.
+/// (There is no setup hook any more: it existed only to register and drop each test
+/// driver once before the leak snapshots, because the device model's match index kept
+/// the capacity the first registration grew. Unregistering a driver now returns
+/// everything its registration took.)
 #[macro_export]
 macro_rules! test_main {
     () => {
         $crate::entry_point!($crate::test::run_all);
-    };
-    (setup = $setup:path) => {
-        fn __test_main_with_setup(boot: &'static $crate::BootInfo) -> ! {
-            let setup: fn() = $setup;
-            setup();
-            $crate::test::run_all(boot)
-        }
-        $crate::entry_point!(__test_main_with_setup);
     };
 }
 
