@@ -219,3 +219,31 @@ fn unregistering_a_driver_returns_the_heap_its_registration_took() {
     drop((more, device, resident));
     assert!(model.is_quiescent());
 }
+
+/// Adding and deleting a faux device (with a refused duplicate add in between) leaves
+/// the heap where it was.
+#[test]
+fn a_faux_device_add_and_delete_returns_the_heap() {
+    let model = DeviceModel::new();
+    let residents: Vec<_> = (0..3)
+        .map(|index| {
+            drivermodel::faux::Registration::new(&model, &format!("ram{index}"), None).unwrap()
+        })
+        .collect();
+    let baseline = live();
+    for round in 0..ROUNDS {
+        let device = drivermodel::faux::Registration::builder("ram_test")
+            .property("size", 4096u64)
+            .create(&model)
+            .unwrap();
+        assert!(drivermodel::faux::Registration::new(&model, "ram_test", None).is_err());
+        device.device().devres().add_action(|| {}).unwrap();
+        let storage = drivermodel::Devres::new(device.device(), vec![0u8; 4096]).unwrap();
+        assert_eq!(storage.try_access().map(|bytes| bytes.len()), Some(4096));
+        drop(device);
+        drop(storage);
+        assert_eq!(live() - baseline, 0, "round {round} left bytes behind");
+    }
+    drop(residents);
+    assert!(model.is_quiescent());
+}
