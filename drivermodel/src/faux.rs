@@ -13,6 +13,10 @@
 //! drivers use [`Devres`](crate::Devres) and devres groups like real ones. Dropping the
 //! registration destroys the device: delete (unbind, devres release) and put.
 //!
+//! A faux device can describe itself like any other: [`Registration::builder`] takes a
+//! parent, properties, resources and a probe function (a RAM disk shows its size, a
+//! virtual display its modes), and `new` / `with_probe` are its shorthands.
+//!
 //! ```
 //! use drivermodel::{DeviceModel, Error, faux};
 //!

@@ -1103,8 +1103,10 @@ impl Shared {
     pub(crate) fn delete_device(&self, device: &Device) -> Result<()> {
         self.check_own(device)?;
         // Step 1: mark it dead. From here no probe starts (every probe path checks the
-        // lifecycle under the device's state lock) and it leaves the deferred set.
+        // lifecycle under the device's state lock), no child is added (child adds check
+        // it under the registry lock, held here) and it leaves the deferred set.
         {
+            let _registry = self.registry.lock();
             let mut state = device.inner().state.lock();
             match state.lifecycle {
                 Lifecycle::Registered => {}
