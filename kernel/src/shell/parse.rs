@@ -18,7 +18,7 @@ pub enum Command<'a> {
     Tree,
     /// `show DEVICE`: one device's state, resources, properties and children.
     Show {
-        /// The device (`NAME` or `BUS/NAME`).
+        /// The device (`NAME`, `BUS/NAME` or a `/devices/...` path).
         device: &'a str,
     },
     /// `events`: the event log.
