@@ -21,7 +21,7 @@ use core::any::Any;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::bus::{Bus, IdEntry, Match, MatchKey};
+use crate::bus::{Bus, IdEntry, Match, MatchKey, fit_canonical, push_canonical};
 use crate::context::Core;
 use crate::device::{ARef, Device};
 use crate::error::Result;
@@ -167,11 +167,12 @@ impl BoundList {
         match self.first {
             // INVARIANT: `rest` is empty when `first` is `None`, so order is kept.
             None => self.first = Some(binding),
-            Some(_) => self.rest.push(binding),
+            Some(_) => push_canonical(&mut self.rest, binding),
         }
     }
 
-    /// Forgets the binding `sequence`.
+    /// Forgets the binding `sequence`. The spill buffer shrinks with the list (and is
+    /// freed when empty), so binding and unbinding a device leaves the heap where it was.
     pub(crate) fn remove(&mut self, sequence: u64) {
         if self.first.is_some_and(|(filed, _)| filed == sequence) {
             // INVARIANT: the oldest of `rest` moves up, or both are empty.
@@ -182,6 +183,7 @@ impl BoundList {
         {
             self.rest.remove(position);
         }
+        fit_canonical(&mut self.rest);
     }
 
     /// The newest binding.

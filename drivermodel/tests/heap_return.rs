@@ -221,11 +221,13 @@ fn unregistering_a_driver_returns_the_heap_its_registration_took() {
 }
 
 /// Adding and deleting a faux device (with a refused duplicate add in between) leaves
-/// the heap where it was.
+/// the heap where it was, the first time too: with one faux device bound before (the
+/// kernel's `ram0`), the second binding spills the faux driver's bound list into a
+/// buffer, which its unbinding frees again.
 #[test]
 fn a_faux_device_add_and_delete_returns_the_heap() {
     let model = DeviceModel::new();
-    let residents: Vec<_> = (0..3)
+    let residents: Vec<_> = (0..1)
         .map(|index| {
             drivermodel::faux::Registration::new(&model, &format!("ram{index}"), None).unwrap()
         })
