@@ -12,6 +12,7 @@ use core::cell::RefCell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use drivermodel::context::Core;
+use drivermodel::resource::Resource;
 use drivermodel::{ARef, Device, Driver, IdEntry, Match};
 use kernel::arch::io::MmioWindow;
 use kernel::bus::pci::bar::{self, Allocator, Kind};
@@ -464,8 +465,25 @@ impl Driver for NicDriver {
         let pci = PciDevice::new(device)?;
         let registers = pci.claim_memory_bar(0)?;
         // Claiming the same BAR twice is refused, even by the same binding.
+        // Passed on to the device model, the conflict is the typed `ResourceBusy`,
+        // naming the BAR's range and this very binding as its holder.
         match pci.claim_memory_bar(0) {
-            Err(kernel::bus::Error::Claim(kernel::arch::io::ClaimError::Conflict { .. })) => {}
+            Err(
+                error @ kernel::bus::Error::Claim(kernel::arch::io::ClaimError::Conflict { .. }),
+            ) => {
+                let typed = drivermodel::Error::from(error);
+                let owner = alloc::format!("test_nic {}", device.name());
+                let named = matches!(
+                    &typed,
+                    drivermodel::Error::ResourceBusy { resource: Resource::Mmio(_), owner: holder }
+                        if *holder == owner
+                );
+                if !named {
+                    return Err(drivermodel::Error::driver(alloc::format!(
+                        "a BAR conflict is not ResourceBusy: {typed:?}"
+                    )));
+                }
+            }
             _ => {
                 return Err(drivermodel::Error::driver(
                     "second claim of BAR0 not refused",
