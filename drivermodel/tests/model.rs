@@ -2,8 +2,9 @@
 //! driver model and against a small reference model, compared after **every** step.
 //!
 //! The operations ([`ops::Op`]): add / delete a device (with a parent, a compatible ID
-//! and a probe plan: how many resources the probe takes, and with which drivers it fails
-//! or defers), hold / drop an extra reference, register / unregister a driver, bind /
+//! and a probe plan: how many resources the probe takes, with which drivers it fails or
+//! defers, whether its suspend fails, whether a successful probe adds a driver-owned
+//! child device that the driver's remove deletes), hold / drop an extra reference, register / unregister a driver, bind /
 //! bind to a named driver / unbind, retry deferred devices, set or clear a driver
 //! override, and devres: add an action, an `add_action_or_reset`, a managed allocation,
 //! a self-referencing action, keyed adds; open / close / release / remove a group;
@@ -63,13 +64,15 @@ fn plan() -> impl Strategy<Value = Plan> {
     // Mostly successful probes, so that bindings live long enough to be interesting.
     let mask = || prop_oneof![3 => Just(0u8), 1 => 0..8u8];
     let suspend_fails = prop_oneof![7 => Just(false), 1 => Just(true)];
-    (0..=2u8, any::<bool>(), mask(), mask(), suspend_fails).prop_map(
-        |(actions, devres, fail_mask, defer_mask, suspend_fails)| Plan {
+    let child = prop_oneof![3 => Just(false), 1 => Just(true)];
+    (0..=2u8, any::<bool>(), mask(), mask(), suspend_fails, child).prop_map(
+        |(actions, devres, fail_mask, defer_mask, suspend_fails, child)| Plan {
             actions,
             devres,
             fail_mask,
             defer_mask,
             suspend_fails,
+            child,
         },
     )
 }
@@ -283,16 +286,16 @@ fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
             .iter()
             .map(|device| device.name().to_owned())
             .collect();
-        let mut bound: Vec<(u64, usize)> = reference
+        let mut bound: Vec<(u64, &String)> = reference
             .devices
             .iter()
             .filter_map(|device| match device.binding {
-                Some((owner, sequence)) if owner == driver => Some((sequence, device.slot)),
+                Some((owner, sequence)) if owner == driver => Some((sequence, &device.name)),
                 _ => None,
             })
             .collect();
         bound.sort_unstable();
-        let expected: Vec<String> = bound.iter().map(|(_, slot)| format!("d{slot}")).collect();
+        let expected: Vec<String> = bound.iter().map(|(_, name)| (*name).clone()).collect();
         if actual != expected {
             return Err(format!(
                 "driver m{driver} bound devices {actual:?}, expected {expected:?}"
@@ -309,12 +312,12 @@ fn check_state(real: &Real, reference: &Reference) -> Result<(), String> {
         .devices
         .iter()
         .filter(|device| device.lifecycle != Lifecycle::Deleted)
-        .map(|device| format!("d{}", device.slot))
+        .map(|device| device.name.clone())
         .collect();
     if actual != expected {
         return Err(format!("model devices {actual:?}, expected {expected:?}"));
     }
-    let name = |uid: usize| format!("d{}", reference.devices[uid].slot);
+    let name = |uid: usize| reference.devices[uid].name.clone();
     let actual: Vec<(String, String, LinkFlags)> = real
         .model
         .links()
@@ -417,6 +420,7 @@ fn scripted_sequences_agree() {
         fail_mask,
         defer_mask: 0,
         suspend_fails: false,
+        child: false,
     };
     let sequences: Vec<Vec<Op>> = vec![
         // Reference loop: a self-referencing action on an unbound device, then delete.

@@ -6,13 +6,16 @@
 //! drop, devres actions and values, release hooks, event subscriber) pushes one
 //! [`Entry`] here, so the reference model can predict the exact log of every step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use drivermodel::context::Core;
 use drivermodel::event::EventKind;
-use drivermodel::{Bus, Device, Devres, Driver, Error, IdEntry, KeySet, Match, MatchKey, Result};
+use drivermodel::{
+    Bus, Device, DeviceBuilder, Devres, Driver, Error, IdEntry, KeySet, Match, MatchKey, Result,
+    device,
+};
 
 /// The bus name.
 pub const BUS: &str = "mbus";
@@ -138,6 +141,11 @@ struct Entries {
     entries: Vec<Entry>,
     /// The device paths of the events in `entries`.
     event_paths: Vec<String>,
+    /// Device paths to uids, for naming the devices of events (a path names the
+    /// newest device added under it).
+    paths: HashMap<String, usize>,
+    /// The uid of the next device added (by the test or by a probe).
+    next_uid: usize,
 }
 
 impl Log {
@@ -162,17 +170,47 @@ impl Log {
         });
     }
 
-    /// Takes the entries, naming the device of each event with `uid_of_path`.
-    pub fn take(&self, uid_of_path: impl Fn(&str) -> usize) -> Vec<Entry> {
+    /// Takes the entries, naming the device of each event by uid.
+    pub fn take(&self) -> Vec<Entry> {
         let mut log = self.0.lock().unwrap();
         let paths = std::mem::take(&mut log.event_paths);
         let mut entries = std::mem::take(&mut log.entries);
         for entry in &mut entries {
             if let Entry::Event { device, .. } = entry {
-                *device = uid_of_path(&paths[*device]);
+                *device = log
+                    .paths
+                    .get(&paths[*device])
+                    .copied()
+                    .unwrap_or(usize::MAX);
             }
         }
         entries
+    }
+
+    /// Before adding a device: the next uid, filed under the path `path_of(uid)` (before
+    /// the add, whose probe may add a child). Undo with [`cancel`](Self::cancel) if the
+    /// add fails.
+    pub fn reserve(&self, path_of: impl FnOnce(usize) -> String) -> Reserved {
+        let mut log = self.0.lock().unwrap();
+        let uid = log.next_uid;
+        log.next_uid += 1;
+        let path = path_of(uid);
+        let previous = log.paths.insert(path.clone(), uid);
+        Reserved {
+            uid,
+            path,
+            previous,
+        }
+    }
+
+    /// The add failed (and added nothing else): give the uid and the path back.
+    pub fn cancel(&self, reserved: Reserved) {
+        let mut log = self.0.lock().unwrap();
+        log.next_uid = reserved.uid;
+        match reserved.previous {
+            Some(previous) => log.paths.insert(reserved.path, previous),
+            None => log.paths.remove(&reserved.path),
+        };
     }
 
     /// A devres action that logs its release.
@@ -180,6 +218,13 @@ impl Log {
         let log = self.clone();
         move || log.push(Entry::Release { device, id })
     }
+}
+
+/// A uid handed out by [`Log::reserve`].
+pub struct Reserved {
+    pub uid: usize,
+    path: String,
+    previous: Option<usize>,
 }
 
 /// Resource ids, shared by the test (for the resources it adds) and the probes.
@@ -193,7 +238,7 @@ impl Ids {
 }
 
 /// What a device's probe does, whichever driver runs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Plan {
     /// Devres actions the probe adds (0..=2).
     pub actions: u8,
@@ -206,6 +251,9 @@ pub struct Plan {
     pub defer_mask: u8,
     /// The driver's suspend of this device fails (after logging).
     pub suspend_fails: bool,
+    /// A successful probe adds a bus-less child device `c<uid>` and keeps its
+    /// registration in the driver state (so the driver's remove deletes it).
+    pub child: bool,
 }
 
 /// How a probe ends.
@@ -288,11 +336,13 @@ impl Bus for ModelBus {
     }
 }
 
-/// The driver's per-device state: logs [`Entry::Remove`] when dropped.
+/// The driver's per-device state: logs [`Entry::Remove`] when dropped, then drops (so
+/// deletes) the child device the probe added, if any.
 pub struct ModelState {
     log: Log,
     device: usize,
     driver: usize,
+    _child: Option<device::Registration>,
 }
 
 impl Drop for ModelState {
@@ -382,10 +432,29 @@ impl Driver for ModelDriver {
             Outcome::Fails => return Err(Error::driver("planned probe failure")),
             Outcome::Defers => return Err(Error::defer("planned deferral")),
         }
+        let child = if plan.child {
+            let model = device.model().ok_or_else(|| Error::driver("no model"))?;
+            let parent = device.path();
+            let reserved = self.log.reserve(|child| format!("{parent}/c{child}"));
+            let (log, child) = (self.log.clone(), reserved.uid);
+            let builder = DeviceBuilder::new(format!("c{child}"))
+                .parent(device)
+                .on_release(move || log.push(Entry::Freed { device: child }));
+            match model.add_device(builder) {
+                Ok(registration) => Some(registration),
+                Err(error) => {
+                    self.log.cancel(reserved);
+                    return Err(error);
+                }
+            }
+        } else {
+            None
+        };
         Ok(ModelState {
             log: self.log.clone(),
             device: uid,
             driver: self.index,
+            _child: child,
         })
     }
 

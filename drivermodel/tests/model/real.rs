@@ -1,8 +1,6 @@
 //! The real side of the model test: applies each [`Op`] to a real [`DeviceModel`] and
 //! reports what happened as an [`Observed`], the same way the reference does.
 
-use std::collections::HashMap;
-
 use drivermodel::devres::{GroupId, ResourceKey};
 use drivermodel::event::Subscription;
 use drivermodel::link::LinkId;
@@ -30,8 +28,6 @@ pub struct RealDevice {
 
 pub struct Real {
     pub model: DeviceModel,
-    /// Device paths to uids, for naming the devices of events.
-    paths: HashMap<String, usize>,
     _subscription: Subscription,
     pub log: Log,
     pub ids: Ids,
@@ -40,7 +36,6 @@ pub struct Real {
     pub drivers: [Option<driver::Registration<ModelDriver>>; DRIVERS],
     /// Every link added, in order (removed ones included).
     links: Vec<LinkId>,
-    next_uid: usize,
 }
 
 fn observe(result: Result<()>) -> Observed {
@@ -63,7 +58,6 @@ impl Real {
         };
         Self {
             model,
-            paths: HashMap::new(),
             _subscription: subscription,
             log,
             ids: Ids::default(),
@@ -71,14 +65,12 @@ impl Real {
             slots: Default::default(),
             drivers: Default::default(),
             links: Vec::new(),
-            next_uid: 0,
         }
     }
 
     /// Takes the log, naming the devices of events by uid.
     pub fn take_log(&self) -> Vec<Entry> {
-        self.log
-            .take(|path| self.paths.get(path).copied().unwrap_or(usize::MAX))
+        self.log.take()
     }
 
     /// The slot's device, through the registration or the held reference.
@@ -301,26 +293,22 @@ impl Real {
             let old = self.slots[slot].take();
             drop(old);
         }
-        let uid = self.next_uid;
-        let log = self.log.clone();
+        let parent = parent
+            .filter(|&parent| parent != slot)
+            .and_then(|parent| self.device(parent));
+        let parent_path = parent.map_or_else(|| String::from("/devices"), Device::path);
+        let reserved = self.log.reserve(|_| format!("{parent_path}/d{slot}"));
+        let (log, uid) = (self.log.clone(), reserved.uid);
         let mut builder = DeviceBuilder::new(format!("d{slot}"))
             .bus(BUS)
             .data(DeviceInfo { uid, compat, plan })
             .devres_capacity(CAPACITY)
             .on_release(move || log.push(Entry::Freed { device: uid }));
-        let mut path = String::from("/devices");
-        if let Some(parent) = parent
-            .filter(|&parent| parent != slot)
-            .and_then(|parent| self.device(parent))
-        {
-            path = parent.path();
+        if let Some(parent) = parent {
             builder = builder.parent(parent);
         }
-        path.push_str(&format!("/d{slot}"));
         match self.model.add_device(builder) {
             Ok(registration) => {
-                self.next_uid += 1;
-                self.paths.insert(path, uid);
                 let previous = self.slots[slot].replace(RealDevice {
                     uid,
                     registration: Some(registration),
@@ -331,7 +319,10 @@ impl Real {
                 drop(previous);
                 Observed::Ok
             }
-            Err(error) => Observed::Err(error_name(&error)),
+            Err(error) => {
+                self.log.cancel(reserved);
+                Observed::Err(error_name(&error))
+            }
         }
     }
 

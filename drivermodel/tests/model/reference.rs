@@ -7,12 +7,14 @@
 //! - [`probe`](Reference::probe): refused with `ResourcesPresent` unless the list is
 //!   empty; event `Bind`, logs `Probe`, adds the plan's resources; on failure releases
 //!   the list LIFO and sends `NotBound`, else `Bound`.
-//!   A consumer of a managed link defers while a supplier is unbound. After a success:
+//!   A consumer of a managed link defers while a supplier is unbound. A probe whose
+//!   plan says so adds a bus-less child `c<uid>` before `Bound`. After a success:
 //!   the debug re-probe (unbind, probe again), `AUTOPROBE_CONSUMER` consumers, the
 //!   deferred retry passes.
 //! - [`unbind`](Reference::unbind): bound consumers first (recursively), then event
-//!   `Unbind`, logs `Unbind` (the hook sees the full list), then `Remove` (state drop),
-//!   releases the whole list LIFO, drops autoremove links, clears `suspended`, `Unbound`.
+//!   `Unbind`, logs `Unbind` (the hook sees the full list), then `Remove` (state drop,
+//!   which deletes the child the probe added, if any), releases the whole list LIFO,
+//!   drops autoremove links, clears `suspended`, `Unbound`.
 //! - [`delete`](Reference::delete): the device is dead at once (never probed again),
 //!   event `Delete`, unbind if bound, links removed, release the list (bound or not);
 //!   with registered children it stays delete-pending (`HasChildren`), else
@@ -67,14 +69,19 @@ pub enum ResourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
     Registered,
+    /// Its delete is running (dead: never probed again).
+    Deleting,
     /// Dead (deleted, unbound, released) but still registered: it had registered
-    /// children. (Also the state during the delete itself.)
+    /// children.
     DeletePending,
     Deleted,
 }
 
 #[derive(Debug)]
 pub struct RefDevice {
+    /// `d<slot>`, or `c<uid>` for a child a probe added.
+    pub name: String,
+    /// The slot naming it (`usize::MAX` for a probe's child).
     pub slot: usize,
     pub compat: u8,
     pub plan: Plan,
@@ -101,6 +108,8 @@ pub struct RefDevice {
     pub generated: Vec<u32>,
     /// Suspended by `suspend_all` and not resumed or unbound since.
     pub suspended: bool,
+    /// The child its driver's probe added (the driver state owns its registration).
+    pub owned_child: Option<usize>,
     pub freed: bool,
 }
 
@@ -122,6 +131,11 @@ impl RefLink {
 }
 
 impl RefDevice {
+    /// A probe's child is bus-less (never bound).
+    fn on_bus(&self) -> bool {
+        self.slot != usize::MAX
+    }
+
     fn has_node(&self, wanted: Node) -> bool {
         self.list.contains(&wanted)
     }
@@ -322,6 +336,11 @@ impl Reference {
                 return Err("Driver");
             }
         }
+        if plan.child {
+            let child = self.new_device(format!("c{}", self.devices.len()), usize::MAX, Some(uid));
+            self.devices[uid].owned_child = Some(child);
+            self.event(child, Event::Add, None);
+        }
         self.devices[uid].binding = Some((driver, sequence));
         self.devices[uid].deferred = false;
         self.event(uid, Event::Bound, Some(driver));
@@ -412,6 +431,11 @@ impl Reference {
             device: uid,
             driver,
         });
+        // The state drop deletes the child the probe added.
+        if let Some(child) = self.devices[uid].owned_child.take() {
+            self.devices[child].registration = false;
+            self.delete(child);
+        }
         self.release_all(uid);
         for link in &mut self.links {
             let autoremove = (link.consumer == uid
@@ -431,14 +455,14 @@ impl Reference {
     /// `Delete`, unbind, links removed, devres released (bound or not). With registered
     /// children left it stays registered, delete-pending, until the last one goes.
     fn delete(&mut self, uid: usize) -> Observed {
-        // (Pending already: dead; whether it stays pending is decided below.)
-        self.devices[uid].lifecycle = Lifecycle::DeletePending;
+        self.devices[uid].lifecycle = Lifecycle::Deleting;
         self.devices[uid].deferred = false;
         self.event(uid, Event::Delete, None);
         self.unbind(uid);
         self.unlink(uid);
         self.release_all(uid);
         if self.devices[uid].children > 0 {
+            self.devices[uid].lifecycle = Lifecycle::DeletePending;
             return Observed::Err("HasChildren");
         }
         self.complete_delete(uid);
@@ -638,11 +662,12 @@ impl Reference {
                     return Observed::Err("DriverExists");
                 }
                 self.drivers[driver] = true;
-                // Try the new driver alone on every registered, unbound device, in
-                // registration order (a device whose deletion is pending is skipped).
+                // Try the new driver alone on every registered, unbound device of the
+                // bus, in registration order (a dead device is skipped).
                 for uid in 0..self.devices.len() {
                     let device = &self.devices[uid];
                     if device.lifecycle == Lifecycle::Registered
+                        && device.on_bus()
                         && device.binding.is_none()
                         && device.driver_override.is_none_or(|only| only == driver)
                         && SCORES[driver][usize::from(device.compat)].is_some()
@@ -871,11 +896,23 @@ impl Reference {
         {
             return Observed::Err("ParentDeleted");
         }
+        let uid = self.new_device(format!("d{slot}"), slot, parent);
+        self.devices[uid].compat = compat;
+        self.devices[uid].plan = plan;
+        self.slots[slot] = Some(uid);
+        self.event(uid, Event::Add, None);
+        let _ = self.attach(uid);
+        Observed::Ok
+    }
+
+    /// Files a new registered device (its registration held by whoever added it).
+    fn new_device(&mut self, name: String, slot: usize, parent: Option<usize>) -> usize {
         let uid = self.devices.len();
         self.devices.push(RefDevice {
+            name,
             slot,
-            compat,
-            plan,
+            compat: 0,
+            plan: Plan::default(),
             parent,
             registration: true,
             held: false,
@@ -889,15 +926,13 @@ impl Reference {
             groups: 0,
             generated: Vec::new(),
             suspended: false,
+            owned_child: None,
             freed: false,
         });
         if let Some(parent) = parent {
             self.devices[parent].children += 1;
         }
-        self.slots[slot] = Some(uid);
-        self.event(uid, Event::Add, None);
-        let _ = self.attach(uid);
-        Observed::Ok
+        uid
     }
 
     fn bind(&mut self, slot: usize, driver: Option<usize>) -> Observed {
