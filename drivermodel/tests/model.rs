@@ -524,6 +524,34 @@ fn scripted_sequences_agree() {
             Op::Bind { slot: 0 },
             Op::ShutdownAll,
         ],
+        // Delete unbinds first: a pending parent is dead and unbound; its child's driver
+        // owns a grandchild, deleted by the child's remove; then the parent completes.
+        vec![
+            Op::Register { driver: 0 },
+            Op::Add {
+                slot: 0,
+                compat: 0,
+                parent: None,
+                plan: plan(1, true, 0),
+            },
+            Op::Add {
+                slot: 1,
+                compat: 0,
+                parent: Some(0),
+                plan: Plan {
+                    child: true,
+                    ..plan(1, false, 0)
+                },
+            },
+            Op::Hold { slot: 0 },
+            Op::Delete { slot: 0 },
+            Op::Bind { slot: 0 },
+            Op::AddResource {
+                slot: 0,
+                kind: Kind::Alloc,
+            },
+            Op::Delete { slot: 1 },
+        ],
         // A deferred device is retried when another device binds.
         vec![
             Op::Register { driver: 0 },
