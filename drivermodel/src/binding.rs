@@ -503,9 +503,10 @@ impl Shared {
     }
 
     /// Lends the bound driver's state to a power-management callback and keeps the
-    /// suspended flag. Skipped (`Ok(())`): a device that is not bound (or is in another
-    /// transition), a suspend of a suspended device, a resume of one that is not.
-    pub(crate) fn call_driver(&self, device: &Device, operation: Operation) -> Result<()> {
+    /// suspended flag. Returns whether the callback ran. Skipped (`Ok(false)`): a device
+    /// that is not bound (or is in another transition), a suspend of a suspended device,
+    /// a resume of one that is not.
+    pub(crate) fn call_driver(&self, device: &Device, operation: Operation) -> Result<bool> {
         self.wait_for_transition(device);
         let (handle, mut driver_state) = {
             let mut state = device.inner().state.lock();
@@ -515,13 +516,13 @@ impl Shared {
                 Operation::Shutdown => false,
             };
             if skip {
-                return Ok(());
+                return Ok(false);
             }
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
                 Binding::Bound { driver } => {
                     let Some(driver_state) = driver.state.lock().take() else {
                         state.binding = Binding::Bound { driver };
-                        return Ok(());
+                        return Ok(false);
                     };
                     state.binding = Binding::Calling {
                         driver: driver.clone(),
@@ -530,7 +531,7 @@ impl Shared {
                 }
                 other => {
                     state.binding = other;
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         };
@@ -555,7 +556,7 @@ impl Shared {
             core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
-        result
+        result.map(|()| true)
     }
 
     /// The unbind flow (see the module docs). `expected`: only unbind from this driver.

@@ -282,8 +282,9 @@ impl DeviceModel {
 }
 
 impl Shared {
-    /// Unbind step 2: unbind every bound consumer of `device` first (recursively, newest
-    /// link first), waiting for consumers in a transition.
+    /// Unbind step 2: unbind every bound consumer of `device` first (recursively, oldest
+    /// link first, as Linux walks a supplier's consumer list), waiting for consumers in a
+    /// transition.
     pub(crate) fn unbind_consumers(&self, device: &Device) {
         loop {
             let consumer = {

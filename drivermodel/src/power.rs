@@ -100,22 +100,26 @@ impl DeviceModel {
     /// # Errors
     ///
     /// [`Error::PowerFailed`] naming the first device whose suspend failed; the devices
-    /// suspended before it have been resumed.
+    /// this call suspended before it have been resumed, newest first, so the model is
+    /// back where it was (devices an earlier call left suspended stay suspended).
     pub fn suspend_all(&self) -> Result<()> {
         let order = self.power_order();
         let mut suspended: Vec<&ARef<Device>> = Vec::new();
         for device in order.iter().rev() {
-            if let Err(cause) = self.shared().call_driver(device, Operation::Suspend) {
-                for done in suspended.iter().rev() {
-                    let _ = self.shared().call_driver(done, Operation::Resume);
+            match self.shared().call_driver(device, Operation::Suspend) {
+                Ok(true) => suspended.push(device),
+                Ok(false) => {}
+                Err(cause) => {
+                    for done in suspended.iter().rev() {
+                        let _ = self.shared().call_driver(done, Operation::Resume);
+                    }
+                    return Err(Error::PowerFailed {
+                        device: device.name().into(),
+                        operation: "suspend",
+                        cause: Box::new(cause),
+                    });
                 }
-                return Err(Error::PowerFailed {
-                    device: device.name().into(),
-                    operation: "suspend",
-                    cause: Box::new(cause),
-                });
             }
-            suspended.push(device);
         }
         Ok(())
     }

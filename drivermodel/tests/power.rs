@@ -89,6 +89,28 @@ fn a_failing_suspend_resumes_what_was_suspended() {
     assert!(model.is_quiescent());
 }
 
+/// A rollback undoes only what the failing call did: devices an earlier `suspend_all`
+/// left suspended stay suspended.
+#[test]
+fn a_rollback_keeps_what_an_earlier_suspend_did() {
+    let log = Log::default();
+    let (model, devices, driver) = triangle(&log, Some("backlight"));
+    model.unbind(&devices[1]).unwrap(); // backlight, whose suspend fails
+    model.suspend_all().unwrap();
+    model.bind(&devices[1]).unwrap();
+    log.take();
+    assert!(matches!(
+        model.suspend_all(),
+        Err(Error::PowerFailed { ref device, .. }) if device == "backlight"
+    ));
+    assert_eq!(log.take(), ["suspend-failed:backlight"]);
+    let suspended: Vec<bool> = devices.iter().map(|device| device.is_suspended()).collect();
+    assert_eq!(suspended, [true, false, true], "panel, backlight, bridge");
+    model.resume_all().unwrap();
+    drop((devices, driver));
+    assert!(model.is_quiescent());
+}
+
 #[test]
 fn unbound_devices_are_skipped() {
     let log = Log::default();

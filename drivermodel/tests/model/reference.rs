@@ -405,8 +405,7 @@ impl Reference {
     }
 
     /// The unbind flow: the bound consumers of managed links first (recursively, oldest
-    /// link first: what the crate does, although `link.rs` says "newest link first"),
-    /// then this device; its autoremove links go at the end.
+    /// link first), then this device; its autoremove links go at the end.
     fn unbind(&mut self, uid: usize) {
         let Some((driver, _)) = self.devices[uid].binding.take() else {
             return;
@@ -550,10 +549,11 @@ impl Reference {
     }
 
     /// `suspend_all`: children and consumers first; bound devices not yet suspended. A
-    /// failure resumes, newest first, the devices visited before it that are suspended.
+    /// failure resumes, newest first, the devices this call suspended (and only those:
+    /// devices an earlier call left suspended stay suspended).
     fn suspend_all(&mut self) -> Observed {
         let order = self.power_order();
-        let mut visited = Vec::new();
+        let mut suspended = Vec::new();
         for uid in order.into_iter().rev() {
             let device = &self.devices[uid];
             if device.binding.is_some() && !device.suspended {
@@ -562,14 +562,14 @@ impl Reference {
                     op: PowerOp::Suspend,
                 });
                 if self.devices[uid].plan.suspend_fails {
-                    for done in visited.into_iter().rev() {
+                    for done in suspended.into_iter().rev() {
                         self.resume(done);
                     }
                     return Observed::Err("PowerFailed");
                 }
                 self.devices[uid].suspended = true;
+                suspended.push(uid);
             }
-            visited.push(uid);
         }
         Observed::Ok
     }
