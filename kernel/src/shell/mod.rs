@@ -441,6 +441,10 @@ pub fn run(model: &DeviceModel) -> ! {
         while let Some(byte) = console::read_input() {
             let _ = shell.feed(model, byte, &mut ConsoleOut);
         }
+        // Deferred work after each wake (a timer tick or input): due vblanks compose and
+        // complete here, outside interrupt context, so no spin lock the interrupted code
+        // holds can deadlock them.
+        crate::drm::poll_all();
         arch::wait_for_interrupt();
     }
 }
