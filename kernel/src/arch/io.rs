@@ -443,15 +443,21 @@ impl MmioWindow {
 
     /// The address of an aligned `width`-byte access at `offset`.
     fn address(&self, offset: u64, width: u64) -> Result<usize, OutOfWindow> {
+        self.span(offset, width, width)
+    }
+
+    /// The address of `bytes` bytes at `offset`, all inside the window, with `offset` a
+    /// multiple of `align`: the one bounds check every access goes through.
+    fn span(&self, offset: u64, bytes: u64, align: u64) -> Result<usize, OutOfWindow> {
         let inside = offset
-            .checked_add(width)
+            .checked_add(bytes)
             .is_some_and(|end| end <= self.length);
-        if inside && offset.is_multiple_of(width) {
+        if inside && offset.is_multiple_of(align) {
             Ok((self.start + offset) as usize)
         } else {
             Err(OutOfWindow {
                 offset,
-                width,
+                width: bytes,
                 length: self.length,
             })
         }
@@ -539,16 +545,7 @@ impl MmioWindow {
         if values.is_empty() {
             return Ok(());
         }
-        self.address(offset, 4)?;
-        let end = offset.checked_add(bytes).filter(|end| *end <= self.length);
-        if end.is_none() {
-            return Err(OutOfWindow {
-                offset,
-                width: bytes,
-                length: self.length,
-            });
-        }
-        let base = (self.start + offset) as *mut u32;
+        let base = self.span(offset, bytes, 4)? as *mut u32;
         for (index, value) in values.iter().enumerate() {
             // SAFETY: every word lies inside the window (checked above), aligned.
             unsafe { base.add(index).write_volatile(*value) };
@@ -565,17 +562,7 @@ impl MmioWindow {
         if count == 0 {
             return Ok(());
         }
-        self.address(offset, 4)?;
-        let bytes = count.saturating_mul(4);
-        let end = offset.checked_add(bytes).filter(|end| *end <= self.length);
-        if end.is_none() {
-            return Err(OutOfWindow {
-                offset,
-                width: bytes,
-                length: self.length,
-            });
-        }
-        let base = (self.start + offset) as *mut u32;
+        let base = self.span(offset, count.saturating_mul(4), 4)? as *mut u32;
         for index in 0..count as usize {
             // SAFETY: as in `write_u32_slice`.
             unsafe { base.add(index).write_volatile(value) };
@@ -589,16 +576,7 @@ impl MmioWindow {
     ///
     /// [`OutOfWindow`] if the range leaves the window; nothing is read then.
     pub fn read_bytes(&self, offset: u64, buffer: &mut [u8]) -> Result<(), OutOfWindow> {
-        let length = buffer.len() as u64;
-        let end = offset.checked_add(length).filter(|end| *end <= self.length);
-        if end.is_none() {
-            return Err(OutOfWindow {
-                offset,
-                width: length,
-                length: self.length,
-            });
-        }
-        let base = (self.start + offset) as *const u8;
+        let base = self.span(offset, buffer.len() as u64, 1)? as *const u8;
         for (index, byte) in buffer.iter_mut().enumerate() {
             // SAFETY: inside the window (checked above).
             *byte = unsafe { base.add(index).read_volatile() };
