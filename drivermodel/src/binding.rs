@@ -126,27 +126,7 @@ impl Shared {
                 }
             }
         };
-        {
-            let state = device.inner().state.lock();
-            // A device whose deletion started (delete-pending included) is dead.
-            if state.lifecycle != Lifecycle::Registered {
-                return Err(Error::deleted(device));
-            }
-            match &state.binding {
-                Binding::Unbound => {}
-                Binding::Bound { driver, .. } => {
-                    return Err(Error::AlreadyBound {
-                        device: device.name().into(),
-                        driver: driver.object.name().into(),
-                    });
-                }
-                Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
-                    return Err(Error::Busy {
-                        device: device.name().into(),
-                    });
-                }
-            }
-        }
+        Self::may_probe(device, &device.inner().state.lock())?;
         // Bus code runs with no lock held.
         let keys = bus_object.device_keys(device);
         drop(bus_object);
@@ -406,24 +386,7 @@ impl Shared {
                 });
             }
             let mut state = device.inner().state.lock();
-            // A device whose deletion started (delete-pending included) is dead.
-            if state.lifecycle != Lifecycle::Registered {
-                return Err(Error::deleted(device));
-            }
-            match &state.binding {
-                Binding::Unbound => {}
-                Binding::Bound { driver, .. } => {
-                    return Err(Error::AlreadyBound {
-                        device: device.name().into(),
-                        driver: driver.object.name().into(),
-                    });
-                }
-                Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
-                    return Err(Error::Busy {
-                        device: device.name().into(),
-                    });
-                }
-            }
+            Self::may_probe(device, &state)?;
             if let Some(supplier) = unready_supplier {
                 let reason = Self::supplier_reason(&supplier);
                 self.record_deferral(device, &mut state, Some(&reason));
@@ -498,6 +461,28 @@ impl Shared {
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
                 self.notify(EventKind::Bound, device, Some(driver.name()));
                 Ok(())
+            }
+        }
+    }
+
+    /// Whether a probe may start on `device` whose state is `state`: it is registered
+    /// (a device whose deletion started, delete-pending included, is dead) and unbound.
+    /// Checked before matching and again under the state lock right before probing,
+    /// because bus code runs in between with no lock held.
+    fn may_probe(device: &Device, state: &State) -> Result<()> {
+        if state.lifecycle != Lifecycle::Registered {
+            return Err(Error::deleted(device));
+        }
+        match &state.binding {
+            Binding::Unbound => Ok(()),
+            Binding::Bound { driver, .. } => Err(Error::AlreadyBound {
+                device: device.name().into(),
+                driver: driver.object.name().into(),
+            }),
+            Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
+                Err(Error::Busy {
+                    device: device.name().into(),
+                })
             }
         }
     }
