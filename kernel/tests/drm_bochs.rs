@@ -17,7 +17,7 @@ use drivermodel::{ARef, Device, IdEntry};
 use kernel::arch::{self, heap, time};
 use kernel::bus::pci::{self, Command, Id, PciDevice};
 use kernel::drivers::bochs;
-use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request};
+use kernel::drm::{self, Client, Error, Mode, Rect, Request};
 use kernel::test::Failure;
 use kernel::{check, check_eq, fail, kernel_test, println};
 
@@ -57,16 +57,7 @@ struct Screen {
 fn show(device: &Arc<drm::Device>, mode: Mode) -> Result<Screen, Error> {
     let client = Client::open(device)?;
     let objects = client.resources()?;
-    let buffer = client.create_dumb(mode.width(), mode.height(), 32)?;
-    let framebuffer = client.add_framebuffer(
-        buffer.handle,
-        mode.width(),
-        mode.height(),
-        Format::Xrgb8888.fourcc(),
-        buffer.pitch,
-    )?;
-    let mapping = client.map_dumb(buffer.handle)?;
-    client.destroy_dumb(buffer.handle)?;
+    let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
     let screen = Rect::sized(mode.width(), mode.height());
     client.commit(
         &Request::new()

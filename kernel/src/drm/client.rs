@@ -390,6 +390,31 @@ impl Client {
         Ok(id)
     }
 
+    /// A full-screen XRGB8888 framebuffer for `mode`, mapped for drawing: a dumb buffer,
+    /// its framebuffer ID and its mapping. The dumb handle is closed on every path; the
+    /// framebuffer and the mapping keep the buffer alive.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_dumb`](Self::create_dumb), [`add_framebuffer`](Self::add_framebuffer)
+    /// and [`map_dumb`](Self::map_dumb).
+    pub fn create_mapped_framebuffer(&self, mode: Mode) -> Result<(u32, Mapping)> {
+        let buffer = self.create_dumb(mode.width(), mode.height(), 32)?;
+        let made = self
+            .add_framebuffer(
+                buffer.handle,
+                mode.width(),
+                mode.height(),
+                super::format::Format::Xrgb8888.fourcc(),
+                buffer.pitch,
+            )
+            .and_then(|framebuffer| Ok((framebuffer, self.map_dumb(buffer.handle)?)));
+        let closed = self.destroy_dumb(buffer.handle);
+        let made = made?;
+        closed?;
+        Ok(made)
+    }
+
     /// Resolves a framebuffer ID that this client created.
     fn framebuffer(&self, config: &super::device::ModeConfig, id: u32) -> Result<Arc<Framebuffer>> {
         match config.resolve(id, Kind::Framebuffer)? {

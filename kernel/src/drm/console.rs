@@ -10,7 +10,7 @@ use font8x8::UnicodeFonts;
 use super::client::{Client, Mapping, Request};
 use super::device::Device;
 use super::error::{Error, Result};
-use super::format::{Format, Rect};
+use super::format::Rect;
 use super::mode::Mode;
 
 /// Glyph cell width in pixels.
@@ -67,16 +67,7 @@ impl Console {
                 reason: "connector has no modes",
             })?,
         };
-        let buffer = client.create_dumb(mode.width(), mode.height(), 32)?;
-        let framebuffer = client.add_framebuffer(
-            buffer.handle,
-            mode.width(),
-            mode.height(),
-            Format::Xrgb8888.fourcc(),
-            buffer.pitch,
-        )?;
-        let mapping = client.map_dumb(buffer.handle)?;
-        client.destroy_dumb(buffer.handle)?;
+        let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
         draw(&mapping, mode)?;
         let screen = Rect::sized(mode.width(), mode.height());
         client.commit(
