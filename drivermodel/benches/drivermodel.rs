@@ -17,43 +17,14 @@
 
 use divan::{Bencher, black_box};
 use drivermodel::context::Core;
-use drivermodel::{
-    Bus, Device, DeviceBuilder, DeviceModel, Devres, Driver, IdEntry, KeySet, Match, MatchKey,
-    Result, faux,
-};
+use drivermodel::{Device, DeviceBuilder, DeviceModel, Devres, Driver, IdEntry, Result, faux};
+
+#[path = "../tests/support/compat_bus.rs"]
+mod compat_bus;
+use compat_bus::{Compat, CompatBus};
 
 fn main() {
     divan::main();
-}
-
-/// A bus that matches a numeric ID carried as device data, indexed by that ID.
-struct BenchBus;
-
-struct Compat(u64);
-
-impl Bus for BenchBus {
-    type Id = u64;
-
-    fn name(&self) -> &str {
-        "bench"
-    }
-
-    fn id_key(&self, id: &u64) -> Option<MatchKey> {
-        Some(MatchKey::new(*id))
-    }
-
-    fn device_keys(&self, device: &Device) -> KeySet {
-        device
-            .data::<Compat>()
-            .map_or(KeySet::new(), |compat| KeySet::one(MatchKey::new(compat.0)))
-    }
-
-    fn match_id(&self, device: &Device, id: &u64) -> Match {
-        match device.data::<Compat>() {
-            Some(compat) if compat.0 == *id => Match::Yes { score: 1 },
-            _ => Match::No,
-        }
-    }
 }
 
 /// What a probe takes.
@@ -83,7 +54,7 @@ impl BenchDriver {
 }
 
 impl Driver for BenchDriver {
-    type Bus = BenchBus;
+    type Bus = CompatBus;
     type IdInfo = ();
     type State = Option<Devres<u64>>;
 
@@ -116,12 +87,14 @@ impl Driver for BenchDriver {
 
 fn model_with_bus() -> DeviceModel {
     let model = DeviceModel::new();
-    model.register_bus(BenchBus).unwrap();
+    model.register_bus(CompatBus).unwrap();
     model
 }
 
 fn device(name: &str, compat: u64) -> DeviceBuilder {
-    DeviceBuilder::new(name).bus("bench").data(Compat(compat))
+    DeviceBuilder::new(name)
+        .bus(compat_bus::NAME)
+        .data(Compat(compat))
 }
 
 mod cycle {

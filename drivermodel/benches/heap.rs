@@ -13,9 +13,11 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use drivermodel::context::Core;
-use drivermodel::{
-    Bus, Device, DeviceBuilder, DeviceModel, Driver, IdEntry, KeySet, Match, MatchKey, Result,
-};
+use drivermodel::{Device, DeviceBuilder, DeviceModel, Driver, IdEntry, Result};
+
+#[path = "../tests/support/compat_bus.rs"]
+mod compat_bus;
+use compat_bus::{Compat, CompatBus};
 
 /// The system allocator, counting live bytes and allocation calls.
 struct Counting;
@@ -51,42 +53,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-struct HeapBus;
-
-struct Compat(u64);
-
-impl Bus for HeapBus {
-    type Id = u64;
-
-    fn name(&self) -> &str {
-        "heap"
-    }
-
-    fn id_key(&self, id: &u64) -> Option<MatchKey> {
-        Some(MatchKey::new(*id))
-    }
-
-    fn device_keys(&self, device: &Device) -> KeySet {
-        device
-            .data::<Compat>()
-            .map_or(KeySet::new(), |compat| KeySet::one(MatchKey::new(compat.0)))
-    }
-
-    fn match_id(&self, device: &Device, id: &u64) -> Match {
-        match device.data::<Compat>() {
-            Some(compat) if compat.0 == *id => Match::Yes { score: 1 },
-            _ => Match::No,
-        }
-    }
-}
-
 /// Matches ID 1; its per-device state is `()`.
 struct HeapDriver;
 
 static TABLE: [IdEntry<u64, ()>; 1] = [IdEntry::new(1, ())];
 
 impl Driver for HeapDriver {
-    type Bus = HeapBus;
+    type Bus = CompatBus;
     type IdInfo = ();
     type State = ();
 
@@ -131,19 +104,19 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument could follow: nothing to filter.
     println!("heap per registered device ({DEVICES} devices; names \"d<n>\" of 1-5 bytes)");
     let model = DeviceModel::new();
-    model.register_bus(HeapBus).unwrap();
+    model.register_bus(CompatBus).unwrap();
     measure("root device (no bus)", &model, |index| {
         DeviceBuilder::new(format!("d{index}"))
     });
     measure("bus device, unbound, no bus data", &model, |index| {
-        DeviceBuilder::new(format!("d{index}")).bus("heap")
+        DeviceBuilder::new(format!("d{index}")).bus(compat_bus::NAME)
     });
     measure(
         "bus device, unbound, with 8-byte bus data",
         &model,
         |index| {
             DeviceBuilder::new(format!("d{index}"))
-                .bus("heap")
+                .bus(compat_bus::NAME)
                 .data(Compat(0))
         },
     );
@@ -153,7 +126,7 @@ fn main() {
         &model,
         |index| {
             DeviceBuilder::new(format!("d{index}"))
-                .bus("heap")
+                .bus(compat_bus::NAME)
                 .data(Compat(1))
         },
     );

@@ -33,9 +33,12 @@ use std::time::Duration;
 
 use drivermodel::context::Core;
 use drivermodel::{
-    Bus, Device, DeviceBuilder, DeviceModel, Devres, Driver, Error, IdEntry, KeySet, Match,
-    MatchKey, Result, faux,
+    Device, DeviceBuilder, DeviceModel, Devres, Driver, Error, IdEntry, Result, faux,
 };
+
+#[path = "support/compat_bus.rs"]
+mod compat_bus;
+use compat_bus::{Compat, CompatBus};
 
 const ROUNDS: usize = if cfg!(miri) { 24 } else { 20_000 };
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -172,36 +175,6 @@ fn read(value: &Devres<Value>, violations: &AtomicUsize) -> bool {
     true
 }
 
-/// A bus matching on a numeric `compat` carried as device data.
-struct StressBus;
-
-struct Compat(u64);
-
-impl Bus for StressBus {
-    type Id = u64;
-
-    fn name(&self) -> &str {
-        "sbus"
-    }
-
-    fn id_key(&self, id: &u64) -> Option<MatchKey> {
-        Some(MatchKey::new(*id))
-    }
-
-    fn device_keys(&self, device: &Device) -> KeySet {
-        device
-            .data::<Compat>()
-            .map_or(KeySet::new(), |compat| KeySet::one(MatchKey::new(compat.0)))
-    }
-
-    fn match_id(&self, device: &Device, id: &u64) -> Match {
-        match device.data::<Compat>() {
-            Some(compat) if compat.0 == *id => Match::Yes { score: 1 },
-            _ => Match::No,
-        }
-    }
-}
-
 /// Shared by all drivers of one stress run.
 #[derive(Default)]
 struct Shared {
@@ -247,7 +220,7 @@ impl StressDriver {
 }
 
 impl Driver for StressDriver {
-    type Bus = StressBus;
+    type Bus = CompatBus;
     type IdInfo = ();
     type State = State;
 
@@ -326,7 +299,7 @@ fn hotplug_churn_with_probe_created_children() {
 fn churn(children: bool) {
     {
         let model = DeviceModel::new();
-        model.register_bus(StressBus).unwrap();
+        model.register_bus(CompatBus).unwrap();
         let shared = Arc::new(Shared::default());
         let freed = Arc::new(AtomicUsize::new(0));
         let added = Arc::new(AtomicUsize::new(0));
@@ -353,7 +326,7 @@ fn churn(children: bool) {
                     let freed = freed.clone();
                     // Unique names, so a failure names one device.
                     let builder = DeviceBuilder::new(format!("h{thread_index}-{round}"))
-                        .bus("sbus")
+                        .bus(compat_bus::NAME)
                         .parent(parent)
                         .data(Compat(rng.below(4) as u64))
                         .on_release(move || {
@@ -569,7 +542,7 @@ struct GateDriver {
 }
 
 impl Driver for GateDriver {
-    type Bus = StressBus;
+    type Bus = CompatBus;
     type IdInfo = ();
     type State = ();
 
@@ -612,7 +585,7 @@ fn deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile() {
         let window_hits = Arc::new(AtomicUsize::new(0));
         for _ in 0..rounds {
             let model = DeviceModel::new();
-            model.register_bus(StressBus).unwrap();
+            model.register_bus(CompatBus).unwrap();
             let ready = Arc::new(AtomicBool::new(false));
             let gate = |name, id, supplier| GateDriver {
                 name,
@@ -631,7 +604,7 @@ fn deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile() {
                     (0..CONSUMERS)
                         .map(|index| {
                             let builder = DeviceBuilder::new(format!("consumer{index}"))
-                                .bus("sbus")
+                                .bus(compat_bus::NAME)
                                 .data(Compat(11));
                             model.add_device(builder).unwrap()
                         })
@@ -646,7 +619,11 @@ fn deferred_probe_is_not_lost_when_the_supplier_binds_meanwhile() {
                         thread::yield_now();
                     }
                     model
-                        .add_device(DeviceBuilder::new("supplier").bus("sbus").data(Compat(10)))
+                        .add_device(
+                            DeviceBuilder::new("supplier")
+                                .bus(compat_bus::NAME)
+                                .data(Compat(10)),
+                        )
                         .unwrap()
                 })
             };
@@ -682,7 +659,7 @@ struct ParentDriver;
 static PARENT_TABLE: [IdEntry<u64, ()>; 1] = [IdEntry::new(1, ())];
 
 impl Driver for ParentDriver {
-    type Bus = StressBus;
+    type Bus = CompatBus;
     type IdInfo = ();
     type State = drivermodel::device::Registration;
 
@@ -712,10 +689,14 @@ impl Driver for ParentDriver {
 fn unbinding_a_delete_pending_parent_that_owns_its_child() {
     with_watchdog(|| {
         let model = DeviceModel::new();
-        model.register_bus(StressBus).unwrap();
+        model.register_bus(CompatBus).unwrap();
         let driver = model.register_driver(ParentDriver).unwrap();
         let parent = model
-            .add_device(DeviceBuilder::new("parent").bus("sbus").data(Compat(1)))
+            .add_device(
+                DeviceBuilder::new("parent")
+                    .bus(compat_bus::NAME)
+                    .data(Compat(1)),
+            )
             .unwrap();
         assert!(parent.is_bound());
         assert!(model.find_device(None, "child").is_some());
@@ -749,18 +730,30 @@ fn unbinding_a_delete_pending_parent_that_owns_its_child() {
 fn delete_unbinds_first_so_driver_owned_children_go_with_it() {
     with_watchdog(|| {
         let model = DeviceModel::new();
-        model.register_bus(StressBus).unwrap();
+        model.register_bus(CompatBus).unwrap();
         let driver = model.register_driver(ParentDriver).unwrap();
         let parent = model
-            .add_device(DeviceBuilder::new("parent").bus("sbus").data(Compat(1)))
+            .add_device(
+                DeviceBuilder::new("parent")
+                    .bus(compat_bus::NAME)
+                    .data(Compat(1)),
+            )
             .unwrap();
         assert!(parent.is_bound());
         assert_eq!(parent.delete(), Ok(()));
         assert!(model.find_device(None, "child").is_none());
-        assert!(model.find_device(Some("sbus"), "parent").is_none());
+        assert!(
+            model
+                .find_device(Some(compat_bus::NAME), "parent")
+                .is_none()
+        );
         // Unregistering the driver unbinds a live parent: its child goes, it stays.
         let parent = model
-            .add_device(DeviceBuilder::new("parent").bus("sbus").data(Compat(1)))
+            .add_device(
+                DeviceBuilder::new("parent")
+                    .bus(compat_bus::NAME)
+                    .data(Compat(1)),
+            )
             .unwrap();
         assert!(model.find_device(None, "child").is_some());
         drop(driver);
