@@ -215,17 +215,8 @@ pub fn push_input(byte: u8) {
 /// The next typed byte: from the ring, or, with no console driver registered, polled
 /// from the early port.
 pub fn read_input() -> Option<u8> {
-    let queued = arch::without_interrupts(|| {
-        let mut ring = INPUT.lock();
-        (ring.length > 0).then(|| {
-            let byte = ring.bytes[ring.head];
-            ring.head = (ring.head + 1) % INPUT_CAPACITY;
-            ring.length -= 1;
-            byte
-        })
-    });
-    if queued.is_some() {
-        return queued;
+    if let Some(byte) = read_queued_input() {
+        return Some(byte);
     }
     let serial_registered = arch::without_interrupts(|| {
         SINKS
