@@ -1,5 +1,5 @@
-//! Dumb buffers (memory a client draws into) and framebuffers (a buffer described as an
-//! image: size, format, pitch).
+//! Dumb buffers (Linux's dumb GEM objects): memory a client draws into, and the
+//! client's mapping of it.
 //!
 //! Buffers live in kernel RAM and belong to the display device's object lifetime, not to
 //! the driver's binding: after an unplug a client still holds them until it drops them
@@ -7,18 +7,19 @@
 //! hardware is fed from them by the driver's commit, which copies the damaged area
 //! (shadow-buffered planes, as Linux's simple drivers do).
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use super::device::Device;
 use super::error::{Error, Result};
-use super::format::{Format, Rect};
+use super::format::Rect;
 use super::mode::MAX_DIMENSION;
 
 /// The largest dumb buffer handed out (64 MiB).
 pub const MAX_BUFFER_BYTES: u64 = 64 << 20;
 
 pub(crate) static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
-pub(crate) static LIVE_FRAMEBUFFERS: AtomicUsize = AtomicUsize::new(0);
 
 /// The size and pitch of a dumb buffer, computed with every overflow checked.
 ///
@@ -126,134 +127,52 @@ impl Drop for Buffer {
     }
 }
 
-/// A framebuffer: a buffer seen as a `width × height` image of `format` with `pitch`.
-///
-/// # Invariants
-///
-/// The image lies inside the buffer; `pitch` is a multiple of 4 and at least
-/// `width × bytes per pixel` (checked by `Framebuffer::validate` before `new`).
+/// A dumb buffer mapped for drawing. Every access fails once the device is unplugged
+/// (Linux zaps the mappings at unplug).
 #[derive(Debug)]
-pub struct Framebuffer {
-    pub(crate) id: u32,
-    pub(crate) owner: u32,
-    width: u32,
-    height: u32,
-    format: Format,
-    pitch: u32,
-    buffer: alloc::sync::Arc<Buffer>,
+pub struct Mapping {
+    buffer: Arc<Buffer>,
+    device: Arc<Device>,
 }
 
-impl Framebuffer {
-    /// A framebuffer whose description passed [`validate`](Self::validate) (which
-    /// returned `format`).
-    pub(crate) fn new(
-        id: u32,
-        owner: u32,
-        buffer: alloc::sync::Arc<Buffer>,
-        (width, height, pitch): (u32, u32, u32),
-        format: Format,
-    ) -> Self {
-        LIVE_FRAMEBUFFERS.fetch_add(1, Ordering::Relaxed);
-        // INVARIANT: the caller validated the description.
-        Self {
-            id,
-            owner,
-            width,
-            height,
-            format,
-            pitch,
-            buffer,
-        }
+impl Mapping {
+    /// A mapping of `buffer`, valid while `device` is plugged.
+    pub(crate) fn new(buffer: Arc<Buffer>, device: Arc<Device>) -> Self {
+        Self { buffer, device }
     }
 
-    /// The checks of [`new`](Self::new), in the order the errors are reported.
-    pub(crate) fn validate(
-        buffer: &Buffer,
-        width: u32,
-        height: u32,
-        fourcc: u32,
-        pitch: u32,
-    ) -> Result<Format> {
-        if width == 0 || height == 0 {
-            return Err(Error::ZeroSize {
-                what: "framebuffer",
-            });
+    /// Runs `function` on the pixels (row `y` at `y × pitch / 4`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn with_pixels<R>(&self, function: impl FnOnce(&mut [u32]) -> R) -> Result<R> {
+        if self.device.is_unplugged() {
+            return Err(Error::Unplugged);
         }
-        for (what, value) in [("framebuffer width", width), ("framebuffer height", height)] {
-            if value > MAX_DIMENSION {
-                return Err(Error::TooLarge {
-                    what,
-                    value,
-                    limit: MAX_DIMENSION,
-                });
-            }
-        }
-        let format = Format::from_fourcc(fourcc)?;
-        if format.bytes_per_pixel() != 4 {
-            return Err(Error::FormatNotSupported { fourcc });
-        }
-        let minimum = width * format.bytes_per_pixel();
-        if pitch < minimum || !pitch.is_multiple_of(4) {
-            return Err(Error::BadPitch { pitch, minimum });
-        }
-        let needed = pitch.checked_mul(height).ok_or(Error::Overflow {
-            what: "pitch × height",
-        })?;
-        if u64::from(needed) > buffer.size() {
-            return Err(Error::BufferTooSmall {
-                needed: u64::from(needed),
-                size: buffer.size(),
-            });
-        }
-        Ok(format)
+        Ok(self.buffer.with_words(function))
     }
 
-    /// The framebuffer's ID.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// Width in pixels.
-    pub fn width(&self) -> u32 {
-        self.width
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> u32 {
-        self.height
-    }
-
-    /// The pixel format.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// Bytes per row.
-    pub fn pitch(&self) -> u32 {
-        self.pitch
-    }
-
-    /// Runs `function` on each row of `area` (clipped to the image) with its `y`:
-    /// `function(y, pixels)` where `pixels` are the 32-bit pixels of the row's part.
-    pub fn for_each_row(&self, area: Rect, mut function: impl FnMut(u32, &[u32])) {
-        let area = area.intersect(&Rect::sized(self.width, self.height));
-        if area.is_empty() {
-            return;
-        }
-        let stride = (self.pitch / 4) as usize;
-        self.buffer.with_words(|words| {
-            for y in area.y as u32..area.bottom() as u32 {
-                let start = y as usize * stride + area.x as usize;
-                if let Some(row) = words.get(start..start + area.width as usize) {
-                    function(y, row);
+    /// Fills `rect` (clipped to the buffer) with `color`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`].
+    pub fn fill(&self, rect: Rect, color: u32) -> Result<()> {
+        let area = rect.intersect(&Rect::sized(self.buffer.width(), self.buffer.height()));
+        let stride = (self.buffer.pitch() / 4) as usize;
+        self.with_pixels(|pixels| {
+            for y in area.y as usize..area.bottom() as usize {
+                let start = y * stride + area.x as usize;
+                if let Some(row) = pixels.get_mut(start..start + area.width as usize) {
+                    row.fill(color);
                 }
             }
-        });
+        })
     }
-}
 
-impl Drop for Framebuffer {
-    fn drop(&mut self) {
-        LIVE_FRAMEBUFFERS.fetch_sub(1, Ordering::Relaxed);
+    /// The buffer's pitch in bytes.
+    pub fn pitch(&self) -> u32 {
+        self.buffer.pitch()
     }
 }

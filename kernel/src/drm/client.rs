@@ -1,4 +1,5 @@
-//! The client API: the kernel's stand-in for DRM ioctls on an open device file.
+//! The client API (Linux's `drm_file.c` and the mode ioctls): the kernel's stand-in for
+//! DRM ioctls on an open device file.
 //!
 //! A [`Client`] is an open file: it holds a reference on the [`Device`] (so the device
 //! object outlives an unplug while the client lives), its dumb-buffer handles, the
@@ -18,12 +19,16 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use super::buffer::{Buffer, Framebuffer};
-use super::device::{Device, Event, EventQueue, Object, Objects, PlaneState};
+use super::atomic::PlaneState;
+use super::buffer::{Buffer, Mapping};
+use super::device::Device;
 use super::error::{Error, Result};
-use super::format::Rect;
+use super::format::{Format, Rect};
+use super::framebuffer::Framebuffer;
 use super::mode::Mode;
+use super::mode_config::{Lookup, Objects};
 use super::object::{Kind, Table};
+use super::vblank::{Event, EventQueue};
 
 pub(crate) static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);
 
@@ -247,14 +252,16 @@ impl Client {
     /// [`Error::Unplugged`], or an ID error.
     pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
         self.live()?;
-        let config = self.device.mode_config.lock();
-        config.resolve(id, Kind::Connector)?;
+        let routed = self.device.mode_config().lookup(|lookup, state| {
+            lookup.resolve(id, Kind::Connector)?;
+            Ok::<_, Error>(state.connected)
+        })?;
         Ok(ConnectorInfo {
             id,
             connector_type: self.device.config().connector_type,
             modes: self.device.config().modes.clone(),
             encoder: self.device.objects().encoder,
-            routed: config.state.connected,
+            routed,
         })
     }
 
@@ -265,10 +272,23 @@ impl Client {
     /// [`Error::Unplugged`], or an ID error.
     pub fn plane(&self, id: u32) -> Result<PlaneInfo> {
         self.live()?;
-        let config = self.device.mode_config.lock();
-        config.resolve(id, Kind::Plane)?;
         let objects = self.device.objects();
-        let (plane_type, formats, state) = if id == objects.primary {
+        let primary = id == objects.primary;
+        let framebuffer = self.device.mode_config().lookup(|lookup, state| {
+            lookup.resolve(id, Kind::Plane)?;
+            let plane = if primary {
+                &state.primary
+            } else {
+                &state.cursor
+            };
+            Ok::<_, Error>(
+                plane
+                    .framebuffer
+                    .as_ref()
+                    .map(|framebuffer| framebuffer.id()),
+            )
+        })?;
+        let (plane_type, formats) = if primary {
             let formats = self
                 .device
                 .config()
@@ -276,20 +296,16 @@ impl Client {
                 .iter()
                 .map(|format| format.fourcc())
                 .collect();
-            (PlaneType::Primary, formats, &config.state.primary)
+            (PlaneType::Primary, formats)
         } else {
-            let formats = alloc::vec![super::format::Format::Argb8888.fourcc()];
-            (PlaneType::Cursor, formats, &config.state.cursor)
+            (PlaneType::Cursor, alloc::vec![Format::Argb8888.fourcc()])
         };
         Ok(PlaneInfo {
             id,
             plane_type,
             formats,
             possible_crtc: objects.crtc,
-            framebuffer: state
-                .framebuffer
-                .as_ref()
-                .map(|framebuffer| framebuffer.id()),
+            framebuffer,
         })
     }
 
@@ -300,11 +316,13 @@ impl Client {
     /// [`Error::Unplugged`], or an ID error.
     pub fn encoder(&self, id: u32) -> Result<EncoderInfo> {
         self.live()?;
-        let config = self.device.mode_config.lock();
-        config.resolve(id, Kind::Encoder)?;
+        let active = self.device.mode_config().lookup(|lookup, state| {
+            lookup.resolve(id, Kind::Encoder)?;
+            Ok::<_, Error>(state.active)
+        })?;
         Ok(EncoderInfo {
             id,
-            crtc: config.state.active.then_some(self.device.objects().crtc),
+            crtc: active.then_some(self.device.objects().crtc),
         })
     }
 
@@ -337,10 +355,7 @@ impl Client {
     /// [`Error::Unplugged`], or a handle error.
     pub fn map_dumb(&self, handle: u32) -> Result<Mapping> {
         self.live()?;
-        Ok(Mapping {
-            buffer: self.buffer(handle)?,
-            device: self.device.clone(),
-        })
+        Ok(Mapping::new(self.buffer(handle)?, self.device.clone()))
     }
 
     /// Destroys a handle (`DESTROY_DUMB`); framebuffers made from it keep the memory.
@@ -377,14 +392,8 @@ impl Client {
         framebuffers
             .try_reserve(1)
             .map_err(|_| Error::OutOfMemory)?;
-        let id = self.device.mode_config.lock().objects.insert_with(|id| {
-            Object::Framebuffer(Arc::new(Framebuffer::new(
-                id,
-                self.owner,
-                buffer,
-                (width, height, pitch),
-                format,
-            )))
+        let id = self.device.mode_config().add_framebuffer(|id| {
+            Framebuffer::new(id, self.owner, buffer, (width, height, pitch), format)
         })?;
         framebuffers.push(id);
         Ok(id)
@@ -405,7 +414,7 @@ impl Client {
                 buffer.handle,
                 mode.width(),
                 mode.height(),
-                super::format::Format::Xrgb8888.fourcc(),
+                Format::Xrgb8888.fourcc(),
                 buffer.pitch,
             )
             .and_then(|framebuffer| Ok((framebuffer, self.map_dumb(buffer.handle)?)));
@@ -415,17 +424,6 @@ impl Client {
         Ok(made)
     }
 
-    /// Resolves a framebuffer ID that this client created.
-    fn framebuffer(&self, config: &super::device::ModeConfig, id: u32) -> Result<Arc<Framebuffer>> {
-        match config.resolve(id, Kind::Framebuffer)? {
-            Object::Framebuffer(framebuffer) if framebuffer.owner == self.owner => {
-                Ok(framebuffer.clone())
-            }
-            Object::Framebuffer(_) => Err(Error::ForeignObject { id }),
-            _ => Err(Error::NoSuchObject { id }),
-        }
-    }
-
     /// Removes a framebuffer (`RMFB`); planes showing it are turned off. Works after
     /// unplug (then only in software).
     ///
@@ -433,13 +431,9 @@ impl Client {
     ///
     /// An ID error (another client's framebuffer is foreign).
     pub fn remove_framebuffer(&self, id: u32) -> Result<()> {
-        {
-            let mut config = self.device.mode_config.lock();
-            self.framebuffer(&config, id)?;
-            let object = config.objects.remove(id)?;
-            drop(config);
-            drop(object);
-        }
+        self.device
+            .mode_config()
+            .remove_framebuffer(id, Some(self.owner))?;
         self.framebuffers.lock().retain(|own| *own != id);
         self.device.disable_framebuffer(id);
         Ok(())
@@ -458,9 +452,9 @@ impl Client {
             .event
             .map(|user_data| (Arc::downgrade(&self.events), user_data));
         self.device.atomic(
-            |config, new| {
+            |lookup, new| {
                 if let Some((crtc, mode)) = request.mode {
-                    Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                    Self::expect(lookup, crtc, Kind::Crtc, objects.crtc)?;
                     new.mode = mode;
                     new.active = mode.is_some();
                     if mode.is_none() {
@@ -469,14 +463,14 @@ impl Client {
                     }
                 }
                 if let Some((connector, crtc)) = request.connector {
-                    Self::expect(config, connector, Kind::Connector, objects.connector)?;
+                    Self::expect(lookup, connector, Kind::Connector, objects.connector)?;
                     if let Some(crtc) = crtc {
-                        Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                        Self::expect(lookup, crtc, Kind::Crtc, objects.crtc)?;
                     }
                     new.connected = crtc.is_some();
                 }
                 for plane in &request.planes {
-                    config.resolve(plane.plane, Kind::Plane)?;
+                    lookup.resolve(plane.plane, Kind::Plane)?;
                     let state = if plane.plane == objects.primary {
                         &mut new.primary
                     } else {
@@ -484,9 +478,9 @@ impl Client {
                     };
                     match (plane.crtc, plane.framebuffer) {
                         (Some(crtc), Some(framebuffer)) => {
-                            Self::expect(config, crtc, Kind::Crtc, objects.crtc)?;
+                            Self::expect(lookup, crtc, Kind::Crtc, objects.crtc)?;
                             *state = PlaneState {
-                                framebuffer: Some(self.framebuffer(config, framebuffer)?),
+                                framebuffer: Some(lookup.framebuffer(framebuffer, self.owner)?),
                                 source: plane.source,
                                 destination: plane.destination,
                             };
@@ -503,8 +497,8 @@ impl Client {
     }
 
     /// Resolves `id` as the device's object of `kind` (there is one of each).
-    fn expect(config: &super::device::ModeConfig, id: u32, kind: Kind, own: u32) -> Result<()> {
-        config.resolve(id, kind)?;
+    fn expect(lookup: &Lookup<'_>, id: u32, kind: Kind, own: u32) -> Result<()> {
+        lookup.resolve(id, kind)?;
         if id == own {
             Ok(())
         } else {
@@ -520,16 +514,16 @@ impl Client {
     /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips.
     pub fn dirty_framebuffer(&self, id: u32, clips: &[Rect]) -> Result<()> {
         self.live()?;
-        let shown = {
-            let config = self.device.mode_config.lock();
-            let framebuffer = self.framebuffer(&config, id)?;
-            config
-                .state
-                .primary
-                .framebuffer
-                .as_ref()
-                .is_some_and(|shown| Arc::ptr_eq(shown, &framebuffer))
-        };
+        let shown = self.device.mode_config().lookup(|lookup, state| {
+            let framebuffer = lookup.framebuffer(id, self.owner)?;
+            Ok::<_, Error>(
+                state
+                    .primary
+                    .framebuffer
+                    .as_ref()
+                    .is_some_and(|shown| Arc::ptr_eq(shown, &framebuffer)),
+            )
+        })?;
         if !shown {
             return Ok(());
         }
@@ -605,57 +599,11 @@ impl Drop for Client {
         // The file's framebuffers go with it (drm_fb_release), then its handles.
         let framebuffers = core::mem::take(&mut *self.framebuffers.lock());
         for id in framebuffers {
-            let object = self.device.mode_config.lock().objects.remove(id);
-            drop(object);
+            let _ = self.device.mode_config().remove_framebuffer(id, None);
             self.device.disable_framebuffer(id);
         }
         let handles: Vec<Arc<Buffer>> = self.handles.lock().drain().collect();
         drop(handles);
         LIVE_CLIENTS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A dumb buffer mapped for drawing. Every access fails once the device is unplugged
-/// (Linux zaps the mappings at unplug).
-#[derive(Debug)]
-pub struct Mapping {
-    buffer: Arc<Buffer>,
-    device: Arc<Device>,
-}
-
-impl Mapping {
-    /// Runs `function` on the pixels (row `y` at `y × pitch / 4`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Unplugged`].
-    pub fn with_pixels<R>(&self, function: impl FnOnce(&mut [u32]) -> R) -> Result<R> {
-        if self.device.is_unplugged() {
-            return Err(Error::Unplugged);
-        }
-        Ok(self.buffer.with_words(function))
-    }
-
-    /// Fills `rect` (clipped to the buffer) with `color`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Unplugged`].
-    pub fn fill(&self, rect: Rect, color: u32) -> Result<()> {
-        let area = rect.intersect(&Rect::sized(self.buffer.width(), self.buffer.height()));
-        let stride = (self.buffer.pitch() / 4) as usize;
-        self.with_pixels(|pixels| {
-            for y in area.y as usize..area.bottom() as usize {
-                let start = y * stride + area.x as usize;
-                if let Some(row) = pixels.get_mut(start..start + area.width as usize) {
-                    row.fill(color);
-                }
-            }
-        })
-    }
-
-    /// The buffer's pitch in bytes.
-    pub fn pitch(&self) -> u32 {
-        self.buffer.pitch()
     }
 }

@@ -2,18 +2,24 @@
 //! objects, dumb buffers and framebuffers, atomic commits with damage, vblank events,
 //! and hot unplug.
 //!
-//! The pieces, in the order a driver meets them:
+//! One concept per file, as in Linux's `drivers/gpu/drm/` and Rust-for-Linux's
+//! `rust/kernel/drm/`; each file owns its type and the lock inside it, and the others
+//! call its methods. In the order a driver meets them:
 //!
-//! - [`device`]: [`Device`], allocated for a bound parent (`devm_drm_dev_alloc`): the
-//!   lifetime rules (the parent's devres drops the first reference and unplugs; managed
-//!   resources go, newest first, with the last reference), the unplug guard
-//!   ([`Device::enter`] → [`Hardware`]), the one-pipeline atomic state and its checks,
-//!   vblank counting and events. A driver implements [`Driver`].
-//! - [`client`]: [`Client`], the ioctl stand-in; every argument validated with a distinct
-//!   [`Error`], nothing changed on error, clean failures after unplug.
-//! - [`buffer`]: dumb buffers in RAM and framebuffers over them.
-//! - [`format`], [`mode`] (with the EDID parser), [`object`] (ID namespaces), [`crc`]
-//!   (CRC-32 of composed frames), [`console`] (a text console on a display).
+//! | file | concept | Linux |
+//! |---|---|---|
+//! | [`device`] | [`Device`]: lifetime, registration, unplug guard ([`Device::enter`] → [`Hardware`]) | `drm_drv.c` |
+//! | [`driver`] | [`Driver`]: what a display driver provides | `struct drm_driver` |
+//! | [`managed`] | resources released with the device's last reference | `drm_managed.c` |
+//! | [`mode_config`] | [`Config`], the mode objects by ID, the current state, their lock | `drm_mode_config.c` |
+//! | [`atomic`] | [`State`], its checks, the commit | `drm_atomic.c`, `drm_atomic_helper.c` |
+//! | [`vblank`] | vblank count, armed events, delivery | `drm_vblank.c` |
+//! | [`client`] | [`Client`], the ioctl stand-in on an open file | `drm_file.c`, `drm_ioctl.c` |
+//! | [`buffer`], [`framebuffer`] | dumb buffers and their [`Mapping`]; framebuffers | `drm_gem.c`, `drm_framebuffer.c` |
+//! | [`format`], [`mode`], [`object`], [`crc`] | fourcc formats and rectangles, modes and EDID, ID namespaces, CRC-32 | `drm_fourcc.c`, `drm_modes.c`, `drm_edid.c`, `drm_mode_object.c` |
+//! | [`clients`] | in-kernel clients: the on-screen log | `clients/drm_log.c` |
+//! | [`counts`] | live-object counters | |
+//! | [`error`] | the one [`Error`] | |
 //!
 //! Drivers: `crate::drivers::vkms` (virtual, on a faux device; composes its planes and
 //! reports a CRC-32 per frame) and `crate::drivers::bochs` (QEMU's bochs-display / std
@@ -31,69 +37,31 @@
 //! run on another CPU or in an interrupt; on today's single CPU nothing is in flight
 //! when an unbind runs (unplug must never be called from inside a section).
 
+pub mod atomic;
 pub mod buffer;
 pub mod client;
-pub mod console;
+pub mod clients;
+pub mod counts;
 pub mod crc;
 pub mod device;
+pub mod driver;
 pub mod error;
 pub mod format;
+pub mod framebuffer;
+pub mod managed;
 pub mod mode;
+pub mod mode_config;
 pub mod object;
+pub mod vblank;
 
-use core::sync::atomic::Ordering;
-
-pub use client::{Client, ConnectorInfo, EncoderInfo, Mapping, PlaneInfo, PlaneType, Request};
-pub use device::{
-    Commit, Config, Device, Driver, Event, EventKind, Hardware, State, devices, poll_all,
-};
+pub use atomic::{Commit, PlaneState, State};
+pub use buffer::Mapping;
+pub use client::{Client, ConnectorInfo, EncoderInfo, PlaneInfo, PlaneType, Request};
+pub use counts::{Counts, counts};
+pub use device::{Device, Hardware, devices, poll_all};
+pub use driver::Driver;
 pub use error::{Error, Result};
 pub use format::{Format, Rect, fourcc};
 pub use mode::Mode;
-
-/// Live objects of the subsystem, for leak checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counts {
-    /// Display devices not yet released.
-    pub devices: usize,
-    /// Open clients.
-    pub clients: usize,
-    /// Dumb buffers.
-    pub buffers: usize,
-    /// Framebuffers.
-    pub framebuffers: usize,
-}
-
-impl Counts {
-    /// Whether nothing is alive.
-    pub fn is_zero(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// Adds the display objects to every later kernel test's leak check (once).
-pub(crate) fn register_leak_probe() {
-    static REGISTERED: spin::Once<()> = spin::Once::new();
-    REGISTERED.call_once(|| {
-        let probe = crate::test::leak::LeakProbe {
-            unit: "display objects",
-            read: || {
-                let counts = counts();
-                (counts.devices + counts.clients + counts.buffers + counts.framebuffers) as i64
-            },
-        };
-        if let Err(error) = crate::test::leak::register(probe) {
-            crate::println!("kernel: drm: {error}");
-        }
-    });
-}
-
-/// The live-object counters now.
-pub fn counts() -> Counts {
-    Counts {
-        devices: device::LIVE_DEVICES.load(Ordering::Relaxed),
-        clients: client::LIVE_CLIENTS.load(Ordering::Relaxed),
-        buffers: buffer::LIVE_BUFFERS.load(Ordering::Relaxed),
-        framebuffers: buffer::LIVE_FRAMEBUFFERS.load(Ordering::Relaxed),
-    }
-}
+pub use mode_config::{Config, Objects};
+pub use vblank::{Event, EventKind};

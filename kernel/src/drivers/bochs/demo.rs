@@ -24,8 +24,8 @@
 use alloc::sync::Arc;
 use core::fmt::Write;
 
-use crate::console::{self, Sink};
-use crate::drm::console::Console;
+use crate::console;
+use crate::drm::clients::log::{Console, Log};
 use crate::drm::{self, Mapping, Mode, Rect};
 use crate::init::BootInfo;
 use crate::println;
@@ -68,43 +68,8 @@ pub fn draw_pattern(mapping: &Mapping, mode: Mode) -> drm::Result<()> {
     Ok(())
 }
 
-/// The kernel log on the display: a console sink that reopens its console on the
-/// rebound display after an unbind, and drops text rather than wait when the console is
-/// busy (a print from inside the console's own work).
-struct DisplaySink {
-    console: spin::Mutex<Option<Console>>,
-}
-
-impl Sink for DisplaySink {
-    fn name(&self) -> &str {
-        "display"
-    }
-
-    fn write_bytes(&self, text: &[u8]) -> bool {
-        let Some(mut console) = self.console.try_lock() else {
-            return true;
-        };
-        // After an unbind (by the demo or the shell) the console's display is gone:
-        // drop it, and open a new one once a display is bound again.
-        if console
-            .as_ref()
-            .is_some_and(|console| console.client().device().is_unplugged())
-        {
-            *console = None;
-        }
-        if console.is_none() {
-            *console = open_console();
-        }
-        let Some(console) = console.as_mut() else {
-            return false;
-        };
-        let text = core::str::from_utf8(text).unwrap_or("?");
-        console.write_text(text).is_ok()
-    }
-}
-
 /// The registered display sink, kept for the kernel's lifetime.
-static SINK: spin::Once<(Arc<DisplaySink>, Option<console::Registration>)> = spin::Once::new();
+static SINK: spin::Once<(Arc<Log>, Option<console::Registration>)> = spin::Once::new();
 
 fn open_console() -> Option<Console> {
     let display = super::displays().into_iter().next()?;
@@ -153,9 +118,7 @@ pub fn run(boot: &BootInfo) {
         mode.width(),
         mode.height()
     );
-    let sink = Arc::new(DisplaySink {
-        console: spin::Mutex::new(Some(first)),
-    });
+    let sink = Arc::new(Log::new(Some(first), open_console));
     let registration = match console::register(sink.clone()) {
         Ok(registration) => Some(registration),
         Err(error) => {
@@ -182,7 +145,7 @@ pub fn run(boot: &BootInfo) {
         pci.name()
     );
     let unbound = model.unbind(&pci);
-    let old = sink.console.lock().take();
+    let old = sink.take_console();
     let unplugged = old
         .as_ref()
         .is_some_and(|console| console.client().device().is_unplugged());

@@ -1,17 +1,23 @@
-//! A text console on a display: a client that owns a full-screen framebuffer, draws
-//! 8×16 glyphs (the `font8x8` crate's 8×8 bitmaps, each row doubled) into a text window,
-//! scrolls, and flushes only the damaged rows.
+//! The on-screen log (Linux's `clients/drm_log.c`): a text [`Console`] on a display and
+//! the kernel console [`Sink`](crate::console::Sink) that writes the kernel log to it.
+//!
+//! The console is a client that owns a full-screen framebuffer, draws 8×16 glyphs (the
+//! `font8x8` crate's 8×8 bitmaps, each row doubled) into a text window, scrolls, and
+//! flushes only the damaged rows. The sink ([`Log`]) holds one console; when its display
+//! is unplugged (an unbind by the demo or the shell) it drops it and asks its opener for
+//! a new one with the next line, so the log follows a rebound display.
 
 use alloc::sync::Arc;
 use core::fmt;
 
 use font8x8::UnicodeFonts;
 
-use super::client::{Client, Mapping, Request};
-use super::device::Device;
-use super::error::{Error, Result};
-use super::format::Rect;
-use super::mode::Mode;
+use crate::drm::buffer::Mapping;
+use crate::drm::client::{Client, Request};
+use crate::drm::device::Device;
+use crate::drm::error::{Error, Result};
+use crate::drm::format::Rect;
+use crate::drm::mode::Mode;
 
 /// Glyph cell width in pixels.
 pub const CELL_WIDTH: u32 = 8;
@@ -249,5 +255,55 @@ impl Console {
 impl fmt::Write for Console {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         self.write_text(text).map_err(|_| fmt::Error)
+    }
+}
+
+/// The kernel log on a display: a console sink that reopens its console through `open`
+/// after its display is unplugged, and drops text rather than wait when the console is
+/// busy (a print from inside the console's own work).
+#[derive(Debug)]
+pub struct Log {
+    console: spin::Mutex<Option<Console>>,
+    open: fn() -> Option<Console>,
+}
+
+impl Log {
+    /// A log showing on `console` first, reopened through `open` when needed.
+    pub fn new(console: Option<Console>, open: fn() -> Option<Console>) -> Self {
+        Self {
+            console: spin::Mutex::new(console),
+            open,
+        }
+    }
+
+    /// Takes the current console out (the next line opens a new one).
+    pub fn take_console(&self) -> Option<Console> {
+        self.console.lock().take()
+    }
+}
+
+impl crate::console::Sink for Log {
+    fn name(&self) -> &str {
+        "display"
+    }
+
+    fn write_bytes(&self, text: &[u8]) -> bool {
+        let Some(mut console) = self.console.try_lock() else {
+            return true;
+        };
+        if console
+            .as_ref()
+            .is_some_and(|console| console.client().device().is_unplugged())
+        {
+            *console = None;
+        }
+        if console.is_none() {
+            *console = (self.open)();
+        }
+        let Some(console) = console.as_mut() else {
+            return false;
+        };
+        let text = core::str::from_utf8(text).unwrap_or("?");
+        console.write_text(text).is_ok()
     }
 }
