@@ -10,3 +10,5 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod display;

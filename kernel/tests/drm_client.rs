@@ -56,22 +56,6 @@ fn snapshot(device: &Arc<drm::Device>) -> (drm::Counts, bool, Option<Mode>, Opti
 }
 
 kernel_test! {
-    /// Mode sizes: zero and huge are refused by the one constructor.
-    fn mode_arguments_refused() {
-        check_eq!(Mode::new(0, 480, 60), Err(Error::ZeroSize { what: "mode" }));
-        check_eq!(
-            Mode::new(9000, 480, 60),
-            Err(Error::TooLarge { what: "mode width", value: 9000, limit: 8192 })
-        );
-        check_eq!(
-            Mode::new(640, 100_000, 60),
-            Err(Error::TooLarge { what: "mode height", value: 100_000, limit: 8192 })
-        );
-        check!(matches!(Mode::new(640, 480, 0), Err(Error::InvalidMode { .. })));
-    }
-}
-
-kernel_test! {
     /// Every invalid argument of buffers, framebuffers, IDs and commits gets its own
     /// error, and the device's state and object counts are unchanged after each.
     fn every_invalid_argument_refused() {
@@ -238,50 +222,6 @@ kernel_test! {
         drop((client, other, stranger, other_card, device));
         check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
         check_eq!(drm::counts(), baseline_counts());
-    }
-}
-
-/// A made-up EDID: 1024x768@60 as the preferred detailed timing, 1280x1024@60 as a
-/// standard timing, 640x480@60 as an established timing.
-fn made_up_edid() -> [u8; 128] {
-    let mut edid = [0_u8; 128];
-    edid[..8].copy_from_slice(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00]);
-    edid[18] = 1; // version 1.3
-    edid[19] = 3;
-    edid[24] = 0x02; // preferred timing mode in the first detailed timing
-    edid[35] = 0x20; // 640x480@60
-    edid[38..54].copy_from_slice(&[0x81, 0x80, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
-    // 65 MHz; 1024 + 320 blank; 768 + 38 blank.
-    edid[54..62].copy_from_slice(&[0x64, 0x19, 0x00, 0x40, 0x41, 0x00, 0x26, 0x30]);
-    let sum = edid[..127]
-        .iter()
-        .fold(0_u8, |sum, byte| sum.wrapping_add(*byte));
-    edid[127] = 0_u8.wrapping_sub(sum);
-    edid
-}
-
-kernel_test! {
-    /// The EDID parser finds detailed, standard and established timings, preferred
-    /// first, and refuses truncated, headerless and corrupted blobs.
-    fn edid_modes_and_refusals() {
-        use kernel::drm::mode::{EdidError, parse_edid};
-        let edid = made_up_edid();
-        let modes = parse_edid(&edid).map_err(|error| failure(format_args!("{error:?}")))?;
-        let sizes: alloc::vec::Vec<(u32, u32, u32, bool)> = modes
-            .iter()
-            .map(|mode| (mode.width(), mode.height(), mode.refresh_hz(), mode.is_preferred()))
-            .collect();
-        check_eq!(
-            sizes.as_slice(),
-            &[(1024, 768, 60, true), (1280, 1024, 60, false), (640, 480, 60, false)]
-        );
-        check_eq!(parse_edid(&edid[..100]), Err(EdidError::Truncated));
-        let mut headerless = edid;
-        headerless[0] = 1;
-        check_eq!(parse_edid(&headerless), Err(EdidError::BadHeader));
-        let mut corrupted = edid;
-        corrupted[60] ^= 0x10;
-        check_eq!(parse_edid(&corrupted), Err(EdidError::BadChecksum));
     }
 }
 

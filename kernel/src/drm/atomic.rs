@@ -10,20 +10,18 @@
 //! unplug guard. Any error leaves the current state untouched.
 
 use alloc::sync::{Arc, Weak};
-use alloc::vec::Vec;
 
 use super::device::Device;
 use super::error::{Error, Result};
-use super::format::{Format, Rect};
+use kernel_core::display::atomic::{FramebufferView, PlaneView, StateView, clip_damage};
+
 use super::framebuffer::Framebuffer;
 use super::mode::Mode;
 use super::mode_config::Lookup;
+use super::rect::Rect;
 use super::vblank::EventQueue;
 
-/// The largest cursor image.
-pub const CURSOR_MAX: u32 = 64;
-/// Most damage rectangles in one commit.
-pub const MAX_DAMAGE_CLIPS: usize = 256;
+pub use kernel_core::display::atomic::{CURSOR_MAX, MAX_DAMAGE_CLIPS};
 
 /// One plane's part of the state.
 #[derive(Debug, Clone, Default)]
@@ -77,85 +75,35 @@ impl Commit<'_> {
     }
 }
 
-/// Checks `new` against the core's rules and the driver's.
-fn check(device: &Device, new: &State) -> Result<()> {
-    if new.active {
-        let mode = new.mode.ok_or(Error::InvalidConfiguration {
-            reason: "active CRTC without a mode",
-        })?;
-        if !new.connected {
-            return Err(Error::InvalidConfiguration {
-                reason: "active CRTC without a connector",
-            });
-        }
-        device.mode_valid(&mode)?;
-        let framebuffer = new
-            .primary
+/// The state as the core's checks see it.
+fn view(state: &State) -> StateView {
+    let plane = |plane: &PlaneState| PlaneView {
+        framebuffer: plane
             .framebuffer
             .as_ref()
-            .ok_or(Error::InvalidConfiguration {
-                reason: "active CRTC without a primary framebuffer",
-            })?;
-        if !device
-            .config()
-            .primary_formats
-            .contains(&framebuffer.format())
-        {
-            return Err(Error::FormatNotSupported {
-                fourcc: framebuffer.format().fourcc(),
-            });
-        }
-        if framebuffer.width() < mode.width() || framebuffer.height() < mode.height() {
-            return Err(Error::FramebufferTooSmall {
-                framebuffer: (framebuffer.width(), framebuffer.height()),
-                needed: (mode.width(), mode.height()),
-            });
-        }
-        let source = new.primary.source;
-        if source.width != mode.width()
-            || source.height != mode.height()
-            || !source.within(framebuffer.width(), framebuffer.height())
-        {
-            return Err(Error::BadRectangle {
-                what: "primary plane source",
-            });
-        }
-        if new.primary.destination != Rect::sized(mode.width(), mode.height()) {
-            return Err(Error::BadRectangle {
-                what: "primary plane destination",
-            });
-        }
-    } else if new.primary.is_visible() || new.cursor.is_visible() {
-        return Err(Error::InvalidConfiguration {
-            reason: "plane on an inactive CRTC",
-        });
+            .map(|framebuffer| FramebufferView {
+                width: framebuffer.width(),
+                height: framebuffer.height(),
+                format: framebuffer.format(),
+            }),
+        source: plane.source,
+        destination: plane.destination,
+    };
+    StateView {
+        active: state.active,
+        mode: state.mode,
+        connected: state.connected,
+        primary: plane(&state.primary),
+        cursor: plane(&state.cursor),
     }
-    if let Some(framebuffer) = &new.cursor.framebuffer {
-        if framebuffer.format() != Format::Argb8888 {
-            return Err(Error::FormatNotSupported {
-                fourcc: framebuffer.format().fourcc(),
-            });
-        }
-        let source = new.cursor.source;
-        if source.width > CURSOR_MAX || source.height > CURSOR_MAX {
-            return Err(Error::TooLarge {
-                what: "cursor",
-                value: source.width.max(source.height),
-                limit: CURSOR_MAX,
-            });
-        }
-        if source.is_empty() || !source.within(framebuffer.width(), framebuffer.height()) {
-            return Err(Error::BadRectangle {
-                what: "cursor source",
-            });
-        }
-        let destination = new.cursor.destination;
-        if destination.width != source.width || destination.height != source.height {
-            return Err(Error::BadRectangle {
-                what: "cursor destination",
-            });
-        }
-    }
+}
+
+/// Checks `new` against the core's rules ([`kernel_core::display::atomic::check`], with
+/// the driver's `mode_valid`) and then the driver's `atomic_check`.
+fn check(device: &Device, new: &State) -> Result<()> {
+    kernel_core::display::atomic::check(&view(new), device.config().primary_formats, |mode| {
+        device.mode_valid(mode)
+    })?;
     device.driver_atomic_check(new)
 }
 
@@ -175,19 +123,6 @@ fn same_framebuffer(a: &PlaneState, b: &PlaneState) -> bool {
         (None, None) => true,
         _ => false,
     }
-}
-
-/// Damage in framebuffer coordinates, moved to CRTC coordinates and clipped to the
-/// primary plane's destination; empty clips dropped.
-fn clip_damage(clips: &[Rect], primary: &PlaneState) -> Vec<Rect> {
-    clips
-        .iter()
-        .map(|clip| {
-            clip.offset(-primary.source.x, -primary.source.y)
-                .intersect(&primary.destination)
-        })
-        .filter(|clip| !clip.is_empty())
-        .collect()
 }
 
 impl Device {
@@ -248,9 +183,11 @@ impl Device {
                 return Ok(None);
             }
             let clipped = match damage {
-                Some(clips) if same_scanout(current, &new) => {
-                    Some(clip_damage(clips, &new.primary))
-                }
+                Some(clips) if same_scanout(current, &new) => Some(clip_damage(
+                    clips,
+                    new.primary.source,
+                    new.primary.destination,
+                )),
                 _ => None,
             };
             let hardware = self.enter().ok_or(Error::Unplugged)?;

@@ -13,15 +13,14 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::device::Device;
 use super::error::{Error, Result};
-use super::format::Rect;
-use super::mode::MAX_DIMENSION;
+use super::rect::Rect;
 
-/// The largest dumb buffer handed out (64 MiB).
-pub const MAX_BUFFER_BYTES: u64 = 64 << 20;
+pub use kernel_core::display::layout::MAX_BUFFER_BYTES;
 
 pub(crate) static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
 
-/// The size and pitch of a dumb buffer, computed with every overflow checked.
+/// The size and pitch of a dumb buffer, computed with every overflow checked
+/// ([`kernel_core::display::layout::dumb_layout`]).
 ///
 /// # Errors
 ///
@@ -29,38 +28,9 @@ pub(crate) static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
 /// [`Error::UnsupportedBpp`] (only 32), [`Error::Overflow`] when `pitch × height`
 /// overflows `u32`, [`Error::BufferTooLarge`] above [`MAX_BUFFER_BYTES`].
 pub fn dumb_layout(width: u32, height: u32, bpp: u32) -> Result<(u32, u64)> {
-    /// Dumb buffers may be larger than any mode (a virtual desktop) but not unboundedly.
-    const LIMIT: u32 = 4 * MAX_DIMENSION;
-    if width == 0 || height == 0 {
-        return Err(Error::ZeroSize {
-            what: "dumb buffer",
-        });
-    }
-    for (what, value) in [("dumb buffer width", width), ("dumb buffer height", height)] {
-        if value > LIMIT {
-            return Err(Error::TooLarge {
-                what,
-                value,
-                limit: LIMIT,
-            });
-        }
-    }
-    if bpp != 32 {
-        return Err(Error::UnsupportedBpp { bpp });
-    }
-    let pitch = width.checked_mul(bpp / 8).ok_or(Error::Overflow {
-        what: "width × bytes per pixel",
-    })?;
-    let size = pitch.checked_mul(height).ok_or(Error::Overflow {
-        what: "pitch × height",
-    })?;
-    if u64::from(size) > MAX_BUFFER_BYTES {
-        return Err(Error::BufferTooLarge {
-            size: u64::from(size),
-            limit: MAX_BUFFER_BYTES,
-        });
-    }
-    Ok((pitch, u64::from(size)))
+    Ok(kernel_core::display::layout::dumb_layout(
+        width, height, bpp,
+    )?)
 }
 
 /// A dumb buffer: zeroed memory, 32-bit words.

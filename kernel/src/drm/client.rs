@@ -23,11 +23,12 @@ use super::atomic::PlaneState;
 use super::buffer::{Buffer, Mapping};
 use super::device::Device;
 use super::error::{Error, Result};
-use super::format::{Format, Rect};
+use super::format::Format;
 use super::framebuffer::Framebuffer;
 use super::mode::Mode;
 use super::mode_config::{Lookup, Objects};
 use super::object::{Kind, Table};
+use super::rect::Rect;
 use super::vblank::{Event, EventQueue};
 
 pub(crate) static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);

@@ -221,6 +221,37 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+impl From<kernel_core::display::Error> for Error {
+    /// The pure logic's refusals keep their variant and fields.
+    fn from(error: kernel_core::display::Error) -> Self {
+        use kernel_core::display::Error as Pure;
+        match error {
+            Pure::ZeroSize { what } => Self::ZeroSize { what },
+            Pure::TooLarge { what, value, limit } => Self::TooLarge { what, value, limit },
+            Pure::Overflow { what } => Self::Overflow { what },
+            Pure::BufferTooLarge { size, limit } => Self::BufferTooLarge { size, limit },
+            Pure::UnsupportedBpp { bpp } => Self::UnsupportedBpp { bpp },
+            Pure::UnknownFormat { fourcc } => Self::UnknownFormat { fourcc },
+            Pure::FormatNotSupported { fourcc } => Self::FormatNotSupported { fourcc },
+            Pure::BadPitch { pitch, minimum } => Self::BadPitch { pitch, minimum },
+            Pure::BufferTooSmall { needed, size } => Self::BufferTooSmall { needed, size },
+            Pure::FramebufferTooSmall {
+                framebuffer,
+                needed,
+            } => Self::FramebufferTooSmall {
+                framebuffer,
+                needed,
+            },
+            Pure::BadRectangle { what } => Self::BadRectangle { what },
+            Pure::InvalidMode { reason } => Self::InvalidMode { reason },
+            Pure::InvalidConfiguration { reason } => Self::InvalidConfiguration { reason },
+            _ => Self::Driver {
+                message: "unknown display logic error",
+            },
+        }
+    }
+}
+
 impl From<drivermodel::Error> for Error {
     fn from(error: drivermodel::Error) -> Self {
         Self::DriverModel(error)

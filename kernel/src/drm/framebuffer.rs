@@ -5,9 +5,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::buffer::Buffer;
-use super::error::{Error, Result};
-use super::format::{Format, Rect};
-use super::mode::MAX_DIMENSION;
+use super::error::Result;
+use super::format::Format;
+use super::rect::Rect;
 
 pub(crate) static LIVE_FRAMEBUFFERS: AtomicUsize = AtomicUsize::new(0);
 
@@ -59,38 +59,13 @@ impl Framebuffer {
         fourcc: u32,
         pitch: u32,
     ) -> Result<Format> {
-        if width == 0 || height == 0 {
-            return Err(Error::ZeroSize {
-                what: "framebuffer",
-            });
-        }
-        for (what, value) in [("framebuffer width", width), ("framebuffer height", height)] {
-            if value > MAX_DIMENSION {
-                return Err(Error::TooLarge {
-                    what,
-                    value,
-                    limit: MAX_DIMENSION,
-                });
-            }
-        }
-        let format = Format::from_fourcc(fourcc)?;
-        if format.bytes_per_pixel() != 4 {
-            return Err(Error::FormatNotSupported { fourcc });
-        }
-        let minimum = width * format.bytes_per_pixel();
-        if pitch < minimum || !pitch.is_multiple_of(4) {
-            return Err(Error::BadPitch { pitch, minimum });
-        }
-        let needed = pitch.checked_mul(height).ok_or(Error::Overflow {
-            what: "pitch × height",
-        })?;
-        if u64::from(needed) > buffer.size() {
-            return Err(Error::BufferTooSmall {
-                needed: u64::from(needed),
-                size: buffer.size(),
-            });
-        }
-        Ok(format)
+        Ok(kernel_core::display::layout::framebuffer_layout(
+            width,
+            height,
+            fourcc,
+            pitch,
+            buffer.size(),
+        )?)
     }
 
     /// The framebuffer's ID.

@@ -16,7 +16,8 @@
 //! | [`vblank`] | vblank count, armed events, delivery | `drm_vblank.c` |
 //! | [`client`] | [`Client`], the ioctl stand-in on an open file | `drm_file.c`, `drm_ioctl.c` |
 //! | [`buffer`], [`framebuffer`] | dumb buffers and their [`Mapping`]; framebuffers | `drm_gem.c`, `drm_framebuffer.c` |
-//! | [`format`], [`mode`], [`object`], [`crc`] | fourcc formats and rectangles, modes and EDID, ID namespaces, CRC-32 | `drm_fourcc.c`, `drm_modes.c`, `drm_edid.c`, `drm_mode_object.c` |
+//! | [`object`] | ID namespaces | `drm_mode_object.c` |
+//! | [`format`], [`rect`], [`mode`], [`edid`], [`crc`] | the pure logic, from `kernel_core::display` (host-tested): fourcc formats, rectangles, modes, EDID, CRC-32 | `drm_fourcc.c`, `drm_rect.c`, `drm_modes.c`, `drm_edid.c` |
 //! | [`clients`] | in-kernel clients: the on-screen log | `clients/drm_log.c` |
 //! | [`counts`] | live-object counters | |
 //! | [`error`] | the one [`Error`] | |
@@ -42,17 +43,16 @@ pub mod buffer;
 pub mod client;
 pub mod clients;
 pub mod counts;
-pub mod crc;
 pub mod device;
 pub mod driver;
 pub mod error;
-pub mod format;
 pub mod framebuffer;
 pub mod managed;
-pub mod mode;
 pub mod mode_config;
 pub mod object;
 pub mod vblank;
+
+pub use kernel_core::display::{crc, edid, format, mode, rect};
 
 pub use atomic::{Commit, PlaneState, State};
 pub use buffer::Mapping;
@@ -61,7 +61,8 @@ pub use counts::{Counts, counts};
 pub use device::{Device, Hardware, devices, poll_all};
 pub use driver::Driver;
 pub use error::{Error, Result};
-pub use format::{Format, Rect, fourcc};
+pub use format::{Format, fourcc};
 pub use mode::Mode;
 pub use mode_config::{Config, Objects};
+pub use rect::Rect;
 pub use vblank::{Event, EventKind};

@@ -274,7 +274,7 @@ fn modes(registers: &Registers<'_>, vram_size: u64) -> Vec<Mode> {
     let mut modes: Vec<Mode> = registers
         .edid()
         .ok()
-        .and_then(|edid| drm::mode::parse_edid(&edid).ok())
+        .and_then(|edid| drm::edid::parse_edid(&edid).ok())
         .unwrap_or_default()
         .into_iter()
         .filter(fits)

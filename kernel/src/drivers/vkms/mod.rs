@@ -32,6 +32,8 @@ use alloc::vec::Vec;
 
 use drivermodel::devres::GroupId;
 use drivermodel::{DeviceModel, faux};
+use kernel_core::display::compose::blend;
+use kernel_core::display::rect;
 
 use crate::arch::time;
 use crate::drm::crc::Crc32;
@@ -151,17 +153,6 @@ impl drm::Driver for Driver {
     }
 }
 
-/// Blends `over` (ARGB, straight alpha) onto `below` (XRGB).
-fn blend(over: u32, below: u32) -> u32 {
-    let alpha = over >> 24;
-    let channel = |shift: u32| {
-        let top = (over >> shift) & 0xff;
-        let bottom = (below >> shift) & 0xff;
-        ((top * alpha + bottom * (255 - alpha) + 127) / 255) << shift
-    };
-    channel(16) | channel(8) | channel(0)
-}
-
 /// Composes `state` into `frame` (the mode's size) and returns its CRC.
 fn compose(state: &State, frame: &mut [u32]) -> u32 {
     let Some(mode) = state.mode else {
@@ -182,19 +173,19 @@ fn compose(state: &State, frame: &mut [u32]) -> u32 {
     }
     if let Some(cursor) = &state.cursor.framebuffer {
         let screen = Rect::sized(mode.width(), mode.height());
-        let destination = state.cursor.destination;
-        let visible = destination.intersect(&screen);
-        let source = state.cursor.source;
-        let area = visible.offset(source.x - destination.x, source.y - destination.y);
-        cursor.for_each_row(area, |y, row| {
-            let out_y = (i64::from(y) - i64::from(source.y) + i64::from(destination.y)) as usize;
-            let start = out_y * width + visible.x as usize;
-            if let Some(line) = frame.get_mut(start..start + row.len()) {
-                for (pixel, input) in line.iter_mut().zip(row) {
-                    *pixel = blend(*input, *pixel);
+        // Clipped in i64: a cursor anywhere in i32 lands on screen or is skipped.
+        if let Some(placed) = rect::place(state.cursor.source, state.cursor.destination, screen) {
+            let (source, visible) = (placed.source, placed.destination);
+            cursor.for_each_row(source, |y, row| {
+                let out_y = (i64::from(visible.y) + i64::from(y) - i64::from(source.y)) as usize;
+                let start = out_y * width + visible.x as usize;
+                if let Some(line) = frame.get_mut(start..start + row.len()) {
+                    for (pixel, input) in line.iter_mut().zip(row) {
+                        *pixel = blend(*input, *pixel);
+                    }
                 }
-            }
-        });
+            });
+        }
     }
     let mut crc = Crc32::new();
     crc.update_pixels(frame);

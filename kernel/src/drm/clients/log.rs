@@ -11,18 +11,16 @@ use alloc::sync::Arc;
 use core::fmt;
 
 use font8x8::UnicodeFonts;
+use kernel_core::display::console::Grid;
 
 use crate::drm::buffer::Mapping;
 use crate::drm::client::{Client, Request};
 use crate::drm::device::Device;
 use crate::drm::error::{Error, Result};
-use crate::drm::format::Rect;
 use crate::drm::mode::Mode;
+use crate::drm::rect::Rect;
 
-/// Glyph cell width in pixels.
-pub const CELL_WIDTH: u32 = 8;
-/// Glyph cell height in pixels.
-pub const CELL_HEIGHT: u32 = 16;
+pub use kernel_core::display::console::{CELL_HEIGHT, CELL_WIDTH};
 
 /// A text console drawing on a display device.
 #[derive(Debug)]
@@ -31,9 +29,7 @@ pub struct Console {
     mapping: Mapping,
     framebuffer: u32,
     mode: Mode,
-    window: Rect,
-    columns: u32,
-    rows: u32,
+    grid: Grid,
     column: u32,
     row: u32,
     foreground: u32,
@@ -82,15 +78,13 @@ impl Console {
                 .connect(objects.connector, Some(objects.crtc))
                 .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
         )?;
-        let window = window.unwrap_or(screen).intersect(&screen);
+        let grid = Grid::new(mode.width(), mode.height(), window);
         Ok(Self {
             client,
             mapping,
             framebuffer,
             mode,
-            window,
-            columns: window.width / CELL_WIDTH,
-            rows: window.height / CELL_HEIGHT,
+            grid,
             column: 0,
             row: 0,
             foreground: 0x00c0_c0c0,
@@ -133,21 +127,12 @@ impl Console {
         self.client.dirty_framebuffer(self.framebuffer, &[rect])
     }
 
-    fn cell(&self, column: u32, row: u32) -> Rect {
-        Rect::new(
-            self.window.x + (column * CELL_WIDTH) as i32,
-            self.window.y + (row * CELL_HEIGHT) as i32,
-            CELL_WIDTH,
-            CELL_HEIGHT,
-        )
-    }
-
     fn draw_glyph(&self, character: char, column: u32, row: u32) -> Result<()> {
         let glyph = font8x8::BASIC_FONTS
             .get(character)
             .or_else(|| font8x8::BASIC_FONTS.get('?'))
             .unwrap_or([0; 8]);
-        let cell = self.cell(column, row);
+        let cell = self.grid.cells(column, row, 1);
         let stride = (self.mapping.pitch() / 4) as usize;
         let (foreground, background) = (self.foreground, self.background);
         self.mapping.with_pixels(|pixels| {
@@ -173,9 +158,9 @@ impl Console {
     /// screen, so fewer, bigger scrolls cost less.
     fn scroll(&mut self) -> Result<()> {
         let stride = (self.mapping.pitch() / 4) as usize;
-        let window = self.window;
+        let window = self.grid.window();
         let background = self.background;
-        let shift_rows = (self.rows / 2).max(1);
+        let shift_rows = self.grid.scroll_rows();
         let shift = (shift_rows * CELL_HEIGHT) as usize;
         self.mapping.with_pixels(|pixels| {
             let top = window.y as usize;
@@ -192,13 +177,13 @@ impl Console {
                 }
             }
         })?;
-        self.row = self.rows.saturating_sub(shift_rows);
+        self.row = self.grid.rows().saturating_sub(shift_rows);
         self.flush(window)
     }
 
     fn newline(&mut self) -> Result<()> {
         self.column = 0;
-        if self.row + 1 >= self.rows {
+        if self.row + 1 >= self.grid.rows() {
             self.scroll()
         } else {
             self.row += 1;
@@ -213,7 +198,7 @@ impl Console {
     ///
     /// [`Error::Unplugged`] once the display is gone.
     pub fn write_text(&mut self, text: &str) -> Result<()> {
-        if self.columns == 0 || self.rows == 0 {
+        if self.grid.is_empty() {
             return Ok(());
         }
         let mut dirty_from = self.column;
@@ -227,7 +212,7 @@ impl Console {
                 dirty_from = 0;
                 continue;
             }
-            if self.column >= self.columns {
+            if self.column >= self.grid.columns() {
                 self.flush_line(dirty_from)?;
                 self.newline()?;
                 dirty_from = 0;
@@ -242,13 +227,7 @@ impl Console {
         if self.column <= from {
             return Ok(());
         }
-        let start = self.cell(from, self.row);
-        self.flush(Rect::new(
-            start.x,
-            start.y,
-            (self.column - from) * CELL_WIDTH,
-            CELL_HEIGHT,
-        ))
+        self.flush(self.grid.cells(from, self.row, self.column - from))
     }
 }
 

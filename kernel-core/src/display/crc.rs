@@ -57,3 +57,30 @@ impl Crc32 {
         self.0 ^ 0xffff_ffff
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_value() {
+        let mut crc = Crc32::new();
+        crc.update(b"123456789");
+        assert_eq!(crc.finish(), 0xcbf4_3926);
+        assert_eq!(Crc32::new().finish(), 0);
+    }
+
+    #[test]
+    fn pixels_are_little_endian_bytes_and_chunking_does_not_matter() {
+        let pixels = [0x0011_2233, 0xaabb_ccdd];
+        let mut by_pixels = Crc32::new();
+        by_pixels.update_pixels(&pixels);
+        let mut by_bytes = Crc32::new();
+        by_bytes.update(&[0x33, 0x22, 0x11, 0x00]);
+        by_bytes.update(&[0xdd, 0xcc, 0xbb, 0xaa]);
+        assert_eq!(by_pixels.finish(), by_bytes.finish());
+        let mut other = Crc32::new();
+        other.update_pixels(&[0xaabb_ccdd, 0x0011_2233]);
+        assert_ne!(other.finish(), by_pixels.finish());
+    }
+}
