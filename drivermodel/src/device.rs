@@ -361,20 +361,13 @@ impl Device {
         self.inner.parent.as_deref()
     }
 
-    /// The path in the device tree: `/devices/<ancestors>/<name>`.
+    /// The path in the device tree, unique among registered devices:
+    /// `<parent's path>/<name>` for a device with a parent, `/devices/<bus>/<name>` for a
+    /// bus device without one and `/devices/<name>` for a root device. See
+    /// [`tree`](crate::tree#paths) for the rule and what happens to names that would
+    /// collide.
     pub fn path(&self) -> String {
-        let mut names = Vec::new();
-        let mut current = Some(self);
-        while let Some(device) = current {
-            names.push(device.name());
-            current = device.parent();
-        }
-        let mut path = String::from("/devices");
-        for name in names.iter().rev() {
-            path.push('/');
-            path.push_str(name);
-        }
-        path
+        crate::tree::path_of(self)
     }
 
     /// The hardware resources, in the order given at build time.

@@ -51,6 +51,12 @@ pub enum Error {
         /// The device name.
         name: String,
     },
+    /// Another registered device has the path this device would get: a sibling of the
+    /// same name on another bus, for example (see [`tree`](crate::tree#paths)).
+    PathTaken {
+        /// The path, as [`Device::path`](crate::Device::path) would write it.
+        path: String,
+    },
     /// A device name must not be empty nor contain `/`.
     InvalidName {
         /// The rejected name.
@@ -233,6 +239,9 @@ impl fmt::Display for Error {
                     formatter,
                     "device name {name:?} is taken among bus-less devices"
                 )
+            }
+            Self::PathTaken { path } => {
+                write!(formatter, "device path {path:?} is taken by another device")
             }
             Self::InvalidName { name } => write!(formatter, "invalid device name {name:?}"),
             Self::ForeignDevice { device } => {

@@ -518,7 +518,8 @@ impl DeviceModel {
     /// # Errors
     ///
     /// [`Error::InvalidName`], [`Error::UnknownBus`], [`Error::NameTaken`],
-    /// [`Error::ForeignDevice`] or [`Error::ParentDeleted`] (for the parent). The device
+    /// [`Error::PathTaken`], [`Error::ForeignDevice`] or [`Error::ParentDeleted`] (for
+    /// the parent). The device
     /// object is then never created and the release hook is dropped without running.
     pub fn add_device(&self, builder: DeviceBuilder) -> Result<device::Registration> {
         let device = self.shared.add_device(builder)?;
@@ -607,11 +608,13 @@ impl DeviceModel {
     }
 
     /// The registered device at `path`, as [`Device::path`] writes it and the
-    /// [`tree`](crate::tree) shows it: `/devices/<ancestors>/<name>` (for example
-    /// `/devices/platform/uart16550.0`). A trailing `/` is accepted; anything else not of
-    /// that form finds nothing.
+    /// [`tree`](crate::tree) shows it (for example `/devices/platform/uart16550.0`; the
+    /// rule is in [`tree`](crate::tree#paths)). Every registered device has its own path,
+    /// so this finds each of them. A trailing `/` is accepted; anything else not of that
+    /// form finds nothing, and so does a bus's directory (`/devices/faux`) unless a root
+    /// device has that name.
     ///
-    /// Walks down from the root: at each level, one hashed name lookup per namespace (the
+    /// Walks down from the top: at each level, one hashed name lookup per namespace (the
     /// bus-less devices, then each bus; names are unique only per namespace), keeping
     /// the device whose parent is the one found a level up. Never a scan of every device.
     ///
@@ -628,29 +631,7 @@ impl DeviceModel {
     /// # Ok::<(), drivermodel::Error>(())
     /// ```
     pub fn find_by_path(&self, path: &str) -> Option<ARef<Device>> {
-        let rest = path.strip_prefix("/devices/")?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let mut parent: Option<ARef<Device>> = None;
-        for name in rest.split('/') {
-            if name.is_empty() {
-                return None;
-            }
-            let found = {
-                let registry = self.shared.registry.lock();
-                let matches_parent = |device: &Device| match (device.parent(), &parent) {
-                    (None, None) => true,
-                    (Some(own), Some(expected)) => own.same_as(expected),
-                    _ => false,
-                };
-                // Any level may be bus-less or on any bus.
-                let by_name =
-                    |index: &NameIndex| index.find(name).filter(|device| matches_parent(device));
-                by_name(&registry.root_names)
-                    .or_else(|| registry.buses.iter().find_map(|bus| by_name(&bus.names)))
-            };
-            parent = Some(found?);
-        }
-        parent
+        crate::tree::find(&self.shared.registry.lock(), path)
     }
 
     /// Every registered device, in registration order.
@@ -1062,6 +1043,7 @@ impl Shared {
                     });
                 }
             }
+            crate::tree::check_path_free(&registry, &builder.name, bus, builder.parent.as_deref())?;
             Ok(bus)
         })();
         let bus = match checked {

@@ -1,4 +1,49 @@
-//! A sysfs-like text view of a model, for logs, demos and tests.
+//! The device tree: unique device paths, and a sysfs-like text view of a model for logs,
+//! demos and tests.
+//!
+//! # Paths
+//!
+//! Every registered device has a path that no other registered device has, built the way
+//! Linux lays out `/sys/devices`:
+//!
+//! | device | path |
+//! |---|---|
+//! | with a parent | `<parent's path>/<name>` |
+//! | on a bus, without a parent | `/devices/<bus>/<name>` (Linux's `/devices/platform/…`) |
+//! | bus-less, without a parent (a root device) | `/devices/<name>` |
+//!
+//! So a faux device without a parent is `/devices/faux/<name>`, and a kernel that adds a
+//! root device named after its bus (`platform`) as the parent of that bus's devices gets
+//! the same directory for parented and parentless ones: `/devices/platform/uart0`.
+//!
+//! Names are unique per namespace (each bus, and the bus-less devices; see
+//! [`Error::NameTaken`]), which is not enough for paths: two children of one parent on
+//! different buses, or a root device `platform`'s child and a parentless platform device,
+//! could share a name. Such an add fails with [`Error::PathTaken`], as Linux refuses a
+//! duplicate sysfs entry: the first device keeps its path, the second is never created.
+//! Paths never change while a device is registered (its name, bus and parent are fixed),
+//! so [`DeviceModel::find_by_path`] finds each registered device by its path, and the
+//! path in an [`Event`](crate::event::Event) names one device.
+//!
+//! ```
+//! use drivermodel::{DeviceBuilder, DeviceModel, Error, faux};
+//!
+//! let model = DeviceModel::new();
+//! let root = model.add_device(DeviceBuilder::new("uart0"))?;
+//! let virtual_uart = faux::Registration::new(&model, "uart0", None)?;
+//! assert_eq!(root.path(), "/devices/uart0");
+//! assert_eq!(virtual_uart.device().path(), "/devices/faux/uart0");
+//! let found = model.find_by_path("/devices/faux/uart0").expect("registered");
+//! assert!(found.same_as(virtual_uart.device()));
+//! // A bus-less child named like a faux sibling would share its path.
+//! let board = model.add_device(DeviceBuilder::new("board"))?;
+//! let display = faux::Registration::new(&model, "display", Some(&board))?;
+//! assert_eq!(
+//!     model.add_device(DeviceBuilder::new("display").parent(&board)).err(),
+//!     Some(Error::PathTaken { path: "/devices/board/display".into() })
+//! );
+//! # Ok::<(), drivermodel::Error>(())
+//! ```
 //!
 //! # Format
 //!
@@ -42,7 +87,8 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use crate::device::{ARef, BindingState, Device, Lifecycle};
-use crate::model::DeviceModel;
+use crate::error::{Error, Result};
+use crate::model::{DeviceModel, Registry};
 
 /// A bus name and its drivers.
 type BusListing = (String, Vec<DriverListing>);
@@ -187,4 +233,128 @@ fn describe(text: &mut String, device: &Device, suppliers: Option<&[String]>) {
         text.push_str(" power=suspended");
     }
     text.push('\n');
+}
+
+/// The path of `device`, by the rule in [Paths](self#paths).
+pub(crate) fn path_of(device: &Device) -> String {
+    let mut names = Vec::new();
+    let mut top = device;
+    names.push(top.name());
+    while let Some(parent) = top.parent() {
+        names.push(parent.name());
+        top = parent;
+    }
+    let mut path = String::from("/devices");
+    if let Some(bus) = top.bus_name() {
+        path.push('/');
+        path.push_str(bus);
+    }
+    for name in names.iter().rev() {
+        path.push('/');
+        path.push_str(name);
+    }
+    path
+}
+
+/// The registered device at `path` (see [`DeviceModel::find_by_path`]).
+///
+/// The first segment is a root device's name or a bus name (then the second is a
+/// parentless device on that bus); each later segment is a child of the device found so
+/// far. Both readings of the start are tried: paths are unique, so at most one resolves.
+pub(crate) fn find(registry: &Registry, path: &str) -> Option<ARef<Device>> {
+    let rest = path.strip_prefix("/devices/")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.split('/').any(str::is_empty) {
+        return None;
+    }
+    let mut segments = rest.split('/');
+    let first = segments.next()?;
+    let as_root = || {
+        let root = registry
+            .root_names
+            .find(first)
+            .filter(|device| device.parent().is_none())?;
+        walk(registry, root, segments.clone())
+    };
+    let on_bus = || {
+        let mut segments = segments.clone();
+        let bus = &registry.buses[registry.bus_index(first)?];
+        let top = bus
+            .names
+            .find(segments.next()?)
+            .filter(|device| device.parent().is_none())?;
+        walk(registry, top, segments)
+    };
+    as_root().or_else(on_bus)
+}
+
+/// Follows `segments` down from `device`, one child name per segment.
+fn walk<'a>(
+    registry: &Registry,
+    mut device: ARef<Device>,
+    segments: impl Iterator<Item = &'a str>,
+) -> Option<ARef<Device>> {
+    for name in segments {
+        device = child(registry, &device, name)?;
+    }
+    Some(device)
+}
+
+/// The registered child of `parent` named `name`, bus-less or on any bus: one hashed
+/// lookup per namespace (names are unique only per namespace), never a scan of devices.
+fn child(registry: &Registry, parent: &Device, name: &str) -> Option<ARef<Device>> {
+    let is_child = |device: &ARef<Device>| device.parent().is_some_and(|own| own.same_as(parent));
+    registry.root_names.find(name).filter(is_child).or_else(|| {
+        registry
+            .buses
+            .iter()
+            .find_map(|bus| bus.names.find(name).filter(is_child))
+    })
+}
+
+/// Checks that a device about to be added as `name` on the bus at index `bus` under
+/// `parent` gets a path no registered device has. Its name is already known to be free
+/// in its namespace, which rules out every other collision: a root device's path has one
+/// segment, and a parentless bus device's name is unique on its bus.
+///
+/// # Errors
+///
+/// [`Error::PathTaken`] with the path.
+pub(crate) fn check_path_free(
+    registry: &Registry,
+    name: &str,
+    bus: Option<usize>,
+    parent: Option<&Device>,
+) -> Result<()> {
+    let is_root = |device: &Device| device.parent().is_none() && device.bus_name().is_none();
+    let taken = match (parent, bus) {
+        // A sibling of the same name, or (under a root device named like a bus) a
+        // parentless device of that bus.
+        (Some(parent), _) => {
+            child(registry, parent, name).is_some()
+                || (is_root(parent)
+                    && registry
+                        .bus_index(parent.name())
+                        .and_then(|bus| registry.buses[bus].names.find(name))
+                        .is_some_and(|device| device.parent().is_none()))
+        }
+        // A child of the root device named like the bus.
+        (None, Some(bus)) => registry
+            .root_names
+            .find(&registry.buses[bus].name)
+            .filter(|root| is_root(root))
+            .is_some_and(|root| child(registry, &root, name).is_some()),
+        (None, None) => false,
+    };
+    if !taken {
+        return Ok(());
+    }
+    let mut path = match (parent, bus) {
+        (Some(parent), _) => parent.path(),
+        (None, Some(bus)) => alloc::format!("/devices/{}", registry.buses[bus].name),
+        (None, None) => String::from("/devices"),
+    };
+    path.push('/');
+    path.push_str(name);
+    Err(Error::PathTaken { path })
 }

@@ -473,7 +473,7 @@ fn probe_may_add_children_and_register_drivers_without_deadlock() {
         ["probe:bridge:bridge0:0", "probe:leaf:child0:0"]
     );
     let child_path = model.find_device(Some("test"), "child0").unwrap().path();
-    assert_eq!(child_path, "/devices/bridge0/child0");
+    assert_eq!(child_path, "/devices/test/bridge0/child0");
     // Children first: deleting the child and its driver, then the parent.
     children.lock().unwrap().clear();
     drop((bridge, parent_driver));

@@ -215,7 +215,7 @@ fn deferred_listing_names_devices_and_reasons() {
     );
     assert_eq!(model.retry_deferred(), 0);
     assert!(model.tree().contains(
-        "/devices/consumer bus=test driver=- devres=0 deferred=\"waiting for supplier clock\" suppliers=clock\n"
+        "/devices/test/consumer bus=test driver=- devres=0 deferred=\"waiting for supplier clock\" suppliers=clock\n"
     ));
     // The supplier binds: the consumer leaves the listing, the others stay.
     let clock_driver = model

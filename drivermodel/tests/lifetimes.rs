@@ -139,7 +139,7 @@ fn parent_deletion_waits_for_children() {
     assert!(
         model
             .tree()
-            .contains("/devices/ctl bus=test driver=- devres=0 delete-pending")
+            .contains("/devices/test/ctl bus=test driver=- devres=0 delete-pending")
     );
     assert_eq!(
         model

@@ -44,7 +44,7 @@ fn event_sequences_for_success_failure_deferral_unbind_and_delete() {
     let device = model.add_device(test_device("g0", "g")).unwrap();
     {
         let recorded = events.lock().unwrap();
-        assert_eq!(recorded[0].path, "/devices/g0");
+        assert_eq!(recorded[0].path, "/devices/test/g0");
         assert_eq!(recorded[0].bus.as_deref(), Some("test"));
         assert_eq!(recorded[1].driver.as_deref(), Some("good"));
     }
@@ -159,7 +159,7 @@ fn tree_view_of_a_representative_model() {
 /devices/board/com1 bus=test driver=uart devres=2
 /devices/board/com1/display bus=faux driver=faux_driver devres=0
 /devices/board/gpu0 bus=test driver=- devres=0 deferred=\"waiting for iommu\" suppliers=com1
-/devices/com2 bus=test driver=uart devres=2 override=uart
+/devices/test/com2 bus=test driver=uart devres=2 override=uart
 /bus/faux
 /bus/faux/drivers/faux_driver devices=display
 /bus/test
@@ -286,9 +286,9 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Add, "/devices/b0", None),
-            (Bind, "/devices/b0", Some("bad")),
-            (NotBound, "/devices/b0", Some("bad")),
+            (Add, "/devices/test/b0", None),
+            (Bind, "/devices/test/b0", Some("bad")),
+            (NotBound, "/devices/test/b0", Some("bad")),
         ])
     );
     // Deferral by the probe, then the retry when the supplier binds.
@@ -296,20 +296,20 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Add, "/devices/c0", None),
-            (Bind, "/devices/c0", Some("needy")),
-            (NotBound, "/devices/c0", Some("needy")),
+            (Add, "/devices/test/c0", None),
+            (Bind, "/devices/test/c0", Some("needy")),
+            (NotBound, "/devices/test/c0", Some("needy")),
         ])
     );
     let supplier = model.add_device(test_device("supplier", "s")).unwrap();
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Add, "/devices/supplier", None),
-            (Bind, "/devices/supplier", Some("supply")),
-            (Bound, "/devices/supplier", Some("supply")),
-            (Bind, "/devices/c0", Some("needy")),
-            (Bound, "/devices/c0", Some("needy")),
+            (Add, "/devices/test/supplier", None),
+            (Bind, "/devices/test/supplier", Some("supply")),
+            (Bound, "/devices/test/supplier", Some("supply")),
+            (Bind, "/devices/test/c0", Some("needy")),
+            (Bound, "/devices/test/c0", Some("needy")),
         ])
     );
     // Unbind of a supplier: its linked consumer is unbound completely first.
@@ -321,10 +321,10 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Unbind, "/devices/c0", Some("needy")),
-            (Unbound, "/devices/c0", Some("needy")),
-            (Unbind, "/devices/supplier", Some("supply")),
-            (Unbound, "/devices/supplier", Some("supply")),
+            (Unbind, "/devices/test/c0", Some("needy")),
+            (Unbound, "/devices/test/c0", Some("needy")),
+            (Unbind, "/devices/test/supplier", Some("supply")),
+            (Unbound, "/devices/test/supplier", Some("supply")),
         ])
     );
     // A link deferral happens before the probe starts: no events at all.
@@ -339,10 +339,10 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Bind, "/devices/supplier", Some("supply")),
-            (Bound, "/devices/supplier", Some("supply")),
-            (Bind, "/devices/c0", Some("needy")),
-            (Bound, "/devices/c0", Some("needy")),
+            (Bind, "/devices/test/supplier", Some("supply")),
+            (Bound, "/devices/test/supplier", Some("supply")),
+            (Bind, "/devices/test/c0", Some("needy")),
+            (Bound, "/devices/test/c0", Some("needy")),
         ])
     );
     // Delete, bound and unbound.
@@ -360,8 +360,8 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Delete, "/devices/b0", None),
-            (Removed, "/devices/b0", None)
+            (Delete, "/devices/test/b0", None),
+            (Removed, "/devices/test/b0", None)
         ])
     );
     // Deleting a supplier unbinds its consumer first too.
@@ -369,20 +369,20 @@ fn exact_event_sequence_for_each_transition() {
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Delete, "/devices/supplier", None),
-            (Unbind, "/devices/c0", Some("needy")),
-            (Unbound, "/devices/c0", Some("needy")),
-            (Unbind, "/devices/supplier", Some("supply")),
-            (Unbound, "/devices/supplier", Some("supply")),
-            (Removed, "/devices/supplier", None),
+            (Delete, "/devices/test/supplier", None),
+            (Unbind, "/devices/test/c0", Some("needy")),
+            (Unbound, "/devices/test/c0", Some("needy")),
+            (Unbind, "/devices/test/supplier", Some("supply")),
+            (Unbound, "/devices/test/supplier", Some("supply")),
+            (Removed, "/devices/test/supplier", None),
         ])
     );
     drop((consumer, board, drivers));
     assert_eq!(
         take_full(&events),
         expect(&[
-            (Delete, "/devices/c0", None),
-            (Removed, "/devices/c0", None),
+            (Delete, "/devices/test/c0", None),
+            (Removed, "/devices/test/c0", None),
             (Delete, "/devices/board", None),
             (Removed, "/devices/board", None),
         ])
@@ -414,7 +414,7 @@ fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
             event.kind,
             EventKind::Bind | EventKind::Bound | EventKind::Unbound
         );
-        if event.path != "/devices/dev" || !interesting {
+        if event.path != "/devices/test/dev" || !interesting {
             return; // the nested binds of `spare`, add and delete
         }
         let model = &model_in_subscriber;
@@ -424,7 +424,7 @@ fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
         let line = model
             .tree()
             .lines()
-            .find(|line| line.starts_with("/devices/dev "))
+            .find(|line| line.starts_with("/devices/test/dev "))
             .map(String::from)
             .unwrap_or_default();
         let _ = (
@@ -457,12 +457,12 @@ fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
     assert_eq!(
         *seen.lock().unwrap(),
         [
-            "/devices/dev bus=test driver=probing:drv devres=0",
+            "/devices/test/dev bus=test driver=probing:drv devres=0",
             "Err(Busy { device: \"dev\" })",
             "Err(Busy { device: \"dev\" })",
-            "/devices/dev bus=test driver=drv devres=0",
+            "/devices/test/dev bus=test driver=drv devres=0",
             "bind spare: Ok(())",
-            "/devices/dev bus=test driver=- devres=0",
+            "/devices/test/dev bus=test driver=- devres=0",
             "unbind spare: Ok(())",
         ]
     );
@@ -488,7 +488,7 @@ fn driver_override_restricts_every_path_and_clears() {
     assert!(
         model
             .tree()
-            .contains("/devices/dev bus=test driver=first devres=0 override=second\n")
+            .contains("/devices/test/dev bus=test driver=first devres=0 override=second\n")
     );
     model.unbind(&device).unwrap();
     assert_eq!(
@@ -640,10 +640,10 @@ fn tree_view_with_every_flag() {
 /devices/soc/uart1 bus=test driver=uart devres=3
 /devices/soc/uart1/card bus=faux driver=faux_driver devres=1 power=suspended
 /devices/soc/gpu bus=test driver=- devres=0 deferred=\"firmware not loaded\"
-/devices/uart0 bus=test driver=uart devres=3 override=uart
-/devices/odd bus=test driver=- devres=0 deferred=\"bus cannot decide\"
-/devices/pmic bus=test driver=- devres=0
-/devices/display bus=test driver=- devres=0 deferred=\"waiting for supplier pmic\" suppliers=pmic,clock
+/devices/test/uart0 bus=test driver=uart devres=3 override=uart
+/devices/test/odd bus=test driver=- devres=0 deferred=\"bus cannot decide\"
+/devices/test/pmic bus=test driver=- devres=0
+/devices/test/display bus=test driver=- devres=0 deferred=\"waiting for supplier pmic\" suppliers=pmic,clock
 /bus/faux
 /bus/faux/drivers/faux_driver devices=card
 /bus/test

@@ -142,7 +142,7 @@ fn the_suspended_state_is_tracked() {
     log.take();
     assert_eq!(names(&model), ["bridge", "panel", "backlight"]);
     assert!(model.tree().contains(
-        "/devices/bridge/panel bus=test driver=any devres=0 suppliers=backlight power=suspended\n"
+        "/devices/test/bridge/panel bus=test driver=any devres=0 suppliers=backlight power=suspended\n"
     ));
     // Hotplug while asleep: bound, not suspended.
     let late = model.add_device(test_device("late", "x")).unwrap();

@@ -94,7 +94,7 @@ kernel_test! {
         // The RAM disk's faux device describes itself.
         let ram = run("show ram0");
         check!(ram.contains("size: 0x8000") && ram.contains("block-size: 0x200"), "{ram}");
-        check!(tree.contains("/devices/ram0 bus=faux driver=faux_driver devres=1 block-size=0x200 size=0x8000"), "{tree}");
+        check!(tree.contains("/devices/faux/ram0 bus=faux driver=faux_driver devres=1 block-size=0x200 size=0x8000"), "{tree}");
         check!(tree.lines().any(|line| line.starts_with("/devices/platform/uart16550.0 bus=platform driver=uart16550 ") && line.contains(" description=\"COM1")), "{tree}");
         let lspci = run("lspci");
         check!(lspci.contains("host bridge") && lspci.contains("ISA bridge") && lspci.contains("1234:1111"), "{lspci}");

@@ -296,7 +296,7 @@ impl Real {
         let parent = parent
             .filter(|&parent| parent != slot)
             .and_then(|parent| self.device(parent));
-        let parent_path = parent.map_or_else(|| String::from("/devices"), Device::path);
+        let parent_path = parent.map_or_else(|| format!("/devices/{BUS}"), Device::path);
         let reserved = self.log.reserve(|_| format!("{parent_path}/d{slot}"));
         let (log, uid) = (self.log.clone(), reserved.uid);
         let mut builder = DeviceBuilder::new(format!("d{slot}"))
