@@ -61,7 +61,6 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -76,7 +75,10 @@ use crate::devres;
 use crate::driver::ErasedDriver;
 use crate::error::{Error, Result};
 use crate::model::{Counters, DeviceModel, Shared};
-use crate::resource::{IoPortRange, Irq, MmioRange, PropertyValue, Resource};
+use crate::property::{
+    self, Cells, Cells64, Encoder, Properties, Property, PropertyValue, StringList,
+};
+use crate::resource::{IoPortRange, Irq, MmioRange, Resource};
 
 /// A device. `Device` alone means `Device<Normal>`; see [`context`](crate::context) for
 /// what the other contexts prove.
@@ -128,7 +130,7 @@ struct Description {
 /// The parts of a [`Description`] that even devices with bus data rarely have.
 struct Rare {
     resources: Vec<Resource>,
-    properties: BTreeMap<String, PropertyValue>,
+    properties: Properties,
     release: spin::Mutex<Option<Box<dyn FnOnce() + Send>>>,
     devres_capacity: Option<usize>,
 }
@@ -276,7 +278,7 @@ impl Device {
         .then(|| {
             Box::new(Rare {
                 resources: builder.resources,
-                properties: builder.properties,
+                properties: builder.properties.finish(),
                 release: spin::Mutex::new(builder.release),
                 devres_capacity: builder.devres_capacity,
             })
@@ -408,18 +410,121 @@ impl Device {
             .nth(index)
     }
 
-    /// A property by key.
-    pub fn property(&self, key: &str) -> Option<&PropertyValue> {
-        self.inner.rare()?.properties.get(key)
+    /// The property `name`, borrowed from the device's property buffer (see
+    /// [`property`](crate::property) for the typed reads).
+    pub fn property(&self, name: &str) -> Option<Property<'_>> {
+        self.inner.rare()?.properties.get(name)
     }
 
-    /// All properties, sorted by key.
-    pub fn properties(&self) -> impl Iterator<Item = (&str, &PropertyValue)> {
+    /// All properties, in the order they were set.
+    pub fn properties(&self) -> impl Iterator<Item = Property<'_>> {
         self.inner
             .rare()
             .into_iter()
             .flat_map(|rare| rare.properties.iter())
-            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// The property `name` or the [`PropertyError::Missing`](property::PropertyError)
+    /// error.
+    fn require(&self, name: &str) -> Result<Property<'_>> {
+        self.property(name).ok_or_else(|| Error::Property {
+            property: name.into(),
+            problem: property::PropertyError::Missing,
+        })
+    }
+
+    /// Whether the flag `name` is set: present and not a stored `false` (Linux's
+    /// `of_property_read_bool`: a devicetree flag is an empty property).
+    pub fn read_bool(&self, name: &str) -> bool {
+        self.property(name)
+            .is_some_and(|property| !matches!(property.value(), property::Value::Bool(false)))
+    }
+
+    /// The property `name` as exactly one `u32`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, or not exactly one cell.
+    pub fn read_u32(&self, name: &str) -> Result<u32> {
+        self.require(name)?.as_u32()
+    }
+
+    /// The property `name` as exactly one `u64` (a devicetree value of two cells).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, or not exactly one
+    /// number.
+    pub fn read_u64(&self, name: &str) -> Result<u64> {
+        self.require(name)?.as_u64()
+    }
+
+    /// The property `name` as `u32` cells, read in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, or its length is not a
+    /// multiple of 4.
+    pub fn read_u32_array(&self, name: &str) -> Result<Cells<'_>> {
+        self.require(name)?.as_u32_array()
+    }
+
+    /// The `index`-th cell of the property `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_u32_array`](Self::read_u32_array), and
+    /// [`PropertyError::OutOfRange`](property::PropertyError::OutOfRange) past its end.
+    pub fn read_u32_at(&self, name: &str, index: usize) -> Result<u32> {
+        let cells = self.read_u32_array(name)?;
+        cells.get(index).ok_or_else(|| Error::Property {
+            property: name.into(),
+            problem: property::PropertyError::OutOfRange {
+                index,
+                count: cells.len(),
+            },
+        })
+    }
+
+    /// The property `name` as `u64` numbers, read in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, or its length is not a
+    /// multiple of 8.
+    pub fn read_u64_array(&self, name: &str) -> Result<Cells64<'_>> {
+        self.require(name)?.as_u64_array()
+    }
+
+    /// The property `name` as one string (the first of a list).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, empty, not
+    /// NUL-terminated or not UTF-8.
+    pub fn read_string(&self, name: &str) -> Result<&str> {
+        self.require(name)?.as_str()
+    }
+
+    /// The property `name` as a string list.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, of another type, not NUL-terminated or
+    /// not UTF-8.
+    pub fn read_strings(&self, name: &str) -> Result<StringList<'_>> {
+        self.require(name)?.as_strings()
+    }
+
+    /// The `index`-th reference of the property `name`: the device and its argument
+    /// cells.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Property`] when it is missing, not a reference list, `index` is out of
+    /// range, or the target is gone.
+    pub fn read_reference(&self, name: &str, index: usize) -> Result<property::Reference<'_>> {
+        self.require(name)?.reference(index)
     }
 
     /// The bus-specific data given with [`DeviceBuilder::data`], if it is a `T`.
@@ -615,7 +720,7 @@ pub struct DeviceBuilder {
     pub(crate) bus: Option<String>,
     pub(crate) parent: Option<ARef<Device>>,
     resources: Vec<Resource>,
-    properties: BTreeMap<String, PropertyValue>,
+    properties: Encoder,
     data: Option<Box<dyn Any + Send + Sync>>,
     release: Option<Box<dyn FnOnce() + Send>>,
     devres_capacity: Option<usize>,
@@ -630,7 +735,7 @@ impl DeviceBuilder {
             bus: None,
             parent: None,
             resources: Vec::new(),
-            properties: BTreeMap::new(),
+            properties: Encoder::default(),
             data: None,
             release: None,
             devres_capacity: None,
@@ -655,9 +760,53 @@ impl DeviceBuilder {
         self
     }
 
-    /// Sets a property.
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<PropertyValue>) -> Self {
-        self.properties.insert(key.into(), value.into());
+    /// Sets the property `name` (replacing one of the same name): `bool`, `u32`, `u64`,
+    /// strings, string lists and number arrays (see
+    /// [`PropertyValue`]). All of a device's properties share one allocation.
+    pub fn property(mut self, name: &str, value: impl PropertyValue) -> Self {
+        property::set_value(&mut self.properties, name, &value);
+        self
+    }
+
+    /// Sets the property `name` to one reference to `target` with argument cells `args`
+    /// (at most 255), read back with [`Device::read_reference`]. The reference is weak:
+    /// it does not keep `target` alive.
+    pub fn reference<Ctx: Context>(
+        mut self,
+        name: &str,
+        target: &Device<Ctx>,
+        args: &[u32],
+    ) -> Self {
+        self.properties
+            .set_references(name, [(target.inner.this.clone(), args)]);
+        self
+    }
+
+    /// Sets the property `name` to a list of references, each a target (`None`: not
+    /// found, read back as [`PropertyError::Dangling`](property::PropertyError)) and its
+    /// argument cells.
+    pub fn references<'d>(
+        mut self,
+        name: &str,
+        entries: impl IntoIterator<Item = (Option<&'d Device>, &'d [u32])>,
+    ) -> Self {
+        self.properties.set_references(
+            name,
+            entries.into_iter().map(|(target, args)| {
+                (
+                    target.map_or_else(Weak::new, |device| device.inner.this.clone()),
+                    args,
+                )
+            }),
+        );
+        self
+    }
+
+    /// Sets the property `name` to untyped devicetree bytes (big-endian cells, strings
+    /// with NULs), read as Linux reads an `of` property.
+    pub fn raw_property(mut self, name: &str, bytes: &[u8]) -> Self {
+        self.properties
+            .set(name, property::PropertyKind::Raw, bytes);
         self
     }
 

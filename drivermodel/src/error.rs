@@ -183,6 +183,13 @@ pub enum Error {
         /// example `"uart16550 uart16550.0"`.
         owner: String,
     },
+    /// A property read failed (see [`property`](crate::property)).
+    Property {
+        /// The property name.
+        property: String,
+        /// What is wrong.
+        problem: crate::property::PropertyError,
+    },
     /// A resource description is invalid (empty or wrapping range).
     InvalidResource {
         /// What is wrong.
@@ -310,6 +317,9 @@ impl fmt::Display for Error {
                 write!(formatter, "{resource} is already claimed by {owner}")
             }
             Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
+            Self::Property { property, problem } => {
+                write!(formatter, "property {property:?}: {problem}")
+            }
         }
     }
 }

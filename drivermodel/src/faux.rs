@@ -45,7 +45,8 @@ use crate::device::{self, Device, DeviceBuilder};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::model::{DeviceModel, Request};
-use crate::resource::{PropertyValue, Resource};
+use crate::property::PropertyValue;
+use crate::resource::Resource;
 
 /// The faux bus name.
 pub const BUS_NAME: &str = "faux";
@@ -152,7 +153,6 @@ impl Registration {
     ///
     /// ```
     /// use drivermodel::faux;
-    /// use drivermodel::resource::PropertyValue;
     /// use drivermodel::DeviceModel;
     ///
     /// let model = DeviceModel::new();
@@ -160,11 +160,11 @@ impl Registration {
     ///     .property("size", 1u64 << 20)
     ///     .probe(|device| {
     ///         // The properties are there when the probe runs.
-    ///         assert_eq!(device.property("size"), Some(&PropertyValue::U64(1 << 20)));
+    ///         assert_eq!(device.read_u64("size"), Ok(1 << 20));
     ///         Ok(())
     ///     })
     ///     .create(&model)?;
-    /// assert_eq!(ram0.device().property("size"), Some(&PropertyValue::U64(1 << 20)));
+    /// assert_eq!(ram0.device().read_u64("size"), Ok(1 << 20));
     /// # Ok::<(), drivermodel::Error>(())
     /// ```
     pub fn builder(name: impl Into<String>) -> Builder {
@@ -226,8 +226,8 @@ impl Builder {
 
     /// Sets a property (shown by the [`tree`](crate::tree)'s users, read with
     /// [`Device::property`]).
-    pub fn property(mut self, key: impl Into<String>, value: impl Into<PropertyValue>) -> Self {
-        self.device = self.device.property(key, value);
+    pub fn property(mut self, name: &str, value: impl PropertyValue) -> Self {
+        self.device = self.device.property(name, value);
         self
     }
 

@@ -37,6 +37,7 @@ pub mod faux;
 pub mod link;
 pub mod model;
 pub mod power;
+pub mod property;
 pub mod resource;
 pub mod revocable;
 pub mod tree;

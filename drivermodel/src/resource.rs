@@ -1,13 +1,11 @@
-//! Typed hardware resources a device describes: I/O port ranges, MMIO ranges, IRQ lines,
-//! and free-form key/value properties.
+//! Typed hardware resources a device describes: I/O port ranges, MMIO ranges, IRQ lines.
+//! Properties live in [`property`](crate::property).
 //!
 //! Each range type has one checking constructor (`new`), after which it is trusted:
 //! a range is never empty and never wraps around its address space.
 
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::{Error, Result};
@@ -137,50 +135,6 @@ impl fmt::Display for Resource {
             Self::Mmio(range) => write!(formatter, "mmio {:#x}..{:#x}", range.start(), range.end()),
             Self::Irq(irq) => write!(formatter, "irq {}", irq.0),
         }
-    }
-}
-
-/// The value of a device property.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PropertyValue {
-    /// A flag.
-    Bool(bool),
-    /// A number.
-    U64(u64),
-    /// A string.
-    String(String),
-    /// Raw bytes.
-    Bytes(Vec<u8>),
-}
-
-impl From<bool> for PropertyValue {
-    fn from(value: bool) -> Self {
-        Self::Bool(value)
-    }
-}
-
-impl From<u64> for PropertyValue {
-    fn from(value: u64) -> Self {
-        Self::U64(value)
-    }
-}
-
-impl From<&str> for PropertyValue {
-    fn from(value: &str) -> Self {
-        Self::String(value.into())
-    }
-}
-
-impl From<String> for PropertyValue {
-    fn from(value: String) -> Self {
-        Self::String(value)
-    }
-}
-
-impl From<Vec<u8>> for PropertyValue {
-    fn from(value: Vec<u8>) -> Self {
-        Self::Bytes(value)
     }
 }
 

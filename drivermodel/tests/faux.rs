@@ -145,7 +145,7 @@ fn the_vkms_shape_without_a_reference_loop() {
 /// are there during its probe and afterwards; a failed probe leaves nothing.
 #[test]
 fn builder_creates_a_described_bound_device() {
-    use drivermodel::resource::{Irq, PropertyValue, Resource};
+    use drivermodel::resource::{Irq, Resource};
     let model = DeviceModel::new();
     let board = model.add_device(DeviceBuilder::new("board")).unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
@@ -156,7 +156,7 @@ fn builder_creates_a_described_bound_device() {
         .property("model", "ramdisk")
         .resource(Resource::Irq(Irq(9)))
         .probe(move |device| {
-            if device.property("size") == Some(&PropertyValue::U64(4096)) {
+            if device.read_u64("size") == Ok(4096) {
                 in_probe.fetch_add(1, Ordering::SeqCst);
             }
             Ok(())

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Log, TestDriver, model, test_device};
-use drivermodel::resource::{IoPortRange, Irq, MmioRange, PropertyValue, Resource};
+use drivermodel::resource::{IoPortRange, Irq, MmioRange, Resource};
 use drivermodel::{ARef, Device, DeviceBuilder, DeviceModel, Error};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -311,7 +311,8 @@ fn typed_resources_and_properties() {
     assert_eq!(device.irq(0), Some(Irq(11)));
     assert_eq!(device.irq(1), None);
     assert_eq!(device.resources().len(), 4);
-    assert_eq!(device.property("vendor"), Some(&PropertyValue::U64(0x1234)));
+    assert_eq!(device.read_u64("vendor"), Ok(0x1234));
+    assert_eq!(device.read_string("model"), Ok("bochs-display"));
     assert_eq!(device.properties().count(), 2);
     assert_eq!(device.data::<u16>(), Some(&0x1111));
     assert_eq!(device.data::<u32>(), None);

@@ -21,8 +21,8 @@ kernel_test! {
         check_eq!(ram0.blocks(), ramdisk::BOOT_BLOCKS);
         // It describes itself (the shell's `show ram0` and tree list these).
         let size = (ramdisk::BOOT_BLOCKS * BLOCK_SIZE) as u64;
-        check_eq!(ram0.device().property("size"), Some(&drivermodel::resource::PropertyValue::U64(size)));
-        check_eq!(ram0.device().property("block-size"), Some(&drivermodel::resource::PropertyValue::U64(BLOCK_SIZE as u64)));
+        check_eq!(ram0.device().read_u64("size"), Ok(size));
+        check_eq!(ram0.device().read_u64("block-size"), Ok(BLOCK_SIZE as u64));
         // Faux devices refuse manual unbind: the storage cannot be pulled from under ram0.
         check!(model().unbind(ram0.device()).is_err());
         let mut buffer = [0xff_u8; BLOCK_SIZE];

@@ -54,10 +54,7 @@ pub struct TestBus;
 pub const BUS: &str = "test";
 
 fn compatible(device: &Device) -> Option<&str> {
-    match device.property("compatible")? {
-        drivermodel::resource::PropertyValue::String(value) => Some(value),
-        _ => None,
-    }
+    device.read_string("compatible").ok()
 }
 
 impl Bus for TestBus {

@@ -17,7 +17,8 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 use drivermodel::device::BindingState;
-use drivermodel::resource::{PropertyValue, Resource};
+use drivermodel::property::{Property, Value};
+use drivermodel::resource::Resource;
 use drivermodel::{ARef, Device, DeviceModel};
 
 pub use self::parse::{COMMANDS, Command, ParseError, parse};
@@ -278,18 +279,29 @@ fn tree(model: &DeviceModel, out: &mut dyn Write) -> fmt::Result {
         out.write_str(line)?;
         let path = line.split(' ').next().unwrap_or("");
         if let Some(device) = model.find_by_path(path) {
-            for (key, value) in device.properties() {
-                match value {
-                    PropertyValue::U64(number) => write!(out, " {key}={number:#x}")?,
-                    PropertyValue::String(text) => write!(out, " {key}={text:?}")?,
-                    PropertyValue::Bool(flag) => write!(out, " {key}={flag}")?,
-                    other => write!(out, " {key}={other:?}")?,
+            for property in sorted_properties(&device) {
+                let key = property.name();
+                match property.value() {
+                    Value::U64(numbers) if numbers.len() == 1 => {
+                        write!(out, " {key}={:#x}", numbers.get(0).unwrap_or(0))?
+                    }
+                    Value::String(text) => write!(out, " {key}={text:?}")?,
+                    Value::Bool(flag) => write!(out, " {key}={flag}")?,
+                    other => write!(out, " {key}={other}")?,
                 }
             }
         }
         out.write_char('\n')?;
     }
     Ok(())
+}
+
+/// A device's properties sorted by name, so the views do not depend on the order the
+/// bus code set them in.
+fn sorted_properties(device: &Device) -> Vec<Property<'_>> {
+    let mut properties: Vec<Property<'_>> = device.properties().collect();
+    properties.sort_unstable_by_key(|property| property.name());
+    properties
 }
 
 fn help(out: &mut dyn Write) -> fmt::Result {
@@ -336,12 +348,15 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
             _ => writeln!(out, "  resource: {resource:?}")?,
         }
     }
-    for (key, value) in device.properties() {
-        match value {
-            PropertyValue::U64(number) => writeln!(out, "  {key}: {number:#x}")?,
-            PropertyValue::String(text) => writeln!(out, "  {key}: {text}")?,
-            PropertyValue::Bool(flag) => writeln!(out, "  {key}: {flag}")?,
-            other => writeln!(out, "  {key}: {other:?}")?,
+    for property in sorted_properties(device) {
+        let key = property.name();
+        match property.value() {
+            Value::U64(numbers) if numbers.len() == 1 => {
+                writeln!(out, "  {key}: {:#x}", numbers.get(0).unwrap_or(0))?
+            }
+            Value::String(text) => writeln!(out, "  {key}: {text}")?,
+            Value::Bool(flag) => writeln!(out, "  {key}: {flag}")?,
+            other => writeln!(out, "  {key}: {other}")?,
         }
     }
     if let Some(function) = pci::function(device) {
