@@ -2,10 +2,11 @@
 //! `cargo run` does), waits for the end of boot and writes a PNG through QMP.
 //!
 //! The demo kernel sets a 1024x768 mode on the bochs display and paints a documented test
-//! pattern (`kernel/src/drivers/bochs/demo.rs`). Only a correct mode set and scanout can put
-//! those colours at those coordinates, so the pixel checks below are an end-to-end test
-//! of the PCI bus, the bochs driver and the display subsystem. The screenshot is taken at
-//! `kernel: boot complete`, after the demo's live unbind and rebind of the driver.
+//! pattern (`kernel/src/demo.rs`). Only a correct mode set and scanout can put those
+//! colours at those coordinates, so the pixel checks below are an end-to-end test of the
+//! PCI bus, the bochs driver and the display subsystem. The screenshot is taken at
+//! `kernel: boot complete`, after the demo's live unbind and rebind of the driver and its
+//! virtual display on a faux device, whose report the log checks.
 
 use std::fs::File;
 use std::path::Path;
@@ -74,6 +75,16 @@ fn boot_and_screenshot(extra: &[&str]) -> (String, Screenshot) {
 
 /// Checks the demo's test pattern at 1024x768 (see the module docs).
 fn assert_demo_pattern(shot: &Screenshot, log: &str) {
+    for line in [
+        "(expected ",
+        ": match)",
+        "kernel: demo: every counter back where it was: yes",
+    ] {
+        assert!(
+            log.contains(line),
+            "the demo's virtual display: no `{line}` in the boot log:\n{log}"
+        );
+    }
     assert_eq!(
         (shot.width, shot.height),
         (1024, 768),

@@ -5,11 +5,9 @@
 //!
 //! 1. subscribe the [event log](events), a fixed ring that never touches the heap after
 //!    boot, so logging does not disturb the tests' leak checks;
-//! 2. register the model's live counters (devices, bindings, devres nodes) as
-//!    [leak probes](crate::test::leak), so every kernel test also checks them;
-//! 3. the buses: [`platform`](crate::bus::platform) with the board table, then
+//! 2. the buses: [`platform`](crate::bus::platform) with the board table, then
 //!    [`pci`](crate::bus::pci) (enumerate, assign BARs firmware left at zero);
-//! 4. the built-in drivers ([`crate::drivers`]), which bind at once: the 16550 UART
+//! 3. the built-in drivers ([`crate::drivers`]), which bind at once: the 16550 UART
 //!    becomes the console.
 //!
 //! [`report`] prints the event log and the tree at the end of boot, as the command line's
@@ -25,7 +23,6 @@ use crate::arch;
 use crate::bus;
 use crate::cmdline::{DeviceReport, Options};
 use crate::println;
-use crate::test::leak::{self, LeakProbe};
 use crate::text::FixedString;
 
 static MODEL: Once<DeviceModel> = Once::new();
@@ -42,24 +39,6 @@ pub fn init(options: &Options<'_>) {
     let model = model();
     model.set_debug_reprobe(options.reprobe);
     SUBSCRIPTION.call_once(|| model.subscribe(record_event));
-    for probe in [
-        LeakProbe {
-            unit: "devices",
-            read: live_devices,
-        },
-        LeakProbe {
-            unit: "bindings",
-            read: live_bindings,
-        },
-        LeakProbe {
-            unit: "devres nodes",
-            read: live_devres_nodes,
-        },
-    ] {
-        if let Err(error) = leak::register(probe) {
-            println!("kernel: devices: {error}");
-        }
-    }
     if let Err(error) = bus::platform::init(model) {
         println!("kernel: platform bus: {error}");
     }
@@ -67,18 +46,6 @@ pub fn init(options: &Options<'_>) {
         println!("kernel: pci bus: {error}");
     }
     crate::drivers::init(model);
-}
-
-fn live_devices() -> i64 {
-    model().counts().devices as i64
-}
-
-fn live_bindings() -> i64 {
-    model().counts().bindings as i64
-}
-
-fn live_devres_nodes() -> i64 {
-    model().counts().devres_nodes as i64
 }
 
 /// One logged event, stored inline.

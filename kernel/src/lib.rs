@@ -13,6 +13,8 @@
 //!   and report; [`bus`]: the platform and PCI buses and resource claims; [`drivers`]:
 //!   the built-in drivers; [`console`]: where output goes and input comes from;
 //!   [`shell`]: the serial shell, the kernel's stand-in for sysfs;
+//! - [`drm`]: the display subsystem; [`demo`]: the boot demo, a user of it beside the
+//!   drivers; [`counters`]: every live-object counter, read by the shell and the tests;
 //! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`);
 //! - [`print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
 //! - `panic`: the panic handler.
@@ -33,6 +35,8 @@ pub mod arch;
 pub mod bus;
 pub mod cmdline;
 pub mod console;
+pub mod counters;
+pub mod demo;
 pub mod devices;
 pub mod drivers;
 pub mod drm;

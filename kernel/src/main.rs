@@ -15,7 +15,7 @@ fn kmain(boot: &'static BootInfo) -> ! {
         println!("kernel: memory {region}");
     }
     kernel::devices::report(boot.options.devices);
-    kernel::drivers::bochs::demo::run(boot);
+    kernel::demo::run(boot);
     boot.print_timings("boot complete");
     let micros = boot.micros_since_entry();
     vga::write_banner(0, "drivermodel toy kernel (x86_64, PVH, long mode)");

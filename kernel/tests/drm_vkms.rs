@@ -367,3 +367,24 @@ kernel_test! {
         check_eq!(heap::used_bytes(), baseline);
     }
 }
+
+kernel_test! {
+    /// The boot demo's virtual display (the seed's story): a vkms display on a faux
+    /// device shows a known picture whose CRC matches the expected frame's, and once the
+    /// faux device is deleted every counter and the heap are back where they were.
+    fn demo_virtual_display_story() {
+        let model = DeviceModel::new();
+        // The model's faux bus exists before, as at boot (the ramdisk's faux device).
+        let ramdisk = faux::Registration::new(&model, "ram0", None).map_err(failure)?;
+        let report = kernel::demo::virtual_display(&model, "vkms-demo").map_err(failure)?;
+        drop(ramdisk);
+        check_eq!(report.crc, report.expected);
+        check_eq!((report.mode.width(), report.mode.height()), (64, 48));
+        check_eq!(report.before, report.after);
+        check_eq!(report.heap.0, report.heap.1);
+        check!(report.is_clean());
+        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
+        // The picture matters: a reference CRC of a black frame differs.
+        check!(report.crc != reference_crc(&[0; 64 * 48]));
+    }
+}

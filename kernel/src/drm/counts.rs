@@ -1,4 +1,5 @@
-//! The subsystem's live-object counters, for the shell's `counts` and leak checks.
+//! The subsystem's live-object counters, read through [`crate::counters`] by the shell,
+//! the boot demo and the tests' leak check.
 
 use core::sync::atomic::Ordering;
 
@@ -30,21 +31,4 @@ pub fn counts() -> Counts {
         buffers: super::buffer::LIVE_BUFFERS.load(Ordering::Relaxed),
         framebuffers: super::framebuffer::LIVE_FRAMEBUFFERS.load(Ordering::Relaxed),
     }
-}
-
-/// Adds the display objects to every later kernel test's leak check (once).
-pub(crate) fn register_leak_probe() {
-    static REGISTERED: spin::Once<()> = spin::Once::new();
-    REGISTERED.call_once(|| {
-        let probe = crate::test::leak::LeakProbe {
-            unit: "display objects",
-            read: || {
-                let counts = counts();
-                (counts.devices + counts.clients + counts.buffers + counts.framebuffers) as i64
-            },
-        };
-        if let Err(error) = crate::test::leak::register(probe) {
-            crate::println!("kernel: drm: {error}");
-        }
-    });
 }

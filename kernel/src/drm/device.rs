@@ -113,7 +113,6 @@ impl Device {
         driver: impl Driver,
         config: Config,
     ) -> Result<Arc<Self>> {
-        super::counts::register_leak_probe();
         let (mode_config, objects) = ModeConfig::new(&config)?;
         let minor = NEXT_MINOR.fetch_add(1, Ordering::Relaxed);
         LIVE_DEVICES.fetch_add(1, Ordering::Relaxed);

@@ -257,3 +257,16 @@ impl From<drivermodel::Error> for Error {
         Self::DriverModel(error)
     }
 }
+
+impl From<Error> for drivermodel::Error {
+    /// For a display driver's probe: a driver-model error comes back as itself, an
+    /// allocation failure as [`drivermodel::Error::OutOfMemory`], anything else as the
+    /// driver's own failure with the display error's message.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::DriverModel(error) => error,
+            Error::OutOfMemory => Self::OutOfMemory,
+            other => Self::driver(alloc::format!("{other}")),
+        }
+    }
+}

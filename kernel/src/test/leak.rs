@@ -1,14 +1,15 @@
 //! Leak probes: counters that must read the same before and after every test.
 //!
-//! The heap probe (bytes in use) is built in. Other subsystems add theirs with
-//! [`register`], e.g. the driver model's live device / devres / binding counters, so the
-//! runner's check grows with the kernel without the runner knowing about them.
+//! The heap probe (bytes in use) is built in, and so is every live-object counter of the
+//! kernel ([`crate::counters::ALL`]: the driver model's devices, bindings and devres
+//! nodes, the display objects). A test may add a probe of its own with [`register`].
 
 use core::fmt;
 
 use spin::Mutex;
 
 use crate::arch::heap;
+use crate::counters;
 
 /// A counter that must not change across a test.
 #[derive(Debug, Clone, Copy)]
@@ -61,20 +62,29 @@ pub fn register(probe: LeakProbe) -> Result<(), TableFull> {
     Ok(())
 }
 
-/// Readings of every probe at one moment (heap first).
+/// The built-in probes: the heap and the kernel's counters.
+const BUILT_IN: usize = 1 + counters::COUNT;
+
+/// Readings of every probe at one moment (heap first, then the kernel's counters).
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
-    values: [i64; CAPACITY + 1],
-    probes: [Option<LeakProbe>; CAPACITY + 1],
+    values: [i64; BUILT_IN + CAPACITY],
+    probes: [Option<LeakProbe>; BUILT_IN + CAPACITY],
 }
 
 impl Snapshot {
     /// Reads every probe now.
     pub fn take() -> Self {
-        let mut probes = [None; CAPACITY + 1];
+        let mut probes = [None; BUILT_IN + CAPACITY];
         probes[0] = Some(HEAP);
-        probes[1..].copy_from_slice(&*PROBES.lock());
-        let mut values = [0; CAPACITY + 1];
+        for (probe, counter) in probes[1..BUILT_IN].iter_mut().zip(counters::ALL) {
+            *probe = Some(LeakProbe {
+                unit: counter.unit,
+                read: counter.read,
+            });
+        }
+        probes[BUILT_IN..].copy_from_slice(&*PROBES.lock());
+        let mut values = [0; BUILT_IN + CAPACITY];
         for (value, probe) in values.iter_mut().zip(&probes) {
             if let Some(probe) = probe {
                 *value = (probe.read)();

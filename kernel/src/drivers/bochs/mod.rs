@@ -28,10 +28,8 @@
 //! then the devres release drops the device's first reference and the BAR claims. A
 //! client that still holds the display sees [`drm::Error::Unplugged`] from then on.
 
-pub mod demo;
 pub mod regs;
 
-use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -261,13 +259,6 @@ impl Drop for State {
 
 static ID_TABLE: [IdEntry<Id, ()>; 1] = [IdEntry::new(Id::device(regs::VENDOR, regs::DEVICE), ())];
 
-fn model_error(error: drm::Error) -> drivermodel::Error {
-    match error {
-        drm::Error::DriverModel(error) => error,
-        other => drivermodel::Error::driver(format!("{other}")),
-    }
-}
-
 /// The connector's modes: the EDID's that fit, else a fixed list.
 fn modes(registers: &Registers<'_>, vram_size: u64) -> Vec<Mode> {
     let fits = |mode: &Mode| u64::from(mode.width()) * u64::from(mode.height()) * 4 <= vram_size;
@@ -317,7 +308,7 @@ impl drivermodel::Driver for Driver {
         }
         let (modes, vram_size) = {
             let registers = Registers(mmio.access(device)?);
-            let (_, memory) = registers.init().map_err(model_error)?;
+            let (_, memory) = registers.init()?;
             let vram_size = memory.min(vram.access(device)?.length());
             (modes(&registers, vram_size), vram_size)
         };
@@ -335,8 +326,7 @@ impl drivermodel::Driver for Driver {
                 primary_formats: &[Format::Xrgb8888, Format::Argb8888],
                 cursor: false,
             },
-        )
-        .map_err(model_error)?;
+        )?;
         Ok(State { display })
     }
 }

@@ -1,0 +1,339 @@
+//! The boot demo: a user of the display subsystem, living beside the drivers.
+//!
+//! [`run`] tells two stories after boot:
+//!
+//! 1. **bochs** (when QEMU has a bochs display): a test pattern, the kernel log and the
+//!    device tree on a text console ([`crate::drm::clients::log`]), and a live unbind and
+//!    rebind of the bochs driver, after which the picture and the console come back;
+//! 2. **a virtual display on a faux device** ([`virtual_display`], the seed's story):
+//!    a vkms display created on a faux device, a known picture composed (its CRC-32
+//!    printed next to the CRC of the expected frame), the faux device deleted, and every
+//!    live-object counter ([`crate::counters`]) and the heap back where they were.
+//!
+//! The shell's `vkms add NAME` / `vkms delete NAME` do the second story by hand.
+//!
+//! # The picture (for the host-side screenshot test)
+//!
+//! Mode 1024×768 (when the connector offers it, which QEMU's EDID does; otherwise the
+//! preferred mode, with the same layout at the same coordinates as far as it fits).
+//! Pixels are `0x00RRGGBB`; rectangles are `x0..x1 × y0..y1`, end exclusive:
+//!
+//! | Area | Colour |
+//! |---|---|
+//! | `0..64 × 0..64` (top-left) | red `0x00FF0000` |
+//! | `960..1024 × 0..64` (top-right) | green `0x0000FF00` |
+//! | `0..64 × 704..768` (bottom-left) | blue `0x000000FF` |
+//! | `960..1024 × 704..768` (bottom-right) | white `0x00FFFFFF` |
+//! | `64..960 × 0..64`: eight bars 112 px wide, bar `i` at `x = 64 + 112 i` | [`BARS`]`[i]`: white, yellow, cyan, green, magenta, red, blue, black |
+//! | `64..960 × 704..768`: a grey ramp | column `x` is grey level `(x − 64) × 255 / 895` in all three channels |
+//! | `0..1024 × 64..704` outside the text | black `0x00000000` |
+//! | text window `8..1016 × 72..696` | light grey `0x00C0C0C0` glyphs on black |
+//!
+//! This is drawn twice: at boot, and again after the live rebind, so a screenshot taken
+//! at `kernel: boot complete` shows it with the rebound driver.
+
+use alloc::sync::Arc;
+use core::fmt::Write;
+
+use drivermodel::DeviceModel;
+
+use crate::arch::heap;
+use crate::console;
+use crate::counters::{self, Readings};
+use crate::drivers::{bochs, vkms};
+use crate::drm::clients::log::{Console, Log};
+use crate::drm::crc::Crc32;
+use crate::drm::{self, Client, Mapping, Mode, Rect, Request};
+use crate::init::BootInfo;
+use crate::println;
+use crate::text::FixedString;
+
+/// The colour bars, left to right.
+pub const BARS: [u32; 8] = [
+    0x00ff_ffff,
+    0x00ff_ff00,
+    0x0000_ffff,
+    0x0000_ff00,
+    0x00ff_00ff,
+    0x00ff_0000,
+    0x0000_00ff,
+    0x0000_0000,
+];
+
+/// The text window.
+pub const TEXT_WINDOW: Rect = Rect::new(8, 72, 1008, 624);
+
+/// Paints the test pattern (see the module docs) into a `mode`-sized framebuffer.
+///
+/// # Errors
+///
+/// [`drm::Error::Unplugged`].
+pub fn draw_pattern(mapping: &Mapping, mode: Mode) -> drm::Result<()> {
+    let (width, height) = (mode.width() as i32, mode.height() as i32);
+    mapping.fill(Rect::sized(mode.width(), mode.height()), 0)?;
+    mapping.fill(Rect::new(0, 0, 64, 64), 0x00ff_0000)?;
+    mapping.fill(Rect::new(width - 64, 0, 64, 64), 0x0000_ff00)?;
+    mapping.fill(Rect::new(0, height - 64, 64, 64), 0x0000_00ff)?;
+    mapping.fill(Rect::new(width - 64, height - 64, 64, 64), 0x00ff_ffff)?;
+    for (index, color) in BARS.iter().enumerate() {
+        mapping.fill(Rect::new(64 + 112 * index as i32, 0, 112, 64), *color)?;
+    }
+    for x in 64..960_u32.min(mode.width()) {
+        let level = (x - 64) * 255 / 895;
+        let grey = level << 16 | level << 8 | level;
+        mapping.fill(Rect::new(x as i32, height - 64, 1, 64), grey)?;
+    }
+    Ok(())
+}
+
+/// The registered display sink, kept for the kernel's lifetime.
+static SINK: spin::Once<(Arc<Log>, Option<console::Registration>)> = spin::Once::new();
+
+fn open_console() -> Option<Console> {
+    let display = bochs::displays().into_iter().next()?;
+    let mode = {
+        let client = Client::open(&display).ok()?;
+        let objects = client.resources().ok()?;
+        let modes = client.connector(objects.connector).ok()?.modes;
+        drm::mode::pick(&modes, 1024, 768)?
+    };
+    match Console::with_picture(&display, Some(mode), Some(TEXT_WINDOW), draw_pattern) {
+        Ok(console) => Some(console),
+        Err(error) => {
+            println!("kernel: display: {error}");
+            None
+        }
+    }
+}
+
+/// Runs both stories (see the module docs).
+pub fn run(boot: &BootInfo) {
+    bochs_story(boot);
+    let model = crate::devices::model();
+    println!("kernel: demo: a virtual display on a faux device");
+    match virtual_display(model, VIRTUAL_NAME) {
+        Ok(report) => report.print(),
+        Err(error) => println!("kernel: demo: virtual display: {error}"),
+    }
+}
+
+/// The bochs story: picture and console, device tree, live unbind and rebind. Does
+/// nothing without a bochs display.
+fn bochs_story(boot: &BootInfo) {
+    let started = boot.micros_since_entry();
+    let Some(mut first) = open_console() else {
+        println!("kernel: display: no bochs display; demo skipped");
+        return;
+    };
+    let micros = boot.micros_since_entry();
+    let mode = first.mode();
+    let _ = writeln!(
+        first,
+        "drivermodel toy kernel: display console on {}x{}",
+        mode.width(),
+        mode.height()
+    );
+    println!(
+        "kernel: display: first frame on screen {micros} us after entry ({}x{}, bochs-drm; demo started at {started} us)",
+        mode.width(),
+        mode.height()
+    );
+    let sink = Arc::new(Log::new(Some(first), open_console));
+    let registration = match console::register(sink.clone()) {
+        Ok(registration) => Some(registration),
+        Err(error) => {
+            println!("kernel: display: console sink: {error}");
+            None
+        }
+    };
+    let (sink, _) = SINK.call_once(|| (sink, registration));
+
+    let model = crate::devices::model();
+    println!("kernel: display: device tree:");
+    for line in model.tree().lines() {
+        println!("  {line}");
+    }
+    let Some(pci) = bochs::displays()
+        .first()
+        .and_then(|display| display.parent().map(drivermodel::Device::to_ref))
+    else {
+        return;
+    };
+    println!(
+        "kernel: display: live unbind of {} from {}",
+        bochs::DRIVER_NAME,
+        pci.name()
+    );
+    let unbound = model.unbind(&pci);
+    let old = sink.take_console();
+    let unplugged = old
+        .as_ref()
+        .is_some_and(|console| console.client().device().is_unplugged());
+    drop(old);
+    println!(
+        "kernel: display: unbind {:?}; the old display device unplugged: {unplugged}",
+        unbound
+    );
+    let bound = model.bind(&pci);
+    // The sink opens a console on the new display with the next line.
+    println!("kernel: display: rebind {bound:?}");
+    println!(
+        "kernel: display: rebound: {} is {}; the picture and this console are back",
+        pci.name(),
+        pci.driver_name().unwrap_or_default()
+    );
+    println!("kernel: display: device tree after the rebind:");
+    for line in model.tree().lines() {
+        println!("  {line}");
+    }
+}
+
+/// The faux device of the boot demo's virtual display.
+pub const VIRTUAL_NAME: &str = "vkms-demo";
+
+/// The virtual display's mode.
+const VIRTUAL_SIZE: (u32, u32) = (64, 48);
+
+/// What [`virtual_display`] saw.
+#[derive(Debug, Clone)]
+pub struct VirtualReport {
+    /// The display device's name (`cardN`; heap-free, so the heap figures are exact).
+    pub card: FixedString<16>,
+    /// The mode composed.
+    pub mode: Mode,
+    /// The vblank of the composed frame.
+    pub sequence: u64,
+    /// The CRC vkms reported for it.
+    pub crc: u32,
+    /// The CRC of the expected frame, computed here from the picture.
+    pub expected: u32,
+    /// The counters before the faux device was created.
+    pub before: Readings,
+    /// The counters after it was deleted.
+    pub after: Readings,
+    /// Heap bytes in use before and after.
+    pub heap: (usize, usize),
+}
+
+impl VirtualReport {
+    /// Whether the frame was the expected one and everything was released.
+    pub fn is_clean(&self) -> bool {
+        self.crc == self.expected && self.before == self.after && self.heap.0 == self.heap.1
+    }
+
+    fn print(&self) {
+        println!(
+            "kernel: demo: {VIRTUAL_NAME}: {} on a faux device, {}x{}; frame {} CRC {:#010x} (expected {:#010x}: {})",
+            self.card,
+            self.mode.width(),
+            self.mode.height(),
+            self.sequence,
+            self.crc,
+            self.expected,
+            if self.crc == self.expected {
+                "match"
+            } else {
+                "MISMATCH"
+            }
+        );
+        println!("kernel: demo: {VIRTUAL_NAME} deleted; counters before and after:");
+        for (counter, (before, after)) in counters::ALL
+            .iter()
+            .zip(self.before.0.iter().zip(self.after.0))
+        {
+            println!("  {}: {before} -> {after}", counter.unit);
+        }
+        println!("  heap bytes: {} -> {}", self.heap.0, self.heap.1);
+        println!(
+            "kernel: demo: every counter back where it was: {}",
+            if self.before == self.after && self.heap.0 == self.heap.1 {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+}
+
+/// The picture of the virtual display: four quadrants, red, green, blue and white, with
+/// a one-pixel grey frame.
+fn virtual_pixel(x: u32, y: u32) -> u32 {
+    let (width, height) = VIRTUAL_SIZE;
+    if x == 0 || y == 0 || x + 1 == width || y + 1 == height {
+        return 0x0080_8080;
+    }
+    match (x < width / 2, y < height / 2) {
+        (true, true) => 0x00ff_0000,
+        (false, true) => 0x0000_ff00,
+        (true, false) => 0x0000_00ff,
+        (false, false) => 0x00ff_ffff,
+    }
+}
+
+/// The seed's story: creates a vkms display named `name` on a faux device of `model`,
+/// shows a known picture, waits for a composed frame and its CRC, deletes the faux
+/// device, and reads the counters and the heap before and after. (The first faux
+/// device of a model also creates its faux bus, which stays: the heap figures are equal
+/// from the second faux device of a model on, as at boot, after the ramdisk's.)
+///
+/// # Errors
+///
+/// Any display or driver-model error on the way (everything created is released first).
+pub fn virtual_display(model: &DeviceModel, name: &str) -> drm::Result<VirtualReport> {
+    let (width, height) = VIRTUAL_SIZE;
+    let mode = Mode::new(width, height, 60)?;
+    let before = Readings::take();
+    let heap_before = heap::used_bytes();
+    let (card, frame) = {
+        let display = vkms::Vkms::create(
+            model,
+            name,
+            vkms::Options {
+                modes: alloc::vec![mode.preferred()],
+                cursor: false,
+            },
+        )?;
+        let card = FixedString::from_fmt(format_args!("{}", display.device().name()));
+        let client = Client::open(display.device())?;
+        let objects = client.resources()?;
+        let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
+        let stride = (mapping.pitch() / 4) as usize;
+        mapping.with_pixels(|pixels| {
+            for (y, row) in (0..height).zip(pixels.chunks_mut(stride)) {
+                for (x, pixel) in (0..width).zip(row.iter_mut()) {
+                    *pixel = virtual_pixel(x, y);
+                }
+            }
+        })?;
+        let screen = Rect::sized(width, height);
+        let shown = display.device().vblank_count();
+        client.commit(
+            &Request::new()
+                .set_mode(objects.crtc, Some(mode))
+                .connect(objects.connector, Some(objects.crtc))
+                .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
+        )?;
+        let frame = display.wait_frame(shown, 1_000_000)?;
+        drop(mapping);
+        drop(client);
+        (card, frame)
+        // `display` drops here: the faux device is deleted, the display unplugged and
+        // released with its last reference.
+    };
+    let mut expected = Crc32::new();
+    for y in 0..height {
+        for x in 0..width {
+            expected.update_pixels(&[virtual_pixel(x, y)]);
+        }
+    }
+    Ok(VirtualReport {
+        card,
+        mode,
+        sequence: frame.sequence,
+        crc: frame.crc,
+        expected: expected.finish(),
+        before,
+        after: Readings::take(),
+        heap: (heap_before, heap::used_bytes()),
+    })
+}
