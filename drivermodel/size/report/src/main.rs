@@ -1,0 +1,160 @@
+//! The size report of drivermodel (`cargo dm-size`): builds the bare-metal `consumer`
+//! for each target and feature set at `opt-level = "s"` and prints the `.text` the crate
+//! adds to the binary, against the issue's budget.
+//!
+//! "Adds" is the consumer's `.text` minus the baseline's (the same program without
+//! drivermodel: entry point, allocator, panic handler). It includes the `alloc` and
+//! `core` code the crate pulls in (collections, formatting), which a kernel that already
+//! uses them would partly share.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use object::{Object, ObjectSection};
+
+/// The targets measured. (thumbv7em-none-eabihf joins when the crate builds for it.)
+const TARGETS: [&str; 1] = ["riscv64gc-unknown-none-elf"];
+
+/// A feature set of the consumer, and the `.text` budget (bytes) it should stay within
+/// on riscv64gc, if it has one.
+struct FeatureSet {
+    name: &'static str,
+    features: &'static str,
+    budget: Option<u64>,
+}
+
+const FEATURE_SETS: [FeatureSet; 3] = [
+    FeatureSet {
+        name: "baseline (no drivermodel)",
+        features: "",
+        budget: None,
+    },
+    FeatureSet {
+        name: "minimal",
+        features: "minimal",
+        budget: Some(40 * 1024),
+    },
+    FeatureSet {
+        name: "full (default features)",
+        features: "full",
+        budget: Some(80 * 1024),
+    },
+];
+
+/// Section sizes of one linked binary.
+struct Sizes {
+    text: u64,
+    rodata: u64,
+}
+
+fn main() -> ExitCode {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("report/ lives inside the size workspace")
+        .to_path_buf();
+    match run(&workspace) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dm-size: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(workspace: &Path) -> Result<(), String> {
+    let mut rows = Vec::new();
+    for target in TARGETS {
+        let mut baseline = None;
+        for set in &FEATURE_SETS {
+            let elf = build(workspace, target, set.features)?;
+            let sizes = sections(&elf)?;
+            let base_text = *baseline.get_or_insert(sizes.text);
+            rows.push((target, set, sizes, base_text));
+        }
+    }
+    println!();
+    println!("drivermodel size report: .text of a minimal consumer binary, opt-level \"s\",");
+    println!("panic = \"abort\"; \"adds\" = consumer .text - baseline .text (1 KiB = 1024 B)");
+    println!();
+    println!("| target | feature set | .text | .rodata | drivermodel adds | budget (riscv64gc) |");
+    println!("|---|---|---|---|---|---|");
+    for (target, set, sizes, base_text) in rows {
+        let adds = sizes.text - base_text;
+        let is_baseline = set.features.is_empty();
+        let budget = match set.budget {
+            Some(budget) if target.starts_with("riscv64") => {
+                let verdict = if adds <= budget { "met" } else { "NOT met" };
+                format!("<= {} KiB: {verdict}", budget / 1024)
+            }
+            _ => String::new(),
+        };
+        let adds = if is_baseline {
+            String::from("-")
+        } else {
+            kib(adds)
+        };
+        println!(
+            "| {target} | {} | {} | {} | {adds} | {budget} |",
+            set.name,
+            kib(sizes.text),
+            kib(sizes.rodata),
+        );
+    }
+    Ok(())
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.1} KiB ({bytes} B)", bytes as f64 / 1024.0)
+}
+
+/// Builds the consumer for `target` with `features` and returns the path of its ELF.
+fn build(workspace: &Path, target: &str, features: &str) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--release", "--package", "consumer"])
+        .args(["--target", target]);
+    if !features.is_empty() {
+        command.args(["--features", features]);
+    }
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the consumer for {target} with features [{features}] failed ({status}); \
+             is the target installed? (rustup target add {target})"
+        ));
+    }
+    Ok(workspace
+        .join("target")
+        .join(target)
+        .join("release")
+        .join("consumer"))
+}
+
+/// The sizes of the `.text` and `.rodata` output sections of the ELF at `path`.
+fn sections(path: &Path) -> Result<Sizes, String> {
+    let data = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let file = object::File::parse(&*data)
+        .map_err(|error| format!("{}: not an object file: {error}", path.display()))?;
+    let size_of = |prefix: &str| -> u64 {
+        file.sections()
+            .filter(|section| {
+                section
+                    .name()
+                    .is_ok_and(|name| name == prefix || name.starts_with(&format!("{prefix}.")))
+            })
+            .map(|section| section.size())
+            .sum()
+    };
+    let text = size_of(".text");
+    if text == 0 {
+        return Err(format!("{}: no .text section", path.display()));
+    }
+    Ok(Sizes {
+        text,
+        rodata: size_of(".rodata"),
+    })
+}
