@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use kernel::arch::{self, ExitCode, vga};
+use kernel::arch::{self, ExitCode};
 use kernel::text::FixedString;
 use kernel::{BootInfo, println};
 
@@ -18,8 +18,15 @@ fn kmain(boot: &'static BootInfo) -> ! {
     kernel::demo::run(boot);
     boot.print_timings("boot complete");
     let micros = boot.micros_since_entry();
-    vga::write_banner(0, "drivermodel toy kernel (x86_64, PVH, long mode)");
-    vga::write_banner(
+    arch::write_banner(
+        0,
+        FixedString::<80>::from_fmt(format_args!(
+            "drivermodel toy kernel ({})",
+            arch::DESCRIPTION
+        ))
+        .as_str(),
+    );
+    arch::write_banner(
         1,
         FixedString::<80>::from_fmt(format_args!(
             "boot complete in {micros} us; log on COM1; command line `{}`",

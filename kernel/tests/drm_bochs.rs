@@ -132,7 +132,7 @@ kernel_test! {
         screen.mapping.fill(Rect::new(0, 0, 64, 64), 0x00ff_0000).map_err(failure)?;
         screen.client.dirty_framebuffer(screen.framebuffer, &[]).map_err(failure)?;
         let pitch = 800 * 4;
-        check!(arch::pat::is_write_combining(base), "framebuffer not write-combined");
+        check!(arch::cache::is_write_combining(base), "framebuffer not write-combined");
         check_eq!(vram_pixel(base, pitch, 0, 0), 0x00ff_0000);
         check_eq!(vram_pixel(base, pitch, 63, 63), 0x00ff_0000);
         check_eq!(vram_pixel(base, pitch, 64, 63), 0x0020_4060);
@@ -216,7 +216,7 @@ kernel_test! {
         }
         check_eq!((ok, failed), (15, 15));
         let base = framebuffer_base(&pci_device)?;
-        check!(!arch::pat::is_write_combining(base), "write-combining left after unbind");
+        check!(!arch::cache::is_write_combining(base), "write-combining left after unbind");
         check!(bochs::displays().is_empty());
         check!(screen.client.device().is_unplugged());
         check_eq!(screen.client.create_dumb(8, 8, 32), Err(Error::Unplugged));
@@ -226,7 +226,7 @@ kernel_test! {
         check_eq!(drm::counts().buffers, 0);
         check_eq!(drm::counts().devices, 0);
         model.bind(&pci_device).map_err(failure)?;
-        check!(arch::pat::is_write_combining(base), "framebuffer not write-combined after rebind");
+        check!(arch::cache::is_write_combining(base), "framebuffer not write-combined after rebind");
         let again = show(&display()?, mode).map_err(failure)?;
         again.mapping.fill(Rect::sized(640, 480), 0x00ff_ffff).map_err(failure)?;
         again.client.dirty_framebuffer(again.framebuffer, &[]).map_err(failure)?;
@@ -306,9 +306,9 @@ impl drivermodel::Driver for Bench {
         let timed = |work: &mut dyn FnMut()| {
             let mut best = u64::MAX;
             for _ in 0..8 {
-                let start = time::rdtsc();
+                let start = time::counter();
                 work();
-                best = best.min(time::rdtsc() - start);
+                best = best.min(time::counter() - start);
             }
             megabytes_per_second(bytes, best)
         };

@@ -1,22 +1,24 @@
 //! CPU exceptions: breakpoints return, faults are reported with their details, a stack
-//! overflow lands on the double-fault IST stack.
+//! overflow lands on the double-fault IST stack (x86_64; riscv64 has no paging, hence no
+//! guard page, identity-map limit or double fault).
 
 #![no_std]
 #![no_main]
 
-use kernel::arch::idt::{Exception, breakpoint_count};
+use kernel::arch;
 use kernel::arch::recover::{Abort, run_guarded};
-use kernel::arch::{self, paging};
+use kernel::arch::trap::{Exception, breakpoint_count};
 use kernel::test::ExpectedFault;
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
 
-/// An address above the 4 GiB identity map: never mapped.
+/// An address above the 4 GiB identity map on x86_64, and neither RAM nor a device on
+/// riscv64 `virt`: never accessible.
 const UNMAPPED: u64 = 0x1_dead_0000;
 
 kernel_test! {
-    /// `int3` is handled and execution continues after it.
+    /// A breakpoint (`int3`, `ebreak`) is handled and execution continues after it.
     fn breakpoint_returns() {
         let before = breakpoint_count();
         arch::breakpoint();
@@ -26,8 +28,8 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// A read of an unmapped address raises a page fault that reports that address.
-    #[expect_fault(ExpectedFault::PageFault { address: UNMAPPED })]
+    /// A read of an unmapped address raises a memory fault that reports that address.
+    #[expect_fault(ExpectedFault::MemoryFault { address: UNMAPPED })]
     fn page_fault_reports_address() {
         arch::probe_read(UNMAPPED);
     }
@@ -35,14 +37,16 @@ kernel_test! {
 
 kernel_test! {
     /// The first byte above the identity map faults too.
-    #[expect_fault(ExpectedFault::PageFault { address: paging::MAPPED_LIMIT })]
+    #[only_on(x86_64)]
+    #[expect_fault(ExpectedFault::MemoryFault { address: arch::platform::MAPPED_LIMIT })]
     fn identity_map_ends_at_4_gib() {
-        arch::probe_read(paging::MAPPED_LIMIT);
+        arch::probe_read(arch::platform::MAPPED_LIMIT);
     }
 }
 
 kernel_test! {
     /// The fault record carries the error code: a read of a non-present page is 0.
+    #[only_on(x86_64)]
     fn page_fault_error_code() {
         match run_guarded(|| {
             arch::probe_read(UNMAPPED + 0x123);
@@ -61,17 +65,21 @@ kernel_test! {
 kernel_test! {
     /// Memory up to the identity-map limit is mapped: the local APIC page and a high
     /// PCI-hole address read without faulting.
+    #[only_on(x86_64)]
     fn low_4_gib_are_mapped() {
         arch::probe_read(0xfee0_0030); // local APIC version register
         arch::probe_read(0xfd00_0000);
-        arch::probe_read(paging::MAPPED_LIMIT - 1);
+        arch::probe_read(arch::platform::MAPPED_LIMIT - 1);
     }
 }
 
 kernel_test! {
     /// The guard page below the kernel stack is unmapped; the page above it is mapped.
+    #[only_on(x86_64)]
     fn stack_guard_page_is_unmapped() {
-        let guard = paging::guard_page();
+        let Some(guard) = arch::stack_guard_page() else {
+            fail!("no stack guard page");
+        };
         arch::probe_read(guard + 4096);
         match run_guarded(|| {
             arch::probe_read(guard + 8);
@@ -84,37 +92,44 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// `ud2` raises an invalid-opcode fault.
-    #[expect_fault(ExpectedFault::Exception(Exception::InvalidOpcode))]
+    /// An invalid instruction (`ud2`, `unimp`) raises its fault.
+    #[expect_fault(ExpectedFault::Exception(Exception::ILLEGAL_INSTRUCTION))]
     fn invalid_opcode_is_reported() {
-        arch::invalid_opcode();
+        arch::invalid_instruction();
     }
-}
-
-/// Recurses until the stack runs out.
-#[expect(unconditional_recursion, reason = "the point: overflow the stack")]
-fn recurse(depth: u64) -> u64 {
-    let frame = core::hint::black_box([depth; 64]);
-    recurse(depth + 1) + frame[0]
 }
 
 kernel_test! {
     /// Running off the stack hits the guard page; the CPU cannot push the page-fault
     /// frame there, escalates to a double fault, and its handler runs on the IST stack.
+    #[only_on(x86_64)]
     #[expect_fault(ExpectedFault::DoubleFaultOnIstStack)]
     fn stack_overflow_lands_on_double_fault_stack() {
+        /// Recurses until the stack runs out.
+        #[expect(unconditional_recursion, reason = "the point: overflow the stack")]
+        fn recurse(depth: u64) -> u64 {
+            let frame = core::hint::black_box([depth; 64]);
+            recurse(depth + 1) + frame[0]
+        }
         core::hint::black_box(recurse(0));
     }
 }
 
 kernel_test! {
     /// After a double fault the kernel stack and the IST stack are usable again.
+    #[only_on(x86_64)]
     fn recovers_after_double_fault() {
+        /// Recurses until the stack runs out.
+        #[expect(unconditional_recursion, reason = "the point: overflow the stack")]
+        fn recurse(depth: u64) -> u64 {
+            let frame = core::hint::black_box([depth; 64]);
+            recurse(depth + 1) + frame[0]
+        }
         for _ in 0..2 {
             match run_guarded(|| {
                 core::hint::black_box(recurse(0));
             }) {
-                Err(Abort::Fault(fault)) => check_eq!(fault.exception, Exception::DoubleFault),
+                Err(Abort::Fault(fault)) => check_eq!(fault.double_fault_on_own_stack(), Some(true)),
                 Err(other) => fail!("expected a double fault, got {other}"),
                 Ok(()) => fail!("infinite recursion returned"),
             }
@@ -127,6 +142,7 @@ kernel_test! {
 
 kernel_test! {
     /// A non-canonical address raises a general-protection fault, not a page fault.
+    #[only_on(x86_64)]
     #[expect_fault(ExpectedFault::Exception(Exception::GeneralProtection))]
     fn non_canonical_address_is_general_protection() {
         arch::probe_read(0x8000_0000_0000);

@@ -2,10 +2,68 @@
 //!
 //! Everything above `arch` is safe Rust and reaches the hardware through the wrappers
 //! here; the crate root denies `unsafe_code` and only this module is exempt. Each
-//! architecture lives in its own directory and is re-exported here, so nothing outside
-//! `arch` names an architecture.
+//! architecture lives in its own directory (`x86_64/`, `riscv64/`) and is re-exported
+//! here, so nothing outside `arch` names an architecture. Three files are shared by both:
+//! [`io`] (owned port and MMIO windows), [`heap`] (the global allocator) and [`linker`]
+//! (linker-script symbols).
+//!
+//! # The interface each architecture provides
+//!
+//! - [`NAME`]; `Handoff`, what the firmware passes to the first Rust code;
+//! - `platform`: `early_init(Handoff) -> Firmware` (console, traps, firmware tables
+//!   copied out: before the heap) and `start_interrupts(timer_hz) -> clock Hz` (clock,
+//!   periodic timer, interrupt controller); the identity-map limit `MAPPED_LIMIT`, the
+//!   ports it keeps (`RESERVED_PORTS`), the firmware's `memory_map()`, raw `port`
+//!   accessors;
+//! - `time`: `counter()`, `counter_hz()`, `entry_counter()`, `cycles_to_micros`,
+//!   `micros_since_entry`, `busy_wait_micros`, `COUNTER_NAME`;
+//! - `timer`: `ticks()`, `tick_hz()`; `irq`: device interrupt lines (`request`,
+//!   `IrqLine`, `IrqError`, `Handler`);
+//! - `trap`: `Exception` (with `ILLEGAL_INSTRUCTION`), `Fault` (with `memory_address`,
+//!   `double_fault_on_own_stack`), `breakpoint_count`; `recover`: guarded calls;
+//! - `serial`: the early console (`write_fmt`, `try_read_byte`, `emergency_write`);
+//!   `cache`: write-combining for framebuffers; `write_banner`; `ExitCode`,
+//!   `exit_qemu`;
+//! - interrupt control (`enable_interrupts`, `without_interrupts`,
+//!   `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the test helpers
+//!   `breakpoint`, `probe_read`, `invalid_instruction`, `stack_guard_page`.
+
+use crate::memory::MemoryRegion;
+
+pub mod heap;
+pub mod io;
+pub mod linker;
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::*;
+
+/// `__on_arch!(ARCH, { yes }, { no })` expands `yes` when building for `ARCH`, else `no`:
+/// how `#[only_on(ARCH)]` in [`crate::kernel_test!`] keeps code for one architecture out of
+/// the other's build.
+#[cfg(target_arch = "x86_64")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __on_arch {
+    (x86_64, { $($yes:tt)* }, { $($no:tt)* }) => { $($yes)* };
+    (riscv64, { $($yes:tt)* }, { $($no:tt)* }) => { $($no)* };
+}
+
+/// See the x86_64 definition.
+#[cfg(target_arch = "riscv64")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __on_arch {
+    (x86_64, { $($yes:tt)* }, { $($no:tt)* }) => { $($no)* };
+    (riscv64, { $($yes:tt)* }, { $($no:tt)* }) => { $($yes)* };
+}
+
+/// What the early bring-up read from the firmware, copied out of its memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Firmware {
+    /// The kernel command line.
+    pub command_line: &'static str,
+    /// The memory map: RAM and everything else the firmware reports.
+    pub memory_map: &'static [MemoryRegion],
+}

@@ -299,7 +299,7 @@ pub fn wait_until(
     timeout_micros: u64,
     mut done: impl FnMut() -> bool,
 ) -> Result<()> {
-    let start = time::rdtsc();
+    let start = time::counter();
     loop {
         device.poll();
         if done() {
@@ -308,7 +308,7 @@ pub fn wait_until(
         if device.is_unplugged() {
             return Err(Error::Unplugged);
         }
-        if time::cycles_to_micros(time::rdtsc() - start) > timeout_micros {
+        if time::cycles_to_micros(time::counter() - start) > timeout_micros {
             return Err(Error::TimedOut);
         }
         crate::arch::wait_for_interrupt();

@@ -28,9 +28,18 @@
 //! }
 //!
 //! kernel_test! {
-//!     #[expect_fault(kernel::test::ExpectedFault::PageFault { address: 0x1_dead_0000 })]
+//!     #[expect_fault(kernel::test::ExpectedFault::MemoryFault { address: 0x1_dead_0000 })]
 //!     fn faults() {
 //!         kernel::arch::probe_read(0x1_dead_0000);
+//!     }
+//! }
+//!
+//! kernel_test! {
+//!     /// Only built and run on x86_64; elsewhere reported `# SKIP only on x86_64`.
+//!     #[only_on(x86_64)]
+//!     #[expect_fault(kernel::test::ExpectedFault::DoubleFaultOnIstStack)]
+//!     fn x86_only() {
+//!         overflow_the_stack();
 //!     }
 //! }
 //! ```
@@ -51,6 +60,7 @@
 //! ok 1 name
 //! not ok 2 name # reason
 //! ok 3 name # SKIP filtered out by test=     (kernel option test=TEXT; counts as passed)
+//! ok 4 name # SKIP only on x86_64            (`#[only_on(ARCH)]` on another architecture)
 //! # name: leak check exempt: ...             (diagnostics start with "# ")
 //! # N passed, N failed
 //! ```

@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::arch::idt::Exception;
+use crate::arch::trap::Exception;
 
 /// What a test returns: `Err` fails it with a reason.
 pub type TestResult = Result<(), Failure>;
@@ -42,8 +42,9 @@ impl fmt::Display for Failure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExpectedFault {
-    /// A page fault on exactly this address (CR2).
-    PageFault {
+    /// A fault on a memory access to exactly this address: a page fault (CR2) on x86_64,
+    /// an access fault (`stval`) on riscv64, which runs without paging.
+    MemoryFault {
         /// The faulting address.
         address: u64,
     },
@@ -56,7 +57,7 @@ pub enum ExpectedFault {
 impl fmt::Display for ExpectedFault {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::PageFault { address } => write!(formatter, "page fault at {address:#x}"),
+            Self::MemoryFault { address } => write!(formatter, "memory fault at {address:#x}"),
             Self::DoubleFaultOnIstStack => write!(formatter, "double fault on the IST stack"),
             Self::Exception(exception) => write!(formatter, "{exception}"),
         }
@@ -72,6 +73,9 @@ pub enum Expect {
     Panic(&'static str),
     /// Raising this CPU fault.
     Fault(ExpectedFault),
+    /// Nothing: the test only makes sense on another architecture (`#[only_on(ARCH)]`),
+    /// so the runner reports it skipped with this reason.
+    OtherArchitecture(&'static str),
 }
 
 /// A registered test; emitted into `.kernel_tests` by [`kernel_test!`](crate::kernel_test).
@@ -92,6 +96,24 @@ pub struct Test {
 /// Registers a kernel test. See [`crate::test`] for the forms it accepts.
 #[macro_export]
 macro_rules! kernel_test {
+    (
+        $(#[doc = $doc:literal])*
+        #[only_on($arch:ident)]
+        $(#[$($attribute:tt)*])*
+        fn $name:ident() $body:block
+    ) => {
+        $crate::__on_arch!(
+            $arch,
+            { $crate::kernel_test!($(#[$($attribute)*])* fn $name() $body); },
+            {
+                $crate::kernel_test!(
+                    @emit $name,
+                    $crate::test::Expect::OtherArchitecture(concat!("only on ", stringify!($arch))),
+                    {}
+                );
+            }
+        );
+    };
     (
         $(#[doc = $doc:literal])*
         #[should_panic = $message:literal]

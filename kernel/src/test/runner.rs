@@ -6,9 +6,9 @@ use core::fmt;
 use super::ktap::Line;
 use super::leak::Snapshot;
 use super::registry::{self, Expect, ExpectedFault, Test};
-use crate::arch::idt::{Exception, Fault};
 use crate::arch::recover::{self, Abort};
-use crate::arch::{self, ExitCode, gdt};
+use crate::arch::trap::Fault;
+use crate::arch::{self, ExitCode};
 use crate::init::BootInfo;
 use crate::println;
 use crate::text::FixedString;
@@ -34,20 +34,16 @@ fn reason(arguments: fmt::Arguments<'_>) -> FixedString<320> {
 )]
 fn match_fault(expected: ExpectedFault, fault: &Fault) -> Result<(), FixedString<320>> {
     let matches = match expected {
-        ExpectedFault::PageFault { address } => {
-            fault.exception == Exception::PageFault && fault.address == Some(address)
-        }
-        ExpectedFault::DoubleFaultOnIstStack => {
-            if fault.exception == Exception::DoubleFault
-                && !gdt::double_fault_stack().contains(&fault.handler_stack)
-            {
+        ExpectedFault::MemoryFault { address } => fault.memory_address() == Some(address),
+        ExpectedFault::DoubleFaultOnIstStack => match fault.double_fault_on_own_stack() {
+            Some(false) => {
                 return Err(reason(format_args!(
-                    "double fault handled on stack {:#x}, not on the IST stack",
-                    fault.handler_stack
+                    "double fault not handled on its own stack: {fault}"
                 )));
             }
-            fault.exception == Exception::DoubleFault
-        }
+            Some(true) => true,
+            None => false,
+        },
         ExpectedFault::Exception(exception) => fault.exception == exception,
     };
     if matches {
@@ -88,6 +84,8 @@ fn judge(test: &Test) -> Verdict {
                 Err(why) => Verdict::Fail(why),
             }
         }
+        // The run loop skips these before judging.
+        (Expect::OtherArchitecture(skip), _) => Verdict::Fail(reason(format_args!("{skip}"))),
         (Expect::Panic(_) | Expect::Fault(_), Err(abort)) => {
             Verdict::Fatal(reason(format_args!("{abort}")))
         }
@@ -109,13 +107,20 @@ pub fn run_all(boot: &'static BootInfo) -> ! {
     let mut failed = 0;
     for (index, test) in tests.iter().enumerate() {
         let number = index + 1;
-        if filter.is_some_and(|filter| !test.name.contains(filter)) {
+        let skip = match test.expect {
+            Expect::OtherArchitecture(reason) => Some(reason),
+            _ if filter.is_some_and(|filter| !test.name.contains(filter)) => {
+                Some("filtered out by test=")
+            }
+            _ => None,
+        };
+        if let Some(reason) = skip {
             println!(
                 "{}",
                 Line::Skip {
                     number,
                     name: test.name,
-                    reason: "filtered out by test="
+                    reason
                 }
             );
             passed += 1;

@@ -8,26 +8,26 @@
 //! - [`pvh`]: the start-info block (command line, memory map);
 //! - [`gdt`], [`idt`]: segments, TSS with the double-fault IST stack, exception stubs;
 //! - [`paging`]: identity map and the stack guard page;
-//! - [`linker`]: symbols from the linker script (image end, test section);
-//! - [`heap`]: the global allocator; [`recover`]: resuming after a panic/fault in tests;
+//! - [`platform`]: what the shared arch code and the kernel's bring-up need from here;
+//! - [`recover`]: resuming after a panic/fault in tests;
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
 //! - [`irq`]: device interrupt lines through the I/O APIC, one owned handler each;
 //!   [`acpi`]: the MADT's I/O APIC and ISA overrides;
-//! - [`io`]: owned I/O port and MMIO windows, claimed exclusively;
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
+
+// The shared arch files, under the names this directory's files use for them.
+use super::io;
 
 pub mod acpi;
 pub mod apic;
 pub mod boot;
 pub mod entry;
 pub mod gdt;
-pub mod heap;
 pub mod idt;
-pub mod io;
 pub mod irq;
-pub mod linker;
 pub mod paging;
 pub mod pat;
+pub mod platform;
 pub mod pvh;
 pub mod qemu;
 pub mod recover;
@@ -36,6 +36,57 @@ pub mod time;
 pub mod vga;
 
 pub use qemu::{ExitCode, exit_qemu};
+pub use vga::write_banner;
+
+/// The architecture's name, as `boot --arch` spells it.
+pub const NAME: &str = "x86_64";
+
+/// How the kernel runs here, for the banner.
+pub const DESCRIPTION: &str = "x86_64, PVH, long mode";
+
+/// What the firmware hands the first Rust code: the PVH start-info address.
+pub type Handoff = u32;
+
+/// The interface's trap names for the IDT's exceptions and faults.
+pub mod trap {
+    pub use super::idt::{Exception, Fault, breakpoint_count};
+
+    impl Exception {
+        /// The exception [`super::invalid_instruction`] raises: #UD.
+        pub const ILLEGAL_INSTRUCTION: Self = Self::InvalidOpcode;
+    }
+
+    impl Fault {
+        /// The faulting address, if this is a fault on a memory access (a page fault).
+        pub fn memory_address(&self) -> Option<u64> {
+            if self.exception == Exception::PageFault {
+                self.address
+            } else {
+                None
+            }
+        }
+
+        /// For a double fault, whether its handler ran on the double-fault IST stack;
+        /// `None` for any other fault.
+        pub fn double_fault_on_own_stack(&self) -> Option<bool> {
+            (self.exception == Exception::DoubleFault)
+                .then(|| super::gdt::double_fault_stack().contains(&self.handler_stack))
+        }
+    }
+}
+
+/// The interface's periodic timer: the local APIC timer.
+pub mod timer {
+    pub use super::apic::{tick_hz, ticks};
+}
+
+/// The interface's memory-type control for framebuffers: the PAT.
+pub use self::pat as cache;
+
+/// The unmapped page below the boot stack, if the architecture keeps one.
+pub fn stack_guard_page() -> Option<u64> {
+    Some(paging::guard_page())
+}
 
 /// Halts with interrupts disabled, forever.
 pub fn halt_forever() -> ! {
@@ -90,7 +141,7 @@ pub fn probe_read(address: u64) -> u8 {
 }
 
 /// Executes `ud2`, raising an invalid-opcode fault (for tests).
-pub fn invalid_opcode() {
+pub fn invalid_instruction() {
     // SAFETY: `ud2` only raises #UD; the handler never returns to it (it resumes a
     // guarded call or exits QEMU).
     unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };

@@ -36,6 +36,27 @@ pub fn entry_tsc() -> u64 {
     unsafe { (&raw const super::boot::ENTRY_TSC).read() }
 }
 
+/// The clock's name in the boot log.
+pub const COUNTER_NAME: &str = "TSC";
+
+/// Frequencies a calibrated TSC can plausibly have.
+pub const PLAUSIBLE_HZ: core::ops::RangeInclusive<u64> = 100_000_000..=20_000_000_000;
+
+/// The interface's clock: the TSC.
+pub fn counter() -> u64 {
+    rdtsc()
+}
+
+/// The clock's frequency in Hz (0 before calibration).
+pub fn counter_hz() -> u64 {
+    tsc_hz()
+}
+
+/// The clock at the first instruction of the kernel.
+pub fn entry_counter() -> u64 {
+    entry_tsc()
+}
+
 /// The PIT channel 2 ports.
 struct Pit {
     /// System control port B: bit 0 gates channel 2, bit 1 drives the speaker.

@@ -15,7 +15,7 @@
 //! std VGA) and turns DISPI off. There is no vblank interrupt: flip events complete at
 //! the end of the commit.
 //!
-//! BAR0 is mapped write-combining through the PAT ([`crate::arch::pat`]) for the
+//! BAR0 is mapped write-combining through the PAT on x86_64 ([`crate::arch::cache`]) for the
 //! binding's lifetime.
 //!
 //! # Unplug
@@ -36,8 +36,8 @@ use alloc::vec::Vec;
 use drivermodel::context::Core;
 use drivermodel::{Devres, IdEntry};
 
+use crate::arch::cache;
 use crate::arch::io::MmioWindow;
-use crate::arch::pat;
 use crate::bus::pci::{self, Command, Id, PciDevice};
 use crate::drm::{self, Commit, Format, Hardware, Mode, Rect};
 use crate::println;
@@ -300,7 +300,7 @@ impl drivermodel::Driver for Driver {
         let mmio = pci.claim_memory_bar(2)?;
         let vram = pci.claim_memory_bar(0)?;
         // Write-combining for the framebuffer, undone at unbind before the BAR goes.
-        match pat::map_write_combining(vram.access(device)?) {
+        match cache::map_write_combining(vram.access(device)?) {
             Ok(mapping) => {
                 device.devres().alloc(mapping)?;
             }

@@ -318,9 +318,9 @@ pub fn loopback(bytes: &[u8], timeout_micros: u64) -> Result<usize, LoopbackErro
     );
     port.transmit(bytes);
     let deadline =
-        arch::time::rdtsc() + timeout_micros.saturating_mul(arch::time::tsc_hz() / 1_000_000);
+        arch::time::counter() + timeout_micros.saturating_mul(arch::time::counter_hz() / 1_000_000);
     let expected = bytes.len() as u64;
-    while receive_statistics().0 - before < expected && arch::time::rdtsc() < deadline {
+    while receive_statistics().0 - before < expected && arch::time::counter() < deadline {
         arch::wait_for_interrupt();
     }
     port.write(

@@ -117,8 +117,8 @@ impl drm::Driver for Driver {
                     .map_err(|_| drm::Error::OutOfMemory)?;
                 frame.resize(pixels, 0);
                 output.frame = frame;
-                output.period = time::tsc_hz() / u64::from(mode.refresh_hz());
-                output.deadline = time::rdtsc() + output.period;
+                output.period = time::counter_hz() / u64::from(mode.refresh_hz());
+                output.deadline = time::counter() + output.period;
             }
             None => {
                 output.frame = Vec::new();
@@ -136,7 +136,7 @@ impl drm::Driver for Driver {
     fn poll(&self, device: &drm::Device, _hardware: &Hardware<'_>) {
         {
             let mut output = self.output.lock();
-            let now = time::rdtsc();
+            let now = time::counter();
             if output.period == 0 || now < output.deadline {
                 return;
             }

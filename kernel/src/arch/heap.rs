@@ -16,10 +16,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use linked_list_allocator::Heap;
 use spin::Mutex;
-use x86_64::instructions::interrupts;
 
 use super::linker::kernel_end;
-use super::paging::MAPPED_LIMIT;
+use super::platform::MAPPED_LIMIT;
+use super::without_interrupts;
 use crate::memory::{MemoryKind, MemoryRegion};
 
 /// The global allocator.
@@ -39,7 +39,7 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 // `dealloc` callers). Failure is reported as null, as GlobalAlloc requires.
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        interrupts::without_interrupts(|| {
+        without_interrupts(|| {
             self.heap
                 .lock()
                 .allocate_first_fit(layout)
@@ -49,7 +49,7 @@ unsafe impl GlobalAlloc for KernelAllocator {
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         if let Some(pointer) = NonNull::new(pointer) {
-            interrupts::without_interrupts(|| {
+            without_interrupts(|| {
                 // SAFETY: the caller passes a block from `alloc` with its layout.
                 unsafe { self.heap.lock().deallocate(pointer, layout) }
             });
@@ -118,9 +118,10 @@ pub fn init(region: Range<u64>, map: &[MemoryRegion]) -> Result<(), HeapError> {
     }
     let size = (region.end - region.start) as usize;
     // SAFETY: checked above: the region is RAM per the firmware, identity-mapped, and not
-    // part of the kernel image; the start-info data in low memory was copied out before
-    // (see `pvh::read`), and `INITIALIZED` makes this the only owner of the region.
-    interrupts::without_interrupts(|| unsafe {
+    // part of the kernel image; the firmware's data in RAM (PVH start info, devicetree)
+    // was copied out or lies outside the chosen region (see `crate::memory::heap_region`),
+    // and `INITIALIZED` makes this the only owner of the region.
+    without_interrupts(|| unsafe {
         ALLOCATOR.heap.lock().init(region.start as *mut u8, size);
     });
     Ok(())
@@ -128,10 +129,10 @@ pub fn init(region: Range<u64>, map: &[MemoryRegion]) -> Result<(), HeapError> {
 
 /// Heap bytes currently allocated (including allocator overhead rounding).
 pub fn used_bytes() -> usize {
-    interrupts::without_interrupts(|| ALLOCATOR.heap.lock().used())
+    without_interrupts(|| ALLOCATOR.heap.lock().used())
 }
 
 /// Heap size in bytes.
 pub fn size_bytes() -> usize {
-    interrupts::without_interrupts(|| ALLOCATOR.heap.lock().size())
+    without_interrupts(|| ALLOCATOR.heap.lock().size())
 }

@@ -13,9 +13,14 @@
 //! device resources: drivers claim through their bus (`crate::bus::Claim`), which checks
 //! the range belongs to the device and ties the window to the binding's devres.
 //!
-//! Ports the architecture code keeps for itself (the 8259 pair, the QEMU exit port) are
-//! pre-claimed by "arch". COM1 is deliberately not: the early console (see
-//! [`super::serial`]) is only the fallback while no driver owns the UART.
+//! Ports the architecture code keeps for itself (on x86_64 the 8259 pair and the QEMU exit
+//! port) are pre-claimed by "arch". COM1 is deliberately not: the early console is only
+//! the fallback while no driver owns the UART.
+//!
+//! Port I/O is the x86 I/O address space on x86_64; on riscv64 it is the PCI host
+//! bridge's I/O window, which the CPU reaches as memory (as Linux's `PCI_IOBASE`). Each
+//! architecture's `platform` module supplies the accessors, the identity-map limit and
+//! the firmware's memory map; this file is the same for both.
 //!
 //! Limits, documented rather than enforced: a device programmed through its window may
 //! still reach memory by DMA (bus mastering), and the PCI configuration ports can move a
@@ -24,11 +29,9 @@
 use core::fmt;
 
 use spin::Mutex;
-use x86_64::instructions::interrupts;
-use x86_64::instructions::port::Port;
 
-use super::paging::MAPPED_LIMIT;
-use super::pvh;
+use super::platform::{self, MAPPED_LIMIT, RESERVED_PORTS, port};
+use super::without_interrupts;
 use crate::memory::MemoryKind;
 use crate::text::FixedString;
 
@@ -184,27 +187,12 @@ static CLAIMS: Mutex<Table> = Mutex::new(initial_claims());
 const fn initial_claims() -> Table {
     let mut table: Table = [None; CAPACITY];
     let arch = owner_const(b"arch");
-    table[0] = Some((
-        Span::Ports {
-            start: 0x20,
-            length: 2,
-        },
-        arch,
-    ));
-    table[1] = Some((
-        Span::Ports {
-            start: 0xa0,
-            length: 2,
-        },
-        arch,
-    ));
-    table[2] = Some((
-        Span::Ports {
-            start: 0xf4,
-            length: 4,
-        },
-        arch,
-    ));
+    let mut index = 0;
+    while index < RESERVED_PORTS.len() {
+        let (start, length) = RESERVED_PORTS[index];
+        table[index] = Some((Span::Ports { start, length }, arch));
+        index += 1;
+    }
     table
 }
 
@@ -214,7 +202,7 @@ const fn owner_const(name: &[u8]) -> Owner {
 }
 
 fn insert(requested: Span, owner: &str) -> Result<usize, ClaimError> {
-    interrupts::without_interrupts(|| {
+    without_interrupts(|| {
         let mut table = CLAIMS.lock();
         if let Some((existing, holder)) = table
             .iter()
@@ -238,7 +226,7 @@ fn insert(requested: Span, owner: &str) -> Result<usize, ClaimError> {
 }
 
 fn remove(slot: usize) {
-    interrupts::without_interrupts(|| {
+    without_interrupts(|| {
         if let Some(entry) = CLAIMS.lock().get_mut(slot) {
             *entry = None;
         }
@@ -247,7 +235,7 @@ fn remove(slot: usize) {
 
 /// Calls `visit` for every claimed range with its owner, in table order.
 pub fn for_each_claim(mut visit: impl FnMut(Span, &str)) {
-    let table = interrupts::without_interrupts(|| *CLAIMS.lock());
+    let table = without_interrupts(|| *CLAIMS.lock());
     for (span, owner) in table.iter().flatten() {
         visit(*span, owner.as_str());
     }
@@ -286,11 +274,10 @@ pub fn claim_mmio(start: u64, length: u64, owner: &str) -> Result<MmioWindow, Cl
     let Some(end) = start.checked_add(length).filter(|_| length > 0) else {
         return Err(ClaimError::Invalid { requested });
     };
-    let Some(start_info) = pvh::start_info() else {
+    let Some(memory_map) = platform::memory_map() else {
         return Err(ClaimError::NotDeviceMemory { requested });
     };
-    let overlaps_ram = start_info
-        .memory_map()
+    let overlaps_ram = memory_map
         .iter()
         .any(|region| region.kind == MemoryKind::Ram && start < region.end() && region.start < end);
     if overlaps_ram || end > MAPPED_LIMIT {
@@ -349,7 +336,7 @@ impl PortWindow {
         let port = self.port(offset, 1)?;
         // SAFETY: the port is in this window, which its owner holds exclusively (type
         // invariant); port I/O does not touch Rust memory.
-        Ok(unsafe { Port::<u8>::new(port).read() })
+        Ok(unsafe { port::read_u8(port) })
     }
 
     /// Reads the 16-bit port at `offset`.
@@ -360,7 +347,7 @@ impl PortWindow {
     pub fn read_u16(&self, offset: u16) -> Result<u16, OutOfWindow> {
         let port = self.port(offset, 2)?;
         // SAFETY: as in `read_u8`.
-        Ok(unsafe { Port::<u16>::new(port).read() })
+        Ok(unsafe { port::read_u16(port) })
     }
 
     /// Reads the 32-bit port at `offset`.
@@ -371,7 +358,7 @@ impl PortWindow {
     pub fn read_u32(&self, offset: u16) -> Result<u32, OutOfWindow> {
         let port = self.port(offset, 4)?;
         // SAFETY: as in `read_u8`.
-        Ok(unsafe { Port::<u32>::new(port).read() })
+        Ok(unsafe { port::read_u32(port) })
     }
 
     /// Writes the byte port at `offset`.
@@ -382,7 +369,7 @@ impl PortWindow {
     pub fn write_u8(&self, offset: u16, value: u8) -> Result<(), OutOfWindow> {
         let port = self.port(offset, 1)?;
         // SAFETY: as in `read_u8`.
-        unsafe { Port::<u8>::new(port).write(value) };
+        unsafe { port::write_u8(port, value) };
         Ok(())
     }
 
@@ -394,7 +381,7 @@ impl PortWindow {
     pub fn write_u16(&self, offset: u16, value: u16) -> Result<(), OutOfWindow> {
         let port = self.port(offset, 2)?;
         // SAFETY: as in `read_u8`.
-        unsafe { Port::<u16>::new(port).write(value) };
+        unsafe { port::write_u16(port, value) };
         Ok(())
     }
 
@@ -406,7 +393,7 @@ impl PortWindow {
     pub fn write_u32(&self, offset: u16, value: u32) -> Result<(), OutOfWindow> {
         let port = self.port(offset, 4)?;
         // SAFETY: as in `read_u8`.
-        unsafe { Port::<u32>::new(port).write(value) };
+        unsafe { port::write_u32(port, value) };
         Ok(())
     }
 }
