@@ -130,6 +130,10 @@ impl Shared {
         // Bus code runs with no lock held.
         let keys = bus_object.device_keys(device);
         drop(bus_object);
+        // A key the bus could not store would make a driver silently unreachable.
+        if !keys.is_complete() {
+            return Err(Error::OutOfMemory);
+        }
         let candidates = {
             let registry = self.registry.lock();
             if !registry.devices.contains_key(&device.inner().key) {

@@ -75,6 +75,7 @@
 use alloc::vec::Vec;
 
 use crate::device::Device;
+use crate::error::{Error, Result};
 
 /// The answer of [`Bus::match_id`] for one device and one ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,52 +124,128 @@ impl MatchKey {
     }
 }
 
-/// Up to [`KeySet::CAPACITY`] keys a device is looked up under, without allocating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The keys a device is looked up under: any number of them, every one of which can
+/// match (a devicetree node with five `compatible` strings offers five keys).
+///
+/// The first [`KeySet::INLINE`] keys are stored inline, so the common case does not
+/// allocate; more keys move to the heap. If that allocation fails, [`push`](Self::push)
+/// says so and the set remembers it: matching the device then fails with
+/// [`Error::OutOfMemory`] instead of silently ignoring a key.
+#[derive(Debug, Clone)]
 pub struct KeySet {
-    keys: [MatchKey; KeySet::CAPACITY],
+    inline: [MatchKey; KeySet::INLINE],
+    /// The number of keys in `inline` (0 once they moved to `spilled`).
     length: usize,
+    /// Every key, once there were more than `INLINE`.
+    spilled: Vec<MatchKey>,
+    /// A key could not be stored (out of memory).
+    incomplete: bool,
 }
 
 impl KeySet {
-    /// How many keys fit.
-    pub const CAPACITY: usize = 4;
+    /// How many keys are stored without allocating.
+    pub const INLINE: usize = 4;
 
     /// No keys: only the secondary (unindexed) list is consulted.
     pub const fn new() -> Self {
         Self {
-            keys: [MatchKey(0); Self::CAPACITY],
+            inline: [MatchKey(0); Self::INLINE],
             length: 0,
+            spilled: Vec::new(),
+            incomplete: false,
         }
     }
 
     /// One key.
     pub const fn one(key: MatchKey) -> Self {
         let mut set = Self::new();
-        set.keys[0] = key;
+        set.inline[0] = key;
         set.length = 1;
         set
     }
 
-    /// Adds a key; returns `false` (and drops it) when the set is full.
-    pub fn push(&mut self, key: MatchKey) -> bool {
-        if self.length == Self::CAPACITY {
-            return false;
+    /// Adds a key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`] when a key beyond [`INLINE`](Self::INLINE) finds no memory;
+    /// the set is then marked incomplete, and matching a device with it fails with that
+    /// error.
+    pub fn push(&mut self, key: MatchKey) -> Result<()> {
+        if self.spilled.is_empty() && self.length < Self::INLINE {
+            self.inline[self.length] = key;
+            self.length += 1;
+            return Ok(());
         }
-        self.keys[self.length] = key;
-        self.length += 1;
-        true
+        let additional = if self.spilled.is_empty() {
+            self.length + 1
+        } else {
+            1
+        };
+        if self.spilled.try_reserve(additional).is_err() {
+            self.incomplete = true;
+            return Err(Error::OutOfMemory);
+        }
+        if self.spilled.is_empty() {
+            self.spilled.extend_from_slice(&self.inline[..self.length]);
+            self.length = 0;
+        }
+        self.spilled.push(key);
+        Ok(())
     }
 
-    /// The keys.
+    /// The keys, in the order they were pushed.
     pub fn as_slice(&self) -> &[MatchKey] {
-        &self.keys[..self.length]
+        if self.spilled.is_empty() {
+            &self.inline[..self.length]
+        } else {
+            &self.spilled
+        }
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether the set has no key.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    /// Whether every pushed key was stored (`false` after a [`push`](Self::push) failed
+    /// for lack of memory).
+    pub fn is_complete(&self) -> bool {
+        !self.incomplete
     }
 }
 
 impl Default for KeySet {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Equal when they hold the same keys in the same order and are equally complete.
+impl PartialEq for KeySet {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice() && self.incomplete == other.incomplete
+    }
+}
+
+impl Eq for KeySet {}
+
+impl FromIterator<MatchKey> for KeySet {
+    /// Collects keys; like [`push`](KeySet::push), a key that finds no memory marks the
+    /// set incomplete.
+    fn from_iter<I: IntoIterator<Item = MatchKey>>(keys: I) -> Self {
+        let mut set = Self::new();
+        for key in keys {
+            if set.push(key).is_err() {
+                break;
+            }
+        }
+        set
     }
 }
 
@@ -526,13 +603,21 @@ mod tests {
     }
 
     #[test]
-    fn key_set_is_bounded() {
+    fn key_set_keeps_every_key() {
         let mut keys = KeySet::new();
-        for value in 0..KeySet::CAPACITY as u64 {
-            assert!(keys.push(MatchKey::new(value)));
+        for value in 0..3 * KeySet::INLINE as u64 {
+            assert_eq!(keys.push(MatchKey::new(value)), Ok(()));
+            assert_eq!(keys.len() as u64, value + 1);
         }
-        assert!(!keys.push(MatchKey::new(99)));
-        assert_eq!(keys.as_slice().len(), KeySet::CAPACITY);
+        let expected: Vec<MatchKey> = (0..3 * KeySet::INLINE as u64).map(MatchKey::new).collect();
+        assert_eq!(keys.as_slice(), expected.as_slice());
+        assert!(keys.is_complete());
+        assert_eq!(expected.iter().copied().collect::<KeySet>(), keys);
+        assert_eq!(
+            KeySet::one(MatchKey::new(0)).as_slice(),
+            &[MatchKey::new(0)]
+        );
+        assert!(KeySet::new().is_empty());
         assert_ne!(MatchKey::from_name("uart"), MatchKey::from_name("uarT"));
     }
 }
