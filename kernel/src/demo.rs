@@ -280,11 +280,62 @@ fn virtual_pixel(x: u32, y: u32) -> u32 {
 ///
 /// Any display or driver-model error on the way (everything created is released first).
 pub fn virtual_display(model: &DeviceModel, name: &str) -> drm::Result<VirtualReport> {
-    let (width, height) = VIRTUAL_SIZE;
-    let mode = Mode::new(width, height, 60)?;
     let before = Readings::take();
     let heap_before = heap::used_bytes();
     let (card, frame) = {
+        let shown = Shown::create(model, name)?;
+        (shown.card, shown.frame)
+        // `shown` drops here: its client goes, then the faux device is deleted, the
+        // display unplugged and released with its last reference.
+    };
+    Ok(VirtualReport {
+        card,
+        mode: virtual_mode()?,
+        sequence: frame.sequence,
+        crc: frame.crc,
+        expected: expected_virtual_crc(),
+        before,
+        after: Readings::take(),
+        heap: (heap_before, heap::used_bytes()),
+    })
+}
+
+fn virtual_mode() -> drm::Result<Mode> {
+    Ok(Mode::new(VIRTUAL_SIZE.0, VIRTUAL_SIZE.1, 60)?)
+}
+
+/// The CRC-32 of the virtual display's picture, computed from the picture itself.
+fn expected_virtual_crc() -> u32 {
+    let (width, height) = VIRTUAL_SIZE;
+    let mut expected = Crc32::new();
+    for y in 0..height {
+        for x in 0..width {
+            expected.update_pixels(&[virtual_pixel(x, y)]);
+        }
+    }
+    expected.finish()
+}
+
+/// A vkms display on a faux device showing the virtual picture, with the client that
+/// shows it (dropped before the display: fields drop in order).
+#[derive(Debug)]
+struct Shown {
+    /// Shows the picture; held for as long as the display lives, dropped first.
+    _client: Client,
+    /// The picture's mapping.
+    _mapping: Mapping,
+    /// The faux device and its display, deleted last.
+    _display: vkms::Vkms,
+    name: FixedString<32>,
+    card: FixedString<16>,
+    frame: vkms::FrameCrc,
+}
+
+impl Shown {
+    /// Creates the display, shows the picture and waits for its first composed frame.
+    fn create(model: &DeviceModel, name: &str) -> drm::Result<Self> {
+        let (width, height) = VIRTUAL_SIZE;
+        let mode = virtual_mode()?;
         let display = vkms::Vkms::create(
             model,
             name,
@@ -314,26 +365,82 @@ pub fn virtual_display(model: &DeviceModel, name: &str) -> drm::Result<VirtualRe
                 .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
         )?;
         let frame = display.wait_frame(shown, 1_000_000)?;
-        drop(mapping);
-        drop(client);
-        (card, frame)
-        // `display` drops here: the faux device is deleted, the display unplugged and
-        // released with its last reference.
-    };
-    let mut expected = Crc32::new();
-    for y in 0..height {
-        for x in 0..width {
-            expected.update_pixels(&[virtual_pixel(x, y)]);
-        }
+        Ok(Self {
+            _client: client,
+            _mapping: mapping,
+            _display: display,
+            name: FixedString::from_fmt(format_args!("{name}")),
+            card,
+            frame,
+        })
     }
-    Ok(VirtualReport {
-        card,
-        mode,
-        sequence: frame.sequence,
-        crc: frame.crc,
-        expected: expected.finish(),
-        before,
-        after: Readings::take(),
-        heap: (heap_before, heap::used_bytes()),
-    })
+}
+
+/// The virtual displays the shell created, oldest first.
+static SHOWN: spin::Mutex<alloc::vec::Vec<Shown>> = spin::Mutex::new(alloc::vec::Vec::new());
+
+/// A virtual display as the shell lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtualDisplay {
+    /// The faux device's name.
+    pub name: FixedString<32>,
+    /// The display device's name (`cardN`).
+    pub card: FixedString<16>,
+    /// The first composed frame's vblank count and CRC.
+    pub frame: vkms::FrameCrc,
+    /// The CRC the picture should have.
+    pub expected: u32,
+}
+
+/// The shell's `vkms add NAME`: a virtual display on a new faux device `NAME` of `model`,
+/// showing the demo's picture until [`delete_virtual`].
+///
+/// # Errors
+///
+/// The faux device's or the display's error (a taken name:
+/// [`drivermodel::Error::NameTaken`]); nothing is left behind.
+pub fn add_virtual(model: &DeviceModel, name: &str) -> drm::Result<VirtualDisplay> {
+    let mut shown = SHOWN.lock();
+    shown.try_reserve(1).map_err(|_| drm::Error::OutOfMemory)?;
+    let display = Shown::create(model, name)?;
+    let listed = VirtualDisplay {
+        name: display.name,
+        card: display.card,
+        frame: display.frame,
+        expected: expected_virtual_crc(),
+    };
+    shown.push(display);
+    Ok(listed)
+}
+
+/// The shell's `vkms delete NAME`: deletes the virtual display `NAME` (its client, then
+/// its faux device). Returns whether there was one.
+pub fn delete_virtual(name: &str) -> bool {
+    let removed = {
+        let mut shown = SHOWN.lock();
+        let position = shown.iter().position(|shown| shown.name.as_str() == name);
+        let removed = position.map(|position| shown.remove(position));
+        if shown.is_empty() {
+            *shown = alloc::vec::Vec::new(); // give the list's memory back
+        }
+        removed
+    };
+    // Dropped outside the lock: the client, then the faux device and its display.
+    let found = removed.is_some();
+    drop(removed);
+    found
+}
+
+/// The virtual displays the shell created.
+pub fn virtual_displays() -> alloc::vec::Vec<VirtualDisplay> {
+    SHOWN
+        .lock()
+        .iter()
+        .map(|shown| VirtualDisplay {
+            name: shown.name,
+            card: shown.card,
+            frame: shown.frame,
+            expected: expected_virtual_crc(),
+        })
+        .collect()
 }

@@ -388,3 +388,55 @@ kernel_test! {
         check!(report.crc != reference_crc(&[0; 64 * 48]));
     }
 }
+
+kernel_test! {
+    /// The shell's `vkms` commands parse with clear refusals.
+    fn shell_vkms_commands_parse() {
+        use kernel::shell::{Command, ParseError, parse};
+        check_eq!(parse("vkms"), Ok(Command::VkmsList));
+        check_eq!(parse("vkms add v0"), Ok(Command::VkmsAdd { name: "v0" }));
+        check_eq!(parse("vkms delete v0"), Ok(Command::VkmsDelete { name: "v0" }));
+        check!(matches!(parse("vkms add"), Err(ParseError::MissingArgument { command: "vkms", .. })));
+        check!(matches!(
+            parse("vkms frob v0"),
+            Err(ParseError::UnknownSubcommand { command: "vkms", word: "frob", .. })
+        ));
+        check!(matches!(parse("vkms list"), Err(ParseError::UnknownSubcommand { word: "list", .. })));
+        check_eq!(
+            parse("vkms add v0 v1"),
+            Err(ParseError::TooManyArguments { command: "vkms", extra: "v1" })
+        );
+    }
+}
+
+kernel_test! {
+    /// `vkms add NAME` makes a virtual display on a faux device of the kernel's model and
+    /// shows a picture with the expected CRC; `vkms delete NAME` deletes it and every
+    /// counter is back; a taken or unknown name is refused and changes nothing.
+    fn shell_creates_and_deletes_a_virtual_display() {
+        let run = |line: &str| {
+            let mut out = alloc::string::String::new();
+            let _ = kernel::shell::run_line(kernel::devices::model(), line, &mut out);
+            out
+        };
+        let before = kernel::counters::Readings::take();
+        check!(run("vkms").starts_with("no virtual displays"));
+        let added = run("vkms add vshell0");
+        check!(added.starts_with("vshell0: card") && added.contains(": match)"), "{added}");
+        check!(run("vkms").starts_with("vshell0: card"));
+        check_eq!(drm::counts().devices, baseline_counts().devices + 1);
+        check!(kernel::devices::model().find_device(Some("faux"), "vshell0").is_some());
+        let during = kernel::counters::Readings::take();
+        let taken = run("vkms add vshell0");
+        check!(taken.starts_with("error: "), "{taken}");
+        check_eq!(kernel::counters::Readings::take(), during);
+        check!(run("counts").contains("display: devices="));
+        let deleted = run("vkms delete vshell0");
+        check!(deleted.starts_with("vshell0 deleted"), "{deleted}");
+        check_eq!(kernel::counters::Readings::take(), before);
+        check!(kernel::devices::model().find_device(Some("faux"), "vshell0").is_none());
+        let unknown = run("vkms delete vshell0");
+        check!(unknown.starts_with("error: no virtual display"), "{unknown}");
+        check!(run("vkms").starts_with("no virtual displays"));
+    }
+}

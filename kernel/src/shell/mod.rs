@@ -251,6 +251,60 @@ fn apply(
                 counts.devres_nodes,
                 counts.drivers
             )
+            .and_then(|()| {
+                let display = crate::drm::counts();
+                writeln!(
+                    out,
+                    "display: devices={} clients={} buffers={} framebuffers={}",
+                    display.devices, display.clients, display.buffers, display.framebuffers
+                )
+            })
+        }
+        Command::VkmsList => {
+            let displays = crate::demo::virtual_displays();
+            if displays.is_empty() {
+                return Ok(writeln!(
+                    out,
+                    "no virtual displays (`vkms add NAME` makes one)"
+                ));
+            }
+            displays.iter().try_for_each(|display| {
+                writeln!(
+                    out,
+                    "{}: {} on faux/{}",
+                    display.name, display.card, display.name
+                )
+            })
+        }
+        Command::VkmsAdd { name } => {
+            let display = crate::demo::add_virtual(model, name).map_err(failed)?;
+            writeln!(
+                out,
+                "{}: {} on a faux device; frame {} CRC {:#010x} (expected {:#010x}: {})",
+                display.name,
+                display.card,
+                display.frame.sequence,
+                display.frame.crc,
+                display.expected,
+                if display.frame.crc == display.expected {
+                    "match"
+                } else {
+                    "MISMATCH"
+                }
+            )
+        }
+        Command::VkmsDelete { name } => {
+            if !crate::demo::delete_virtual(name) {
+                return Err(Refusal::Failed(alloc::format!(
+                    "no virtual display `{name}` (see `vkms`)"
+                )));
+            }
+            let display = crate::drm::counts();
+            writeln!(
+                out,
+                "{name} deleted; display devices now {}, clients {}",
+                display.devices, display.clients
+            )
         }
     })
 }

@@ -64,10 +64,22 @@ pub enum Command<'a> {
     Counts,
     /// `suspend`: suspend every bound device, then resume them (a round trip).
     Suspend,
+    /// `vkms`: list the virtual displays the shell created.
+    VkmsList,
+    /// `vkms add NAME`: a virtual display (vkms) on a new faux device, showing a picture.
+    VkmsAdd {
+        /// The faux device's name.
+        name: &'a str,
+    },
+    /// `vkms delete NAME`: delete that virtual display and its faux device.
+    VkmsDelete {
+        /// The faux device's name.
+        name: &'a str,
+    },
 }
 
 /// Usage and description of every command, for `help`.
-pub const COMMANDS: [(&str, &str); 15] = [
+pub const COMMANDS: [(&str, &str); 16] = [
     ("help", "this list"),
     ("tree", "the device tree, buses and drivers"),
     (
@@ -107,6 +119,10 @@ pub const COMMANDS: [(&str, &str); 15] = [
         "suspend",
         "suspend every device (children first), then resume",
     ),
+    (
+        "vkms [add|delete NAME]",
+        "list, create or delete a virtual display on a faux device",
+    ),
 ];
 
 /// Why a line is not a command.
@@ -122,6 +138,15 @@ pub enum ParseError<'a> {
     MissingArgument {
         /// The command.
         command: &'static str,
+        /// The usage line.
+        usage: &'static str,
+    },
+    /// A subcommand the command does not have.
+    UnknownSubcommand {
+        /// The command.
+        command: &'static str,
+        /// The word.
+        word: &'a str,
         /// The usage line.
         usage: &'static str,
     },
@@ -143,6 +168,14 @@ impl fmt::Display for ParseError<'_> {
             Self::MissingArgument { command, usage } => {
                 write!(formatter, "{command}: missing argument; usage: {usage}")
             }
+            Self::UnknownSubcommand {
+                command,
+                word,
+                usage,
+            } => write!(
+                formatter,
+                "{command}: no subcommand `{word}`; usage: {usage}"
+            ),
             Self::TooManyArguments { command, extra } => {
                 write!(formatter, "{command}: unexpected argument `{extra}`")
             }
@@ -184,6 +217,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "claims" => ("claims", 0, 0),
         "counts" => ("counts", 0, 0),
         "suspend" => ("suspend", 0, 0),
+        "vkms" => ("vkms", 0, 2),
         _ => return Err(ParseError::UnknownCommand { word }),
     };
     let mut arguments: [&str; 2] = [""; 2];
@@ -227,6 +261,24 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "lspci" => Command::Lspci,
         "claims" => Command::Claims,
         "suspend" => Command::Suspend,
+        "vkms" => match (count, first) {
+            (0, _) => Command::VkmsList,
+            (2, "add") => Command::VkmsAdd { name: second },
+            (2, "delete") => Command::VkmsDelete { name: second },
+            (1, "add" | "delete") => {
+                return Err(ParseError::MissingArgument {
+                    command: name,
+                    usage: usage(name),
+                });
+            }
+            (_, word) => {
+                return Err(ParseError::UnknownSubcommand {
+                    command: name,
+                    word,
+                    usage: usage(name),
+                });
+            }
+        },
         _ => Command::Counts,
     })
 }
