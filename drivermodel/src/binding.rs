@@ -94,12 +94,45 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use crate::bus::{EntryRef, Match};
-use crate::device::{Binding, Device, DriverHandle, Handle, Lifecycle, State};
+use crate::device::{ARef, Binding, Device, DriverHandle, Handle, Lifecycle, State};
 use crate::devres;
+use crate::driver::ErasedDriver;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::model::{Candidate, Request, Shared};
 use crate::power::Operation;
+use crate::registry::Shared;
+
+/// What an attach should do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// An explicit user request: honours `allows_manual_bind`, reports errors.
+    pub(crate) manual: bool,
+    /// Only this driver.
+    pub(crate) driver: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn automatic() -> Self {
+        Self {
+            manual: false,
+            driver: None,
+        }
+    }
+
+    pub(crate) fn manual(driver: Option<&'a str>) -> Self {
+        Self {
+            manual: true,
+            driver,
+        }
+    }
+}
+
+/// One candidate of a match: an ID table entry of a live driver.
+#[derive(Clone)]
+pub(crate) struct Candidate {
+    pub(crate) entry: EntryRef,
+    pub(crate) object: Arc<dyn ErasedDriver>,
+}
 
 /// The outcome of matching one device against candidates.
 enum Outcome {
@@ -632,5 +665,22 @@ impl Shared {
         // Step 6: announce.
         self.notify(EventKind::Unbound, device, Some(driver.name()));
         Ok(())
+    }
+
+    /// The registered devices with a deferral reason, in registration order.
+    pub(crate) fn deferred_snapshot(&self) -> Vec<ARef<Device>> {
+        let registry = self.registry.lock();
+        let keys: Vec<u64> = self.deferred.lock().iter().copied().collect();
+        keys.iter()
+            .filter_map(|key| registry.devices.get(key))
+            .map(|record| record.device.clone())
+            .collect()
+    }
+
+    /// Spins until `device` is neither probing nor unbinding.
+    pub(crate) fn wait_for_transition(&self, device: &Device) {
+        while device.inner().state.lock().binding.in_transition() {
+            core::hint::spin_loop();
+        }
     }
 }

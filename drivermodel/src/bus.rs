@@ -74,8 +74,10 @@
 
 use alloc::vec::Vec;
 
+use crate::capacity::{fit_canonical, push_canonical};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::hash_table::HashTable;
 
 /// The answer of [`Bus::match_id`] for one device and one ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,54 +315,26 @@ pub(crate) struct EntryRef {
     pub(crate) entry: usize,
 }
 
-/// The capacity a vector of `length` elements is kept at: a function of its length
-/// alone, so that growing a vector and shrinking it back leaves the heap exactly where
-/// it was (unregistering a driver returns what registering it took).
-pub(crate) fn canonical_capacity(length: usize) -> usize {
-    if length == 0 {
-        0
-    } else {
-        length.next_power_of_two().max(4)
-    }
-}
-
-/// Pushes `value`, growing `vector` to [`canonical_capacity`] only.
-pub(crate) fn push_canonical<T>(vector: &mut Vec<T>, value: T) {
-    if vector.len() == vector.capacity() {
-        vector.reserve_exact(canonical_capacity(vector.len() + 1) - vector.len());
-    }
-    vector.push(value);
-}
-
-/// Shrinks `vector` back to [`canonical_capacity`] (frees it when empty).
-pub(crate) fn fit_canonical<T>(vector: &mut Vec<T>) {
-    let capacity = canonical_capacity(vector.len());
-    if vector.capacity() > capacity {
-        vector.shrink_to(capacity);
-    }
-}
-
 /// A hash table from [`MatchKey`] to ID table entries, plus the unindexed list.
 ///
-/// Open addressing with linear probing in one flat array whose size is a power of two
-/// and at most three quarters full: a lookup hashes once and reads adjacent slots, so it
-/// costs the same (one or two cache lines) at 10 and at 100,000 entries. Several entries
-/// may share a key (drivers for the same ID); they sit in the same probe run.
+/// The keyed entries sit in the crate's one open-addressing
+/// [`HashTable`] (several entries may share a key: drivers
+/// for the same ID sit in the same probe run), so a lookup costs the same at 10 and at
+/// 100,000 entries.
 ///
 /// Each entry carries `T`, the model's handle to the driver (so a match reads no driver
 /// record), and the index only holds entries of drivers that are registered and not
 /// leaving.
 ///
-/// The storage is a function of the contents alone: the table has the smallest
-/// power-of-two size (at least 16) that keeps it at most three quarters full, and none
-/// when empty; the unindexed list has [`canonical_capacity`]. A removal shrinks the
+/// The storage is a function of the contents alone: the table has the size its length
+/// calls for, and none when empty; the unindexed list has
+/// [`canonical_capacity`](crate::capacity::canonical_capacity). A removal shrinks the
 /// table (rehashing) when it falls below its size's lower bound, so unregistering a
 /// driver returns exactly the memory registering it took. The price is a rehash each
 /// way when one registration crosses a size boundary.
 #[derive(Debug)]
 pub(crate) struct MatchIndex<T> {
-    slots: Vec<Option<Filed<T>>>,
-    length: usize,
+    table: HashTable<Filed<T>>,
     unindexed: Vec<Filed<T>>,
 }
 
@@ -372,41 +346,22 @@ struct Filed<T> {
     value: T,
 }
 
+impl<T> Filed<T> {
+    fn hash(&self) -> Option<u64> {
+        Some(self.key.0)
+    }
+}
+
 impl<T> Default for MatchIndex<T> {
     fn default() -> Self {
         Self {
-            slots: Vec::new(),
-            length: 0,
+            table: HashTable::default(),
             unindexed: Vec::new(),
         }
     }
 }
 
 impl<T: Clone> MatchIndex<T> {
-    /// The home slot of `key` in a table of `slot_count` (a power of two) slots.
-    fn home(key: MatchKey, slot_count: usize) -> usize {
-        // Fibonacci hashing: the high bits of a multiplicative hash.
-        let hash = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let bits = slot_count.trailing_zeros();
-        if bits == 0 {
-            0
-        } else {
-            (hash >> (64 - bits)) as usize
-        }
-    }
-
-    /// The table size for `length` entries (see the type docs).
-    fn size_for(length: usize) -> usize {
-        if length == 0 {
-            return 0;
-        }
-        let mut size = 16;
-        while length * 4 > size * 3 {
-            size *= 2;
-        }
-        size
-    }
-
     pub(crate) fn insert(&mut self, key: Option<MatchKey>, entry: EntryRef, value: T) {
         let Some(key) = key else {
             push_canonical(
@@ -419,33 +374,8 @@ impl<T: Clone> MatchIndex<T> {
             );
             return;
         };
-        let size = Self::size_for(self.length + 1);
-        if size != self.slots.len() {
-            self.resize(size);
-        }
-        self.place(Filed { key, entry, value });
-        self.length += 1;
-    }
-
-    /// Puts `filed` in the first free slot of its probe run (there is one: load < 1).
-    fn place(&mut self, filed: Filed<T>) {
-        let mask = self.slots.len() - 1;
-        let mut position = Self::home(filed.key, self.slots.len());
-        while self.slots[position].is_some() {
-            position = (position + 1) & mask;
-        }
-        self.slots[position] = Some(filed);
-    }
-
-    /// Rehashes into a table of `new_count` slots (0: no table).
-    fn resize(&mut self, new_count: usize) {
-        let mut slots = Vec::new();
-        slots.reserve_exact(new_count);
-        slots.resize_with(new_count, || None);
-        let old = core::mem::replace(&mut self.slots, slots);
-        for filed in old.into_iter().flatten() {
-            self.place(filed);
-        }
+        self.table
+            .insert(key.0, Filed { key, entry, value }, Filed::hash);
     }
 
     /// Removes every entry of `driver` filed under `key`.
@@ -455,57 +385,21 @@ impl<T: Clone> MatchIndex<T> {
             fit_canonical(&mut self.unindexed);
             return;
         };
-        if self.slots.is_empty() {
-            return;
+        while let Some(position) = self.table.position(key.0, |filed| {
+            filed.key == key && filed.entry.driver == driver
+        }) {
+            self.table.remove_at(position, Filed::hash);
         }
-        let mask = self.slots.len() - 1;
-        'search: loop {
-            let mut position = Self::home(key, self.slots.len());
-            while let Some(filed) = &self.slots[position] {
-                if filed.key == key && filed.entry.driver == driver {
-                    self.remove_at(position);
-                    self.length -= 1;
-                    continue 'search;
-                }
-                position = (position + 1) & mask;
-            }
-            break;
-        }
-        let size = Self::size_for(self.length);
-        if size != self.slots.len() {
-            self.resize(size);
-        }
-    }
-
-    /// Empties `hole`, shifting later members of its probe run back (no tombstones).
-    fn remove_at(&mut self, mut hole: usize) {
-        let mask = self.slots.len() - 1;
-        let mut next = (hole + 1) & mask;
-        while let Some(filed) = &self.slots[next] {
-            let home = Self::home(filed.key, self.slots.len());
-            // It may move back to `hole` only if `hole` lies between its home and where
-            // it is now.
-            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(hole) & mask) {
-                self.slots[hole] = self.slots[next].take();
-                hole = next;
-            }
-            next = (next + 1) & mask;
-        }
-        self.slots[hole] = None;
+        self.table.shrink(Filed::hash);
     }
 
     /// Appends every entry filed under one of `keys`, and every unindexed entry, in
     /// driver registration order without duplicates.
     pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<(EntryRef, T)>) {
-        if !self.slots.is_empty() {
-            let mask = self.slots.len() - 1;
-            for &key in keys.as_slice() {
-                let mut position = Self::home(key, self.slots.len());
-                while let Some(filed) = &self.slots[position] {
-                    if filed.key == key {
-                        out.push((filed.entry, filed.value.clone()));
-                    }
-                    position = (position + 1) & mask;
+        for &key in keys.as_slice() {
+            for filed in self.table.probe(key.0) {
+                if filed.key == key {
+                    out.push((filed.entry, filed.value.clone()));
                 }
             }
         }
@@ -597,7 +491,7 @@ mod tests {
             assert_eq!(out, expected, "key {key}");
         }
         assert_eq!(
-            index.length,
+            index.table.len(),
             600 - (0..600u64).filter(|d| d % 7 == 3).count()
         );
     }

@@ -71,13 +71,16 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::context::{Context, Normal};
+use crate::counters::Counters;
 use crate::devres;
 use crate::driver::ErasedDriver;
 use crate::error::{Error, Result};
-use crate::model::{Counters, DeviceModel, Shared};
+use crate::model::DeviceModel;
 use crate::property::{
     self, Cells, Cells64, Encoder, Properties, Property, PropertyValue, StringList,
 };
+pub use crate::registration::Registration;
+use crate::registry::Shared;
 use crate::resource::{IoPortRange, Irq, MmioRange, Resource};
 
 /// A device. `Device` alone means `Device<Normal>`; see [`context`](crate::context) for
@@ -839,58 +842,6 @@ impl fmt::Debug for DeviceBuilder {
             .field("name", &self.name)
             .field("bus", &self.bus)
             .finish_non_exhaustive()
-    }
-}
-
-/// A registered device. Dropping it deletes the device (see the module docs for the
-/// children-first rule) and puts its counted reference.
-pub struct Registration {
-    pub(crate) device: ARef<Device>,
-    pub(crate) model: Arc<Shared>,
-}
-
-impl Registration {
-    /// A counted reference to the device.
-    pub fn device(&self) -> &ARef<Device> {
-        &self.device
-    }
-
-    /// Deletes the device now: marks it dead, unbinds it, releases its devres and leaves
-    /// the bus (see the [module docs](self)).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::HasChildren`] if children are still registered after the unbind (the
-    /// driver's remove may delete the children it owns): the device has been unbound and
-    /// its devres released, and it stays registered, delete-pending, until the last of
-    /// them is deleted, which completes the deletion.
-    pub fn delete(self) -> Result<()> {
-        // `Drop` then calls `delete_device` again, a no-op for a deleted or
-        // delete-pending device.
-        self.model.delete_device(&self.device)
-    }
-}
-
-impl Deref for Registration {
-    type Target = Device;
-
-    fn deref(&self) -> &Device {
-        &self.device
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let _ = self.model.delete_device(&self.device);
-    }
-}
-
-impl fmt::Debug for Registration {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_tuple("device::Registration")
-            .field(&*self.device)
-            .finish()
     }
 }
 

@@ -78,9 +78,9 @@ use core::fmt;
 use core::sync::atomic::Ordering;
 
 use crate::context::Bound;
+use crate::counters::Counters;
 use crate::device::{ARef, Device};
 use crate::error::{Error, Result};
-use crate::model::Counters;
 use crate::revocable::{Revocable, RevocableGuard};
 
 /// Names a devres node: a kind plus a tag.

@@ -14,18 +14,21 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::string::String;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::any::Any;
+use core::any::{Any, TypeId};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::bus::{Bus, IdEntry, Match, MatchKey, fit_canonical, push_canonical};
+use crate::bus::{Bus, EntryRef, IdEntry, Match, MatchKey};
+use crate::capacity::{fit_canonical, push_canonical};
 use crate::context::Core;
-use crate::device::{ARef, Device};
-use crate::error::Result;
-use crate::model::Shared;
+use crate::device::{self, ARef, Device};
+use crate::driver_table::DriverRecord;
+use crate::error::{Error, Result};
+use crate::registry::{Registry, Shared};
 
 /// A device driver for one bus.
 ///
@@ -55,7 +58,7 @@ pub trait Driver: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// Any error fails the probe; [`Error::Deferred`](crate::Error::Deferred) (made with
+    /// Any error fails the probe; [`Error::Deferred`] (made with
     /// [`Error::defer`](crate::Error::defer)) means "not yet" and records the reason.
     fn probe(&self, device: &Device<Core>, info: &Self::IdInfo) -> Result<Self::State>;
 
@@ -321,6 +324,188 @@ pub struct DriverInfo {
     pub name: String,
     /// How many devices it is bound to.
     pub bound: usize,
+}
+
+impl Shared {
+    pub(crate) fn register_driver_inner<D: Driver>(
+        &self,
+        driver: D,
+        builtin: bool,
+    ) -> Result<(u64, Arc<Adapter<D>>)> {
+        let name = String::from(driver.name());
+        let bus_type = TypeId::of::<D::Bus>();
+        let bus_object = {
+            let registry = self.registry.lock();
+            registry
+                .buses
+                .iter()
+                .find(|bus| bus.type_id == bus_type)
+                .map(|bus| bus.object.clone())
+        };
+        let Some(bus_object) = bus_object else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        let any: Arc<dyn core::any::Any + Send + Sync> = bus_object;
+        let Ok(bus) = any.downcast::<D::Bus>() else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        let adapter = Arc::new(Adapter {
+            driver,
+            bus,
+            bindings: Bindings::default(),
+        });
+        // Bus code (`id_key`) runs here, before the lock.
+        let keys: Vec<Option<MatchKey>> = (0..adapter.entry_count())
+            .map(|entry| adapter.entry_key(entry))
+            .collect();
+        let object: Arc<dyn ErasedDriver> = adapter.clone();
+        let mut registry = self.registry.lock();
+        let Some(bus_index) = registry
+            .buses
+            .iter()
+            .position(|bus| bus.type_id == bus_type)
+        else {
+            return Err(Error::UnknownBus {
+                bus: String::from(core::any::type_name::<D::Bus>()),
+            });
+        };
+        if registry.buses[bus_index].drivers.contains_key(&name) {
+            let bus = registry.buses[bus_index].name.clone();
+            drop(registry);
+            return Err(Error::DriverExists {
+                bus: bus.to_string(),
+                driver: name,
+            });
+        }
+        let inserted = registry.drivers.insert(|key| DriverRecord {
+            key,
+            bus: bus_index,
+            name,
+            object,
+            keys,
+            builtin,
+        });
+        let key = match inserted {
+            Ok(key) => key,
+            Err(error) => {
+                drop(registry);
+                return Err(error);
+            }
+        };
+        let Registry { buses, drivers, .. } = &mut *registry;
+        if let Some(record) = drivers.get(key) {
+            let bus = &mut buses[bus_index];
+            bus.drivers.insert(record.name.clone(), key);
+            for (entry, filed) in record.keys.iter().enumerate() {
+                let entry = EntryRef { driver: key, entry };
+                bus.index.insert(*filed, entry, record.object.clone());
+            }
+        }
+        drop(registry);
+        if !builtin {
+            self.counters.drivers.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((key, adapter))
+    }
+
+    /// Unregisters a driver: no new matches, unbind its devices newest bound first, then
+    /// forget it.
+    pub(crate) fn unregister_driver(&self, key: u64) {
+        // Step 1: no new probes, no new matches.
+        {
+            let mut registry = self.registry.lock();
+            let Some(record) = registry.drivers.get_mut(key) else {
+                return;
+            };
+            record.object.bindings().set_dying();
+            let bus_index = record.bus;
+            let keys = core::mem::take(&mut record.keys);
+            let index = &mut registry.buses[bus_index].index;
+            for filed in keys {
+                index.remove_driver(filed, key);
+            }
+        }
+        // Step 2: unbind every device, newest bound first, waiting for probes in flight.
+        loop {
+            let newest = {
+                let registry = self.registry.lock();
+                let Some(record) = registry.drivers.get(key) else {
+                    return;
+                };
+                let newest = record.object.bindings().bound.lock().last();
+                newest
+                    .and_then(|(_, device)| registry.devices.get(&device))
+                    .map(|record| record.device.clone())
+            };
+            let Some(device) = newest else {
+                let stuck = {
+                    let registry = self.registry.lock();
+                    registry
+                        .drivers
+                        .get(key)
+                        .is_some_and(|record| !record.object.bindings().bound.lock().is_empty())
+                };
+                if stuck {
+                    // Defensive: a bound device always stays in the registry until its
+                    // deletion has unbound it, so this only waits for that deletion.
+                    core::hint::spin_loop();
+                    continue;
+                }
+                break;
+            };
+            self.wait_for_transition(&device);
+            let _ = self.release_driver(&device, Some(key), false);
+            drop(device);
+        }
+        // Step 3: forget the driver; its last reference drops outside the lock.
+        let record = {
+            let mut registry = self.registry.lock();
+            let record = registry.drivers.remove(key);
+            if let Some(record) = &record {
+                let names = &mut registry.buses[record.bus].drivers;
+                names.remove(&record.name);
+                if names.is_empty() {
+                    // An emptied `BTreeMap` keeps its root node: give it back.
+                    *names = BTreeMap::new();
+                }
+            }
+            record
+        };
+        if let Some(record) = record
+            && !record.builtin
+        {
+            self.counters.drivers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The devices bound to a driver, oldest binding first.
+    pub(crate) fn bound_devices(&self, key: u64) -> Vec<ARef<Device>> {
+        let candidates: Vec<ARef<Device>> = {
+            let registry = self.registry.lock();
+            let Some(record) = registry.drivers.get(key) else {
+                return Vec::new();
+            };
+            let bound = record.object.bindings().bound.lock();
+            bound
+                .iter()
+                .filter_map(|(_, device)| registry.devices.get(&device))
+                .map(|record| record.device.clone())
+                .collect()
+        };
+        candidates
+            .into_iter()
+            .filter(|device| {
+                matches!(
+                    &device.inner().state.lock().binding,
+                    device::Binding::Bound { driver, .. } if driver.key == key
+                )
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

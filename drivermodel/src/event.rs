@@ -23,7 +23,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::model::Shared;
+use crate::registry::Shared;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

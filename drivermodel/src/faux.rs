@@ -39,12 +39,13 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
+use crate::binding::Request;
 use crate::bus::{Bus, IdEntry, Match};
 use crate::context::{Bound, Context, Core};
 use crate::device::{self, Device, DeviceBuilder};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::model::{DeviceModel, Request};
+use crate::model::DeviceModel;
 use crate::property::PropertyValue;
 use crate::resource::Resource;
 

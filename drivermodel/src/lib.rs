@@ -16,6 +16,37 @@
 //! - [`event`] — the event stream;
 //! - [`tree`] — a sysfs-like text view.
 //!
+//! # Layout
+//!
+//! The facade, [`DeviceModel`], lives in [`model`]: its public entry points read top to
+//! bottom and hand over to the file named after what they do. Feature modules ([`link`],
+//! [`power`], [`tree`]) add their own entry points to `DeviceModel` in their own files,
+//! so that each can be left out as a whole. Behind the facade:
+//!
+//! - `registry` — the registry core: what the registry lock guards (buses, drivers,
+//!   devices, names, links) and the state shared by every handle to one model;
+//! - one file per lifetime of a device: [`device`] (the object), `registration` (add and
+//!   delete, children first) and [`binding`] (match, probe, unbind, deferred probe);
+//! - [`driver`] — the driver trait and the driver registration flows; `driver_table` —
+//!   the slab of registered drivers;
+//! - `hash_table` — the one hash table, used by the match index ([`bus`]) and the
+//!   device-name index (`name_index`); `capacity` — vector sizes that return the heap;
+//! - `counters` — the live-object counters behind [`Counts`].
+//!
+//! # Back edges into the core
+//!
+//! Calls go from the facade inwards, except for these RAII handles and drops, which
+//! call back into the model when they end:
+//!
+//! - dropping a [`device::Registration`] deletes the device (`registration`);
+//! - dropping a [`driver::Registration`] unregisters the driver ([`driver`]);
+//! - dropping a [`faux::Registration`] does both, through the two above;
+//! - dropping a [`Devres`] revokes its value and unlinks its node from the device's
+//!   devres list ([`devres`]);
+//! - dropping an [`event::Subscription`] unsubscribes ([`event`]);
+//! - the last [`ARef<Device>`] put runs the device's final devres pass and release hook
+//!   ([`device`]).
+//!
 //! `unsafe` is implemented only in [`revocable`] (the reader/revoker protocol) and
 //! [`context`] (casts between device contexts). Their unsafe functions are called at a
 //! few documented places: the probe, unbind and power callbacks ([`binding`]), the faux proof
@@ -27,17 +58,24 @@ extern crate alloc;
 
 pub mod binding;
 pub mod bus;
+mod capacity;
 pub mod context;
+mod counters;
 pub mod device;
 pub mod devres;
 pub mod driver;
+mod driver_table;
 pub mod error;
 pub mod event;
 pub mod faux;
+mod hash_table;
 pub mod link;
 pub mod model;
+mod name_index;
 pub mod power;
 pub mod property;
+mod registration;
+mod registry;
 pub mod resource;
 pub mod revocable;
 pub mod tree;

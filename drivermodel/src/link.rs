@@ -39,10 +39,12 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::binding::Request;
 use crate::device::{ARef, Binding, Device, Lifecycle};
 use crate::error::{Error, Result};
 use crate::faux;
-use crate::model::{DeviceModel, Registry, Request, Shared};
+use crate::model::DeviceModel;
+use crate::registry::{Registry, Shared};
 
 bitflags::bitflags! {
     /// How a link behaves (Linux's `DL_FLAG_*`).

@@ -88,7 +88,8 @@ use core::fmt::Write;
 
 use crate::device::{ARef, BindingState, Device, Lifecycle};
 use crate::error::{Error, Result};
-use crate::model::{DeviceModel, Registry};
+use crate::model::DeviceModel;
+use crate::registry::Registry;
 
 /// A bus name and its drivers.
 type BusListing = (String, Vec<DriverListing>);

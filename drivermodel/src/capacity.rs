@@ -1,0 +1,32 @@
+//! Vector capacities that depend on the length alone, so that growing a vector and
+//! shrinking it back leaves the heap exactly where it was (unregistering a driver
+//! returns what registering it took).
+
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+
+/// The capacity a vector of `length` elements is kept at.
+pub(crate) fn canonical_capacity(length: usize) -> usize {
+    if length == 0 {
+        0
+    } else {
+        length.next_power_of_two().max(4)
+    }
+}
+
+/// Pushes `value`, growing `vector` to [`canonical_capacity`] only.
+pub(crate) fn push_canonical<T>(vector: &mut Vec<T>, value: T) {
+    if vector.len() == vector.capacity() {
+        vector.reserve_exact(canonical_capacity(vector.len() + 1) - vector.len());
+    }
+    vector.push(value);
+}
+
+/// Shrinks `vector` back to [`canonical_capacity`] (frees it when empty).
+pub(crate) fn fit_canonical<T>(vector: &mut Vec<T>) {
+    let capacity = canonical_capacity(vector.len());
+    if vector.capacity() > capacity {
+        vector.shrink_to(capacity);
+    }
+}

@@ -1,0 +1,113 @@
+//! The registry core: what a model holds under its registry lock, and the state shared
+//! by all handles to one model. The lock order is in the [`model`](crate::model) docs.
+
+#![forbid(unsafe_code)]
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::TypeId;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+
+use crate::bus::{ErasedBus, MatchIndex};
+use crate::counters::Counters;
+use crate::device::{self, ARef, Device};
+use crate::driver::ErasedDriver;
+use crate::driver_table::DriverTable;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind, Subscribers};
+use crate::name_index::NameIndex;
+
+/// A registered bus.
+pub(crate) struct BusEntry {
+    /// Shared with the devices on the bus.
+    pub(crate) name: device::BusName,
+    pub(crate) type_id: TypeId,
+    pub(crate) object: Arc<dyn ErasedBus>,
+    /// Device names, hashed, to keys.
+    pub(crate) names: NameIndex,
+    /// Driver names to keys.
+    pub(crate) drivers: BTreeMap<String, u64>,
+    pub(crate) index: MatchIndex<Arc<dyn ErasedDriver>>,
+}
+
+/// A registered device: just the model's counted reference (its bus and parent are
+/// read from the device, its child count is in its state), to keep the registry small.
+pub(crate) struct DeviceRecord {
+    pub(crate) device: ARef<Device>,
+}
+
+impl DeviceRecord {
+    pub(crate) fn parent(&self) -> Option<u64> {
+        self.device.parent().map(|parent| parent.inner().key)
+    }
+}
+
+/// Everything under the registry lock.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) buses: Vec<BusEntry>,
+    /// Names of bus-less devices.
+    pub(crate) root_names: NameIndex,
+    /// Registered devices in registration order.
+    pub(crate) devices: BTreeMap<u64, DeviceRecord>,
+    pub(crate) drivers: DriverTable,
+    pub(crate) links: crate::link::Links,
+    pub(crate) next_device: u64,
+    pub(crate) next_sequence: u64,
+}
+
+impl Registry {
+    pub(crate) fn bus_index(&self, name: &str) -> Option<usize> {
+        self.buses.iter().position(|bus| bus.name.as_str() == name)
+    }
+
+    /// The index of `device`'s bus.
+    pub(crate) fn bus_of(&self, device: &Device) -> Option<usize> {
+        let name = device.inner().bus()?;
+        self.buses
+            .iter()
+            .position(|bus| Arc::ptr_eq(&bus.name, name))
+    }
+}
+
+/// The state shared by all handles to one model.
+pub(crate) struct Shared {
+    pub(crate) registry: spin::Mutex<Registry>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) subscribers: Subscribers,
+    /// Keys of the registered devices with a deferral reason, in registration order, so
+    /// a retry visits only them. A leaf lock (taken under a device's state lock).
+    pub(crate) deferred: spin::Mutex<BTreeSet<u64>>,
+    /// Bumped by every successful bind (the deferred-probe trigger).
+    pub(crate) deferred_generation: AtomicU64,
+    /// A thread is running the deferred retry loop.
+    pub(crate) retrying: AtomicBool,
+    pub(crate) probes_in_flight: AtomicUsize,
+    pub(crate) debug_reprobe: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn check_own(&self, device: &Device) -> Result<()> {
+        if device.inner().belongs_to(self) {
+            Ok(())
+        } else {
+            Err(Error::ForeignDevice {
+                device: device.name().into(),
+            })
+        }
+    }
+
+    pub(crate) fn notify(&self, kind: EventKind, device: &Device, driver: Option<&str>) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        self.subscribers.notify(&Event {
+            kind,
+            path: device.path(),
+            bus: device.bus_name().map(String::from),
+            driver: driver.map(String::from),
+        });
+    }
+}
