@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 use alloc::sync::Weak;
-use core::sync::atomic::{AtomicU64, AtomicUsize};
+use core::sync::atomic::AtomicUsize;
+
+use portable_atomic::AtomicU64;
 
 use crate::registry::Shared;
 
@@ -18,7 +20,10 @@ pub(crate) struct Counters {
     pub(crate) drivers: AtomicUsize,
     /// Registered devices with a deferral reason.
     pub(crate) deferred: AtomicUsize,
-    /// The source of devres node tags.
+    /// The source of devres node tags. 64 bits because a tag must never repeat in a
+    /// model's life (a stale key must not name a newer node), and 2^32 devres adds take
+    /// minutes; `portable_atomic` makes it a lock-free or lock-based atomic as the target
+    /// allows.
     pub(crate) next_tag: AtomicU64,
     pub(crate) model: Weak<Shared>,
 }

@@ -68,7 +68,9 @@ use core::any::Any;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Deref;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
+
+use portable_atomic::AtomicU64;
 
 use crate::context::{Context, Normal};
 use crate::counters::Counters;
@@ -112,6 +114,9 @@ pub(crate) struct Inner {
     pub(crate) state: spin::Mutex<State>,
     pub(crate) devres: devres::Store,
     /// Incremented at every probe start; tells bindings apart for [`crate::Devres`].
+    /// 64 bits because [`Devres::access`](crate::Devres::access) relies on it for
+    /// soundness: a 32-bit count could wrap within minutes of rebinding while an old
+    /// `Devres` still lives. `portable_atomic` where the target has no 64-bit atomics.
     pub(crate) generation: AtomicU64,
     /// The live-object counters and the way back to the model.
     pub(crate) counters: Arc<Counters>,

@@ -65,33 +65,41 @@ pub(crate) type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 /// The list of subscribers; its lock is a leaf (nothing is called while it is held).
 #[derive(Default)]
 pub(crate) struct Subscribers {
-    list: spin::Mutex<Vec<(u64, Subscriber)>>,
-    next: core::sync::atomic::AtomicU64,
+    list: spin::Mutex<List>,
+}
+
+/// The subscribers and the next subscription ID, both under the list's lock (so the ID
+/// needs no 64-bit atomic).
+#[derive(Default)]
+struct List {
+    entries: Vec<(u64, Subscriber)>,
+    next: u64,
 }
 
 impl Subscribers {
     pub(crate) fn add(&self, subscriber: Subscriber) -> u64 {
-        let id = self
-            .next
-            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        self.list.lock().push((id, subscriber));
+        let mut list = self.list.lock();
+        let id = list.next;
+        list.next += 1;
+        list.entries.push((id, subscriber));
         id
     }
 
     pub(crate) fn remove(&self, id: u64) -> Option<Subscriber> {
         let mut list = self.list.lock();
-        let position = list.iter().position(|(own, _)| *own == id)?;
-        Some(list.remove(position).1)
+        let position = list.entries.iter().position(|(own, _)| *own == id)?;
+        Some(list.entries.remove(position).1)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.list.lock().is_empty()
+        self.list.lock().entries.is_empty()
     }
 
     pub(crate) fn notify(&self, event: &Event) {
         let snapshot: Vec<Subscriber> = self
             .list
             .lock()
+            .entries
             .iter()
             .map(|(_, subscriber)| subscriber.clone())
             .collect();

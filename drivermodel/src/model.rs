@@ -52,7 +52,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::binding::Request;
 use crate::bus::{Bus, MatchIndex};
@@ -139,7 +139,7 @@ impl DeviceModel {
             }),
             subscribers: Subscribers::default(),
             deferred: spin::Mutex::new(BTreeSet::new()),
-            deferred_generation: AtomicU64::new(0),
+            deferred_generation: AtomicUsize::new(0),
             retrying: AtomicBool::new(false),
             probes_in_flight: AtomicUsize::new(0),
             debug_reprobe: AtomicBool::new(false),

@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicUsize};
 
 use crate::bus::{ErasedBus, MatchIndex};
 use crate::counters::Counters;
@@ -80,8 +80,10 @@ pub(crate) struct Shared {
     /// Keys of the registered devices with a deferral reason, in registration order, so
     /// a retry visits only them. A leaf lock (taken under a device's state lock).
     pub(crate) deferred: spin::Mutex<BTreeSet<u64>>,
-    /// Bumped by every successful bind (the deferred-probe trigger).
-    pub(crate) deferred_generation: AtomicU64,
+    /// Bumped by every successful bind (the deferred-probe trigger). Only compared for
+    /// "changed since I looked", so pointer width is enough: a false "unchanged" would
+    /// need exactly a multiple of 2^32 binds between two loads of one retry pass.
+    pub(crate) deferred_generation: AtomicUsize,
     /// A thread is running the deferred retry loop.
     pub(crate) retrying: AtomicBool,
     pub(crate) probes_in_flight: AtomicUsize,
