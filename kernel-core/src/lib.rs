@@ -11,4 +11,5 @@
 
 extern crate alloc;
 
+pub mod cmdline;
 pub mod display;

@@ -1,0 +1,322 @@
+//! The kernel command line (`-append`) parsed into [`Options`].
+//!
+//! Syntax: words separated by ASCII whitespace; a word is a flag (`exit`) or a
+//! `key=value` pair split at the first `=` (`timer_hz=250`). No quoting. Unknown keys and
+//! malformed values are reported through a callback and otherwise ignored: a typo on the
+//! command line must not keep the kernel from booting. The parser is pure (no heap, no
+//! hardware), so its tests run on the host (`cargo test -p kernel-core`).
+//!
+//! | option | meaning | default |
+//! | --- | --- | --- |
+//! | `exit` | after boot completes, exit QEMU with success (automated `cargo run`) | off |
+//! | `timer_hz=N` | local APIC timer rate, 1..=1000 Hz | 100 |
+//! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
+//! | `reprobe` | driver-model debug mode: every probe is followed by remove and a second probe | off |
+//! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
+
+use core::fmt;
+
+/// Default timer rate in Hz.
+pub const DEFAULT_TIMER_HZ: u32 = 100;
+
+/// What the kernel prints about its device model at the end of boot (`devices=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceReport {
+    /// The event log, then the tree.
+    #[default]
+    All,
+    /// Only the device tree.
+    Tree,
+    /// Only the event log.
+    Events,
+    /// Nothing.
+    None,
+}
+
+/// Options given on the kernel command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options<'a> {
+    /// `exit`: leave QEMU with success once boot is complete.
+    pub exit: bool,
+    /// `timer_hz=N`: timer interrupt rate.
+    pub timer_hz: u32,
+    /// `test=TEXT`: run only tests whose name contains `TEXT`.
+    pub test_filter: Option<&'a str>,
+    /// `devices=...`: the device-model report at the end of boot.
+    pub devices: DeviceReport,
+    /// `reprobe`: the driver model's debug re-probe mode.
+    pub reprobe: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self {
+            exit: false,
+            timer_hz: DEFAULT_TIMER_HZ,
+            test_filter: None,
+            devices: DeviceReport::All,
+            reprobe: false,
+        }
+    }
+}
+
+/// One word of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word<'a> {
+    /// The flag name, or the part before the first `=`.
+    pub key: &'a str,
+    /// The part after the first `=`, if there is one (possibly empty).
+    pub value: Option<&'a str>,
+}
+
+/// Splits a command line into words.
+pub fn words(line: &str) -> impl Iterator<Item = Word<'_>> {
+    line.split_ascii_whitespace()
+        .map(|word| match word.split_once('=') {
+            Some((key, value)) => Word {
+                key,
+                value: Some(value),
+            },
+            None => Word {
+                key: word,
+                value: None,
+            },
+        })
+}
+
+/// Something wrong with one word of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem<'a> {
+    /// No such option.
+    UnknownKey {
+        /// The unknown key.
+        key: &'a str,
+    },
+    /// A `key=value` option given without a value.
+    MissingValue {
+        /// The option.
+        key: &'a str,
+    },
+    /// A flag given a value.
+    UnexpectedValue {
+        /// The flag.
+        key: &'a str,
+        /// The value it was given.
+        value: &'a str,
+    },
+    /// A value that does not parse or is out of range.
+    InvalidValue {
+        /// The option.
+        key: &'a str,
+        /// The bad value.
+        value: &'a str,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for Problem<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownKey { key } => write!(formatter, "unknown option `{key}` (ignored)"),
+            Self::MissingValue { key } => {
+                write!(formatter, "option `{key}` needs a value (`{key}=...`)")
+            }
+            Self::UnexpectedValue { key, value } => {
+                write!(
+                    formatter,
+                    "option `{key}` is a flag; value `{value}` ignored"
+                )
+            }
+            Self::InvalidValue {
+                key,
+                value,
+                expected,
+            } => write!(
+                formatter,
+                "option `{key}={value}`: expected {expected} (ignored)"
+            ),
+        }
+    }
+}
+
+/// Parses `line`, calling `report` for every problem, and returns the options.
+pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<'a> {
+    let mut options = Options::default();
+    for Word { key, value } in words(line) {
+        match (key, value) {
+            ("exit", None) => options.exit = true,
+            ("exit", Some(value)) => {
+                options.exit = true;
+                report(Problem::UnexpectedValue { key, value });
+            }
+            ("reprobe", None) => options.reprobe = true,
+            ("reprobe", Some(value)) => {
+                options.reprobe = true;
+                report(Problem::UnexpectedValue { key, value });
+            }
+            ("timer_hz" | "test" | "devices", None) => report(Problem::MissingValue { key }),
+            ("timer_hz", Some(value)) => match value.parse::<u32>() {
+                Ok(hz @ 1..=1000) => options.timer_hz = hz,
+                _ => report(Problem::InvalidValue {
+                    key,
+                    value,
+                    expected: "an integer from 1 to 1000",
+                }),
+            },
+            ("test", Some(value)) => options.test_filter = Some(value),
+            ("devices", Some(value)) => match value {
+                "all" => options.devices = DeviceReport::All,
+                "tree" => options.devices = DeviceReport::Tree,
+                "events" => options.devices = DeviceReport::Events,
+                "none" => options.devices = DeviceReport::None,
+                _ => report(Problem::InvalidValue {
+                    key,
+                    value,
+                    expected: "one of all, tree, events, none",
+                }),
+            },
+            _ => report(Problem::UnknownKey { key }),
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `line` and collects every problem.
+    fn parse_all(line: &str) -> (Options<'_>, Vec<Problem<'_>>) {
+        let mut problems = Vec::new();
+        let options = parse(line, |problem| problems.push(problem));
+        (options, problems)
+    }
+
+    #[test]
+    fn empty_line_gives_defaults() {
+        let (options, problems) = parse_all("");
+        assert_eq!(options, Options::default());
+        assert_eq!(options.timer_hz, DEFAULT_TIMER_HZ);
+        assert!(!options.exit);
+        assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn words_split_on_whitespace_and_the_first_equals_sign() {
+        let words: Vec<Word<'_>> = words("  exit\ttest=a=b  key= ").collect();
+        assert_eq!(
+            words,
+            [
+                Word {
+                    key: "exit",
+                    value: None
+                },
+                Word {
+                    key: "test",
+                    value: Some("a=b")
+                },
+                Word {
+                    key: "key",
+                    value: Some("")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn known_options_are_applied() {
+        let (options, problems) = parse_all("exit timer_hz=250 test=heap reprobe");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(options.exit && options.reprobe);
+        assert_eq!(options.timer_hz, 250);
+        assert_eq!(options.test_filter, Some("heap"));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_and_parsing_goes_on() {
+        let (options, problems) = parse_all("console=ttyS0 exit quiet");
+        assert_eq!(
+            problems,
+            [
+                Problem::UnknownKey { key: "console" },
+                Problem::UnknownKey { key: "quiet" }
+            ]
+        );
+        assert!(options.exit);
+    }
+
+    #[test]
+    fn invalid_values_keep_the_default() {
+        let (options, problems) = parse_all("timer_hz=0 timer_hz=fast timer_hz=1001 timer_hz test");
+        assert_eq!(options.timer_hz, DEFAULT_TIMER_HZ);
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert!(matches!(
+            problems[0],
+            Problem::InvalidValue {
+                key: "timer_hz",
+                value: "0",
+                ..
+            }
+        ));
+        assert!(matches!(
+            problems[1],
+            Problem::InvalidValue { value: "fast", .. }
+        ));
+        assert!(matches!(
+            problems[2],
+            Problem::InvalidValue { value: "1001", .. }
+        ));
+        assert_eq!(problems[3], Problem::MissingValue { key: "timer_hz" });
+        assert_eq!(problems[4], Problem::MissingValue { key: "test" });
+        // The bounds themselves are accepted.
+        assert_eq!(parse_all("timer_hz=1").0.timer_hz, 1);
+        assert_eq!(parse_all("timer_hz=1000").0.timer_hz, 1000);
+    }
+
+    #[test]
+    fn a_flag_with_a_value_still_counts_with_a_warning() {
+        let (options, problems) = parse_all("exit=1 reprobe=yes");
+        assert!(options.exit && options.reprobe);
+        assert_eq!(
+            problems,
+            [
+                Problem::UnexpectedValue {
+                    key: "exit",
+                    value: "1"
+                },
+                Problem::UnexpectedValue {
+                    key: "reprobe",
+                    value: "yes"
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_render_as_messages() {
+        assert_eq!(
+            Problem::UnknownKey { key: "foo" }.to_string(),
+            "unknown option `foo` (ignored)"
+        );
+        assert_eq!(
+            Problem::MissingValue { key: "test" }.to_string(),
+            "option `test` needs a value (`test=...`)"
+        );
+    }
+
+    #[test]
+    fn devices_picks_the_end_of_boot_report() {
+        assert_eq!(parse_all("").0.devices, DeviceReport::All);
+        assert_eq!(parse_all("devices=tree").0.devices, DeviceReport::Tree);
+        assert_eq!(parse_all("devices=events").0.devices, DeviceReport::Events);
+        assert_eq!(parse_all("devices=none").0.devices, DeviceReport::None);
+        let (options, problems) = parse_all("devices=everything");
+        assert_eq!(options.devices, DeviceReport::All);
+        assert!(matches!(
+            problems[..],
+            [Problem::InvalidValue { key: "devices", .. }]
+        ));
+    }
+}
