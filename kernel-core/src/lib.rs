@@ -13,3 +13,4 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod display;
+pub mod shell;

@@ -10,6 +10,14 @@
 //! sink registered, [`read_input`] polls the early port instead, so the shell keeps
 //! working while the UART driver is unbound.
 //!
+//! Input is never lost silently. A receiver with flow control stops taking bytes when
+//! the ring is full ([`input_room`], [`throttle_input`]) and is resumed through
+//! [`Sink::resume_input`] when the shell has drained half of it; the 16550 driver does
+//! this, so a paste waits in the UART's FIFO and the sender rather than overflowing.
+//! Where bytes are lost anyway (a receiver without flow control, a UART overrun), the
+//! ring records an [`Input::Lost`] mark at that point, and the shell refuses the line
+//! the loss fell in. [`input_statistics`] counts both.
+//!
 //! Nothing here allocates: sinks are `Arc`s cloned under a lock, the ring is static.
 
 use alloc::sync::Arc;
@@ -17,6 +25,8 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
+
+pub use kernel_core::shell::line::Input;
 
 use crate::arch::{self, serial};
 use crate::text::FixedString;
@@ -35,6 +45,10 @@ pub trait Sink: Send + Sync {
     fn replaces_early_port(&self) -> bool {
         false
     }
+
+    /// The console has room for input again after [`throttle_input`]: a receiver that
+    /// held bytes back takes them again. Called on the serial sink only.
+    fn resume_input(&self) {}
 }
 
 /// How many sinks can be registered at once.
@@ -180,67 +194,165 @@ pub fn write_fmt(arguments: fmt::Arguments<'_>) {
     });
 }
 
-/// Capacity of the input ring.
-const INPUT_CAPACITY: usize = 256;
+/// Capacity of the input ring, in entries (bytes and loss marks).
+pub const INPUT_CAPACITY: usize = 1024;
 
+/// The receive ring.
+///
+/// # Invariants
+///
+/// The ring is full only when its newest entry is an [`Input::Lost`]: the last free slot
+/// is kept for the mark, so a loss is always recorded where it happened, and further
+/// losses add to that mark's count.
 struct InputRing {
-    bytes: [u8; INPUT_CAPACITY],
+    entries: [Input; INPUT_CAPACITY],
     head: usize,
     length: usize,
-    dropped: u64,
+    statistics: InputStatistics,
+    /// The receiver was asked to hold input back ([`throttle_input`]).
+    throttled: bool,
+}
+
+impl InputRing {
+    fn push(&mut self, input: Input) {
+        let newest = (self.head + self.length + INPUT_CAPACITY - 1) % INPUT_CAPACITY;
+        match input {
+            Input::Byte(_) if self.length < INPUT_CAPACITY - 1 => {
+                self.statistics.received += 1;
+            }
+            Input::Byte(_) | Input::Lost { .. } if self.length == INPUT_CAPACITY => {
+                // INVARIANT: full, so the newest entry is a loss mark; count into it.
+                let count = match input {
+                    Input::Lost { count } => count.max(1),
+                    Input::Byte(_) => 1,
+                };
+                self.statistics.dropped += u64::from(count);
+                if let Input::Lost { count: total } = &mut self.entries[newest] {
+                    *total = total.saturating_add(count);
+                }
+                return;
+            }
+            Input::Byte(_) => {
+                // INVARIANT: the last free slot takes the mark, not the byte.
+                self.statistics.dropped += 1;
+                return self.append(Input::Lost { count: 1 });
+            }
+            Input::Lost { count } => self.statistics.dropped += u64::from(count.max(1)),
+        }
+        self.append(input);
+    }
+
+    fn append(&mut self, input: Input) {
+        let tail = (self.head + self.length) % INPUT_CAPACITY;
+        self.entries[tail] = input;
+        self.length += 1;
+    }
+
+    fn pop(&mut self) -> Option<Input> {
+        (self.length > 0).then(|| {
+            let input = self.entries[self.head];
+            self.head = (self.head + 1) % INPUT_CAPACITY;
+            self.length -= 1;
+            input
+        })
+    }
+}
+
+/// What the receive path did since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputStatistics {
+    /// Bytes queued for the shell.
+    pub received: u64,
+    /// Bytes lost: the ring was full, or a receiver reported an overrun.
+    pub dropped: u64,
+    /// Times a receiver was told to hold input back because the ring was full.
+    pub throttled: u64,
 }
 
 static INPUT: Mutex<InputRing> = Mutex::new(InputRing {
-    bytes: [0; INPUT_CAPACITY],
+    entries: [Input::Byte(0); INPUT_CAPACITY],
     head: 0,
     length: 0,
-    dropped: 0,
+    statistics: InputStatistics {
+        received: 0,
+        dropped: 0,
+        throttled: 0,
+    },
+    throttled: false,
 });
 
 /// Queues a received byte (from a console driver's receive interrupt). A full ring drops
-/// the byte.
+/// the byte and records the loss at this point of the input (the shell refuses the line
+/// it fell in). A receiver with flow control checks [`input_room`] first.
 pub fn push_input(byte: u8) {
+    arch::without_interrupts(|| INPUT.lock().push(Input::Byte(byte)));
+}
+
+/// Records that a receiver lost `count` bytes here (a UART overrun: at least one).
+pub fn push_lost_input(count: u32) {
+    arch::without_interrupts(|| INPUT.lock().push(Input::Lost { count }));
+}
+
+/// How many more bytes the ring takes without a loss.
+pub fn input_room() -> usize {
+    arch::without_interrupts(|| (INPUT_CAPACITY - 1).saturating_sub(INPUT.lock().length))
+}
+
+/// A receiver stopped taking bytes because [`input_room`] was 0 (it left them in its
+/// FIFO, which holds the sender back). When the shell has taken half the ring, the
+/// console calls the serial sink's [`Sink::resume_input`].
+pub fn throttle_input() {
     arch::without_interrupts(|| {
         let mut ring = INPUT.lock();
-        if ring.length == INPUT_CAPACITY {
-            ring.dropped += 1;
-            return;
-        }
-        let tail = (ring.head + ring.length) % INPUT_CAPACITY;
-        ring.bytes[tail] = byte;
-        ring.length += 1;
+        ring.throttled = true;
+        ring.statistics.throttled += 1;
     });
 }
 
-/// The next typed byte: from the ring, or, with no console driver registered, polled
-/// from the early port.
-pub fn read_input() -> Option<u8> {
-    if let Some(byte) = read_queued_input() {
-        return Some(byte);
+/// The receive path's counters since boot.
+pub fn input_statistics() -> InputStatistics {
+    arch::without_interrupts(|| INPUT.lock().statistics)
+}
+
+/// The next input: from the ring, or, with no console driver registered, polled from
+/// the early port.
+pub fn read_input() -> Option<Input> {
+    if let Some(input) = read_queued_input() {
+        return Some(input);
     }
-    let serial_registered = arch::without_interrupts(|| {
+    if serial_sink().is_some() {
+        None
+    } else {
+        serial::try_read_byte().map(Input::Byte)
+    }
+}
+
+/// The registered serial (early-port-replacing) sink.
+fn serial_sink() -> Option<Arc<dyn Sink>> {
+    arch::without_interrupts(|| {
         SINKS
             .lock()
             .iter()
             .flatten()
-            .any(|sink| sink.replaces_early_port())
-    });
-    if serial_registered {
-        None
-    } else {
-        serial::try_read_byte()
-    }
+            .find(|sink| sink.replaces_early_port())
+            .cloned()
+    })
 }
 
-/// Takes the next queued byte only (no polling of the early port).
-pub fn read_queued_input() -> Option<u8> {
-    arch::without_interrupts(|| {
+/// Takes the next queued input only (no polling of the early port). A throttled
+/// receiver is resumed once half the ring is free.
+pub fn read_queued_input() -> Option<Input> {
+    let (input, resume) = arch::without_interrupts(|| {
         let mut ring = INPUT.lock();
-        (ring.length > 0).then(|| {
-            let byte = ring.bytes[ring.head];
-            ring.head = (ring.head + 1) % INPUT_CAPACITY;
-            ring.length -= 1;
-            byte
-        })
-    })
+        let input = ring.pop();
+        let resume = ring.throttled && ring.length <= INPUT_CAPACITY / 2;
+        if resume {
+            ring.throttled = false;
+        }
+        (input, resume)
+    });
+    if resume && let Some(sink) = serial_sink() {
+        sink.resume_input();
+    }
+    input
 }

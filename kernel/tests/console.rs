@@ -66,8 +66,11 @@ fn check_receive(bytes: &[u8]) -> Result<(), Failure> {
         Err(error) => fail!("loopback: {error:?}"),
     }
     let mut received = Vec::new();
-    while let Some(byte) = console::read_queued_input() {
-        received.push(byte);
+    while let Some(input) = console::read_queued_input() {
+        match input {
+            console::Input::Byte(byte) => received.push(byte),
+            console::Input::Lost { count } => fail!("{count} byte(s) lost in loopback"),
+        }
     }
     check_eq!(received.as_slice(), bytes);
     Ok(())
@@ -284,5 +287,36 @@ kernel_test! {
         check_eq!(routing.io_apic_base, 0xfec0_0000);
         check_eq!(routing.isa[0].gsi, 2);
         check_eq!(routing.isa[4], kernel::arch::acpi::IsaRoute { gsi: 4, active_low: false, level: false });
+    }
+}
+
+kernel_test! {
+    /// A full input ring keeps its last slot for a loss mark: the bytes before it arrive,
+    /// the mark says how many were dropped, and the counters agree.
+    fn a_full_ring_marks_the_loss_where_it_happened() {
+        while console::read_queued_input().is_some() {}
+        let before = console::input_statistics();
+        let extra = 10;
+        for index in 0..console::INPUT_CAPACITY + extra {
+            console::push_input(b'a' + (index % 26) as u8);
+        }
+        check_eq!(console::input_room(), 0);
+        let mut bytes = 0;
+        let mut marks = Vec::new();
+        while let Some(input) = console::read_queued_input() {
+            match input {
+                console::Input::Byte(byte) => {
+                    check!(marks.is_empty(), "byte after the loss mark");
+                    check_eq!(byte, b'a' + (bytes % 26) as u8);
+                    bytes += 1;
+                }
+                console::Input::Lost { count } => marks.push(count),
+            }
+        }
+        check_eq!(bytes, console::INPUT_CAPACITY - 1);
+        check_eq!(marks.as_slice(), &[extra as u32 + 1]);
+        let after = console::input_statistics();
+        check_eq!(after.received - before.received, bytes as u64);
+        check_eq!(after.dropped - before.dropped, extra as u64 + 1);
     }
 }

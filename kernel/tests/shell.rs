@@ -1,5 +1,6 @@
-//! The shell, fed commands as strings: parse, run against the kernel's model, and check
-//! the output; bad commands and bad names print an error and change nothing.
+//! The shell, fed commands as strings and typed bytes: run against the kernel's model,
+//! and check the output; bad commands, bad names and refused lines print an error and
+//! change nothing. (The parser and the line editor are host-tested in `kernel-core`.)
 
 #![no_std]
 #![no_main]
@@ -7,13 +8,15 @@
 extern crate alloc;
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use drivermodel::context::Core;
 use drivermodel::{Device, Driver, IdEntry};
 use kernel::bus::platform::Platform;
+use kernel::console;
 use kernel::devices::model;
-use kernel::shell::{self, Command, ParseError, Shell, parse};
+use kernel::shell::{self, Input, Shell};
 use kernel::{check, check_eq, kernel_test};
 
 kernel::test_main!();
@@ -53,24 +56,6 @@ fn run(line: &str) -> String {
     let mut out = String::new();
     let _ = shell::run_line(model(), line, &mut out);
     out
-}
-
-kernel_test! {
-    /// Lines parse into commands with their arguments.
-    fn parsing() {
-        check_eq!(parse(""), Ok(Command::Empty));
-        check_eq!(parse("  tree "), Ok(Command::Tree));
-        check_eq!(parse("show uart16550.0"), Ok(Command::Show { device: "uart16550.0" }));
-        check_eq!(parse("bind a"), Ok(Command::Bind { device: "a", driver: None }));
-        check_eq!(parse("bind a b"), Ok(Command::Bind { device: "a", driver: Some("b") }));
-        check_eq!(parse("override a -"), Ok(Command::Override { device: "a", driver: None }));
-        check_eq!(parse("override a d"), Ok(Command::Override { device: "a", driver: Some("d") }));
-        check_eq!(parse("frobnicate"), Err(ParseError::UnknownCommand { word: "frobnicate" }));
-        check!(matches!(parse("show"), Err(ParseError::MissingArgument { command: "show", .. })));
-        check!(matches!(parse("override a"), Err(ParseError::MissingArgument { command: "override", .. })));
-        check_eq!(parse("tree x"), Err(ParseError::TooManyArguments { command: "tree", extra: "x" }));
-        check_eq!(parse("bind a b c"), Err(ParseError::TooManyArguments { command: "bind", extra: "c" }));
-    }
 }
 
 kernel_test! {
@@ -168,10 +153,88 @@ kernel_test! {
         let mut shell = Shell::new();
         let mut out = String::new();
         for byte in b"treX\x7fe\r" {
-            let _ = shell.feed(model(), *byte, &mut out);
+            let _ = shell.feed(model(), Input::Byte(*byte), &mut out);
         }
         check!(out.starts_with("treX\x08 \x08e\n/devices/platform "), "{out:?}");
         check!(out.ends_with(shell::PROMPT));
+    }
+}
+
+/// Types `bytes` into a new shell and returns what it printed.
+fn type_line(bytes: &[u8]) -> String {
+    let mut shell = Shell::new();
+    let mut out = String::new();
+    for byte in bytes {
+        let _ = shell.feed(model(), Input::Byte(*byte), &mut out);
+    }
+    out
+}
+
+kernel_test! {
+    /// A byte the line cannot hold refuses the whole line: `delete pité.0` deletes
+    /// nothing (it once deleted `pit.0`); a too-long line is refused, not cut; an arrow
+    /// key is consumed whole.
+    fn refused_lines_change_nothing() {
+        let tree = model().tree();
+        let out = type_line("delete pité.0\r".as_bytes());
+        check!(out.contains("error: invalid byte 0xc3 at column 11"), "{out:?}");
+        check!(out.ends_with(shell::PROMPT));
+        let out = type_line(b"delete pit.0\x00\r");
+        check!(out.contains("error: invalid byte 0x00 at column 13"), "{out:?}");
+        let mut long = Vec::from(&b"delete pit.0 "[..]);
+        long.resize(shell::LINE_CAPACITY + 1, b'x');
+        long.push(b'\r');
+        let out = type_line(&long);
+        check!(out.contains("error: line too long (129 bytes, at most 128)"), "{out:?}");
+        let out = type_line(b"\x1b[Acounts\x1b[D\r");
+        check!(out.contains("devices=") && !out.contains("error"), "{out:?}");
+        check_eq!(model().tree(), tree);
+    }
+}
+
+kernel_test! {
+    /// More typed bytes than the console's input ring holds: every complete line before
+    /// the loss runs, the line the loss fell in is refused, and `counts` shows the drop.
+    fn a_ring_overflow_refuses_the_line_it_hit() {
+        while console::read_queued_input().is_some() {}
+        let before = console::input_statistics();
+        let line = b"counts\n";
+        let lines = console::INPUT_CAPACITY / line.len() + 50;
+        for _ in 0..lines {
+            for &byte in line {
+                console::push_input(byte);
+            }
+        }
+        let mut shell = Shell::new();
+        let mut out = String::new();
+        while let Some(input) = console::read_queued_input() {
+            let _ = shell.feed(model(), input, &mut out);
+        }
+        // The line after the mark: the rest of a paste that lost its middle.
+        for &byte in b"ts\n" {
+            let _ = shell.feed(model(), Input::Byte(byte), &mut out);
+        }
+        let answers = out.matches("console input:").count();
+        check_eq!(answers, (console::INPUT_CAPACITY - 1) / line.len());
+        check!(out.matches("error: receive overflow").count() == 1, "{out}");
+        check!(!out.contains("unknown command"), "{out}");
+        let dropped = (lines * line.len() - (console::INPUT_CAPACITY - 1)) as u64;
+        check_eq!(console::input_statistics().dropped - before.dropped, dropped);
+        let counts = run("counts");
+        check!(counts.contains(&alloc::format!("dropped={}", before.dropped + dropped)), "{counts}");
+    }
+}
+
+kernel_test! {
+    /// `add` takes every device-name form `show` does.
+    fn add_accepts_every_name_form() {
+        for name in ["pit.0", "platform/pit.0", "/devices/platform/pit.0"] {
+            check_eq!(run("delete pit.0"), "pit.0 deleted\n");
+            let out = run(&alloc::format!("add {name}"));
+            check!(out.starts_with("pit.0 added"), "`add {name}`: {out}");
+        }
+        let out = run("add pci/pit.0");
+        check!(out.starts_with("error: `pci/pit.0` is not a platform device name"), "{out}");
     }
 }
 

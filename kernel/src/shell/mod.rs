@@ -1,16 +1,17 @@
 //! A small shell on the serial console: the kernel's stand-in for sysfs.
 //!
-//! [`parse()`] turns a line into a [`Command`] (pure); [`execute`] runs it against a
-//! [`DeviceModel`] and writes the answer to any `fmt::Write`, so tests feed it strings;
-//! [`Shell`] edits a line from typed bytes (echo, backspace, enter) and [`run`] is the
-//! binary's loop on the console input. A bad command or a bad name prints a message that
-//! starts with `error:` and changes nothing.
+//! The pure parts live in `kernel_core::shell` and are host-tested there:
+//! [`LineEditor`] turns typed bytes into an exact line or a [`Refusal`] (lost input,
+//! invalid byte at column N, too long), and [`parse()`] turns a line into a [`Command`].
+//! Here, [`execute`] runs a command against a [`DeviceModel`] and writes the answer to
+//! any `fmt::Write`, so tests feed it strings; [`Shell`] joins the two over console
+//! input and [`run`] is the binary's loop. A refused line, a bad command or a bad name
+//! prints a message that starts with `error:` and changes nothing: nothing that was not
+//! typed ever runs.
 //!
 //! Devices are named `NAME` (unique across buses in practice), `BUS/NAME`
 //! (`platform/uart16550.0`, `pci/0000:00:02.0`, `faux/...`, `-/platform` for bus-less), or
 //! by their path in the tree (`/devices/platform/uart16550.0`).
-
-pub mod parse;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -21,7 +22,10 @@ use drivermodel::property::{Property, Value};
 use drivermodel::resource::Resource;
 use drivermodel::{ARef, Device, DeviceModel};
 
-pub use self::parse::{COMMANDS, Command, ParseError, parse};
+pub use kernel_core::shell::line::{Entry, Input, LineEditor, Refusal as LineRefusal};
+use kernel_core::shell::name::DeviceName;
+pub use kernel_core::shell::parse::{COMMANDS, Command, ParseError, parse};
+
 use crate::arch::{self, io};
 use crate::bus::{pci, platform};
 use crate::{console, devices};
@@ -67,17 +71,19 @@ impl fmt::Display for Refusal {
 /// Finds a registered device by its tree path (`/devices/...`), `NAME` or `BUS/NAME`
 /// (`-` for bus-less devices).
 fn find(model: &DeviceModel, name: &str) -> Result<ARef<Device>, Refusal> {
-    if name.starts_with('/') {
-        return model
-            .find_by_path(name)
-            .ok_or_else(|| Refusal::NoDevice(name.into()));
-    }
-    if let Some((bus, device)) = name.split_once('/') {
-        let bus = (bus != "-").then_some(bus);
-        return model
-            .find_device(bus, device)
-            .ok_or_else(|| Refusal::NoDevice(name.into()));
-    }
+    let name = match DeviceName::parse(name) {
+        DeviceName::Path(path) => {
+            return model
+                .find_by_path(path)
+                .ok_or_else(|| Refusal::NoDevice(name.into()));
+        }
+        DeviceName::OnBus { bus, name: device } => {
+            return model
+                .find_device(bus, device)
+                .ok_or_else(|| Refusal::NoDevice(name.into()));
+        }
+        DeviceName::Name(name) => name,
+    };
     let mut matches = model
         .devices()
         .into_iter()
@@ -207,7 +213,13 @@ fn apply(
             writeln!(out, "{name} deleted")
         }
         Command::Add { device } => {
-            let name = device.strip_prefix("platform/").unwrap_or(device);
+            let name = DeviceName::parse(device)
+                .on_bus(platform::BUS_NAME)
+                .map_err(|_| {
+                    Refusal::Failed(alloc::format!(
+                        "`{device}` is not a platform device name (NAME, platform/NAME or /devices/platform/NAME)"
+                    ))
+                })?;
             if !platform::BOARD.iter().any(|entry| entry.name == name) {
                 let names: Vec<&str> = platform::BOARD.iter().map(|entry| entry.name).collect();
                 return Err(Refusal::Failed(alloc::format!(
@@ -242,6 +254,7 @@ fn apply(
         }
         Command::Counts => {
             let counts = model.counts();
+            let input = console::input_statistics();
             writeln!(
                 out,
                 "devices={} registered={} bindings={} devres={} drivers={}",
@@ -257,6 +270,16 @@ fn apply(
                     out,
                     "display: devices={} clients={} buffers={} framebuffers={}",
                     display.devices, display.clients, display.buffers, display.framebuffers
+                )
+            })
+            .and_then(|()| {
+                writeln!(
+                    out,
+                    "console input: received={} dropped={} throttled={} uart-overruns={}",
+                    input.received,
+                    input.dropped,
+                    input.throttled,
+                    crate::drivers::uart16550::overrun_count()
                 )
             })
         }
@@ -437,58 +460,38 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
     Ok(())
 }
 
-/// Line editing over typed bytes.
-#[derive(Debug)]
-pub struct Shell {
-    line: [u8; 128],
-    length: usize,
-}
+/// The longest line the shell takes, in bytes; a longer one is refused at Enter.
+pub const LINE_CAPACITY: usize = 128;
 
-impl Default for Shell {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The shell over console input: a [`LineEditor`] whose entries run against the model.
+#[derive(Debug, Default)]
+pub struct Shell {
+    editor: LineEditor<LINE_CAPACITY>,
 }
 
 impl Shell {
     /// An empty line.
     pub const fn new() -> Self {
         Self {
-            line: [0; 128],
-            length: 0,
+            editor: LineEditor::new(),
         }
     }
 
-    /// Handles one typed byte: printable bytes are echoed and kept, backspace erases,
-    /// enter runs the line and prints the prompt again.
+    /// Handles one input (see [`LineEditor`] for the editing keys): at Enter the line
+    /// runs, or is refused with `error: ...` saying why, and the prompt is printed again.
     ///
     /// # Errors
     ///
     /// Only `out`'s errors.
-    pub fn feed(&mut self, model: &DeviceModel, byte: u8, out: &mut dyn Write) -> fmt::Result {
-        match byte {
-            b'\r' | b'\n' => {
-                out.write_str("\n")?;
-                let line = core::str::from_utf8(&self.line[..self.length]).unwrap_or("");
-                let result = run_line(model, line, out);
-                self.length = 0;
-                result?;
-                out.write_str(PROMPT)
-            }
-            0x08 | 0x7f => {
-                if self.length > 0 {
-                    self.length -= 1;
-                    out.write_str("\x08 \x08")?;
-                }
-                Ok(())
-            }
-            0x20..0x7f if self.length < self.line.len() => {
-                self.line[self.length] = byte;
-                self.length += 1;
-                out.write_char(char::from(byte))
-            }
-            _ => Ok(()),
-        }
+    pub fn feed(&mut self, model: &DeviceModel, input: Input, out: &mut dyn Write) -> fmt::Result {
+        let result = match self.editor.feed(input, out)? {
+            None => return Ok(()),
+            Some(Entry::Line(line)) => run_line(model, line, out),
+            Some(Entry::Refused(refusal)) => writeln!(out, "error: {refusal}"),
+            Some(Entry::Cancelled) => Ok(()),
+        };
+        result?;
+        out.write_str(PROMPT)
     }
 }
 
@@ -507,8 +510,8 @@ pub fn run(model: &DeviceModel) -> ! {
     let mut shell = Shell::new();
     let _ = ConsoleOut.write_str(PROMPT);
     loop {
-        while let Some(byte) = console::read_input() {
-            let _ = shell.feed(model, byte, &mut ConsoleOut);
+        while let Some(input) = console::read_input() {
+            let _ = shell.feed(model, input, &mut ConsoleOut);
         }
         // Deferred work after each wake (a timer tick or input): due vblanks compose and
         // complete here, outside interrupt context, so no spin lock the interrupted code

@@ -24,7 +24,7 @@
 pub mod regs;
 
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use drivermodel::context::Core;
 use drivermodel::{Device, Devres, Driver, IdEntry};
@@ -52,12 +52,17 @@ struct Port {
     registers: Devres<PortWindow>,
     /// Serialises transmitters.
     transmit: Mutex<()>,
+    /// The receive interrupt is wanted (bound and not suspended), so the console may
+    /// resume it after a throttle.
+    receiving: AtomicBool,
 }
 
 /// Bytes received by interrupt since boot (all UARTs).
 static RECEIVED: AtomicU64 = AtomicU64::new(0);
 /// Receive interrupts handled since boot.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Receive overruns the UART reported since boot (bytes lost in the hardware).
+static OVERRUNS: AtomicU64 = AtomicU64::new(0);
 
 /// The bound UART currently serving as the console (for the loopback self-test).
 static ACTIVE: Mutex<Option<Arc<Port>>> = Mutex::new(None);
@@ -103,28 +108,49 @@ impl Port {
     }
 
     fn enable_receive_interrupt(&self) {
+        self.receiving.store(true, Ordering::Relaxed);
         self.write(regs::INTERRUPT_ENABLE, regs::IER_RECEIVED_DATA);
+    }
+
+    fn disable_receive_interrupt(&self) {
+        self.receiving.store(false, Ordering::Relaxed);
+        self.write(regs::INTERRUPT_ENABLE, 0);
     }
 
     /// Interrupts off, OUT2 off: the state the early console expects.
     fn quiesce(&self) {
-        self.write(regs::INTERRUPT_ENABLE, 0);
+        self.disable_receive_interrupt();
         self.write(regs::MODEM_CONTROL, regs::MCR_DTR | regs::MCR_RTS);
     }
 
     /// The receive interrupt: move every waiting byte into the console's input ring.
+    ///
+    /// Flow control: when the ring is full the bytes stay in the FIFO and the receive
+    /// interrupt goes off until the console resumes it ([`console::Sink::resume_input`]);
+    /// a full FIFO holds the sender back (QEMU stops reading its chardev). An overrun the
+    /// UART reports is recorded in the input as a loss.
     fn receive_interrupt(&self) {
         INTERRUPTS.fetch_add(1, Ordering::Relaxed);
         // Bounded: a FIFO holds 16 bytes; do not spin forever on a stuck status.
         for _ in 0..64 {
-            match self.read(regs::LINE_STATUS) {
-                Some(status) if status & regs::LSR_DATA_READY != 0 => {
-                    if let Some(byte) = self.read(regs::DATA) {
-                        RECEIVED.fetch_add(1, Ordering::Relaxed);
-                        console::push_input(byte);
-                    }
-                }
-                _ => break,
+            let Some(status) = self.read(regs::LINE_STATUS) else {
+                break;
+            };
+            if status & regs::LSR_OVERRUN != 0 {
+                OVERRUNS.fetch_add(1, Ordering::Relaxed);
+                console::push_lost_input(1);
+            }
+            if status & regs::LSR_DATA_READY == 0 {
+                break;
+            }
+            if console::input_room() == 0 {
+                self.write(regs::INTERRUPT_ENABLE, 0);
+                console::throttle_input();
+                break;
+            }
+            if let Some(byte) = self.read(regs::DATA) {
+                RECEIVED.fetch_add(1, Ordering::Relaxed);
+                console::push_input(byte);
             }
         }
     }
@@ -164,6 +190,12 @@ impl console::Sink for Port {
 
     fn replaces_early_port(&self) -> bool {
         true
+    }
+
+    fn resume_input(&self) {
+        if self.receiving.load(Ordering::Relaxed) {
+            self.write(regs::INTERRUPT_ENABLE, regs::IER_RECEIVED_DATA);
+        }
     }
 }
 
@@ -234,6 +266,7 @@ impl Driver for Uart16550 {
             name: crate::text::FixedString::from_fmt(format_args!("{}", device.name())),
             registers,
             transmit: Mutex::new(()),
+            receiving: AtomicBool::new(false),
         });
         if !port.initialize() {
             return Err(probe_error("no UART answers at these ports"));
@@ -262,7 +295,7 @@ impl Driver for Uart16550 {
     /// Suspend: receive interrupts off (output keeps working, polled).
     fn suspend(&self, _device: &Device<Core>, uart: &mut Uart) -> drivermodel::Result<()> {
         SUSPENDS.fetch_add(1, Ordering::Relaxed);
-        uart.port.write(regs::INTERRUPT_ENABLE, 0);
+        uart.port.disable_receive_interrupt();
         Ok(())
     }
 
@@ -279,6 +312,11 @@ impl Driver for Uart16550 {
     fn shutdown(&self, _device: &Device<Core>, uart: &mut Uart) {
         uart.port.quiesce();
     }
+}
+
+/// Receive overruns reported by the UARTs since boot.
+pub fn overrun_count() -> u64 {
+    OVERRUNS.load(Ordering::Relaxed)
 }
 
 /// Bytes received by interrupt and receive interrupts handled, since boot.

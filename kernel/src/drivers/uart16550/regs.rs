@@ -45,6 +45,8 @@ pub const MCR_LOOPBACK: u8 = 1 << 4;
 
 /// Line status: a received byte is waiting.
 pub const LSR_DATA_READY: u8 = 1 << 0;
+/// Line status: a received byte was lost (the FIFO was full).
+pub const LSR_OVERRUN: u8 = 1 << 1;
 /// Line status: the transmit holding register is empty.
 pub const LSR_THR_EMPTY: u8 = 1 << 5;
 

@@ -1,0 +1,7 @@
+//! The serial shell's pure parts: the line discipline ([`line`]), the command parser
+//! ([`parse`]) and the device-name forms ([`name`]). The kernel's `shell` module runs
+//! the commands against its device model.
+
+pub mod line;
+pub mod name;
+pub mod parse;
