@@ -1,7 +1,8 @@
 //! Scripted serial sessions: boot the kernel binary, type into its serial port as a
 //! person (or a paste) would, and read the answers. They check the shell's promise end
 //! to end, through the UART's receive interrupt, the console's input ring and its flow
-//! control: a line runs exactly as typed or is refused at Enter with the reason.
+//! control: a line runs exactly as typed or is refused at Enter with the reason. One
+//! session injects NMIs over QMP and checks that each is reported and the shell goes on.
 //!
 //! The kernel boots without a display adapter (`-vga none`), so that the display
 //! console's drawing does not set the pace of a 300-command paste.
@@ -202,4 +203,22 @@ fn a_paste_of_300_commands_is_answered_one_by_one() {
         .unwrap_or_default();
     println!("after a paste of {commands} commands: {summary}");
     assert!(summary.contains(" dropped=0 "), "{counts}");
+}
+
+#[test]
+fn an_nmi_is_reported_and_the_kernel_continues() {
+    let mut guest = Guest::boot(true);
+    // One at a time: a pending NMI is a flag in the CPU, so two injected before the
+    // first is taken would be one.
+    for number in 1..=2 {
+        let qmp = guest.qmp.as_mut().expect("a QMP connection");
+        qmp.execute("inject-nmi", None).expect("inject-nmi");
+        let reported = guest.expect("; continuing");
+        assert!(
+            reported.contains(&format!("kernel: NMI #{number} at rip ")),
+            "{reported}"
+        );
+    }
+    let counts = guest.line(b"counts\r");
+    assert!(counts.contains("nmis=2"), "{counts}");
 }

@@ -275,11 +275,12 @@ fn apply(
             .and_then(|()| {
                 writeln!(
                     out,
-                    "console input: received={} dropped={} throttled={} uart-overruns={}",
+                    "console input: received={} dropped={} throttled={} uart-overruns={}; nmis={}",
                     input.received,
                     input.dropped,
                     input.throttled,
-                    crate::drivers::uart16550::overrun_count()
+                    crate::drivers::uart16550::overrun_count(),
+                    arch::idt::nmi_count()
                 )
             })
         }

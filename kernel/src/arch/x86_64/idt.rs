@@ -16,7 +16,9 @@
 //!
 //! All 32 exception vectors are installed, reserved ones included, so that nothing ever
 //! hits a non-present entry (which would turn into a general-protection fault, then a
-//! double fault, hiding the original cause). Breakpoint (`int3`) counts and returns; every
+//! double fault, hiding the original cause). Breakpoint (`int3`) counts and returns; a
+//! non-maskable interrupt (vector 2: QEMU's `inject-nmi`, a watchdog, a hardware error
+//! line) is reported on the serial port and returns, so the kernel continues; every
 //! other exception is a fault: see [`super::recover`] for what happens then.
 
 use core::arch::naked_asm;
@@ -223,6 +225,38 @@ pub fn breakpoint_count() -> u64 {
     BREAKPOINTS.load(Ordering::Relaxed)
 }
 
+/// Number of NMIs handled so far.
+static NMIS: AtomicU64 = AtomicU64::new(0);
+
+/// How many non-maskable interrupts have been reported (and returned from).
+pub fn nmi_count() -> u64 {
+    NMIS.load(Ordering::Relaxed)
+}
+
+/// The PC's NMI status and control port (system control port B).
+const NMI_STATUS_PORT: u16 = 0x61;
+
+/// An NMI: report it with the PC's reason bits and return. The report bypasses the
+/// console lock ([`super::serial::emergency_write`]): an NMI arrives even while
+/// interrupts are off, so the code it interrupted may hold any lock. Nothing here takes
+/// one.
+fn non_maskable_interrupt(frame: &TrapFrame) {
+    let count = NMIS.fetch_add(1, Ordering::Relaxed) + 1;
+    // SAFETY: port 0x61 is the PC's system control port B on every machine the kernel
+    // boots on (q35, pc); reading it has no side effect.
+    let status = unsafe { x86_64::instructions::port::Port::<u8>::new(NMI_STATUS_PORT).read() };
+    let reason = match status & 0xc0 {
+        0 => "no hardware reason (a watchdog, a debugger or `inject-nmi`)",
+        0x80 => "memory parity / PCI SERR#",
+        0x40 => "I/O channel check",
+        _ => "memory parity / PCI SERR# and I/O channel check",
+    };
+    super::serial::emergency_write(format_args!(
+        "\nkernel: NMI #{count} at rip {:#x}: {reason} (port 0x61 = {status:#04x}); continuing\n",
+        frame.rip
+    ));
+}
+
 /// Common tail of every stub: save scratch registers, call Rust, restore, return.
 #[unsafe(naked)]
 unsafe extern "C" fn trap_common() {
@@ -427,6 +461,7 @@ fn read_cr2() -> u64 {
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     match vector {
+        2 => non_maskable_interrupt(frame),
         3 => {
             BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
         }
