@@ -14,3 +14,4 @@ extern crate alloc;
 pub mod cmdline;
 pub mod display;
 pub mod shell;
+pub mod uart16550;

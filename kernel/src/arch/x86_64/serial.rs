@@ -5,38 +5,22 @@
 //! transmit holding register to empty, then write), so it works with interrupts off and
 //! from exception handlers.
 //!
+//! The register map and the programming sequence are the driver's too
+//! (`kernel_core::uart16550`); only the access (port I/O at a fixed base) is this file's.
+//!
 //! Writers take [`CONSOLE`]'s lock with interrupts disabled. The panic and fault paths
 //! use [`emergency_write`], which bypasses the lock: a panic may happen while the lock is
 //! held, and interleaved bytes beat a deadlock.
 
 use core::fmt::{self, Write};
 
+use kernel_core::uart16550 as regs;
 use spin::Mutex;
 use x86_64::instructions::interrupts;
 use x86_64::instructions::port::Port;
 
 /// Base I/O port of COM1.
 const COM1: u16 = 0x3F8;
-
-/// Register offsets from the base port (16550 datasheet).
-mod regs {
-    /// Transmit holding (write) / receive buffer (read); divisor low when DLAB=1.
-    pub const DATA: u16 = 0;
-    /// Interrupt enable; divisor high when DLAB=1.
-    pub const INTERRUPT_ENABLE: u16 = 1;
-    /// FIFO control (write).
-    pub const FIFO_CONTROL: u16 = 2;
-    /// Line control: word length, parity, stop bits, DLAB.
-    pub const LINE_CONTROL: u16 = 3;
-    /// Modem control: DTR, RTS, OUT2.
-    pub const MODEM_CONTROL: u16 = 4;
-    /// Line status; bit 5 = transmit holding register empty.
-    pub const LINE_STATUS: u16 = 5;
-    /// Line status bit: the transmitter can take another byte.
-    pub const LINE_STATUS_THR_EMPTY: u8 = 1 << 5;
-    /// Line status bit: a received byte is waiting.
-    pub const LINE_STATUS_DATA_READY: u8 = 1 << 0;
-}
 
 /// A polled 16550 UART at a fixed port base.
 ///
@@ -55,42 +39,41 @@ impl SerialPort {
         Self { base: COM1 }
     }
 
-    fn write_register(&self, offset: u16, value: u8) {
-        let mut port = Port::<u8>::new(self.base + offset);
-        // SAFETY: by the type invariant the port belongs to the UART; writing its
-        // registers has no effect on memory.
-        unsafe { port.write(value) };
-    }
-
-    fn read_register(&self, offset: u16) -> u8 {
-        let mut port = Port::<u8>::new(self.base + offset);
-        // SAFETY: as in `write_register`; reading LSR has no side effects that matter here.
-        unsafe { port.read() }
-    }
-
-    /// Programs 115200 baud, 8N1, FIFOs on, no interrupts.
+    /// Programs 115200 baud, 8N1, FIFOs on, no interrupts (DTR and RTS, no OUT2).
     fn init(&self) {
-        self.write_register(regs::INTERRUPT_ENABLE, 0x00);
-        self.write_register(regs::LINE_CONTROL, 0x80); // DLAB on
-        self.write_register(regs::DATA, 0x01); // divisor 1 = 115200 baud
-        self.write_register(regs::INTERRUPT_ENABLE, 0x00);
-        self.write_register(regs::LINE_CONTROL, 0x03); // 8N1, DLAB off
-        self.write_register(regs::FIFO_CONTROL, 0xC7); // enable + clear, 14-byte threshold
-        self.write_register(regs::MODEM_CONTROL, 0x03); // DTR + RTS
+        regs::program_115200_8n1(self, regs::MCR_DTR | regs::MCR_RTS);
     }
 
     fn write_byte(&self, byte: u8) {
-        while self.read_register(regs::LINE_STATUS) & regs::LINE_STATUS_THR_EMPTY == 0 {
-            core::hint::spin_loop();
-        }
-        self.write_register(regs::DATA, byte);
+        // The early console waits as long as it takes, as before: it has nowhere else
+        // to send the byte.
+        while !regs::write_byte_polled(self, byte, u32::MAX) {}
+    }
+
+    fn try_read_byte(&self) -> Option<u8> {
+        regs::try_read_byte(self)
     }
 }
 
-impl SerialPort {
-    fn try_read_byte(&self) -> Option<u8> {
-        (self.read_register(regs::LINE_STATUS) & regs::LINE_STATUS_DATA_READY != 0)
-            .then(|| self.read_register(regs::DATA))
+impl regs::Registers for SerialPort {
+    fn read(&self, index: u16) -> Option<u8> {
+        if index >= regs::REGISTER_COUNT {
+            return None;
+        }
+        let mut port = Port::<u8>::new(self.base + index);
+        // SAFETY: by the type invariant and the check above, the port is one of the
+        // UART's eight; reading a UART register has no effect on memory.
+        Some(unsafe { port.read() })
+    }
+
+    fn write(&self, index: u16, value: u8) -> bool {
+        if index >= regs::REGISTER_COUNT {
+            return false;
+        }
+        let mut port = Port::<u8>::new(self.base + index);
+        // SAFETY: as in `read`; writing a UART register has no effect on memory.
+        unsafe { port.write(value) };
+        true
     }
 }
 

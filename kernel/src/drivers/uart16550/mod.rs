@@ -21,7 +21,8 @@
 //! revocable window, so a late access after unbind does nothing instead of touching a
 //! port someone else may own by then.
 
-pub mod regs;
+/// The 16550 register map, shared with the early console (`kernel_core::uart16550`).
+pub use kernel_core::uart16550 as regs;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,28 +83,10 @@ impl Port {
 
     /// Programs 115200 baud 8N1 with FIFOs, interrupts off; `false` if no UART answers.
     fn initialize(&self) -> bool {
-        self.write(regs::SCRATCH, 0x5a);
-        if self.read(regs::SCRATCH) != Some(0x5a) {
+        if !regs::answers(self) {
             return false;
         }
-        let [divisor_low, divisor_high] = regs::DIVISOR_115200.to_le_bytes();
-        self.write(regs::INTERRUPT_ENABLE, 0);
-        self.write(regs::LINE_CONTROL, regs::LCR_DLAB);
-        self.write(regs::DATA, divisor_low);
-        self.write(regs::INTERRUPT_ENABLE, divisor_high);
-        self.write(regs::LINE_CONTROL, regs::LCR_8N1);
-        self.write(regs::FIFO_CONTROL, regs::FCR_ENABLE_CLEAR_14);
-        self.write(
-            regs::MODEM_CONTROL,
-            regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2,
-        );
-        // Clear anything pending.
-        let _ = (
-            self.read(regs::LINE_STATUS),
-            self.read(regs::DATA),
-            self.read(regs::INTERRUPT_ID),
-            self.read(regs::MODEM_STATUS),
-        );
+        regs::program_115200_8n1(self, regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2);
         true
     }
 
@@ -159,23 +142,35 @@ impl Port {
         let _guard = self.transmit.lock();
         self.registers
             .try_access_with(|window| {
-                for &byte in bytes {
-                    let mut spins = 0_u32;
-                    while window.read_u8(regs::LINE_STATUS).unwrap_or(0) & regs::LSR_THR_EMPTY == 0
-                    {
-                        spins += 1;
-                        if spins > 1_000_000 {
-                            return false;
-                        }
-                        core::hint::spin_loop();
-                    }
-                    if window.write_u8(regs::DATA, byte).is_err() {
-                        return false;
-                    }
-                }
-                true
+                let window = Window(window);
+                bytes
+                    .iter()
+                    .all(|&byte| regs::write_byte_polled(&window, byte, 1_000_000))
             })
             .unwrap_or(false)
+    }
+}
+
+impl regs::Registers for Port {
+    fn read(&self, index: u16) -> Option<u8> {
+        Port::read(self, index)
+    }
+
+    fn write(&self, index: u16, value: u8) -> bool {
+        Port::write(self, index, value)
+    }
+}
+
+/// The port window while it is accessible (one revocation check for a whole transfer).
+struct Window<'a>(&'a PortWindow);
+
+impl regs::Registers for Window<'_> {
+    fn read(&self, index: u16) -> Option<u8> {
+        self.0.read_u8(index).ok()
+    }
+
+    fn write(&self, index: u16, value: u8) -> bool {
+        self.0.write_u8(index, value).is_ok()
     }
 }
 
@@ -256,7 +251,7 @@ impl Driver for Uart16550 {
     fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<Uart> {
         let ports = device
             .io_ports(0)
-            .filter(|ports| ports.length() >= regs::PORT_COUNT)
+            .filter(|ports| ports.length() >= regs::REGISTER_COUNT)
             .ok_or_else(|| probe_error("no I/O port range of 8 ports"))?;
         let line = device
             .irq(0)
