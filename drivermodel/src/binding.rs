@@ -99,6 +99,7 @@ use crate::devres;
 use crate::driver::ErasedDriver;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
+#[cfg(feature = "power")]
 use crate::power::Operation;
 use crate::registry::Shared;
 
@@ -322,12 +323,17 @@ impl Shared {
     pub(crate) fn probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
         self.probes_in_flight.fetch_add(1, Ordering::SeqCst);
         let generation = self.deferred_generation.load(Ordering::SeqCst);
+        #[cfg(feature = "debug-reprobe")]
         let mut result = self.really_probe(device, candidate.clone());
+        #[cfg(not(feature = "debug-reprobe"))]
+        let result = self.really_probe(device, candidate);
+        #[cfg(feature = "debug-reprobe")]
         if result.is_ok() && self.debug_reprobe.load(Ordering::Relaxed) {
             // Debug mode: exercise the whole teardown, then bind again.
             let _ = self.release_driver(device, Some(candidate.entry.driver), false);
             result = self.really_probe(device, candidate);
         }
+        #[cfg(feature = "links")]
         if result.is_ok() {
             self.autoprobe_consumers(device);
         }
@@ -413,6 +419,7 @@ impl Shared {
             let sequence = registry.next_sequence;
             // Managed links: every supplier must be bound (checked before taking this
             // device's state lock: supplier state locks are never taken inside it).
+            #[cfg(feature = "links")]
             let unready_supplier = registry.unready_supplier(device);
             // A driver is marked dying (under this lock) before it leaves the registry,
             // so a driver that is not dying is registered.
@@ -424,6 +431,7 @@ impl Shared {
             }
             let mut state = device.inner().state.lock();
             Self::may_probe(device, &state)?;
+            #[cfg(feature = "links")]
             if let Some(supplier) = unready_supplier {
                 let reason = Self::supplier_reason(&supplier);
                 self.record_deferral(device, &mut state, Some(&reason));
@@ -524,6 +532,7 @@ impl Shared {
         }
     }
 
+    #[cfg(feature = "power")]
     /// Lends the bound driver's state to a power-management callback and keeps the
     /// suspended flag. Returns whether the callback ran. Skipped (`Ok(false)`): a device
     /// that is not bound (or is in another transition), a suspend of a suspended device,
@@ -633,6 +642,7 @@ impl Shared {
         // Names the driver in the events (no allocation unless someone subscribed).
         let driver = handle.object.clone();
         // Step 2: unbind consumers first, then announce.
+        #[cfg(feature = "links")]
         self.unbind_consumers(device);
         self.notify(EventKind::Unbind, device, Some(driver.name()));
         // Step 3: the driver's unbind hook, then drop its state.
@@ -647,8 +657,12 @@ impl Shared {
         devres::release_all(device);
         // Step 5: link cleanup, then clear the driver.
         let old = {
+            #[cfg(feature = "links")]
             let mut registry = self.registry.lock();
+            #[cfg(feature = "links")]
             Self::autoremove_links(&mut registry, device);
+            #[cfg(not(feature = "links"))]
+            let _registry = self.registry.lock();
             handle
                 .object
                 .bindings()

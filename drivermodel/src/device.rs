@@ -171,6 +171,10 @@ pub(crate) enum Binding {
         driver: DriverHandle,
     },
     /// Bound, with the driver's state lent to a power-management callback.
+    #[cfg_attr(
+        not(feature = "power"),
+        expect(dead_code, reason = "only power callbacks lend the state")
+    )]
     Calling {
         driver: DriverHandle,
     },

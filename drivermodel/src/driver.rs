@@ -113,6 +113,7 @@ pub(crate) trait ErasedDriver: Send + Sync {
     fn match_entry(&self, device: &Device, entry: usize) -> Match;
     fn probe(&self, device: &Device<Core>, entry: usize) -> Result<Box<dyn Any + Send>>;
     fn unbind(&self, device: &Device<Core>, state: Box<dyn Any + Send>);
+    #[cfg(feature = "power")]
     fn power(
         &self,
         device: &Device<Core>,
@@ -246,6 +247,7 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
         }
     }
 
+    #[cfg(feature = "power")]
     fn power(
         &self,
         device: &Device<Core>,

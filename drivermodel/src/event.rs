@@ -18,11 +18,16 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "events")]
 use alloc::string::String;
+#[cfg(feature = "events")]
 use alloc::sync::{Arc, Weak};
+#[cfg(feature = "events")]
 use alloc::vec::Vec;
+#[cfg(feature = "events")]
 use core::fmt;
 
+#[cfg(feature = "events")]
 use crate::registry::Shared;
 
 /// What happened.
@@ -48,6 +53,7 @@ pub enum EventKind {
 }
 
 /// One event.
+#[cfg(feature = "events")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// What happened.
@@ -60,9 +66,11 @@ pub struct Event {
     pub driver: Option<String>,
 }
 
+#[cfg(feature = "events")]
 pub(crate) type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// The list of subscribers; its lock is a leaf (nothing is called while it is held).
+#[cfg(feature = "events")]
 #[derive(Default)]
 pub(crate) struct Subscribers {
     list: spin::Mutex<List>,
@@ -70,12 +78,14 @@ pub(crate) struct Subscribers {
 
 /// The subscribers and the next subscription ID, both under the list's lock (so the ID
 /// needs no 64-bit atomic).
+#[cfg(feature = "events")]
 #[derive(Default)]
 struct List {
     entries: Vec<(u64, Subscriber)>,
     next: u64,
 }
 
+#[cfg(feature = "events")]
 impl Subscribers {
     pub(crate) fn add(&self, subscriber: Subscriber) -> u64 {
         let mut list = self.list.lock();
@@ -109,12 +119,14 @@ impl Subscribers {
     }
 }
 
+#[cfg(feature = "events")]
 /// A subscription; dropping it unsubscribes.
 pub struct Subscription {
     pub(crate) model: Weak<Shared>,
     pub(crate) id: u64,
 }
 
+#[cfg(feature = "events")]
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(model) = self.model.upgrade() {
@@ -124,6 +136,7 @@ impl Drop for Subscription {
     }
 }
 
+#[cfg(feature = "events")]
 impl fmt::Debug for Subscription {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter

@@ -69,9 +69,11 @@ pub mod error;
 pub mod event;
 pub mod faux;
 mod hash_table;
+#[cfg(feature = "links")]
 pub mod link;
 pub mod model;
 mod name_index;
+#[cfg(feature = "power")]
 pub mod power;
 pub mod property;
 mod registration;

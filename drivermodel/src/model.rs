@@ -61,6 +61,7 @@ pub use crate::counters::Counts;
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
 use crate::driver::{self, Driver, DriverInfo};
 use crate::error::{Error, Result};
+#[cfg(feature = "events")]
 use crate::event::{Event, Subscribers, Subscription};
 use crate::faux;
 use crate::name_index::NameIndex;
@@ -137,11 +138,13 @@ impl DeviceModel {
                 model: this.clone(),
                 ..Counters::default()
             }),
+            #[cfg(feature = "events")]
             subscribers: Subscribers::default(),
             deferred: spin::Mutex::new(BTreeSet::new()),
             deferred_generation: AtomicUsize::new(0),
             retrying: AtomicBool::new(false),
             probes_in_flight: AtomicUsize::new(0),
+            #[cfg(feature = "debug-reprobe")]
             debug_reprobe: AtomicBool::new(false),
         });
         let model = Self { shared };
@@ -415,6 +418,7 @@ impl DeviceModel {
         }
     }
 
+    #[cfg(feature = "debug-reprobe")]
     /// Turns the debug re-probe mode on or off: see [`binding`](crate::binding).
     pub fn set_debug_reprobe(&self, enabled: bool) {
         self.shared.debug_reprobe.store(enabled, Ordering::Relaxed);
@@ -437,6 +441,7 @@ impl DeviceModel {
         self.counts().is_quiescent()
     }
 
+    #[cfg(feature = "events")]
     /// Calls `subscriber` for every later event, until the subscription drops. See
     /// [`event`](crate::event) for the order.
     pub fn subscribe(&self, subscriber: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {

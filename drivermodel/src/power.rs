@@ -57,6 +57,7 @@ impl DeviceModel {
                 dependents.entry(parent).or_default().push(*key);
                 count += 1;
             }
+            #[cfg(feature = "links")]
             for (_, link) in registry.links.suppliers_of(*key) {
                 if registry.devices.contains_key(&link.supplier) {
                     dependents.entry(link.supplier).or_default().push(*key);

@@ -184,6 +184,7 @@ impl Shared {
             let _ = self.release_driver(device, None, false);
         }
         // Step 3: purge device links, release devres, bound or not.
+        #[cfg(feature = "links")]
         self.registry.lock().links.purge(device.inner().key);
         crate::devres::release_all(device);
         // Step 4: children first. Child deletions update `children` under the registry

@@ -16,7 +16,9 @@ use crate::device::{self, ARef, Device};
 use crate::driver::ErasedDriver;
 use crate::driver_table::DriverTable;
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind, Subscribers};
+use crate::event::EventKind;
+#[cfg(feature = "events")]
+use crate::event::{Event, Subscribers};
 use crate::name_index::NameIndex;
 
 /// A registered bus.
@@ -53,6 +55,7 @@ pub(crate) struct Registry {
     /// Registered devices in registration order.
     pub(crate) devices: BTreeMap<u64, DeviceRecord>,
     pub(crate) drivers: DriverTable,
+    #[cfg(feature = "links")]
     pub(crate) links: crate::link::Links,
     pub(crate) next_device: u64,
     pub(crate) next_sequence: u64,
@@ -76,6 +79,7 @@ impl Registry {
 pub(crate) struct Shared {
     pub(crate) registry: spin::Mutex<Registry>,
     pub(crate) counters: Arc<Counters>,
+    #[cfg(feature = "events")]
     pub(crate) subscribers: Subscribers,
     /// Keys of the registered devices with a deferral reason, in registration order, so
     /// a retry visits only them. A leaf lock (taken under a device's state lock).
@@ -87,6 +91,7 @@ pub(crate) struct Shared {
     /// A thread is running the deferred retry loop.
     pub(crate) retrying: AtomicBool,
     pub(crate) probes_in_flight: AtomicUsize,
+    #[cfg(feature = "debug-reprobe")]
     pub(crate) debug_reprobe: AtomicBool,
 }
 
@@ -101,6 +106,13 @@ impl Shared {
         }
     }
 
+    /// Tells the subscribers (without the `events` feature: nothing to do).
+    #[cfg(not(feature = "events"))]
+    #[inline(always)]
+    pub(crate) fn notify(&self, _kind: EventKind, _device: &Device, _driver: Option<&str>) {}
+
+    /// Tells the subscribers, if there are any.
+    #[cfg(feature = "events")]
     pub(crate) fn notify(&self, kind: EventKind, device: &Device, driver: Option<&str>) {
         if self.subscribers.is_empty() {
             return;
