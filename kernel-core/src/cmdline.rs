@@ -11,6 +11,7 @@
 //! | `exit` | after boot completes, exit QEMU with success (automated `cargo run`) | off |
 //! | `timer_hz=N` | local APIC timer rate, 1..=1000 Hz | 100 |
 //! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
+//! | `test_resume=NEXT,PASSED,FAILED` | test kernels go on with test `NEXT`, counting the results so far (the host runner's restart after a test ended the boot) | start at test 1 |
 //! | `reprobe` | driver-model debug mode: every probe is followed by remove and a second probe | off |
 //! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
 
@@ -33,6 +34,36 @@ pub enum DeviceReport {
     None,
 }
 
+/// `test_resume=NEXT,PASSED,FAILED`: where a test run goes on after a test ended the
+/// previous boot (a panic or a fault; see the kernel's test framework).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The 1-based number of the first test to run.
+    pub next: usize,
+    /// Tests that passed in the earlier boots (skips included).
+    pub passed: usize,
+    /// Tests that failed in the earlier boots.
+    pub failed: usize,
+}
+
+impl Resume {
+    /// Parses `NEXT,PASSED,FAILED`: three decimal integers, `NEXT` at least 1 and
+    /// `PASSED + FAILED == NEXT - 1` (every earlier test has exactly one result).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut parts = value.split(',').map(|part| part.parse::<usize>().ok());
+        let (Some(Some(next)), Some(Some(passed)), Some(Some(failed)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        (next >= 1 && passed.checked_add(failed) == Some(next - 1)).then_some(Self {
+            next,
+            passed,
+            failed,
+        })
+    }
+}
+
 /// Options given on the kernel command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options<'a> {
@@ -42,6 +73,8 @@ pub struct Options<'a> {
     pub timer_hz: u32,
     /// `test=TEXT`: run only tests whose name contains `TEXT`.
     pub test_filter: Option<&'a str>,
+    /// `test_resume=NEXT,PASSED,FAILED`: go on with test `NEXT` after a restart.
+    pub test_resume: Option<Resume>,
     /// `devices=...`: the device-model report at the end of boot.
     pub devices: DeviceReport,
     /// `reprobe`: the driver model's debug re-probe mode.
@@ -54,6 +87,7 @@ impl Default for Options<'_> {
             exit: false,
             timer_hz: DEFAULT_TIMER_HZ,
             test_filter: None,
+            test_resume: None,
             devices: DeviceReport::All,
             reprobe: false,
         }
@@ -156,7 +190,9 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 options.reprobe = true;
                 report(Problem::UnexpectedValue { key, value });
             }
-            ("timer_hz" | "test" | "devices", None) => report(Problem::MissingValue { key }),
+            ("timer_hz" | "test" | "test_resume" | "devices", None) => {
+                report(Problem::MissingValue { key })
+            }
             ("timer_hz", Some(value)) => match value.parse::<u32>() {
                 Ok(hz @ 1..=1000) => options.timer_hz = hz,
                 _ => report(Problem::InvalidValue {
@@ -166,6 +202,14 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 }),
             },
             ("test", Some(value)) => options.test_filter = Some(value),
+            ("test_resume", Some(value)) => match Resume::parse(value) {
+                Some(resume) => options.test_resume = Some(resume),
+                None => report(Problem::InvalidValue {
+                    key,
+                    value,
+                    expected: "NEXT,PASSED,FAILED with NEXT >= 1 and PASSED + FAILED = NEXT - 1",
+                }),
+            },
             ("devices", Some(value)) => match value {
                 "all" => options.devices = DeviceReport::All,
                 "tree" => options.devices = DeviceReport::Tree,
@@ -318,5 +362,34 @@ mod tests {
             problems[..],
             [Problem::InvalidValue { key: "devices", .. }]
         ));
+    }
+
+    /// `test_resume=NEXT,PASSED,FAILED` (the host runner's restart) is read whole, and
+    /// refused unless every earlier test has exactly one result.
+    #[test]
+    fn test_resume_is_checked() {
+        let (options, problems) = parse_all("test=heap test_resume=4,2,1");
+        assert_eq!(problems, []);
+        assert_eq!(options.test_filter, Some("heap"));
+        assert_eq!(
+            options.test_resume,
+            Some(Resume {
+                next: 4,
+                passed: 2,
+                failed: 1
+            })
+        );
+        for bad in [
+            "test_resume=4,2",
+            "test_resume=4,2,2",
+            "test_resume=0,0,0",
+            "test_resume=2,1,0,0",
+            "test_resume=x,0,0",
+            "test_resume",
+        ] {
+            let (options, problems) = parse_all(bad);
+            assert_eq!(options.test_resume, None, "{bad}");
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+        }
     }
 }
