@@ -2,8 +2,8 @@
 //!
 //! The kernel is booted without a bootloader: `-kernel ELF` with a PVH note. The
 //! `isa-debug-exit` device at port `0xf4` lets the kernel end QEMU with a status:
-//! writing `v` exits with `(v << 1) | 1`, so the kernel's `0x10` is [`EXIT_SUCCESS`] and
-//! `0x11` is [`EXIT_FAILURE`]. `-no-reboot` turns a triple fault into an exit (status 0)
+//! writing `v` exits with `(v << 1) | 1`, so the kernel's `0x10` is [`EXIT_SUCCESS`],
+//! `0x11` is [`EXIT_FAILURE`] and `0x12` is [`EXIT_CONTINUE`]. `-no-reboot` turns a triple fault into an exit (status 0)
 //! instead of an endless reboot loop.
 
 use std::ffi::OsString;
@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 pub const EXIT_SUCCESS: i32 = 33;
 /// QEMU's exit status when the kernel reports failure (it wrote `0x11` to port `0xf4`).
 pub const EXIT_FAILURE: i32 = 35;
+/// QEMU's exit status when a test ended the boot and more tests remain (the kernel wrote
+/// `0x12`): the runner boots the kernel again to run them.
+pub const EXIT_CONTINUE: i32 = 37;
 /// The QEMU program looked up in `PATH`.
 pub const PROGRAM: &str = "qemu-system-x86_64";
 /// The default guest memory size.
@@ -236,6 +239,10 @@ pub fn describe_exit(code: Option<i32>) -> String {
         Some(EXIT_FAILURE) => {
             format!("exited with status {EXIT_FAILURE}: the kernel reported failure")
         }
+        Some(EXIT_CONTINUE) => format!(
+            "exited with status {EXIT_CONTINUE}: a test ended the boot and the kernel asked to \
+             be booted again for the tests after it"
+        ),
         Some(0) => "exited with status 0: the guest reset (a triple fault, with -no-reboot) \
                     or QEMU was quit, without the kernel reporting a result"
             .into(),
@@ -334,6 +341,7 @@ mod tests {
         assert!(describe_exit(Some(33)).contains("success"));
         assert!(describe_exit(Some(35)).contains("reported failure"));
         assert!(describe_exit(Some(0)).contains("triple fault"));
+        assert!(describe_exit(Some(37)).contains("booted again"));
         assert!(describe_exit(Some(1)).contains("QEMU itself"));
         assert!(describe_exit(None).contains("signal"));
     }

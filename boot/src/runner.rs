@@ -6,6 +6,16 @@
 //! else (status 35, a triple fault's status 0, a timeout, a plan the output did not
 //! keep) fails, and [`TestReport::summary`] names every failed test with its reason.
 //!
+//! A test that panics or faults ends its boot: the kernel prints that test's result and
+//! exits with [`qemu::EXIT_CONTINUE`] when tests remain. The runner then boots the kernel
+//! again with [`RESUME_OPTION`]`=NEXT,PASSED,FAILED` ([`Resume`]), and the new boot prints
+//! [`CONTINUING`] instead of the header and plan, then the results from `NEXT` on. The
+//! runner joins the boots into one KTAP document: the first boot's output, then each
+//! later boot's output after its `CONTINUING` line (all of every boot stays in
+//! [`TestReport::log`]). Boots are added only when a test ended one, and only while each
+//! adds a result, so a run takes one boot plus one per boot-ending test that is not the
+//! last; the timeout covers all of them together.
+//!
 //! An interactive boot ([`boot`]) puts the serial port on our stdio: when stdin is a
 //! terminal, keystrokes reach the guest through `-serial mon:stdio` (Ctrl-A X quits).
 //! With a screenshot requested, it waits for the line starting with
@@ -34,6 +44,61 @@ pub const BOOT_COMPLETE: &str = "kernel: boot complete";
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The kernel command-line flag that makes the kernel exit QEMU after booting.
 pub const EXIT_FLAG: &str = "exit";
+/// The kernel command-line option that makes a test kernel go on from a given test.
+pub const RESUME_OPTION: &str = "test_resume";
+/// How a restarted test kernel's KTAP goes on (its diagnostic line starts with this).
+pub const CONTINUING: &str = "# continuing at test ";
+
+/// Where a restarted test kernel goes on, and the counts of the boots before:
+/// [`RESUME_OPTION`]`=NEXT,PASSED,FAILED` on its command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// The 1-based number of the first test to run.
+    pub next: usize,
+    /// Tests that passed so far (skips included, as the kernel counts them).
+    pub passed: usize,
+    /// Tests that failed so far.
+    pub failed: usize,
+}
+
+impl Resume {
+    /// The resume point after the results `document` holds so far.
+    #[must_use]
+    pub fn after(document: &ktap::Document) -> Self {
+        let counted = document.counted();
+        Self {
+            next: document.results.len() + 1,
+            passed: counted.passed + counted.skipped.unwrap_or(0),
+            failed: counted.failed,
+        }
+    }
+
+    /// The kernel command-line word.
+    #[must_use]
+    pub fn option(&self) -> String {
+        format!(
+            "{RESUME_OPTION}={},{},{}",
+            self.next, self.passed, self.failed
+        )
+    }
+
+    /// The part of a restarted boot's serial output that continues the KTAP document:
+    /// the lines after its `CONTINUING` line for this resume point; `None` when there is
+    /// no such line (the boot failed before reaching the tests, or is not a restarted
+    /// test kernel).
+    #[must_use]
+    pub fn continuation<'a>(&self, serial: &'a str) -> Option<&'a str> {
+        let marker = format!("{CONTINUING}{} ", self.next);
+        let mut offset = 0;
+        for line in serial.split_inclusive('\n') {
+            offset += line.len();
+            if line.starts_with(&marker) {
+                return Some(&serial[offset..]);
+            }
+        }
+        None
+    }
+}
 
 /// How to start QEMU, shared by test runs and interactive boots.
 #[derive(Clone, Debug)]
@@ -203,6 +268,9 @@ pub struct TestReport {
     pub command: String,
     /// Wall time from start to exit.
     pub duration: Duration,
+    /// How many times the kernel was booted (1 plus one per test that ended a boot with
+    /// tests after it).
+    pub boots: usize,
 }
 
 impl TestReport {
@@ -243,15 +311,28 @@ impl TestReport {
             "kernel test `{}` ({}, {})",
             self.name, self.machine, self.bios
         );
+        let boots = if self.boots > 1 {
+            format!(" ({} boots)", self.boots)
+        } else {
+            String::new()
+        };
         if self.passed() {
             return format!(
-                "{header}: {} passed, {} failed in {:.2}s",
+                "{header}: {} passed, {} failed in {:.2}s{boots}",
                 counted.passed,
                 counted.failed,
                 self.duration.as_secs_f64()
             );
         }
-        let mut text = format!("{header} FAILED: QEMU {}\n", self.exit.describe());
+        let mut text = format!(
+            "{header} FAILED: QEMU {}{}\n",
+            self.exit.describe(),
+            if self.boots > 1 {
+                format!(" (in boot {} of the run)", self.boots)
+            } else {
+                String::new()
+            }
+        );
         for result in self.ktap.failures() {
             let _ = writeln!(text, "  {result}");
             for line in &result.output {
@@ -284,7 +365,7 @@ impl TestReport {
                 let _ = writeln!(text, "      | {line}");
             }
         }
-        let _ = writeln!(text, "  QEMU command: {}", self.command);
+        let _ = writeln!(text, "  QEMU command (the last boot): {}", self.command);
         let stderr = self.qemu_stderr.trim();
         if !stderr.is_empty() {
             let _ = writeln!(text, "  QEMU said:");
@@ -341,38 +422,104 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
     qemu::validate_memory(&options.memory)?;
     let program = prereq::find_qemu_in_env(options.qemu.as_deref())?;
     let accel = accel::detect(options.accel)?;
-    let invocation = Invocation {
-        program,
-        kernel: elf.to_path_buf(),
-        append: options.append.clone(),
-        machine: options.machine,
-        bios: options.bios,
-        accel,
-        memory: options.memory.clone(),
-        display: Display::Headless,
-        display_device: options.display_device,
-        serial: Serial::Stdio,
-        qmp_socket: None,
-        gdb: false,
-    };
-    let command = invocation.display_command();
-    if options.verbose {
-        eprintln!("boot: {command}");
-    }
     let started = Instant::now();
     let deadline = options.timeout.map(|timeout| started + timeout);
+    let mut log = String::new();
+    let mut stream = String::new();
+    let mut qemu_stderr = String::new();
+    let mut resume: Option<Resume> = None;
+    let mut boots = 0;
+    let (exit, command) = loop {
+        boots += 1;
+        let append = match resume {
+            None => options.append.clone(),
+            Some(resume) => format!("{} {}", options.append, resume.option())
+                .trim_start()
+                .to_owned(),
+        };
+        let invocation = Invocation {
+            program: program.clone(),
+            kernel: elf.to_path_buf(),
+            append,
+            machine: options.machine,
+            bios: options.bios,
+            accel,
+            memory: options.memory.clone(),
+            display: Display::Headless,
+            display_device: options.display_device,
+            serial: Serial::Stdio,
+            qmp_socket: None,
+            gdb: false,
+        };
+        let command = invocation.display_command();
+        if options.verbose {
+            eprintln!("boot: {command}");
+        }
+        let (exit, serial, stderr) = boot_once(&invocation, options, deadline)?;
+        qemu_stderr.push_str(&stderr);
+        let continued = match resume {
+            None => {
+                stream.push_str(&serial);
+                true
+            }
+            Some(resume) => {
+                let _ = writeln!(log, "---- boot {boots}: {}", resume.option());
+                // Without its continuation line the whole output goes in, so that the
+                // report shows it as the output of the test that did not finish.
+                let continuation = resume.continuation(&serial);
+                stream.push_str(continuation.unwrap_or(&serial));
+                continuation.is_some()
+            }
+        };
+        log.push_str(&serial);
+        if exit != Exit::Status(qemu::EXIT_CONTINUE) || !continued {
+            break (exit, command);
+        }
+        let document = ktap::parse(&stream);
+        let next = Resume::after(&document);
+        let previous = resume.map_or(1, |resume| resume.next);
+        if next.next <= previous || document.plan.is_none_or(|plan| next.next > plan) {
+            // A restart without a new result, or past the plan, would not end; the
+            // report shows the status and the unfinished test.
+            break (exit, command);
+        }
+        resume = Some(next);
+    };
+    let duration = started.elapsed();
+    Ok(TestReport {
+        elf: elf.to_path_buf(),
+        name: test_name(elf),
+        machine: options.machine,
+        bios: options.bios,
+        exit,
+        ktap: ktap::parse(&stream),
+        log,
+        qemu_stderr,
+        command,
+        duration,
+        boots,
+    })
+}
+
+/// Boots once and collects the serial output until QEMU ends or `deadline` passes:
+/// how it ended, the serial output, and QEMU's stderr.
+fn boot_once(
+    invocation: &Invocation,
+    options: &Options,
+    deadline: Option<Instant>,
+) -> Result<(Exit, String, String)> {
     let mut session = Session::spawn(
-        &invocation,
+        invocation,
         Wiring {
             stdin: false,
             echo: options.echo,
             capture_stderr: true,
         },
     )?;
-    let mut log = String::new();
+    let mut serial = String::new();
     let mut add = |line: &str| {
-        log.push_str(line);
-        log.push('\n');
+        serial.push_str(line);
+        serial.push('\n');
     };
     let exit = loop {
         match session.next_event(deadline)? {
@@ -384,19 +531,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
             }
         }
     };
-    let duration = started.elapsed();
-    Ok(TestReport {
-        elf: elf.to_path_buf(),
-        name: test_name(elf),
-        machine: options.machine,
-        bios: options.bios,
-        exit,
-        ktap: ktap::parse(&log),
-        log,
-        qemu_stderr: session.stderr(),
-        command,
-        duration,
-    })
+    Ok((exit, serial, session.stderr()))
 }
 
 /// What an interactive boot does besides showing the serial output.
@@ -657,6 +792,7 @@ mod tests {
             qemu_stderr: String::new(),
             command: "qemu-system-x86_64 -kernel x".into(),
             duration: Duration::from_millis(250),
+            boots: 1,
         }
     }
 
@@ -726,6 +862,51 @@ mod tests {
             summary.contains("KTAP: no `KTAP version 1` line"),
             "{summary}"
         );
+    }
+
+    #[test]
+    fn a_resume_point_counts_skips_as_passed() {
+        let document = ktap::parse(
+            "KTAP version 1\n1..5\nok 1 a\nok 2 b # SKIP filtered\n# a: panicked\nnot ok 3 c # panicked at x\n",
+        );
+        let resume = Resume::after(&document);
+        assert_eq!(
+            resume,
+            Resume {
+                next: 4,
+                passed: 2,
+                failed: 1
+            }
+        );
+        assert_eq!(resume.option(), "test_resume=4,2,1");
+    }
+
+    #[test]
+    fn a_restarted_boot_continues_after_its_marker() {
+        let resume = Resume {
+            next: 4,
+            passed: 3,
+            failed: 0,
+        };
+        let serial = "kernel: boot log\n# continuing at test 4 of 5 after a restart\nok 4 d\n";
+        assert_eq!(resume.continuation(serial), Some("ok 4 d\n"));
+        // Another test's marker, or none: not a continuation.
+        let other = "kernel: boot log\n# continuing at test 40 of 50 after a restart\nok 40 d\n";
+        assert_eq!(resume.continuation(other), None);
+        assert_eq!(resume.continuation("crashed\n"), None);
+    }
+
+    #[test]
+    fn the_boots_of_a_run_are_named() {
+        let mut passing = report(
+            Exit::Status(33),
+            "KTAP version 1\n1..1\nok 1 passes\n# 1 passed, 0 failed\n",
+        );
+        passing.boots = 3;
+        assert!(passing.summary().ends_with("in 0.25s (3 boots)"));
+        let mut failing = report(Exit::Status(35), "KTAP version 1\n1..2\nok 1 a\n");
+        failing.boots = 2;
+        assert!(failing.summary().contains("(in boot 2 of the run)"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use boot::{Options, TestReport, run_test_elf};
 /// How a stand-in kernel ends after printing.
 #[derive(Clone, Copy)]
 enum End {
-    /// Write this value to the debug-exit port (0x10 → status 33, 0x11 → 35).
+    /// Write this value to the debug-exit port (0x10 → status 33, 0x11 → 35, 0x12 → 37).
     Exit(u8),
     /// Halt forever.
     Hang,
@@ -188,6 +188,41 @@ fn a_hang_times_out_with_the_output_so_far() {
         "{summary}"
     );
     assert!(summary.contains("| stuck in test 1"), "{summary}");
+}
+
+/// Status 37 asks for a restart after a test that ended the boot; without a new result
+/// the runner does not boot again (it would never end).
+#[test]
+fn a_restart_without_a_new_result_stops() {
+    let serial = "KTAP version 1\n1..2\ncrashing in test 1\n";
+    let report = run("restart_no_result", serial, End::Exit(0x12), LONG);
+    assert_eq!(report.exit, Exit::Status(37));
+    assert_eq!(report.boots, 1);
+    assert!(!report.passed());
+    let summary = report.summary();
+    assert!(summary.contains("booted again"), "{summary}");
+    assert!(summary.contains("test #1 did not finish"), "{summary}");
+}
+
+/// A restarted boot that does not say `# continuing at test N` (here: the same output
+/// again) is not taken as a continuation: its output is shown, and the run stops there.
+#[test]
+fn a_restart_that_does_not_continue_stops() {
+    let serial = "KTAP version 1\n1..2\nok 1 first\n";
+    let report = run("restart_no_marker", serial, End::Exit(0x12), LONG);
+    assert_eq!(report.boots, 2, "{}", report.summary());
+    assert_eq!(report.exit, Exit::Status(37));
+    assert!(!report.passed());
+    assert!(
+        report.log.contains("---- boot 2: test_resume=2,1,0\n"),
+        "{}",
+        report.log
+    );
+    let summary = report.summary();
+    assert!(
+        summary.contains("KTAP: a second `KTAP version 1` line"),
+        "{summary}"
+    );
 }
 
 /// `boot --kernel ELF` (the interactive path, here without a terminal): the kernel's
