@@ -1,5 +1,7 @@
 //! The runner must fail kernel tests that fail, panic or leak, and say which test and
-//! why. The kernel's `runner-fixtures` feature builds three test ELFs that do exactly
+//! why; a test that ends its boot (a panic or a fault, declared or not) must not end the
+//! run: the runner boots the kernel again and every test of the file is reported in one
+//! KTAP document. The kernel's `runner-fixtures` feature builds test ELFs that do exactly
 //! that; each goes through the same code as `boot runner` (the cargo runner), and one
 //! through the `boot runner` binary itself.
 
@@ -11,7 +13,8 @@ use std::sync::OnceLock;
 
 use boot::build::Executable;
 use boot::ktap::Outcome;
-use boot::{Options, TestReport, run_test_elf};
+use boot::runner::Exit;
+use boot::{Options, TestReport, qemu, run_test_elf};
 
 fn fixture(name: &str) -> &'static Path {
     static FIXTURES: OnceLock<Vec<Executable>> = OnceLock::new();
@@ -25,7 +28,7 @@ fn fixture(name: &str) -> &'static Path {
     &fixture.path
 }
 
-fn run(name: &str) -> TestReport {
+fn boot_fixture(name: &str) -> TestReport {
     let options = Options::from_env().expect("BOOT_* variables");
     let report = run_test_elf(fixture(name), &options)
         .unwrap_or_else(|error| panic!("could not run {name}: {error}"));
@@ -35,12 +38,41 @@ fn run(name: &str) -> TestReport {
         report.log,
         report.summary()
     );
+    report
+}
+
+/// Runs a fixture that must fail.
+fn run(name: &str) -> TestReport {
+    let report = boot_fixture(name);
     assert!(
         !report.passed(),
         "the fixture {name} passed:\n{}",
         report.summary()
     );
     report
+}
+
+/// Every test of the file has a result, in one clean KTAP document: `(name, outcome)`.
+fn outcomes(report: &TestReport) -> Vec<(&str, &Outcome)> {
+    assert!(
+        report.ktap.problems.is_empty(),
+        "KTAP problems {:?}\n{}\n---- serial output\n{}",
+        report.ktap.problems,
+        report.summary(),
+        report.log
+    );
+    report
+        .ktap
+        .results
+        .iter()
+        .map(|result| (result.name.as_str(), &result.outcome))
+        .collect()
+}
+
+fn failed(reason: &str) -> Outcome {
+    Outcome::Failed {
+        reason: reason.into(),
+    }
 }
 
 /// The summary names `test` and contains `reason`.
@@ -80,9 +112,126 @@ fn a_failing_test_is_named_with_its_reason() {
 }
 
 #[test]
-fn a_panicking_test_is_named_with_its_message() {
+fn an_undeclared_panic_fails_its_test_and_the_run_goes_on() {
     let report = run("fixture_panic");
     assert_names(&report, "deliberate_panic", "deliberate panic");
+    let outcomes = outcomes(&report);
+    let names: Vec<&str> = outcomes.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "passes",
+            "deliberate_panic",
+            "runs_after_the_panic",
+            "fails_after_the_panic",
+            "last_passes"
+        ]
+    );
+    assert_eq!(outcomes[0].1, &Outcome::Passed);
+    match outcomes[1].1 {
+        Outcome::Failed { reason } => assert!(
+            reason.starts_with("panicked at kernel/tests/fixture_panic.rs:")
+                && reason.ends_with(": deliberate panic"),
+            "{reason}"
+        ),
+        other => panic!("deliberate_panic: {other:?}"),
+    }
+    assert_eq!(outcomes[2].1, &Outcome::Passed, "{}", report.log);
+    assert_eq!(
+        outcomes[3].1,
+        &failed("deliberate failure after the restart")
+    );
+    assert_eq!(outcomes[4].1, &Outcome::Passed);
+    // The last boot's summary counts the boots before it too.
+    assert_eq!(
+        report
+            .ktap
+            .summary
+            .map(|summary| (summary.passed, summary.failed)),
+        Some((3, 2))
+    );
+    assert_eq!(report.boots, 2, "{}", report.summary());
+    assert_eq!(report.exit, Exit::Status(qemu::EXIT_FAILURE));
+}
+
+#[test]
+fn expectations_that_do_not_hold_fail_with_what_happened() {
+    let report = run("fixture_mismatch");
+    let outcomes = outcomes(&report);
+    let reason = |index: usize| match outcomes[index].1 {
+        Outcome::Failed { reason } => reason.as_str(),
+        other => panic!("{}: {other:?}\n{}", outcomes[index].0, report.log),
+    };
+    assert_eq!(outcomes[0].0, "expected_panic_missing");
+    assert_eq!(
+        reason(0),
+        "expected a panic containing `never happens`, but the test returned"
+    );
+    assert_eq!(outcomes[1].0, "panic_with_other_message");
+    assert!(
+        reason(1)
+            .ends_with(": another message; expected a panic containing `the declared message`"),
+        "{}",
+        reason(1)
+    );
+    assert_eq!(outcomes[2].0, "fault_of_wrong_kind");
+    assert!(
+        reason(2).starts_with("expected memory fault at 0x1dead0000, got invalid opcode at rip "),
+        "{}",
+        reason(2)
+    );
+    assert_eq!(outcomes[3].0, "fault_at_wrong_address");
+    assert!(
+        reason(3).starts_with("expected memory fault at 0x1dead0000, got page fault at rip ")
+            && reason(3).contains(", address 0x1dead1000,"),
+        "{}",
+        reason(3)
+    );
+    assert_eq!(outcomes[4].0, "panic_instead_of_fault");
+    assert!(
+        reason(4).contains(": not a fault; expected invalid opcode"),
+        "{}",
+        reason(4)
+    );
+    assert_eq!(outcomes[5], ("last_passes", &Outcome::Passed));
+    // The missing panic does not end a boot; the four others do, with tests after them.
+    assert_eq!(report.boots, 5, "{}", report.summary());
+}
+
+/// A file whose tests end their boots as declared passes, in one boot per ending.
+#[test]
+fn declared_panics_and_faults_restart_the_kernel_and_pass() {
+    let report = boot_fixture("fixture_restart");
+    assert!(report.passed(), "{}\n{}", report.summary(), report.log);
+    let outcomes = outcomes(&report);
+    let names: Vec<&str> = outcomes.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "expected_panic",
+            "expected_fault",
+            "normal_after_fault",
+            "second_normal_after_fault",
+            "panic_in_probe",
+            "bind_after_probe_panic"
+        ]
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, outcome)| **outcome == Outcome::Passed),
+        "{outcomes:?}"
+    );
+    // One boot, then one after each of the three boot-ending tests; none between tests
+    // that return.
+    assert_eq!(report.boots, 4, "{}", report.summary());
+    assert!(
+        report
+            .log
+            .contains("# continuing at test 6 of 6 after a restart"),
+        "{}",
+        report.log
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! [`entry_point!`] (or [`test_main!`]).
 //!
 //! - [`arch`]: boot trampoline, descriptor tables, paging, heap allocator, interrupts,
-//!   timer and TSC, serial, QEMU exit, fault recovery;
+//!   timer and TSC, serial, QEMU exit, where a fault ends the boot;
 //! - [`init`]: bring-up order and boot-phase timings; [`BootInfo`];
 //! - [`cmdline`]: kernel options; [`memory`]: memory map and heap region choice;
 //! - [`devices`]: the kernel's `drivermodel` instance ([`devices::model`]), its event log
@@ -15,7 +15,8 @@
 //!   [`shell`]: the serial shell, the kernel's stand-in for sysfs;
 //! - [`drm`]: the display subsystem; [`demo`]: the boot demo, a user of it beside the
 //!   drivers; [`counters`]: every live-object counter, read by the shell and the tests;
-//! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`);
+//! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`, the
+//!   restart after a test that ends the boot);
 //! - [`print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
 //! - `panic`: the panic handler.
 //!

@@ -94,15 +94,6 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// An impossible allocation ends in the allocation-error panic (and leaks nothing).
-    #[should_panic = "memory allocation of"]
-    fn exhaustion_panics() {
-        let block: Vec<u8> = Vec::with_capacity(1 << 40);
-        core::hint::black_box(block);
-    }
-}
-
-kernel_test! {
     /// The heap covers the RAM after the kernel image (hundreds of MiB with `-m 256M`).
     fn heap_is_sized_from_memory_map() {
         check!(heap::size_bytes() >= 64 << 20, "heap is only {} bytes", heap::size_bytes());
@@ -140,5 +131,15 @@ kernel_test! {
     fn heap_init_only_once() {
         let map = [ram(0x10_0000, 0xfee_0000)];
         check!(heap::init(0x800_0000..0x900_0000, &map).is_err());
+    }
+}
+
+kernel_test! {
+    /// An impossible allocation ends in the allocation-error panic. The panic ends the
+    /// boot, so this test comes last: a test after it would cost a restart.
+    #[should_panic = "memory allocation of"]
+    fn exhaustion_panics() {
+        let block: Vec<u8> = Vec::with_capacity(1 << 40);
+        core::hint::black_box(block);
     }
 }

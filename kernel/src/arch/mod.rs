@@ -3,9 +3,10 @@
 //! Everything above `arch` is safe Rust and reaches the hardware through the wrappers
 //! here; the crate root denies `unsafe_code` and only this module is exempt. Each
 //! architecture lives in its own directory (`x86_64/`, `riscv64/`) and is re-exported
-//! here, so nothing outside `arch` names an architecture. Three files are shared by both:
-//! [`io`] (owned port and MMIO windows), [`heap`] (the global allocator) and [`linker`]
-//! (linker-script symbols).
+//! here, so nothing outside `arch` names an architecture. Four files are shared by both:
+//! [`io`] (owned port and MMIO windows), [`heap`] (the global allocator), [`linker`]
+//! (linker-script symbols) and [`fault`] (a CPU fault ends the boot, through the test
+//! framework's handler in a test kernel).
 //!
 //! # The interface each architecture provides
 //!
@@ -20,16 +21,18 @@
 //! - `timer`: `ticks()`, `tick_hz()`; `irq`: device interrupt lines (`request`,
 //!   `IrqLine`, `IrqError`, `Handler`);
 //! - `trap`: `Exception` (with `ILLEGAL_INSTRUCTION`), `Fault` (with `memory_address`,
-//!   `double_fault_on_own_stack`), `breakpoint_count`; `recover`: guarded calls;
+//!   `double_fault_on_own_stack`), `breakpoint_count`; the trap handler passes every
+//!   fault (not a breakpoint, nor an NMI) to [`fault::end_boot`];
 //! - `serial`: the early console (`write_fmt`, `try_read_byte`, `emergency_write`);
-//!   `cache`: write-combining for framebuffers; `write_banner`; `ExitCode`,
-//!   `exit_qemu`;
+//!   `cache`: write-combining for framebuffers; `write_banner`; `ExitCode` (`Success`,
+//!   `Failure`, `Continue`: a test ended the boot, boot again), `exit_qemu`;
 //! - interrupt control (`enable_interrupts`, `without_interrupts`,
 //!   `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the test helpers
 //!   `breakpoint`, `probe_read`, `invalid_instruction`, `stack_guard_page`.
 
 use crate::memory::MemoryRegion;
 
+pub mod fault;
 pub mod heap;
 pub mod io;
 pub mod linker;

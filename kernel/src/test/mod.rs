@@ -1,5 +1,7 @@
 //! The in-kernel test framework: tests registered through a linker section, run one by
-//! one inside a guarded call, each wrapped in a leak check, reported in KTAP over serial.
+//! one, each wrapped in a leak check, reported in KTAP over serial. A test that panics or
+//! faults ends the boot, and the host runner boots the kernel again for the tests after
+//! it.
 //!
 //! # Writing a test
 //!
@@ -61,31 +63,54 @@
 //! not ok 2 name # reason
 //! ok 3 name # SKIP filtered out by test=     (kernel option test=TEXT; counts as passed)
 //! ok 4 name # SKIP only on x86_64            (`#[only_on(ARCH)]` on another architecture)
-//! # name: leak check exempt: ...             (diagnostics start with "# ")
+//! # name: panicked at ...: ... (as declared); it ended the boot   (diagnostics: "# ")
+//! ok 5 name                                  (a declared panic or fault: see below)
 //! # N passed, N failed
 //! ```
 //!
 //! Then QEMU exits with success (33) iff no test failed, else failure (35). A test is
 //! `not ok` when it returns a [`Failure`], when an expected panic/fault does not happen
-//! or is a different one, or when its leak check fails (`# leaked K bytes`). A panic or
-//! fault the test did not declare is recovered from just far enough to report it: the run
-//! stops there (`not ok N name # panicked at ...`, then the summary line), because the
-//! abandoned frames may hold locks or half-updated state.
+//! or is a different one, or when its leak check fails (`# leaked K bytes`).
+//!
+//! # A panic or fault ends the boot
+//!
+//! The kernel never resumes a test that panicked or faulted, and never jumps out of its
+//! frames: that would skip their destructors (which Rust does not allow) and leave their
+//! state behind (a device stuck "probing" after a panic in its probe, an interrupt never
+//! acknowledged after one in its handler). Instead the panic handler, or the fault
+//! handler the framework installs ([`crate::arch::fault`]), judges the panic or fault
+//! against the running test's declaration (`#[should_panic = "TEXT"]`: the message
+//! contains `TEXT`; `#[expect_fault(...)]`: the kind, and the address or error code when
+//! given), prints a `# name: ...` diagnostic and the test's result line, and ends the
+//! boot. An undeclared panic or fault is the test's failure, with the message and
+//! location or the fault's details as the reason. When tests remain, the kernel exits
+//! with "continue" (37): the host runner boots it again with
+//! `test_resume=NEXT,PASSED,FAILED`, and that boot prints
+//!
+//! ```text
+//! # continuing at test NEXT of N after a restart
+//! ok NEXT name
+//! ...
+//! # N passed, N failed                       (counting the earlier boots too)
+//! ```
+//!
+//! instead of the header and plan. The runner joins the boots into one KTAP document.
+//! Tests that return never cost a boot: a file takes one boot plus one per test that
+//! ends a boot and is not the last, so such a test is best placed last in its file.
 //!
 //! # The leak check
 //!
-//! Every test runs between two snapshots of the [`leak`] probes (heap bytes in use, and
-//! whatever else is registered, e.g. live-object counters); any difference fails the test.
-//! **Exemption:** a test that ends in an *expected* panic or fault cannot unwind (the
-//! target is `panic = abort`): whatever it had allocated is lost, not leaked by the code
-//! under test. For those tests a difference is printed as a KTAP diagnostic
-//! (`# name: leak check exempt: ...`) and does not fail the test. Write such tests so they
-//! hold no allocation at the point of the panic when the leak matters.
+//! Every test that returns runs between two snapshots of the [`leak`] probes (heap bytes
+//! in use, and whatever else is registered, e.g. live-object counters); any difference
+//! fails the test. A test that ends the boot has no leak check: nothing runs after it in
+//! that boot, so whatever it held cannot leak into another test.
 
+mod ending;
 pub mod ktap;
 pub mod leak;
 mod registry;
 mod runner;
 
-pub use registry::{Expect, ExpectedFault, Failure, Test, TestResult};
+pub(crate) use ending::panicked;
+pub use registry::{Expect, ExpectedFault, Failure, FaultMismatch, Test, TestResult};
 pub use runner::run_all;

@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::arch::trap::Exception;
+use crate::arch::trap::{Exception, Fault};
 
 /// What a test returns: `Err` fails it with a reason.
 pub type TestResult = Result<(), Failure>;
@@ -38,8 +38,8 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A CPU fault a test expects to raise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A CPU fault a test expects to raise (`#[expect_fault(...)]`).
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum ExpectedFault {
     /// A fault on a memory access to exactly this address: a page fault (CR2) on x86_64,
@@ -52,6 +52,42 @@ pub enum ExpectedFault {
     DoubleFaultOnIstStack,
     /// Any fault of this kind.
     Exception(Exception),
+    /// A fault that `check` accepts: for what the other forms cannot say, such as an
+    /// error code or an address known only at run time (the stack guard page).
+    Matching {
+        /// What `check` accepts, for reports ("page fault in the stack guard page").
+        what: &'static str,
+        /// Whether the fault is the expected one.
+        check: fn(&Fault) -> bool,
+    },
+}
+
+impl ExpectedFault {
+    /// Whether `fault` is this expected fault.
+    ///
+    /// # Errors
+    ///
+    /// A [`FaultMismatch`] saying how it differs.
+    pub fn check(&self, fault: &Fault) -> Result<(), FaultMismatch> {
+        let matches = match *self {
+            Self::MemoryFault { address } => fault.memory_address() == Some(address),
+            Self::DoubleFaultOnIstStack => match fault.double_fault_on_own_stack() {
+                Some(false) => return Err(FaultMismatch::NotOnOwnStack(*fault)),
+                Some(true) => true,
+                None => false,
+            },
+            Self::Exception(exception) => fault.exception == exception,
+            Self::Matching { check, .. } => check(fault),
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(FaultMismatch::Other {
+                expected: *self,
+                actual: *fault,
+            })
+        }
+    }
 }
 
 impl fmt::Display for ExpectedFault {
@@ -60,12 +96,43 @@ impl fmt::Display for ExpectedFault {
             Self::MemoryFault { address } => write!(formatter, "memory fault at {address:#x}"),
             Self::DoubleFaultOnIstStack => write!(formatter, "double fault on the IST stack"),
             Self::Exception(exception) => write!(formatter, "{exception}"),
+            Self::Matching { what, .. } => formatter.write_str(what),
+        }
+    }
+}
+
+/// How a fault differs from the expected one.
+#[derive(Debug, Clone, Copy)]
+pub enum FaultMismatch {
+    /// A double fault, but its handler did not run on its own stack.
+    NotOnOwnStack(Fault),
+    /// Another kind of fault, or another address.
+    Other {
+        /// What the test declared.
+        expected: ExpectedFault,
+        /// What happened.
+        actual: Fault,
+    },
+}
+
+impl fmt::Display for FaultMismatch {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotOnOwnStack(fault) => {
+                write!(
+                    formatter,
+                    "double fault not handled on its own stack: {fault}"
+                )
+            }
+            Self::Other { expected, actual } => {
+                write!(formatter, "expected {expected}, got {actual}")
+            }
         }
     }
 }
 
 /// How a test is expected to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Expect {
     /// Returning `Ok`.
     Success,

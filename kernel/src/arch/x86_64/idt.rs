@@ -19,7 +19,7 @@
 //! double fault, hiding the original cause). Breakpoint (`int3`) counts and returns; a
 //! non-maskable interrupt (vector 2: QEMU's `inject-nmi`, a watchdog, a hardware error
 //! line) is reported on the serial port and returns, so the kernel continues; every
-//! other exception is a fault: see [`super::recover`] for what happens then.
+//! other exception is a fault, which ends the boot: see [`super::fault`].
 
 use core::arch::naked_asm;
 use core::fmt;
@@ -30,7 +30,7 @@ use x86_64::VirtAddr;
 use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
 
 use super::gdt::DOUBLE_FAULT_IST_INDEX;
-use super::{apic, irq, recover};
+use super::{apic, fault, irq};
 
 /// The register state saved on entry to an interrupt or exception, lowest address first.
 #[repr(C)]
@@ -474,7 +474,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 address: (exception == Exception::PageFault).then(read_cr2),
                 handler_stack: core::ptr::from_mut(frame) as u64,
             };
-            recover::fault(fault);
+            fault::end_boot(fault);
         }
         apic::TIMER_VECTOR => apic::timer_interrupt(),
         irq::VECTOR_BASE..0x50 => irq::dispatch(vector - irq::VECTOR_BASE),

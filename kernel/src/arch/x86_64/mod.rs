@@ -9,14 +9,13 @@
 //! - [`gdt`], [`idt`]: segments, TSS with the double-fault IST stack, exception stubs;
 //! - [`paging`]: identity map and the stack guard page;
 //! - [`platform`]: what the shared arch code and the kernel's bring-up need from here;
-//! - [`recover`]: resuming after a panic/fault in tests;
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
 //! - [`irq`]: device interrupt lines through the I/O APIC, one owned handler each;
 //!   [`acpi`]: the MADT's I/O APIC and ISA overrides;
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
 
 // The shared arch files, under the names this directory's files use for them.
-use super::io;
+use super::{fault, io};
 
 pub mod acpi;
 pub mod apic;
@@ -30,7 +29,6 @@ pub mod pat;
 pub mod platform;
 pub mod pvh;
 pub mod qemu;
-pub mod recover;
 pub mod serial;
 pub mod time;
 pub mod vga;
@@ -127,7 +125,7 @@ pub fn breakpoint() {
 ///
 /// Memory safety does not depend on `address`: the load is done by `asm!`, not as a Rust
 /// memory access, and only yields a `u8`. An unmapped or non-canonical address faults
-/// (see [`recover`]). Reading a device register may have side effects on that device,
+/// (see [`super::fault`]). Reading a device register may have side effects on that device,
 /// which is why this is only meant for tests, on RAM or unmapped addresses.
 pub fn probe_read(address: u64) -> u8 {
     // SAFETY: a single byte load through `asm!` is not a Rust memory access, so even an
@@ -142,7 +140,6 @@ pub fn probe_read(address: u64) -> u8 {
 
 /// Executes `ud2`, raising an invalid-opcode fault (for tests).
 pub fn invalid_instruction() {
-    // SAFETY: `ud2` only raises #UD; the handler never returns to it (it resumes a
-    // guarded call or exits QEMU).
+    // SAFETY: `ud2` only raises #UD; the handler never returns to it (it ends the boot).
     unsafe { core::arch::asm!("ud2", options(nomem, nostack)) };
 }

@@ -2,8 +2,9 @@
 //!
 //! QEMU must be started with `-device isa-debug-exit,iobase=0xf4,iosize=0x04`. Writing `v`
 //! to port `0xf4` makes QEMU exit with status `(v << 1) | 1`, so [`ExitCode::Success`]
-//! (`0x10`) gives 33 and [`ExitCode::Failure`] (`0x11`) gives 35; the host runner maps
-//! those back to pass/fail. Without the device the write is ignored and the CPU halts.
+//! (`0x10`) gives 33, [`ExitCode::Failure`] (`0x11`) gives 35 and [`ExitCode::Continue`]
+//! (`0x12`) gives 37; the host runner maps those back to pass, fail and "boot me again".
+//! Without the device the write is ignored and the CPU halts.
 
 use x86_64::instructions::port::Port;
 
@@ -18,6 +19,9 @@ pub enum ExitCode {
     Success = 0x10,
     /// QEMU exits with status 35.
     Failure = 0x11,
+    /// QEMU exits with status 37: a test ended this boot and more tests remain, so the
+    /// host boots the kernel again to run them (see [`crate::test`]).
+    Continue = 0x12,
 }
 
 /// Exits QEMU with `code`; halts forever if the exit device is missing.
