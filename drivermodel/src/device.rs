@@ -83,7 +83,7 @@ use crate::property::{
 };
 pub use crate::registration::Registration;
 use crate::registry::Shared;
-use crate::resource::{IoPortRange, Irq, MmioRange, Resource};
+use crate::resource::{Interrupt, IoPortRange, Irq, MmioRange, Resource};
 
 /// A device. `Device` alone means `Device<Normal>`; see [`context`](crate::context) for
 /// what the other contexts prove.
@@ -409,6 +409,23 @@ impl Device {
                 _ => None,
             })
             .nth(index)
+    }
+
+    /// The `index`-th interrupt that names its controller (see
+    /// [`Interrupt`](crate::resource::Interrupt)).
+    pub fn interrupt(&self, index: usize) -> Option<&Interrupt> {
+        self.resources()
+            .iter()
+            .filter_map(|resource| match resource {
+                Resource::Interrupt(interrupt) => Some(interrupt),
+                _ => None,
+            })
+            .nth(index)
+    }
+
+    /// A weak reference to this device (for properties and resources that name it).
+    pub(crate) fn downgrade(&self) -> Weak<Device> {
+        self.inner.this.clone()
     }
 
     /// The `index`-th interrupt line.

@@ -423,7 +423,7 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
                 range.end()
             )?,
             Resource::Irq(irq) => writeln!(out, "  resource: irq {}", irq.0)?,
-            _ => writeln!(out, "  resource: {resource:?}")?,
+            _ => writeln!(out, "  resource: {resource}")?,
         }
     }
     for property in sorted_properties(device) {
