@@ -412,7 +412,7 @@ impl Device {
     }
 
     /// The `index`-th interrupt that names its controller (see
-    /// [`Interrupt`](crate::resource::Interrupt)).
+    /// [`Interrupt`]).
     pub fn interrupt(&self, index: usize) -> Option<&Interrupt> {
         self.resources()
             .iter()
@@ -440,7 +440,7 @@ impl Device {
     }
 
     /// The property `name`, borrowed from the device's property buffer (see
-    /// [`property`](crate::property) for the typed reads).
+    /// [`property`] for the typed reads).
     pub fn property(&self, name: &str) -> Option<Property<'_>> {
         self.inner.rare()?.properties.get(name)
     }

@@ -183,6 +183,14 @@ pub enum Error {
         /// example `"uart16550 uart16550.0"`.
         owner: String,
     },
+    /// A devicetree blob or node is malformed, or cannot be populated (see
+    /// `devicetree`, behind the feature of that name).
+    Devicetree {
+        /// The node's full path (`/` for problems of the blob as a whole).
+        node: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A property read failed (see [`property`](crate::property)).
     Property {
         /// The property name.
@@ -317,6 +325,7 @@ impl fmt::Display for Error {
                 write!(formatter, "{resource} is already claimed by {owner}")
             }
             Self::InvalidResource { reason } => write!(formatter, "invalid resource: {reason}"),
+            Self::Devicetree { node, problem } => write!(formatter, "devicetree {node}: {problem}"),
             Self::Property { property, problem } => {
                 write!(formatter, "property {property:?}: {problem}")
             }

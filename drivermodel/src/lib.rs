@@ -62,6 +62,8 @@ mod capacity;
 pub mod context;
 mod counters;
 pub mod device;
+#[cfg(feature = "devicetree")]
+pub mod devicetree;
 pub mod devres;
 pub mod driver;
 mod driver_table;

@@ -799,6 +799,13 @@ impl fmt::Display for StringList<'_> {
     }
 }
 
+/// `bytes` as a checked string list (for the devicetree platform).
+#[cfg(feature = "devicetree")]
+pub(crate) fn raw_strings(bytes: &[u8]) -> Option<StringList<'_>> {
+    let list = StringList(bytes);
+    list.check().ok().map(|()| list)
+}
+
 /// A reference list, read in place: each entry names a target device and carries
 /// argument cells (a devicetree phandle and its specifier).
 #[derive(Clone)]
