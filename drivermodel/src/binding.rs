@@ -87,7 +87,6 @@
 //! assert!(model.is_quiescent());
 //! ```
 
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -392,18 +391,13 @@ impl Shared {
         state.set_deferred(reason);
         match (before, state.deferred().is_some()) {
             (false, true) => {
-                self.deferred.lock().insert(device.inner().key);
+                self.deferred.lock().insert(device.inner().key, ());
                 self.counters.deferred.fetch_add(1, Ordering::SeqCst);
             }
             (true, false) => {
-                let mut deferred = self.deferred.lock();
-                deferred.remove(&device.inner().key);
-                if deferred.is_empty() {
-                    // An emptied `BTreeSet` keeps its root node: give it back, so a
-                    // deferral that is resolved leaves the heap where it was.
-                    *deferred = BTreeSet::new();
-                }
-                drop(deferred);
+                // The map frees its storage when emptied: a deferral that is resolved
+                // leaves the heap where it was.
+                self.deferred.lock().remove(&device.inner().key);
                 self.counters.deferred.fetch_sub(1, Ordering::SeqCst);
             }
             _ => {}
@@ -684,7 +678,7 @@ impl Shared {
     /// The registered devices with a deferral reason, in registration order.
     pub(crate) fn deferred_snapshot(&self) -> Vec<ARef<Device>> {
         let registry = self.registry.lock();
-        let keys: Vec<u64> = self.deferred.lock().iter().copied().collect();
+        let keys: Vec<u64> = self.deferred.lock().keys().copied().collect();
         keys.iter()
             .filter_map(|key| registry.devices.get(key))
             .map(|record| record.device.clone())

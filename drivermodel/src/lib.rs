@@ -71,6 +71,7 @@ pub mod error;
 pub mod event;
 pub mod faux;
 mod hash_table;
+mod key_map;
 #[cfg(feature = "links")]
 pub mod link;
 pub mod model;

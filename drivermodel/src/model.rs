@@ -45,7 +45,7 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::string::ToString;
 use alloc::sync::Arc;
@@ -64,6 +64,7 @@ use crate::error::{Error, Result};
 #[cfg(feature = "events")]
 use crate::event::{Event, Subscribers, Subscription};
 use crate::faux;
+use crate::key_map::KeyMap;
 use crate::name_index::NameIndex;
 use crate::registry::{BusEntry, Registry, Shared};
 
@@ -140,7 +141,7 @@ impl DeviceModel {
             }),
             #[cfg(feature = "events")]
             subscribers: Subscribers::default(),
-            deferred: spin::Mutex::new(BTreeSet::new()),
+            deferred: spin::Mutex::new(KeyMap::new()),
             deferred_generation: AtomicUsize::new(0),
             retrying: AtomicBool::new(false),
             probes_in_flight: AtomicUsize::new(0),

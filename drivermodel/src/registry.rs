@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::EventKind;
 #[cfg(feature = "events")]
 use crate::event::{Event, Subscribers};
+use crate::key_map::KeyMap;
 use crate::name_index::NameIndex;
 
 /// A registered bus.
@@ -53,7 +54,7 @@ pub(crate) struct Registry {
     /// Names of bus-less devices.
     pub(crate) root_names: NameIndex,
     /// Registered devices in registration order.
-    pub(crate) devices: BTreeMap<u64, DeviceRecord>,
+    pub(crate) devices: KeyMap<DeviceRecord>,
     pub(crate) drivers: DriverTable,
     #[cfg(feature = "links")]
     pub(crate) links: crate::link::Links,
@@ -83,7 +84,7 @@ pub(crate) struct Shared {
     pub(crate) subscribers: Subscribers,
     /// Keys of the registered devices with a deferral reason, in registration order, so
     /// a retry visits only them. A leaf lock (taken under a device's state lock).
-    pub(crate) deferred: spin::Mutex<BTreeSet<u64>>,
+    pub(crate) deferred: spin::Mutex<KeyMap<()>>,
     /// Bumped by every successful bind (the deferred-probe trigger). Only compared for
     /// "changed since I looked", so pointer width is enough: a false "unchanged" would
     /// need exactly a multiple of 2^32 binds between two loads of one retry pass.
