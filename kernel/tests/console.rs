@@ -1,84 +1,92 @@
 //! The 16550 console driver on the platform bus: it is the console after boot, receives
 //! by interrupt, survives unbind/rebind and delete/re-add with nothing leaked, and its
-//! port claim keeps a second driver out.
+//! port claim keeps a second driver out. COM1 is the PC's: x86_64 only for now (riscv64's
+//! `ns16550a` is the devicetree's).
 
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-use alloc::sync::Arc;
-use alloc::vec::Vec;
+use kernel::kernel_test;
 
-use drivermodel::context::Core;
-use drivermodel::event::EventKind;
-use drivermodel::resource::{IoPortRange, Resource};
-use drivermodel::{Device, DeviceBuilder, Devres, Driver, IdEntry};
-use kernel::arch::io::{self, PortWindow, Span};
-use kernel::arch::irq;
-use kernel::bus::Claim;
-use kernel::bus::platform::{self, Platform};
-use kernel::devices::{self, model};
-use kernel::drivers::uart16550;
-use kernel::test::Failure;
-use kernel::{check, check_eq, console, fail, kernel_test, println};
+kernel::only_on!(x86_64, {
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    use drivermodel::context::Core;
+    use drivermodel::event::EventKind;
+    use drivermodel::resource::{IoPortRange, Resource};
+    use drivermodel::{Device, DeviceBuilder, Devres, Driver, IdEntry};
+    use kernel::arch::io::{self, PortWindow, Span};
+    use kernel::arch::irq;
+    use kernel::bus::Claim;
+    use kernel::bus::platform::{self, Platform};
+    use kernel::devices::{self, model};
+    use kernel::drivers::uart16550;
+    use kernel::test::Failure;
+    use kernel::{check, check_eq, console, fail, println};
+});
 
 kernel::test_main!();
 
-const UART: &str = "uart16550.0";
+kernel::only_on!(x86_64, {
+    const UART: &str = "uart16550.0";
 
-fn uart() -> Result<drivermodel::ARef<Device>, Failure> {
-    model()
-        .find_device(Some(platform::BUS_NAME), UART)
-        .ok_or_else(|| Failure::new(format_args!("{UART} not registered")))
-}
-
-fn sink_is_uart() -> bool {
-    console::sink_name().is_some_and(|name| name.as_str() == UART)
-}
-
-/// Who holds COM1's ports, if anyone.
-fn com1_owner() -> Option<kernel::text::FixedString<64>> {
-    let mut owner = None;
-    io::for_each_claim(|span, name| {
-        if span
-            == (Span::Ports {
-                start: 0x3f8,
-                length: 8,
-            })
-        {
-            owner = Some(kernel::text::FixedString::from_fmt(format_args!("{name}")));
-        }
-    });
-    owner
-}
-
-/// Whether IRQ 4 is free (by taking and dropping it).
-fn irq4_free() -> bool {
-    irq::request(4, Arc::new(|| {})).is_ok()
-}
-
-/// Sends bytes through the UART in loopback and checks they come back by interrupt.
-fn check_receive(bytes: &[u8]) -> Result<(), Failure> {
-    while console::read_queued_input().is_some() {}
-    match uart16550::loopback(bytes, 1_000_000) {
-        Ok(count) => check_eq!(count, bytes.len()),
-        Err(error) => fail!("loopback: {error:?}"),
+    fn uart() -> Result<drivermodel::ARef<Device>, Failure> {
+        model()
+            .find_device(Some(platform::BUS_NAME), UART)
+            .ok_or_else(|| Failure::new(format_args!("{UART} not registered")))
     }
-    let mut received = Vec::new();
-    while let Some(input) = console::read_queued_input() {
-        match input {
-            console::Input::Byte(byte) => received.push(byte),
-            console::Input::Lost { count } => fail!("{count} byte(s) lost in loopback"),
-        }
+
+    fn sink_is_uart() -> bool {
+        console::sink_name().is_some_and(|name| name.as_str() == UART)
     }
-    check_eq!(received.as_slice(), bytes);
-    Ok(())
-}
+
+    /// Who holds COM1's ports, if anyone.
+    fn com1_owner() -> Option<kernel::text::FixedString<64>> {
+        let mut owner = None;
+        io::for_each_claim(|span, name| {
+            if span
+                == (Span::Ports {
+                    start: 0x3f8,
+                    length: 8,
+                })
+            {
+                owner = Some(kernel::text::FixedString::from_fmt(format_args!("{name}")));
+            }
+        });
+        owner
+    }
+
+    /// Whether IRQ 4 is free (by taking and dropping it).
+    fn irq4_free() -> bool {
+        irq::request(4, Arc::new(|| {})).is_ok()
+    }
+
+    /// Sends bytes through the UART in loopback and checks they come back by interrupt.
+    fn check_receive(bytes: &[u8]) -> Result<(), Failure> {
+        while console::read_queued_input().is_some() {}
+        match uart16550::loopback(bytes, 1_000_000) {
+            Ok(count) => check_eq!(count, bytes.len()),
+            Err(error) => fail!("loopback: {error:?}"),
+        }
+        let mut received = Vec::new();
+        while let Some(input) = console::read_queued_input() {
+            match input {
+                console::Input::Byte(byte) => received.push(byte),
+                console::Input::Lost { count } => fail!("{count} byte(s) lost in loopback"),
+            }
+        }
+        check_eq!(received.as_slice(), bytes);
+        Ok(())
+    }
+});
 
 kernel_test! {
     /// After boot the UART driver is bound, is the console, and holds COM1's ports and
     /// IRQ 4; output goes through it.
+    #[only_on(x86_64)]
     fn uart_is_the_console_after_boot() {
         let uart = uart()?;
         check_eq!(uart.driver_name().as_deref(), Some(uart16550::DRIVER_NAME));
@@ -93,6 +101,7 @@ kernel_test! {
 
 kernel_test! {
     /// Received bytes arrive by interrupt (UART loopback) in the console input.
+    #[only_on(x86_64)]
     fn receive_is_interrupt_driven() {
         let (_, interrupts_before) = uart16550::receive_statistics();
         check_receive(b"hello, shell")?;
@@ -105,6 +114,7 @@ kernel_test! {
     /// Unbind falls back to the early port and releases ports and IRQ; rebind takes the
     /// console back; three rounds, and the leak check (heap, devices, bindings, devres)
     /// passes around the whole test.
+    #[only_on(x86_64)]
     fn unbind_and_rebind_keep_the_console_working() {
         let uart = uart()?;
         for round in 0..3 {
@@ -130,6 +140,7 @@ kernel_test! {
     /// Deleting the bound UART device runs the driver's remove and its devres (console,
     /// IRQ, ports released), in the documented event order; re-adding it from the board
     /// table binds it again.
+    #[only_on(x86_64)]
     fn delete_while_bound_runs_remove_and_devres() {
         let removes = uart16550::remove_count();
         let since = devices::event_count();
@@ -159,41 +170,44 @@ kernel_test! {
     }
 }
 
-/// A driver for a made-up platform device that describes COM1's ports too.
-struct Thief;
+kernel::only_on!(x86_64, {
+    /// A driver for a made-up platform device that describes COM1's ports too.
+    struct Thief;
 
-struct ThiefState {
-    _ports: Devres<PortWindow>,
-}
-
-static THIEF_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("thief", ())];
-
-impl Driver for Thief {
-    type Bus = Platform;
-    type IdInfo = ();
-    type State = ThiefState;
-
-    fn name(&self) -> &str {
-        "thief"
+    struct ThiefState {
+        _ports: Devres<PortWindow>,
     }
 
-    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
-        &THIEF_TABLE
-    }
+    static THIEF_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("thief", ())];
 
-    fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<ThiefState> {
-        let ports = device
-            .io_ports(0)
-            .ok_or_else(|| drivermodel::Error::driver("no ports"))?;
-        Ok(ThiefState {
-            _ports: device.claim_io(ports)?,
-        })
+    impl Driver for Thief {
+        type Bus = Platform;
+        type IdInfo = ();
+        type State = ThiefState;
+
+        fn name(&self) -> &str {
+            "thief"
+        }
+
+        fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+            &THIEF_TABLE
+        }
+
+        fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<ThiefState> {
+            let ports = device
+                .io_ports(0)
+                .ok_or_else(|| drivermodel::Error::driver("no ports"))?;
+            Ok(ThiefState {
+                _ports: device.claim_io(ports)?,
+            })
+        }
     }
-}
+});
 
 kernel_test! {
     /// Two drivers cannot claim the same ports: the second probe fails naming the owner,
     /// changes nothing, and succeeds once the first binding (and its devres) is gone.
+    #[only_on(x86_64)]
     fn double_claim_is_refused() {
         let driver = model().register_driver(Thief).map_err(|error| Failure::new(format_args!("{error}")))?;
         let ports = IoPortRange::new(0x3f8, 8).map_err(|error| Failure::new(format_args!("{error}")))?;
@@ -229,6 +243,7 @@ kernel_test! {
 kernel_test! {
     /// The arch claim table: overlaps are refused, free ranges granted and given back,
     /// invalid ranges and RAM refused.
+    #[only_on(x86_64)]
     fn arch_claims_are_exclusive_and_checked() {
         let claimed = io::claim_ports(0x3f8, 1, "test");
         check!(matches!(claimed, Err(io::ClaimError::Conflict { .. })));
@@ -243,6 +258,7 @@ kernel_test! {
 kernel_test! {
     /// A suspend/resume round trip (children first, then back) keeps the console
     /// receiving by interrupt; while suspended, receive interrupts are off.
+    #[only_on(x86_64)]
     fn suspend_and_resume_keep_receiving() {
         let suspends = uart16550::suspend_count();
         if let Err(error) = model().suspend_all() {
@@ -263,6 +279,7 @@ kernel_test! {
 kernel_test! {
     /// With the model's debug re-probe mode on, a bind runs probe, remove and probe again
     /// (teardown exercised), and the console comes out working.
+    #[only_on(x86_64)]
     fn debug_reprobe_exercises_remove() {
         let uart = uart()?;
         check!(model().unbind(&uart).is_ok());
@@ -280,6 +297,7 @@ kernel_test! {
 kernel_test! {
     /// The MADT was read at boot: the I/O APIC and the ISA overrides QEMU declares
     /// (IRQ 0 on GSI 2); COM1's IRQ 4 is identity-routed, edge, active high.
+    #[only_on(x86_64)]
     fn madt_routes_isa_lines() {
         let Some(routing) = kernel::arch::acpi::interrupt_routing() else {
             fail!("no MADT routing read at boot");
@@ -293,6 +311,7 @@ kernel_test! {
 kernel_test! {
     /// A full input ring keeps its last slot for a loss mark: the bytes before it arrive,
     /// the mark says how many were dropped, and the counters agree.
+    #[only_on(x86_64)]
     fn a_full_ring_marks_the_loss_where_it_happened() {
         while console::read_queued_input().is_some() {}
         let before = console::input_statistics();

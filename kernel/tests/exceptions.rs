@@ -12,7 +12,11 @@
 use kernel::arch;
 use kernel::arch::trap::{Exception, breakpoint_count};
 use kernel::test::ExpectedFault;
-use kernel::{check_eq, fail, kernel_test};
+use kernel::{check_eq, kernel_test};
+
+kernel::only_on!(x86_64, {
+    use kernel::fail;
+});
 
 kernel::test_main!();
 
@@ -33,7 +37,7 @@ kernel_test! {
 kernel_test! {
     /// A read of an unmapped address raises a memory fault that reports that address.
     #[expect_fault(ExpectedFault::MemoryFault { address: UNMAPPED })]
-    fn page_fault_reports_address() {
+    fn memory_fault_reports_address() {
         arch::probe_read(UNMAPPED);
     }
 }
@@ -94,7 +98,7 @@ kernel_test! {
 kernel_test! {
     /// An invalid instruction (`ud2`, `unimp`) raises its fault.
     #[expect_fault(ExpectedFault::Exception(Exception::ILLEGAL_INSTRUCTION))]
-    fn invalid_opcode_is_reported() {
+    fn invalid_instruction_is_reported() {
         arch::invalid_instruction();
     }
 }

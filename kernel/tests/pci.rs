@@ -9,37 +9,46 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicU32, Ordering};
 
-use drivermodel::context::Core;
-use drivermodel::resource::Resource;
-use drivermodel::{ARef, Device, Driver, IdEntry, Match};
-use kernel::arch::io::MmioWindow;
+use drivermodel::{ARef, Device};
 use kernel::bus::pci::bar::{self, Allocator, Kind};
 use kernel::bus::pci::config::{Address, ConfigAccess};
-use kernel::bus::pci::{self, Command, Function, Id, Pci, PciDevice, regs};
+use kernel::bus::pci::{self, Command, Function, regs};
 use kernel::devices::model;
 use kernel::{check, check_eq, fail, kernel_test};
 
+// The PC's PCI devices (host and ISA bridges, a NIC) are what the x86_64-only tests use.
+kernel::only_on!(x86_64, {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use drivermodel::context::Core;
+    use drivermodel::resource::Resource;
+    use drivermodel::{Driver, IdEntry, Match};
+    use kernel::arch::io::MmioWindow;
+    use kernel::bus::pci::{Id, Pci, PciDevice};
+});
+
 kernel::test_main!();
 
-fn isa_bridge_driver(vendor: u16, device: u16) -> IsaBridgeDriver {
-    IsaBridgeDriver {
-        table: [
-            IdEntry::new(
-                Id::class(u32::from(regs::class::ISA_BRIDGE) << 8, 0xffff00),
-                1,
-            ),
-            IdEntry::new(Id::device(vendor, device), 2),
-        ],
+kernel::only_on!(x86_64, {
+    fn isa_bridge_driver(vendor: u16, device: u16) -> IsaBridgeDriver {
+        IsaBridgeDriver {
+            table: [
+                IdEntry::new(
+                    Id::class(u32::from(regs::class::ISA_BRIDGE) << 8, 0xffff00),
+                    1,
+                ),
+                IdEntry::new(Id::device(vendor, device), 2),
+            ],
+        }
     }
-}
 
-fn nic_driver() -> NicDriver {
-    NicDriver {
-        table: [IdEntry::new(Id::class(0x020000, 0xffff00), ())],
+    fn nic_driver() -> NicDriver {
+        NicDriver {
+            table: [IdEntry::new(Id::class(0x020000, 0xffff00), ())],
+        }
     }
-}
+});
 
 /// The machine, told by its host bridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +89,7 @@ fn machine() -> Option<Machine> {
 kernel_test! {
     /// The host bridge, the display and the ISA bridge are there with the right IDs,
     /// class codes and places, on whichever machine this is.
+    #[only_on(x86_64)]
     fn tree_has_host_bridge_display_and_isa_bridge() {
         let Some(machine) = machine() else {
             fail!("no known host bridge (8086:29c0 or 8086:1237)");
@@ -117,6 +127,7 @@ kernel_test! {
     /// The display's BARs: BAR0 a 16 MiB prefetchable 32-bit framebuffer, BAR2 a 4 KiB
     /// register window, both assigned (by firmware or the kernel) and described as MMIO
     /// resources of the device.
+    #[only_on(x86_64)]
     fn display_bars_are_sized_and_assigned() {
         let Some(display) = find(0x1234, 0x1111) else { fail!("display missing") };
         let Some(framebuffer) = display.bar(0) else { fail!("no BAR0") };
@@ -353,6 +364,7 @@ kernel_test! {
 kernel_test! {
     /// ID matching: an exact vendor/device entry scores above a class entry; a class
     /// entry compares under its mask.
+    #[only_on(x86_64)]
     fn id_matching_scores() {
         let Some(display) = find(0x1234, 0x1111) else { fail!("display missing") };
         check_eq!(Id::device(0x1234, 0x1111).matches(&display), Match::Yes { score: 2 });
@@ -363,62 +375,65 @@ kernel_test! {
     }
 }
 
-/// How many times the test driver's probe and remove ran.
-static PROBES: AtomicU32 = AtomicU32::new(0);
-static REMOVES: AtomicU32 = AtomicU32::new(0);
+kernel::only_on!(x86_64, {
+    /// How many times the test driver's probe and remove ran.
+    static PROBES: AtomicU32 = AtomicU32::new(0);
+    static REMOVES: AtomicU32 = AtomicU32::new(0);
 
-/// A driver for the ISA bridge (nothing else binds it): by class, with an exact entry
-/// that must win when both match.
-struct IsaBridgeDriver {
-    table: [IdEntry<Id, u32>; 2],
-}
-
-struct IsaBridgeState {
-    _window: Option<drivermodel::Devres<MmioWindow>>,
-}
-
-impl Drop for IsaBridgeState {
-    fn drop(&mut self) {
-        REMOVES.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Driver for IsaBridgeDriver {
-    type Bus = Pci;
-    type IdInfo = u32;
-    type State = IsaBridgeState;
-
-    fn name(&self) -> &str {
-        "test_isa"
+    /// A driver for the ISA bridge (nothing else binds it): by class, with an exact entry
+    /// that must win when both match.
+    struct IsaBridgeDriver {
+        table: [IdEntry<Id, u32>; 2],
     }
 
-    fn id_table(&self) -> &[IdEntry<Id, u32>] {
-        &self.table
+    struct IsaBridgeState {
+        _window: Option<drivermodel::Devres<MmioWindow>>,
     }
 
-    fn probe(&self, device: &Device<Core>, info: &u32) -> drivermodel::Result<IsaBridgeState> {
-        PROBES.fetch_add(1, Ordering::Relaxed);
-        if *info != 2 {
-            return Err(drivermodel::Error::driver(
-                "the class entry won over the exact entry",
-            ));
+    impl Drop for IsaBridgeState {
+        fn drop(&mut self) {
+            REMOVES.fetch_add(1, Ordering::Relaxed);
         }
-        let pci = PciDevice::new(device)?;
-        pci.enable(Command::IO | Command::BUS_MASTER)?;
-        Ok(IsaBridgeState { _window: None })
     }
-}
 
-fn isa_bridge() -> Option<(ARef<Device>, Function)> {
-    functions()
-        .into_iter()
-        .find(|(_, function)| function.class_code() == regs::class::ISA_BRIDGE)
-}
+    impl Driver for IsaBridgeDriver {
+        type Bus = Pci;
+        type IdInfo = u32;
+        type State = IsaBridgeState;
+
+        fn name(&self) -> &str {
+            "test_isa"
+        }
+
+        fn id_table(&self) -> &[IdEntry<Id, u32>] {
+            &self.table
+        }
+
+        fn probe(&self, device: &Device<Core>, info: &u32) -> drivermodel::Result<IsaBridgeState> {
+            PROBES.fetch_add(1, Ordering::Relaxed);
+            if *info != 2 {
+                return Err(drivermodel::Error::driver(
+                    "the class entry won over the exact entry",
+                ));
+            }
+            let pci = PciDevice::new(device)?;
+            pci.enable(Command::IO | Command::BUS_MASTER)?;
+            Ok(IsaBridgeState { _window: None })
+        }
+    }
+
+    fn isa_bridge() -> Option<(ARef<Device>, Function)> {
+        functions()
+            .into_iter()
+            .find(|(_, function)| function.class_code() == regs::class::ISA_BRIDGE)
+    }
+});
 
 kernel_test! {
     /// A driver binds by its ID table (the exact entry beats the class entry), enables
     /// I/O and bus mastering through the bus API, and the command register is restored
     /// when the binding ends.
+    #[only_on(x86_64)]
     fn driver_enables_and_unbind_restores_command() {
         let Some((device, function)) = isa_bridge() else { fail!("no ISA bridge") };
         let read_command = || -> Option<u16> {
@@ -439,72 +454,77 @@ kernel_test! {
     }
 }
 
-/// A driver that claims BAR0 of the NIC; a second instance of it must be refused.
-struct NicDriver {
-    table: [IdEntry<Id, ()>; 1],
-}
-
-struct NicState {
-    _registers: drivermodel::Devres<MmioWindow>,
-}
-
-impl Driver for NicDriver {
-    type Bus = Pci;
-    type IdInfo = ();
-    type State = NicState;
-
-    fn name(&self) -> &str {
-        "test_nic"
+kernel::only_on!(x86_64, {
+    /// A driver that claims BAR0 of the NIC; a second instance of it must be refused.
+    struct NicDriver {
+        table: [IdEntry<Id, ()>; 1],
     }
 
-    fn id_table(&self) -> &[IdEntry<Id, ()>] {
-        &self.table
+    struct NicState {
+        _registers: drivermodel::Devres<MmioWindow>,
     }
 
-    fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<NicState> {
-        let pci = PciDevice::new(device)?;
-        let registers = pci.claim_memory_bar(0)?;
-        // Claiming the same BAR twice is refused, even by the same binding.
-        // Passed on to the device model, the conflict is the typed `ResourceBusy`,
-        // naming the BAR's range and this very binding as its holder.
-        match pci.claim_memory_bar(0) {
-            Err(
-                error @ kernel::bus::Error::Claim(kernel::arch::io::ClaimError::Conflict { .. }),
-            ) => {
-                let typed = drivermodel::Error::from(error);
-                let owner = alloc::format!("test_nic {}", device.name());
-                let named = matches!(
-                    &typed,
-                    drivermodel::Error::ResourceBusy { resource: Resource::Mmio(_), owner: holder }
-                        if *holder == owner
-                );
-                if !named {
-                    return Err(drivermodel::Error::driver(alloc::format!(
-                        "a BAR conflict is not ResourceBusy: {typed:?}"
-                    )));
+    impl Driver for NicDriver {
+        type Bus = Pci;
+        type IdInfo = ();
+        type State = NicState;
+
+        fn name(&self) -> &str {
+            "test_nic"
+        }
+
+        fn id_table(&self) -> &[IdEntry<Id, ()>] {
+            &self.table
+        }
+
+        fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<NicState> {
+            let pci = PciDevice::new(device)?;
+            let registers = pci.claim_memory_bar(0)?;
+            // Claiming the same BAR twice is refused, even by the same binding.
+            // Passed on to the device model, the conflict is the typed `ResourceBusy`,
+            // naming the BAR's range and this very binding as its holder.
+            match pci.claim_memory_bar(0) {
+                Err(
+                    error @ kernel::bus::Error::Claim(kernel::arch::io::ClaimError::Conflict {
+                        ..
+                    }),
+                ) => {
+                    let typed = drivermodel::Error::from(error);
+                    let owner = alloc::format!("test_nic {}", device.name());
+                    let named = matches!(
+                        &typed,
+                        drivermodel::Error::ResourceBusy { resource: Resource::Mmio(_), owner: holder }
+                            if *holder == owner
+                    );
+                    if !named {
+                        return Err(drivermodel::Error::driver(alloc::format!(
+                            "a BAR conflict is not ResourceBusy: {typed:?}"
+                        )));
+                    }
+                }
+                _ => {
+                    return Err(drivermodel::Error::driver(
+                        "second claim of BAR0 not refused",
+                    ));
                 }
             }
-            _ => {
-                return Err(drivermodel::Error::driver(
-                    "second claim of BAR0 not refused",
-                ));
-            }
+            pci.enable(Command::MEMORY)?;
+            // The device answers through the claimed window (e1000's status register).
+            let _status = registers
+                .try_access_with(|window| window.read_u32(8).unwrap_or(0))
+                .unwrap_or(0);
+            Ok(NicState {
+                _registers: registers,
+            })
         }
-        pci.enable(Command::MEMORY)?;
-        // The device answers through the claimed window (e1000's status register).
-        let _status = registers
-            .try_access_with(|window| window.read_u32(8).unwrap_or(0))
-            .unwrap_or(0);
-        Ok(NicState {
-            _registers: registers,
-        })
     }
-}
+});
 
 kernel_test! {
     /// A driver matched by class claims a memory BAR through the bus; the claim is
     /// listed with its owner while bound, a double claim is refused, and the range is
     /// released by the binding's devres at unbind.
+    #[only_on(x86_64)]
     fn bar_claim_is_released_with_the_binding() {
         let driver = model()
             .register_driver(nic_driver())

@@ -9,11 +9,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-use drivermodel::context::Core;
-use drivermodel::{Device, Driver, IdEntry};
-use kernel::bus::platform::Platform;
 use kernel::console;
 use kernel::devices::model;
 use kernel::shell::{self, Input, Shell};
@@ -21,35 +17,46 @@ use kernel::{check, check_eq, kernel_test};
 
 kernel::test_main!();
 
-/// Whether the made-up PIT driver's dependency is "there".
-static READY: AtomicBool = AtomicBool::new(false);
+// The PC board's devices (COM1, the PIT) are what the x86_64-only tests use.
+kernel::only_on!(x86_64, {
+    use core::sync::atomic::{AtomicBool, Ordering};
 
-/// A PIT driver that defers until `READY`.
-struct Pit;
+    use drivermodel::context::Core;
+    use drivermodel::{Device, Driver, IdEntry};
+    use kernel::bus::platform::Platform;
+});
 
-static PIT_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("pit", ())];
+kernel::only_on!(x86_64, {
+    /// Whether the made-up PIT driver's dependency is "there".
+    static READY: AtomicBool = AtomicBool::new(false);
 
-impl Driver for Pit {
-    type Bus = Platform;
-    type IdInfo = ();
-    type State = ();
+    /// A PIT driver that defers until `READY`.
+    struct Pit;
 
-    fn name(&self) -> &str {
-        "test_pit"
-    }
+    static PIT_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new("pit", ())];
 
-    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
-        &PIT_TABLE
-    }
+    impl Driver for Pit {
+        type Bus = Platform;
+        type IdInfo = ();
+        type State = ();
 
-    fn probe(&self, _device: &Device<Core>, _info: &()) -> drivermodel::Result<()> {
-        if READY.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            Err(drivermodel::Error::defer("waiting for the HPET"))
+        fn name(&self) -> &str {
+            "test_pit"
+        }
+
+        fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+            &PIT_TABLE
+        }
+
+        fn probe(&self, _device: &Device<Core>, _info: &()) -> drivermodel::Result<()> {
+            if READY.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err(drivermodel::Error::defer("waiting for the HPET"))
+            }
         }
     }
-}
+});
 
 /// Runs one line and returns what it printed.
 fn run(line: &str) -> String {
@@ -60,6 +67,7 @@ fn run(line: &str) -> String {
 
 kernel_test! {
     /// The read-only commands describe the model.
+    #[only_on(x86_64)]
     fn read_only_commands() {
         let help = run("help");
         check!(help.contains("unbind DEVICE") && help.contains("lspci"), "{help}");
@@ -97,6 +105,7 @@ kernel_test! {
 kernel_test! {
     /// Bad commands and bad names print `error: ...` and change nothing (same tree, same
     /// counters, same claims).
+    #[only_on(x86_64)]
     fn bad_commands_change_nothing() {
         let tree = model().tree();
         let counts = model().counts();
@@ -133,6 +142,7 @@ kernel_test! {
 kernel_test! {
     /// The state-changing commands: unbind, override, bind, delete and add, ending where
     /// they started.
+    #[only_on(x86_64)]
     fn changing_commands_round_trip() {
         check_eq!(run("unbind uart16550.0"), "uart16550.0 unbound from uart16550\n");
         check!(run("tree").contains("/devices/platform/uart16550.0 bus=platform driver=- devres=0"));
@@ -227,6 +237,7 @@ kernel_test! {
 
 kernel_test! {
     /// `add` takes every device-name form `show` does.
+    #[only_on(x86_64)]
     fn add_accepts_every_name_form() {
         for name in ["pit.0", "platform/pit.0", "/devices/platform/pit.0"] {
             check_eq!(run("delete pit.0"), "pit.0 deleted\n");
@@ -241,6 +252,7 @@ kernel_test! {
 kernel_test! {
     /// `deferred` lists a device whose probe said "not yet", with the reason, until a
     /// retry binds it.
+    #[only_on(x86_64)]
     fn deferred_lists_waiting_devices() {
         let driver = model()
             .register_driver(Pit)

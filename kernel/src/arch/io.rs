@@ -245,11 +245,12 @@ pub fn for_each_claim(mut visit: impl FnMut(Span, &str)) {
 ///
 /// # Errors
 ///
-/// [`ClaimError::Invalid`] for an empty range or one past port 0xffff,
+/// [`ClaimError::Invalid`] for an empty range or one past the last port (0xffff on
+/// x86_64; riscv64 has only the ports of its PCI I/O window, none without one),
 /// [`ClaimError::Conflict`] if any port of it is claimed, [`ClaimError::TableFull`].
 pub fn claim_ports(start: u16, length: u16, owner: &str) -> Result<PortWindow, ClaimError> {
     let requested = Span::Ports { start, length };
-    if length == 0 || u32::from(start) + u32::from(length) > 0x1_0000 {
+    if length == 0 || u32::from(start) + u32::from(length) > platform::port_space() {
         return Err(ClaimError::Invalid { requested });
     }
     let slot = insert(requested, owner)?;

@@ -21,8 +21,8 @@
 //! - `timer`: `ticks()`, `tick_hz()`; `irq`: device interrupt lines (`request`,
 //!   `IrqLine`, `IrqError`, `Handler`);
 //! - `trap`: `Exception` (with `ILLEGAL_INSTRUCTION`), `Fault` (with `memory_address`,
-//!   `double_fault_on_own_stack`), `breakpoint_count`; the trap handler passes every
-//!   fault (not a breakpoint, nor an NMI) to [`fault::end_boot`];
+//!   `double_fault_on_own_stack`), `breakpoint_count`, `nmi_count`; the trap handler
+//!   passes every fault (not a breakpoint, nor an NMI) to [`fault::end_boot`];
 //! - `serial`: the early console (`write_fmt`, `try_read_byte`, `emergency_write`);
 //!   `cache`: write-combining for framebuffers; `write_banner`; `ExitCode` (`Success`,
 //!   `Failure`, `Continue`: a test ended the boot, boot again), `exit_qemu`;
@@ -41,6 +41,11 @@ pub mod linker;
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::*;
+
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+#[cfg(target_arch = "riscv64")]
+pub use self::riscv64::*;
 
 /// `__on_arch!(ARCH, { yes }, { no })` expands `yes` when building for `ARCH`, else `no`:
 /// how `#[only_on(ARCH)]` in [`crate::kernel_test!`] keeps code for one architecture out of

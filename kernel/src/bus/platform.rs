@@ -1,4 +1,4 @@
-//! The platform bus: legacy PC devices from a static board table, matched by name.
+//! The platform bus: the board's legacy devices from a static table, matched by name.
 //!
 //! Each [`BoardDevice`] becomes a device named `<name>.<instance>` (Linux's platform
 //! naming, e.g. `uart16550.0`), a child of the bus-less root device `platform`, with its
@@ -38,27 +38,9 @@ pub struct BoardDevice {
     pub irq: u32,
 }
 
-/// The PC board: COM1, the PIT and the RTC at their ISA addresses and lines.
-pub static BOARD: [BoardDevice; 3] = [
-    BoardDevice {
-        name: "uart16550.0",
-        description: "COM1, 16550A UART",
-        ports: (0x3f8, 8),
-        irq: 4,
-    },
-    BoardDevice {
-        name: "pit.0",
-        description: "8254 programmable interval timer",
-        ports: (0x40, 4),
-        irq: 0,
-    },
-    BoardDevice {
-        name: "rtc.0",
-        description: "MC146818 real-time clock and CMOS",
-        ports: (0x70, 2),
-        irq: 8,
-    },
-];
+/// The board's legacy devices, from the architecture: COM1, the PIT and the RTC on the PC;
+/// none on riscv64 `virt`, whose devices come from the devicetree.
+pub static BOARD: &[BoardDevice] = arch::platform::BOARD;
 
 /// The platform bus type.
 #[derive(Debug)]
@@ -115,7 +97,7 @@ pub fn init(model: &DeviceModel) -> Result<()> {
     model.register_bus(Platform)?;
     let root = model.add_device(DeviceBuilder::new(ROOT_NAME))?;
     arch::without_interrupts(|| REGISTRATIONS.lock().root = Some(root));
-    for entry in &BOARD {
+    for entry in BOARD {
         if let Err(error) = add(model, entry.name) {
             crate::println!("kernel: platform: {}: {error}", entry.name);
         }

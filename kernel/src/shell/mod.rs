@@ -280,7 +280,7 @@ fn apply(
                     input.dropped,
                     input.throttled,
                     crate::drivers::uart16550::overrun_count(),
-                    arch::idt::nmi_count()
+                    arch::trap::nmi_count()
                 )
             })
         }

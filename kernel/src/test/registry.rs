@@ -224,6 +224,15 @@ macro_rules! kernel_test {
     };
 }
 
+/// Items built only for one architecture: `kernel::only_on!(x86_64, { items })`, for
+/// the helpers of tests marked `#[only_on(x86_64)]`.
+#[macro_export]
+macro_rules! only_on {
+    ($arch:ident, { $($items:tt)* }) => {
+        $crate::__on_arch!($arch, { $($items)* }, {});
+    };
+}
+
 /// Fails the test with a formatted reason.
 #[macro_export]
 macro_rules! fail {

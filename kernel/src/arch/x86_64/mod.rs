@@ -47,7 +47,7 @@ pub type Handoff = u32;
 
 /// The interface's trap names for the IDT's exceptions and faults.
 pub mod trap {
-    pub use super::idt::{Exception, Fault, breakpoint_count};
+    pub use super::idt::{Exception, Fault, breakpoint_count, nmi_count};
 
     impl Exception {
         /// The exception [`super::invalid_instruction`] raises: #UD.

@@ -4,6 +4,7 @@
 pub use super::paging::MAPPED_LIMIT;
 use super::{acpi, apic, gdt, idt, irq, paging, pvh, serial, time};
 use crate::arch::Firmware;
+use crate::bus::platform::BoardDevice;
 use crate::memory::MemoryRegion;
 use crate::println;
 
@@ -47,6 +48,36 @@ pub fn start_interrupts(timer_hz: u32) -> u64 {
 
 /// Ports the architecture code keeps for itself: the two 8259 PICs and the QEMU exit port.
 pub const RESERVED_PORTS: &[(u16, u16)] = &[(0x20, 2), (0xa0, 2), (0xf4, 4)];
+
+/// The PC board (the platform bus's table): COM1, the PIT and the RTC at their ISA addresses and lines.
+pub static BOARD: &[BoardDevice] = &[
+    BoardDevice {
+        name: "uart16550.0",
+        description: "COM1, 16550A UART",
+        ports: (0x3f8, 8),
+        irq: 4,
+    },
+    BoardDevice {
+        name: "pit.0",
+        description: "8254 programmable interval timer",
+        ports: (0x40, 4),
+        irq: 0,
+    },
+    BoardDevice {
+        name: "rtc.0",
+        description: "MC146818 real-time clock and CMOS",
+        ports: (0x70, 2),
+        irq: 8,
+    },
+];
+
+/// The legacy PCI configuration ports (0xCF8/0xCFC) exist.
+pub const HAS_PCI_CONFIG_PORTS: bool = true;
+
+/// Every port of the 64 KiB I/O space exists.
+pub fn port_space() -> u32 {
+    0x1_0000
+}
 
 /// The PVH memory map, once the start info was read.
 pub fn memory_map() -> Option<&'static [MemoryRegion]> {

@@ -182,6 +182,9 @@ static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
 /// or the root device cannot be registered.
 pub fn init(model: &DeviceModel) -> Result<()> {
     model.register_bus(Pci)?;
+    if !arch::platform::HAS_PCI_CONFIG_PORTS {
+        return Err(Error::NoConfigSpace);
+    }
     config::install(config::PortConfig::claim()?);
     let functions = config::with_config(|config| {
         let mut allocator = bar::Allocator::new(bar::MEMORY_WINDOW, bar::IO_WINDOW);
