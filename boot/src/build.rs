@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::prereq::KERNEL_TARGET;
+use crate::qemu::Arch;
 
 /// The kernel package.
 pub const KERNEL_PACKAGE: &str = "kernel";
@@ -24,6 +24,8 @@ pub const KERNEL_PACKAGE: &str = "kernel";
 pub struct Request {
     /// The cargo to run; `None` runs `$CARGO` (set when running under cargo) or `cargo`.
     pub cargo: Option<OsString>,
+    /// The architecture: which target to build for.
+    pub arch: Arch,
     /// The workspace manifest; `None` lets cargo find it from the current directory.
     pub manifest_path: Option<PathBuf>,
     /// `--release`.
@@ -65,7 +67,10 @@ impl Request {
     pub fn args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = ["build", "--package", KERNEL_PACKAGE, "--target"]
             .into_iter()
-            .chain([KERNEL_TARGET, "--message-format=json-render-diagnostics"])
+            .chain([
+                self.arch.target(),
+                "--message-format=json-render-diagnostics",
+            ])
             .map(OsString::from)
             .collect();
         if let Some(manifest) = &self.manifest_path {
@@ -236,6 +241,7 @@ mod tests {
     fn build_arguments() {
         let request = Request {
             cargo: None,
+            arch: Arch::X86_64,
             manifest_path: Some("/w/Cargo.toml".into()),
             release: true,
             tests: true,
@@ -252,6 +258,17 @@ mod tests {
             "build --package kernel --target x86_64-unknown-none \
              --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml \
              --release --tests --features runner-fixtures,x --quiet"
+        );
+        let riscv = Request {
+            arch: Arch::Riscv64,
+            ..Request::default()
+        };
+        assert!(
+            riscv
+                .args()
+                .join(std::ffi::OsStr::new(" "))
+                .to_string_lossy()
+                .starts_with("build --package kernel --target riscv64gc-unknown-none-elf ")
         );
     }
 }

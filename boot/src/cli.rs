@@ -5,7 +5,7 @@
 //! boot runner [OPTIONS] ELF [ARGS]... the cargo runner for the kernel target
 //! ```
 //!
-//! QEMU settings can also come from the environment (`BOOT_MACHINE`, `BOOT_BIOS`,
+//! QEMU settings can also come from the environment (`BOOT_ARCH`, `BOOT_MACHINE`, `BOOT_BIOS`,
 //! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_DISPLAY_DEVICE`, `BOOT_QEMU`, `BOOT_HEADLESS`,
 //! `BOOT_TIMEOUT`, `BOOT_VERBOSE`), which is how they reach `boot runner` under `cargo ktest`.
 
@@ -20,7 +20,7 @@ use crate::accel;
 use crate::build;
 use crate::error::Result;
 use crate::prereq;
-use crate::qemu::{self, Bios, DisplayDevice, Machine};
+use crate::qemu::{self, Arch, Bios, DisplayDevice, Machine};
 use crate::runner::{self, BootOptions, DEFAULT_TEST_TIMEOUT, Options};
 
 /// Builds the toy kernel and boots it under QEMU; runs kernel test ELFs.
@@ -52,13 +52,17 @@ pub enum Command {
 /// QEMU settings shared by every command.
 #[derive(Debug, Args)]
 pub struct QemuArgs {
+    /// The architecture to build and boot (riscv64: QEMU virt with OpenSBI). `boot runner`
+    /// reads it from the ELF.
+    #[arg(long, value_enum, env = "BOOT_ARCH", default_value_t)]
+    pub arch: Arch,
     /// The accelerator: auto uses KVM only when the CPU has vmx/svm and /dev/kvm works.
     #[arg(long, value_enum, env = "BOOT_ACCEL", default_value_t)]
     pub accel: accel::Request,
-    /// The emulated machine.
+    /// The emulated machine (x86_64; riscv64 always boots virt).
     #[arg(long, value_enum, env = "BOOT_MACHINE", default_value_t)]
     pub machine: Machine,
-    /// The firmware.
+    /// The firmware (x86_64; riscv64 always boots OpenSBI).
     #[arg(long, value_enum, env = "BOOT_BIOS", default_value_t)]
     pub bios: Bios,
     /// Guest memory (QEMU syntax: 256M, 1G).
@@ -67,7 +71,7 @@ pub struct QemuArgs {
     /// The display adapter (std = -vga std; bochs-display = -vga none -device bochs-display).
     #[arg(long, value_enum, env = "BOOT_DISPLAY_DEVICE", default_value_t)]
     pub display_device: DisplayDevice,
-    /// The QEMU binary (default: qemu-system-x86_64 from PATH).
+    /// The QEMU binary (default: qemu-system-x86_64 or qemu-system-riscv64 from PATH).
     #[arg(long, value_name = "PATH", env = "BOOT_QEMU")]
     pub qemu: Option<PathBuf>,
     /// No window (-display none). Implied without DISPLAY or WAYLAND_DISPLAY.
@@ -128,6 +132,7 @@ fn parse_seconds(value: &str) -> std::result::Result<Duration, String> {
 impl QemuArgs {
     fn options(&self, append: String, timeout: Option<Duration>) -> Options {
         Options {
+            arch: self.arch,
             machine: self.machine,
             bios: self.bios,
             accel: self.accel,
@@ -159,12 +164,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn boot_command(args: RunArgs) -> Result<ExitCode> {
     qemu::validate_memory(&args.qemu.memory)?;
     // Look for QEMU before a long build that would be wasted without it.
-    let qemu = prereq::find_qemu_in_env(args.qemu.qemu.as_deref())?;
+    let arch = match &args.kernel {
+        Some(kernel) => Arch::of_elf(kernel).unwrap_or(args.qemu.arch),
+        None => args.qemu.arch,
+    };
+    let qemu = prereq::find_qemu_in_env(arch, args.qemu.qemu.as_deref())?;
     let kernel = match args.kernel {
         Some(kernel) => kernel,
         None => {
-            prereq::check_kernel_target()?;
+            prereq::check_kernel_target(arch)?;
             build::Request {
+                arch,
                 release: args.release,
                 ..build::Request::default()
             }
@@ -241,6 +251,8 @@ mod tests {
             "60",
             "--memory",
             "512M",
+            "--arch",
+            "riscv64",
         ])
         .unwrap();
         assert!(cli.command.is_none());
@@ -254,6 +266,9 @@ mod tests {
         assert_eq!(run.append, "exit log=debug");
         assert_eq!(run.qemu.timeout, Some(Duration::from_secs(60)));
         assert_eq!(run.qemu.memory, "512M");
+        assert_eq!(run.qemu.arch, Arch::Riscv64);
+        let default = Cli::try_parse_from(["boot"]).unwrap();
+        assert_eq!(default.run.qemu.arch, Arch::X86_64);
     }
 
     #[test]
@@ -279,6 +294,7 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert!(Cli::try_parse_from(["boot", "--machine", "microvm"]).is_err());
+        assert!(Cli::try_parse_from(["boot", "--arch", "aarch64"]).is_err());
         assert!(Cli::try_parse_from(["boot", "--timeout", "0"]).is_err());
         assert!(Cli::try_parse_from(["boot", "--keep-running"]).is_err());
         assert!(Cli::try_parse_from(["boot", "runner"]).is_err());

@@ -15,12 +15,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// QEMU is not installed (not found in `PATH`).
-    #[error(
-        "{program} was not found in PATH; install it with: sudo apt-get install qemu-system-x86"
-    )]
+    #[error("{program} was not found in PATH; install it with: sudo apt-get install {package}")]
     QemuNotFound {
         /// The program that was looked for.
         program: String,
+        /// The Debian package that provides it.
+        package: &'static str,
     },
 
     /// `--qemu` or `BOOT_QEMU` names a file that does not exist.

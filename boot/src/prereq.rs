@@ -11,24 +11,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::qemu;
+use crate::qemu::Arch;
 
-/// The Rust target the kernel is built for.
+/// The Rust target the x86_64 kernel is built for.
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
-/// Finds QEMU: the explicit `program` if given (from `--qemu`/`BOOT_QEMU`), otherwise
-/// [`qemu::PROGRAM`] in the directories of `path` (the `PATH` value).
+/// Finds QEMU for `arch`: the explicit `program` if given (from `--qemu`/`BOOT_QEMU`),
+/// otherwise [`Arch::qemu_program`] in the directories of `path` (the `PATH` value).
 ///
 /// # Errors
 ///
 /// [`Error::QemuOverrideMissing`] when the explicit program does not exist;
 /// [`Error::QemuNotFound`] when no directory of `path` holds an executable QEMU.
-pub fn find_qemu(program: Option<&Path>, path: Option<&OsStr>) -> Result<PathBuf> {
+pub fn find_qemu(arch: Arch, program: Option<&Path>, path: Option<&OsStr>) -> Result<PathBuf> {
     if let Some(program) = program {
         // A bare name is looked up in PATH like the default; a path must exist.
         if program.components().count() == 1 {
             return search_path(program.as_os_str(), path).ok_or_else(|| Error::QemuNotFound {
                 program: program.display().to_string(),
+                package: arch.qemu_package(),
             });
         }
         return if program.is_file() {
@@ -39,8 +40,9 @@ pub fn find_qemu(program: Option<&Path>, path: Option<&OsStr>) -> Result<PathBuf
             })
         };
     }
-    search_path(OsStr::new(qemu::PROGRAM), path).ok_or_else(|| Error::QemuNotFound {
-        program: qemu::PROGRAM.into(),
+    search_path(OsStr::new(arch.qemu_program()), path).ok_or_else(|| Error::QemuNotFound {
+        program: arch.qemu_program().into(),
+        package: arch.qemu_package(),
     })
 }
 
@@ -49,8 +51,8 @@ pub fn find_qemu(program: Option<&Path>, path: Option<&OsStr>) -> Result<PathBuf
 /// # Errors
 ///
 /// As [`find_qemu`].
-pub fn find_qemu_in_env(program: Option<&Path>) -> Result<PathBuf> {
-    find_qemu(program, env::var_os("PATH").as_deref())
+pub fn find_qemu_in_env(arch: Arch, program: Option<&Path>) -> Result<PathBuf> {
+    find_qemu(arch, program, env::var_os("PATH").as_deref())
 }
 
 fn search_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
@@ -77,21 +79,21 @@ pub fn target_installed(sysroot: &Path, target: &str) -> bool {
         .is_dir()
 }
 
-/// Checks that the kernel target is installed for the `rustc` that cargo will use
+/// Checks that the kernel target of `arch` is installed for the `rustc` that cargo will use
 /// (`$RUSTC` or `rustc`, which rustup resolves through `rust-toolchain.toml`).
 ///
 /// # Errors
 ///
 /// [`Error::TargetNotInstalled`] when it is not; [`Error::Sysroot`] when rustc cannot
 /// be asked.
-pub fn check_kernel_target() -> Result<()> {
+pub fn check_kernel_target(arch: Arch) -> Result<()> {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
     let sysroot = sysroot(&rustc)?;
-    if target_installed(&sysroot, KERNEL_TARGET) {
+    if target_installed(&sysroot, arch.target()) {
         Ok(())
     } else {
         Err(Error::TargetNotInstalled {
-            target: KERNEL_TARGET.into(),
+            target: arch.target().into(),
         })
     }
 }
@@ -129,34 +131,44 @@ mod tests {
     #[test]
     fn missing_qemu_says_how_to_install_it() {
         let empty = tempfile::tempdir().unwrap();
-        let error = find_qemu(None, Some(empty.path().as_os_str())).unwrap_err();
+        let error = find_qemu(Arch::X86_64, None, Some(empty.path().as_os_str())).unwrap_err();
         assert_eq!(
             error.to_string(),
             "qemu-system-x86_64 was not found in PATH; install it with: \
              sudo apt-get install qemu-system-x86"
         );
-        assert!(find_qemu(None, None).is_err());
+        let error = find_qemu(Arch::Riscv64, None, Some(empty.path().as_os_str())).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "qemu-system-riscv64 was not found in PATH; install it with: \
+             sudo apt-get install qemu-system-misc"
+        );
+        assert!(find_qemu(Arch::X86_64, None, None).is_err());
     }
 
     #[test]
     fn qemu_is_found_in_path_only_when_executable() {
         let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join(qemu::PROGRAM);
+        let fake = dir.path().join(crate::qemu::PROGRAM);
         fs::write(&fake, "#!/bin/sh\n").unwrap();
         let path = env::join_paths(["", "/nonexistent", dir.path().to_str().unwrap()]).unwrap();
-        assert!(find_qemu(None, Some(&path)).is_err(), "not executable yet");
+        assert!(
+            find_qemu(Arch::X86_64, None, Some(&path)).is_err(),
+            "not executable yet"
+        );
         fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(find_qemu(None, Some(&path)).unwrap(), fake);
+        assert_eq!(find_qemu(Arch::X86_64, None, Some(&path)).unwrap(), fake);
     }
 
     #[test]
     fn an_explicit_qemu_must_exist() {
-        let error = find_qemu(Some(Path::new("/nonexistent/qemu")), None).unwrap_err();
+        let error =
+            find_qemu(Arch::X86_64, Some(Path::new("/nonexistent/qemu")), None).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the QEMU binary /nonexistent/qemu (from --qemu or BOOT_QEMU) does not exist"
         );
-        let error = find_qemu(Some(Path::new("qemu-other")), None).unwrap_err();
+        let error = find_qemu(Arch::X86_64, Some(Path::new("qemu-other")), None).unwrap_err();
         assert!(
             error
                 .to_string()
@@ -178,5 +190,14 @@ mod tests {
         );
         fs::create_dir_all(sysroot.path().join("lib/rustlib/x86_64-unknown-none/lib")).unwrap();
         assert!(target_installed(sysroot.path(), KERNEL_TARGET));
+        let error = Error::TargetNotInstalled {
+            target: Arch::Riscv64.target().into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the Rust target riscv64gc-unknown-none-elf is not installed; install it with: \
+             rustup target add riscv64gc-unknown-none-elf"
+        );
+        assert!(!target_installed(sysroot.path(), Arch::Riscv64.target()));
     }
 }

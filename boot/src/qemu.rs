@@ -1,9 +1,12 @@
 //! The QEMU command line, built from typed settings (pure: no process is started here).
 //!
-//! The kernel is booted without a bootloader: `-kernel ELF` with a PVH note. The
-//! `isa-debug-exit` device at port `0xf4` lets the kernel end QEMU with a status:
-//! writing `v` exits with `(v << 1) | 1`, so the kernel's `0x10` is [`EXIT_SUCCESS`],
-//! `0x11` is [`EXIT_FAILURE`] and `0x12` is [`EXIT_CONTINUE`]. `-no-reboot` turns a triple fault into an exit (status 0)
+//! The kernel is booted without a bootloader: `-kernel ELF`. On x86_64 the ELF has a PVH
+//! note, and the `isa-debug-exit` device at port `0xf4` lets the kernel end QEMU with a
+//! status: writing `v` exits with `(v << 1) | 1`, so the kernel's `0x10` is
+//! [`EXIT_SUCCESS`], `0x11` is [`EXIT_FAILURE`] and `0x12` is [`EXIT_CONTINUE`]. On
+//! riscv64 the `virt` machine boots OpenSBI (`-bios default`), which enters the ELF in
+//! S-mode, and the kernel ends QEMU with the same three statuses through the machine's
+//! `sifive,test` finisher. `-no-reboot` turns a triple fault into an exit (status 0)
 //! instead of an endless reboot loop.
 
 use std::ffi::OsString;
@@ -20,8 +23,89 @@ pub const EXIT_FAILURE: i32 = 35;
 /// QEMU's exit status when a test ended the boot and more tests remain (the kernel wrote
 /// `0x12`): the runner boots the kernel again to run them.
 pub const EXIT_CONTINUE: i32 = 37;
-/// The QEMU program looked up in `PATH`.
+/// The x86_64 QEMU program looked up in `PATH`.
 pub const PROGRAM: &str = "qemu-system-x86_64";
+
+/// The architecture the kernel is built for and QEMU emulates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// x86_64: PVH boot on the q35 or pc machine.
+    #[default]
+    #[value(name = "x86_64")]
+    X86_64,
+    /// riscv64: OpenSBI on the virt machine (`--machine` and `--bios` do not apply).
+    #[value(name = "riscv64")]
+    Riscv64,
+}
+
+impl Arch {
+    /// The name `--arch` takes.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Riscv64 => "riscv64",
+        }
+    }
+
+    /// The Rust target the kernel is built for.
+    #[must_use]
+    pub fn target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-none",
+            Self::Riscv64 => "riscv64gc-unknown-none-elf",
+        }
+    }
+
+    /// The QEMU program looked up in `PATH`.
+    #[must_use]
+    pub fn qemu_program(self) -> &'static str {
+        match self {
+            Self::X86_64 => PROGRAM,
+            Self::Riscv64 => "qemu-system-riscv64",
+        }
+    }
+
+    /// The Debian package that provides [`Arch::qemu_program`].
+    #[must_use]
+    pub fn qemu_package(self) -> &'static str {
+        match self {
+            Self::X86_64 => "qemu-system-x86",
+            Self::Riscv64 => "qemu-system-misc",
+        }
+    }
+
+    /// The architecture of an ELF file, from its header's `e_machine`; `None` if the file
+    /// cannot be read or is not an x86_64 or riscv64 ELF.
+    #[must_use]
+    pub fn of_elf(path: &std::path::Path) -> Option<Self> {
+        use std::io::Read;
+        let mut header = [0u8; 20];
+        std::fs::File::open(path)
+            .and_then(|mut file| file.read_exact(&mut header))
+            .ok()?;
+        Self::of_elf_header(&header)
+    }
+
+    /// As [`Arch::of_elf`], on the first 20 bytes of the file.
+    #[must_use]
+    pub fn of_elf_header(header: &[u8; 20]) -> Option<Self> {
+        if header[..4] != *b"\x7fELF" {
+            return None;
+        }
+        match u16::from_le_bytes([header[18], header[19]]) {
+            0x3e => Some(Self::X86_64),
+            0xf3 => Some(Self::Riscv64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 /// The default guest memory size.
 pub const DEFAULT_MEMORY: &str = "256M";
 
@@ -115,6 +199,9 @@ pub enum Serial {
 pub struct Invocation {
     /// The QEMU executable.
     pub program: PathBuf,
+    /// The architecture (riscv64 ignores `machine` and `bios`: it boots `virt` with
+    /// OpenSBI).
+    pub arch: Arch,
     /// The kernel ELF (with a PVH note).
     pub kernel: PathBuf,
     /// The kernel command line (omitted when empty).
@@ -145,12 +232,20 @@ impl Invocation {
     pub fn args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-        push(&["-machine", self.machine.qemu_name()]);
-        push(&["-accel", self.accel.qemu_name()]);
-        push(&["-cpu", "max", "-m", &self.memory]);
-        if self.bios == Bios::Qboot {
-            // QEMU looks a bare name up in its own firmware directory.
-            push(&["-bios", "qboot.rom"]);
+        match self.arch {
+            Arch::X86_64 => {
+                push(&["-machine", self.machine.qemu_name()]);
+                push(&["-accel", self.accel.qemu_name()]);
+                push(&["-cpu", "max", "-m", &self.memory]);
+                if self.bios == Bios::Qboot {
+                    // QEMU looks a bare name up in its own firmware directory.
+                    push(&["-bios", "qboot.rom"]);
+                }
+            }
+            Arch::Riscv64 => {
+                push(&["-machine", "virt", "-accel", self.accel.qemu_name()]);
+                push(&["-m", &self.memory, "-bios", "default"]);
+            }
         }
         match self.serial {
             Serial::Stdio => push(&["-serial", "stdio", "-monitor", "none"]),
@@ -159,16 +254,22 @@ impl Invocation {
         if self.display == Display::Headless {
             push(&["-display", "none"]);
         }
-        match self.display_device {
-            DisplayDevice::Std => push(&["-vga", "std"]),
-            DisplayDevice::BochsDisplay => push(&["-vga", "none", "-device", "bochs-display"]),
-            DisplayDevice::None => push(&["-vga", "none"]),
+        match (self.arch, self.display_device) {
+            (Arch::X86_64, DisplayDevice::Std) => push(&["-vga", "std"]),
+            (Arch::X86_64, DisplayDevice::BochsDisplay) => {
+                push(&["-vga", "none", "-device", "bochs-display"]);
+            }
+            (Arch::X86_64, DisplayDevice::None) => push(&["-vga", "none"]),
+            // `virt` has no VGA: the same DISPI interface comes as a PCI bochs-display.
+            (Arch::Riscv64, DisplayDevice::Std | DisplayDevice::BochsDisplay) => {
+                push(&["-device", "bochs-display"]);
+            }
+            (Arch::Riscv64, DisplayDevice::None) => {}
         }
-        push(&[
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-no-reboot",
-        ]);
+        if self.arch == Arch::X86_64 {
+            push(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        }
+        push(&["-no-reboot"]);
         if let Some(socket) = &self.qmp_socket {
             let mut spec = OsString::from("unix:");
             spec.push(socket);
@@ -260,6 +361,7 @@ mod tests {
     fn invocation() -> Invocation {
         Invocation {
             program: PROGRAM.into(),
+            arch: Arch::X86_64,
             kernel: "/k/kernel".into(),
             append: String::new(),
             machine: Machine::Q35,
@@ -324,6 +426,39 @@ mod tests {
         let mut none = invocation();
         none.display_device = DisplayDevice::None;
         assert!(joined(&none).contains("-vga none -device isa-debug-exit"));
+    }
+
+    #[test]
+    fn riscv64_boots_virt_with_opensbi_and_no_exit_port() {
+        let mut riscv = invocation();
+        riscv.arch = Arch::Riscv64;
+        // The x86 machine and firmware do not apply.
+        riscv.machine = Machine::Pc;
+        riscv.bios = Bios::Qboot;
+        assert_eq!(
+            joined(&riscv),
+            "-machine virt -accel tcg -m 256M -bios default -serial stdio -monitor none \
+             -display none -device bochs-display -no-reboot -kernel /k/kernel"
+        );
+        riscv.display_device = DisplayDevice::None;
+        assert!(joined(&riscv).contains("-display none -no-reboot"));
+    }
+
+    #[test]
+    fn elf_architectures() {
+        let header = |machine: u16| {
+            let mut header = [0u8; 20];
+            header[..4].copy_from_slice(b"\x7fELF");
+            header[18..].copy_from_slice(&machine.to_le_bytes());
+            header
+        };
+        assert_eq!(Arch::of_elf_header(&header(0x3e)), Some(Arch::X86_64));
+        assert_eq!(Arch::of_elf_header(&header(0xf3)), Some(Arch::Riscv64));
+        assert_eq!(Arch::of_elf_header(&header(0xb7)), None);
+        let mut not_elf = header(0x3e);
+        not_elf[0] = 0;
+        assert_eq!(Arch::of_elf_header(&not_elf), None);
+        assert_eq!(Arch::of_elf(std::path::Path::new("/nonexistent")), None);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::accel;
 use crate::error::{Error, Result};
 use crate::ktap;
 use crate::prereq;
-use crate::qemu::{self, Bios, Display, DisplayDevice, Invocation, Machine, Serial};
+use crate::qemu::{self, Arch, Bios, Display, DisplayDevice, Invocation, Machine, Serial};
 use crate::qmp;
 use crate::session::{Event, Session, Wiring};
 
@@ -103,9 +103,12 @@ impl Resume {
 /// How to start QEMU, shared by test runs and interactive boots.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The machine (`BOOT_MACHINE`).
+    /// The architecture (`BOOT_ARCH`), for builds; a booted ELF's own header decides
+    /// which QEMU runs it.
+    pub arch: Arch,
+    /// The machine (`BOOT_MACHINE`; x86_64 only).
     pub machine: Machine,
-    /// The firmware (`BOOT_BIOS`).
+    /// The firmware (`BOOT_BIOS`; x86_64 only).
     pub bios: Bios,
     /// The accelerator request (`BOOT_ACCEL`).
     pub accel: accel::Request,
@@ -128,6 +131,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            arch: Arch::default(),
             machine: Machine::default(),
             bios: Bios::default(),
             accel: accel::Request::default(),
@@ -143,7 +147,8 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The defaults, overridden by the environment variables `BOOT_MACHINE`
+    /// The defaults, overridden by the environment variables `BOOT_ARCH`
+    /// (`x86_64`/`riscv64`), `BOOT_MACHINE`
     /// (`q35`/`pc`), `BOOT_BIOS` (`seabios`/`qboot`), `BOOT_ACCEL`
     /// (`auto`/`tcg`/`kvm`), `BOOT_DISPLAY_DEVICE` (`std`/`bochs-display`/`none`),
     /// `BOOT_MEMORY` (`256M`), `BOOT_QEMU` (a path) and `BOOT_TIMEOUT` (seconds), the
@@ -154,6 +159,9 @@ impl Options {
     /// [`Error::InvalidOption`] when a variable holds a value that is not allowed.
     pub fn from_env() -> Result<Self> {
         let mut options = Self::default();
+        if let Some(arch) = env_value("BOOT_ARCH")? {
+            options.arch = arch;
+        }
         if let Some(machine) = env_value("BOOT_MACHINE")? {
             options.machine = machine;
         }
@@ -252,7 +260,9 @@ pub struct TestReport {
     pub elf: PathBuf,
     /// The test file's name (the ELF name without cargo's hash).
     pub name: String,
-    /// The machine it ran on.
+    /// The architecture it ran on.
+    pub arch: Arch,
+    /// The machine it ran on (x86_64).
     pub machine: Machine,
     /// The firmware it ran with.
     pub bios: Bios,
@@ -307,10 +317,13 @@ impl TestReport {
     #[must_use]
     pub fn summary(&self) -> String {
         let counted = self.ktap.counted();
-        let header = format!(
-            "kernel test `{}` ({}, {})",
-            self.name, self.machine, self.bios
-        );
+        let header = match self.arch {
+            Arch::X86_64 => format!(
+                "kernel test `{}` ({}, {})",
+                self.name, self.machine, self.bios
+            ),
+            Arch::Riscv64 => format!("kernel test `{}` (riscv64 virt, opensbi)", self.name),
+        };
         let boots = if self.boots > 1 {
             format!(" ({} boots)", self.boots)
         } else {
@@ -420,8 +433,9 @@ pub fn is_test_elf(elf: &Path) -> bool {
 /// [`TestReport::passed`] is false.
 pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
     qemu::validate_memory(&options.memory)?;
-    let program = prereq::find_qemu_in_env(options.qemu.as_deref())?;
-    let accel = accel::detect(options.accel)?;
+    let arch = Arch::of_elf(elf).unwrap_or(options.arch);
+    let program = prereq::find_qemu_in_env(arch, options.qemu.as_deref())?;
+    let accel = detect_accel(arch, options.accel)?;
     let started = Instant::now();
     let deadline = options.timeout.map(|timeout| started + timeout);
     let mut log = String::new();
@@ -439,6 +453,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
         };
         let invocation = Invocation {
             program: program.clone(),
+            arch,
             kernel: elf.to_path_buf(),
             append,
             machine: options.machine,
@@ -489,6 +504,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
     Ok(TestReport {
         elf: elf.to_path_buf(),
         name: test_name(elf),
+        arch,
         machine: options.machine,
         bios: options.bios,
         exit,
@@ -583,8 +599,9 @@ pub fn without_exit_flag(append: &str) -> (String, bool) {
 pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
     let options = &boot.options;
     qemu::validate_memory(&options.memory)?;
-    let program = prereq::find_qemu_in_env(options.qemu.as_deref())?;
-    let accel = accel::detect(options.accel)?;
+    let arch = Arch::of_elf(kernel).unwrap_or(options.arch);
+    let program = prereq::find_qemu_in_env(arch, options.qemu.as_deref())?;
+    let accel = detect_accel(arch, options.accel)?;
     let headless = boot.headless || !has_graphical_display();
     if !boot.headless && headless {
         eprintln!("boot: no DISPLAY or WAYLAND_DISPLAY: running headless (-display none)");
@@ -616,6 +633,7 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
     };
     let invocation = Invocation {
         program,
+        arch,
         kernel: kernel.to_path_buf(),
         append,
         machine: options.machine,
@@ -685,6 +703,15 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
                 return Err(Error::Timeout(options.timeout.unwrap_or_default()));
             }
         }
+    }
+}
+
+/// The accelerator for `arch`: x86_64 follows the request; a riscv64 guest on this
+/// (x86_64) host can only run under TCG, so `auto` means TCG there.
+fn detect_accel(arch: Arch, request: accel::Request) -> Result<accel::Accel> {
+    match (arch, request) {
+        (Arch::Riscv64, accel::Request::Auto) => Ok(accel::Accel::Tcg),
+        _ => accel::detect(request),
     }
 }
 
@@ -784,6 +811,7 @@ mod tests {
         TestReport {
             elf: "/t/deps/fixture_fail-00".into(),
             name: "fixture_fail".into(),
+            arch: Arch::X86_64,
             machine: Machine::Q35,
             bios: Bios::Seabios,
             exit,

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use boot::build;
-use boot::qemu::{Display, DisplayDevice, Invocation, Serial};
+use boot::qemu::{Arch, Display, DisplayDevice, Invocation, Serial};
 use boot::{Options, accel, prereq, qmp};
 
 /// The prompt the shell prints after every line.
@@ -29,7 +29,7 @@ const STEP: Duration = Duration::from_secs(60);
 fn kernel() -> &'static Path {
     static KERNEL: OnceLock<PathBuf> = OnceLock::new();
     KERNEL.get_or_init(|| {
-        if let Err(error) = prereq::check_kernel_target() {
+        if let Err(error) = prereq::check_kernel_target(Arch::X86_64) {
             panic!("{error}");
         }
         build::Request {
@@ -63,7 +63,8 @@ impl Guest {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("qmp.sock");
         let invocation = Invocation {
-            program: prereq::find_qemu_in_env(options.qemu.as_deref()).expect("QEMU"),
+            program: prereq::find_qemu_in_env(Arch::X86_64, options.qemu.as_deref()).expect("QEMU"),
+            arch: Arch::X86_64,
             kernel: kernel().to_path_buf(),
             append: "devices=none".to_owned(),
             machine: options.machine,

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use boot::build::{self, Executable};
-use boot::qemu::{Bios, Machine};
+use boot::qemu::{Arch, Bios, Machine};
 
 /// The workspace manifest, so that cargo finds the workspace whatever the current
 /// directory.
@@ -18,19 +18,29 @@ pub fn workspace_manifest() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
 }
 
-/// Builds the kernel's test ELFs (`cargo build -p kernel --target x86_64-unknown-none
-/// --tests`) with the cargo that runs this test and returns them.
+/// Builds the kernel's x86_64 test ELFs (`cargo build -p kernel --target
+/// x86_64-unknown-none --tests`) with the cargo that runs this test and returns them.
 ///
 /// # Panics
 ///
 /// When the build fails: that is a test failure.
 pub fn build_kernel_tests(features: &[&str]) -> Vec<Executable> {
+    build_kernel_tests_for(Arch::X86_64, features)
+}
+
+/// As [`build_kernel_tests`], for `arch`.
+///
+/// # Panics
+///
+/// When the build fails: that is a test failure.
+pub fn build_kernel_tests_for(arch: Arch, features: &[&str]) -> Vec<Executable> {
     // The exact, actionable message rather than rustc's missing-`core` errors.
-    if let Err(error) = boot::prereq::check_kernel_target() {
+    if let Err(error) = boot::prereq::check_kernel_target(arch) {
         panic!("{error}");
     }
     let request = build::Request {
         cargo: Some(env!("CARGO").into()),
+        arch,
         manifest_path: Some(workspace_manifest()),
         tests: true,
         features: features
