@@ -19,7 +19,7 @@ use divan::{Bencher, black_box};
 use drivermodel::context::Core;
 use drivermodel::{Device, DeviceBuilder, DeviceModel, Devres, Driver, IdEntry, Result, faux};
 
-#[path = "../tests/support/compat_bus.rs"]
+#[path = "../tests/common/compat_bus.rs"]
 mod compat_bus;
 use compat_bus::{Compat, CompatBus};
 

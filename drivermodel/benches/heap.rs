@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use drivermodel::context::Core;
 use drivermodel::{Device, DeviceBuilder, DeviceModel, Driver, IdEntry, Result};
 
-#[path = "../tests/support/compat_bus.rs"]
+#[path = "../tests/common/compat_bus.rs"]
 mod compat_bus;
 use compat_bus::{Compat, CompatBus};
 

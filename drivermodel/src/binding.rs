@@ -464,7 +464,8 @@ impl Shared {
         // `Bound`), a delete or driver unregistration waits for the transition to end,
         // and the devres list is only released by this function after the probe returns.
         // The `Core` reference lives only for the call.
-        let result = handle.object.probe(unsafe { device.assume_core() }, entry);
+        let result = crate::fault::point!(self.counters, Probe)
+            .and_then(|()| handle.object.probe(unsafe { device.assume_core() }, entry));
         match result {
             // Step 4: failure.
             Err(error) => {

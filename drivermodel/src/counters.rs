@@ -26,6 +26,9 @@ pub(crate) struct Counters {
     /// allows.
     pub(crate) next_tag: AtomicU64,
     pub(crate) model: Weak<Shared>,
+    /// The fault-injection plan ([`testing`](crate::testing)).
+    #[cfg(feature = "testing")]
+    pub(crate) faults: crate::testing::FaultState,
 }
 
 /// A snapshot of a model's live-object counters.

@@ -225,6 +225,7 @@ impl<'a> List<'a> {
             .counters
             .next_tag
             .fetch_add(1, Ordering::Relaxed);
+        crate::fault::point!(self.device.inner().counters, DevresAdd)?;
         let mut nodes = self.store().nodes.lock();
         if let Some(capacity) = self.device.inner().devres_capacity()
             && nodes.nodes.len() >= capacity
@@ -312,6 +313,7 @@ impl<'a> List<'a> {
     ///
     /// As [`add_action`](Self::add_action); the value is dropped.
     pub fn alloc<T: Any + Send>(&self, value: T) -> Result<ResourceKey> {
+        crate::fault::point!(self.device.inner().counters, Alloc)?;
         self.push_generated(|key| Node::Resource {
             key,
             payload: Payload::Data(Box::new(value)),
@@ -324,6 +326,7 @@ impl<'a> List<'a> {
     ///
     /// As [`add_action`](Self::add_action); the value is dropped.
     pub fn alloc_keyed<T: Any + Send>(&self, key: ResourceKey, value: T) -> Result<()> {
+        crate::fault::point!(self.device.inner().counters, Alloc)?;
         self.push(|_| Node::Resource {
             key,
             payload: Payload::Data(Box::new(value)),
@@ -651,6 +654,7 @@ impl<T: Send + Sync + 'static> Devres<T> {
     ///
     /// [`Error::DevresFull`] or [`Error::OutOfMemory`]; `value` is dropped.
     pub fn new(device: &Device<Bound>, value: T) -> Result<Self> {
+        crate::fault::point!(device.inner().counters, Alloc)?;
         let data = Arc::new(Revocable::new(value));
         let revoker = data.clone();
         let key = device.devres().push_revocation(Box::new(move || {

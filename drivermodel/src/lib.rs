@@ -14,7 +14,9 @@
 //! - [`link`] — supplier/consumer links;
 //! - [`power`] — suspend, resume and shutdown in dependency order;
 //! - [`event`] — the event stream;
-//! - [`tree`] — a sysfs-like text view.
+//! - [`tree`] — unique device paths and a sysfs-like text view;
+//! - `testing` (feature `testing`) — a host test kit: test bus, leak assertions, fault
+//!   injection.
 //!
 //! # Layout
 //!
@@ -31,7 +33,8 @@
 //!   the slab of registered drivers;
 //! - `hash_table` — the one hash table, used by the match index ([`bus`]) and the
 //!   device-name index (`name_index`); `capacity` — vector sizes that return the heap;
-//! - `counters` — the live-object counters behind [`Counts`].
+//! - `counters` — the live-object counters behind [`Counts`];
+//! - `fault` — the fault points of the `testing` kit (compiled out without the feature).
 //!
 //! # Back edges into the core
 //!
@@ -69,6 +72,7 @@ pub mod driver;
 mod driver_table;
 pub mod error;
 pub mod event;
+mod fault;
 pub mod faux;
 mod hash_table;
 mod key_map;
@@ -83,6 +87,8 @@ mod registration;
 mod registry;
 pub mod resource;
 pub mod revocable;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tree;
 
 /// The README's example is compiled and run as a doctest.

@@ -36,7 +36,7 @@ use drivermodel::{
     Device, DeviceBuilder, DeviceModel, Devres, Driver, Error, IdEntry, Result, faux,
 };
 
-#[path = "support/compat_bus.rs"]
+#[path = "common/compat_bus.rs"]
 mod compat_bus;
 use compat_bus::{Compat, CompatBus};
 

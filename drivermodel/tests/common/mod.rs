@@ -1,104 +1,18 @@
-//! Test doubles shared by the integration tests: a bus that matches on a `compatible`
-//! property, and a driver whose probe is a closure and whose every step is logged.
+//! Test doubles shared by the integration tests: the test kit's bus (it matches on a
+//! `compatible` property), and a driver whose probe is a closure and whose every step is
+//! logged.
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test file uses a different part of the doubles"
 )]
 
-use std::sync::{Arc, Mutex};
-
 use drivermodel::context::Core;
-use drivermodel::{Bus, Device, DeviceBuilder, Driver, IdEntry, KeySet, Match, MatchKey, Result};
+use drivermodel::{Device, Driver, IdEntry, Result};
 
-/// A shared, ordered log of what happened.
-#[derive(Clone, Default)]
-pub struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    pub fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-
-    pub fn snapshot(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// An action for devres that logs `entry` when it runs.
-    pub fn action(&self, entry: impl Into<String>) -> impl FnOnce() + Send + 'static {
-        let log = self.clone();
-        let entry = entry.into();
-        move || log.push(entry)
-    }
-}
-
-/// One ID of the test bus.
-#[derive(Debug, Clone)]
-pub enum TestId {
-    /// Indexed; matches `compatible == name` with score 10.
-    Exact(String),
-    /// Unindexed; matches `compatible` starting with the prefix, with score 1.
-    Prefix(String),
-    /// Unindexed; answers `Defer` for `compatible == name`.
-    Defer(String),
-    /// Indexed; matches `compatible == name` with the given score.
-    Scored(String, u32),
-}
-
-/// A bus named `test` matching on the `compatible` property.
-pub struct TestBus;
-
-pub const BUS: &str = "test";
-
-fn compatible(device: &Device) -> Option<&str> {
-    device.read_string("compatible").ok()
-}
-
-impl Bus for TestBus {
-    type Id = TestId;
-
-    fn name(&self) -> &str {
-        BUS
-    }
-
-    fn id_key(&self, id: &TestId) -> Option<MatchKey> {
-        match id {
-            TestId::Exact(name) | TestId::Scored(name, _) => Some(MatchKey::from_name(name)),
-            TestId::Prefix(_) | TestId::Defer(_) => None,
-        }
-    }
-
-    fn device_keys(&self, device: &Device) -> KeySet {
-        compatible(device).map_or(KeySet::new(), |name| KeySet::one(MatchKey::from_name(name)))
-    }
-
-    fn match_id(&self, device: &Device, id: &TestId) -> Match {
-        let Some(compatible) = compatible(device) else {
-            return Match::No;
-        };
-        match id {
-            TestId::Exact(name) if name == compatible => Match::Yes { score: 10 },
-            TestId::Scored(name, score) if name == compatible => Match::Yes { score: *score },
-            TestId::Prefix(prefix) if compatible.starts_with(prefix.as_str()) => {
-                Match::Yes { score: 1 }
-            }
-            TestId::Defer(name) if name == compatible => Match::Defer {
-                reason: "bus cannot decide",
-            },
-            _ => Match::No,
-        }
-    }
-}
-
-/// A device on the test bus with a `compatible` property.
-pub fn test_device(name: &str, compatible: &str) -> DeviceBuilder {
-    DeviceBuilder::new(name)
-        .bus(BUS)
-        .property("compatible", compatible)
-}
+// The test bus, the device builder, the model and the log come from the crate's own
+// test kit (`drivermodel::testing`), which adopters use the same way.
+pub use drivermodel::testing::{BUS, Log, TestBus, TestId, device as test_device, model};
 
 /// Per-device state of [`TestDriver`]: logs `remove:<driver>:<device>` when dropped.
 pub struct TestState {
@@ -211,11 +125,4 @@ impl Driver for TestDriver {
     fn allows_manual_bind(&self) -> bool {
         self.manual
     }
-}
-
-/// A model with the test bus registered.
-pub fn model() -> drivermodel::DeviceModel {
-    let model = drivermodel::DeviceModel::new();
-    model.register_bus(TestBus).unwrap();
-    model
 }
