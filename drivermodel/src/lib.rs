@@ -16,7 +16,11 @@
 //! - [`event`] — the event stream;
 //! - [`tree`] — unique device paths and a sysfs-like text view;
 //! - `testing` (feature `testing`) — a host test kit: test bus, leak assertions, fault
-//!   injection.
+//!   injection;
+//! - [`property`] — typed device properties in one buffer per device;
+//!   [`resource`] — MMIO and port ranges, interrupts naming their controller;
+//! - `devicetree` (feature `devicetree`) — devices populated from a flattened
+//!   devicetree.
 //!
 //! # Layout
 //!

@@ -1,7 +1,7 @@
 //! Device properties: typed values read in place from one compact buffer per device.
 //!
 //! A device's properties (set with [`DeviceBuilder::property`] and its siblings, or
-//! copied from a devicetree node by [`devicetree`](crate::devicetree)) live in **one**
+//! copied from a devicetree node by the `devicetree` platform, a feature) live in **one**
 //! heap allocation: a packed sequence of records `kind, name length, value length, name,
 //! value`. Nothing is copied into a separate allocation per property, and a device
 //! without properties allocates nothing. References to other devices sit in a second,

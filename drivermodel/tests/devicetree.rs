@@ -501,3 +501,21 @@ fn mmio_resources_come_in_reg_order() {
     drop(population);
     assert!(model.is_quiescent());
 }
+
+#[test]
+fn memory_ranges_for_an_early_heap() {
+    let mut riscv = Vec::new();
+    devicetree::memory(RISCV, |range| riscv.push((range.start(), range.length()))).unwrap();
+    assert_eq!(riscv, [(0x8000_0000, 128 << 20)]);
+    let mut aarch64 = Vec::new();
+    devicetree::memory(AARCH64, |range| {
+        aarch64.push((range.start(), range.length()))
+    })
+    .unwrap();
+    assert_eq!(aarch64, [(0x4000_0000, 128 << 20)]);
+    let mut bad_magic = RISCV.to_vec();
+    bad_magic[0] ^= 0xff;
+    let error = devicetree::memory(&bad_magic, |_| panic!("no range from a bad blob"));
+    assert!(matches!(error, Err(Error::Devicetree { .. })), "{error:?}");
+    assert!(devicetree::memory(&RISCV[..100], |_| ()).is_err());
+}

@@ -13,6 +13,8 @@ struct Counting;
 thread_local! {
     /// Live bytes allocated (minus freed) by this thread.
     static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// Allocation calls made by this thread.
+    static CALLS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn account(bytes: isize) {
@@ -25,6 +27,7 @@ fn account(bytes: isize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         account(layout.size() as isize);
+        let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
         // SAFETY: the caller's contract is `System::alloc`'s.
         unsafe { System.alloc(layout) }
     }
@@ -44,6 +47,17 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// An early kernel reads its RAM ranges before it has a heap.
+#[test]
+fn memory_ranges_are_read_without_allocating() {
+    let blob = include_bytes!("fixtures/qemu-riscv64-virt.dtb");
+    let calls = CALLS.with(Cell::get);
+    let mut total = 0;
+    devicetree::memory(blob, |range| total += range.length()).unwrap();
+    assert_eq!(CALLS.with(Cell::get), calls, "memory() allocated");
+    assert_eq!(total, 128 << 20);
+}
 
 #[test]
 fn heap_per_populated_device() {

@@ -299,6 +299,26 @@ impl fmt::Debug for Population {
     }
 }
 
+/// Calls `each` with every RAM range the blob describes (the `reg` of its enabled
+/// `memory` nodes), without allocating: for a kernel that sizes its heap from the
+/// devicetree before it has one.
+///
+/// ```
+/// let blob = include_bytes!("../../tests/fixtures/qemu-riscv64-virt.dtb");
+/// let mut ram = None;
+/// drivermodel::devicetree::memory(blob, |range| ram = Some(range))?;
+/// let ram = ram.unwrap();
+/// assert_eq!((ram.start(), ram.length()), (0x8000_0000, 128 << 20));
+/// # Ok::<(), drivermodel::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Devicetree`] for a malformed blob or memory `reg`.
+pub fn memory(blob: &[u8], mut each: impl FnMut(crate::resource::MmioRange)) -> Result<()> {
+    tree::memory(blob, &mut each)
+}
+
 /// Populates `model` from the flattened devicetree `blob`: one device per enabled node on
 /// the bus `bus` (a [`Bus`] registered by the caller), with parents, properties,
 /// resources, device links and the console, then binds them (see the

@@ -13,6 +13,7 @@ use fdt::parsing::unaligned::UnalignedParser;
 
 use crate::error::{Error, Result};
 use crate::property::{Cells, StringList};
+use crate::resource::MmioRange;
 
 type Parser<'a> = (UnalignedParser<'a>, NoPanic);
 
@@ -209,6 +210,65 @@ impl<'a> Tree<'a> {
         }
         Ok(self.nodes[node].parent)
     }
+}
+
+/// Calls `each` with every RAM range of `blob` (the `reg` of each `/memory` node, or
+/// node whose `device_type` is `"memory"`), without allocating.
+pub(crate) fn memory(blob: &[u8], each: &mut dyn FnMut(MmioRange)) -> Result<()> {
+    let fdt = fdt::Fdt::<Parser<'_>>::new_unaligned_fallible(blob).map_err(blob_error)?;
+    let root = fdt
+        .find_node("/")
+        .map_err(blob_error)?
+        .ok_or_else(|| error("/", "no root node"))?;
+    let cells = |name: &'static str, default: usize| -> Result<usize> {
+        match root.raw_property(name).map_err(blob_error)? {
+            Some(property) => match one_cell(property.value) {
+                Some(count) if count <= 4 => Ok(count as usize),
+                _ => Err(error("/", "#address-cells or #size-cells is invalid")),
+            },
+            None => Ok(default),
+        }
+    };
+    let (address_cells, size_cells) = (cells("#address-cells", 2)?, cells("#size-cells", 1)?);
+    for child in root.children().map_err(blob_error)?.iter() {
+        let child = child.map_err(blob_error)?;
+        let name = child.name().map_err(blob_error)?;
+        let device_type = child.raw_property("device_type").map_err(blob_error)?;
+        let is_memory = device_type.map_or(name.name == "memory", |property| {
+            property.value.split(|&byte| byte == 0).next() == Some(b"memory".as_slice())
+        });
+        let status = child.raw_property("status").map_err(blob_error)?;
+        let enabled = status.is_none_or(|property| {
+            matches!(
+                property.value.split(|&byte| byte == 0).next(),
+                Some(b"okay" | b"ok")
+            )
+        });
+        if !is_memory || !enabled {
+            continue;
+        }
+        let Some(reg) = child.raw_property("reg").map_err(blob_error)? else {
+            continue;
+        };
+        let problem = "memory reg is malformed, overflows 64 bits or wraps";
+        let cells = Cells::new(reg.value).ok_or_else(|| error("/memory", problem))?;
+        let per_entry = address_cells + size_cells;
+        if per_entry == 0 || cells.len() % per_entry != 0 {
+            return Err(error("/memory", problem));
+        }
+        let mut at = 0;
+        while at < cells.len() {
+            let start = take_number(&cells, &mut at, address_cells);
+            let length = take_number(&cells, &mut at, size_cells);
+            let (Some(start), Some(length)) = (start, length) else {
+                return Err(error("/memory", problem));
+            };
+            if length != 0 {
+                each(MmioRange::new(start, length).map_err(|_| error("/memory", problem))?);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn name_problem(name: &str) -> &'static str {
