@@ -195,7 +195,7 @@ impl Shared {
             let mut candidates: Vec<Candidate> = Vec::new();
             match only {
                 Some(name) => {
-                    let Some(&driver) = bus.drivers.get(name) else {
+                    let Some(driver) = bus.drivers.get(&registry.drivers, name) else {
                         return Err(Error::DriverNotRegistered {
                             driver: name.into(),
                         });

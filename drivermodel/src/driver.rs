@@ -14,7 +14,6 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -375,7 +374,11 @@ impl Shared {
                 bus: String::from(core::any::type_name::<D::Bus>()),
             });
         };
-        if registry.buses[bus_index].drivers.contains_key(&name) {
+        if registry.buses[bus_index]
+            .drivers
+            .get(&registry.drivers, &name)
+            .is_some()
+        {
             let bus = registry.buses[bus_index].name.clone();
             drop(registry);
             return Err(Error::DriverExists {
@@ -401,7 +404,7 @@ impl Shared {
         let Registry { buses, drivers, .. } = &mut *registry;
         if let Some(record) = drivers.get(key) {
             let bus = &mut buses[bus_index];
-            bus.drivers.insert(record.name.clone(), key);
+            bus.drivers.insert(drivers, key);
             for (entry, filed) in record.keys.iter().enumerate() {
                 let entry = EntryRef { driver: key, entry };
                 bus.index.insert(*filed, entry, record.object.clone());
@@ -468,12 +471,10 @@ impl Shared {
             let mut registry = self.registry.lock();
             let record = registry.drivers.remove(key);
             if let Some(record) = &record {
-                let names = &mut registry.buses[record.bus].drivers;
-                names.remove(&record.name);
-                if names.is_empty() {
-                    // An emptied `BTreeMap` keeps its root node: give it back.
-                    *names = BTreeMap::new();
-                }
+                let Registry { buses, drivers, .. } = &mut *registry;
+                buses[record.bus]
+                    .drivers
+                    .remove(drivers, record.key, &record.name);
             }
             record
         };

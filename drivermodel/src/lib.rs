@@ -73,6 +73,7 @@ pub mod device;
 pub mod devicetree;
 pub mod devres;
 pub mod driver;
+mod driver_names;
 mod driver_table;
 pub mod error;
 pub mod event;

@@ -45,7 +45,6 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::string::ToString;
 use alloc::sync::Arc;
@@ -60,6 +59,7 @@ use crate::counters::Counters;
 pub use crate::counters::Counts;
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
 use crate::driver::{self, Driver, DriverInfo};
+use crate::driver_names::DriverNames;
 use crate::error::{Error, Result};
 #[cfg(feature = "events")]
 use crate::event::{Event, Subscribers, Subscription};
@@ -191,7 +191,7 @@ impl DeviceModel {
             type_id,
             object: Arc::new(bus),
             names: NameIndex::default(),
-            drivers: BTreeMap::new(),
+            drivers: DriverNames::default(),
             index: MatchIndex::default(),
         });
         Ok(())

@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::BTreeMap;
+#[cfg(feature = "events")]
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -14,6 +14,7 @@ use crate::bus::{ErasedBus, MatchIndex};
 use crate::counters::Counters;
 use crate::device::{self, ARef, Device};
 use crate::driver::ErasedDriver;
+use crate::driver_names::DriverNames;
 use crate::driver_table::DriverTable;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
@@ -31,7 +32,7 @@ pub(crate) struct BusEntry {
     /// Device names, hashed, to keys.
     pub(crate) names: NameIndex,
     /// Driver names to keys.
-    pub(crate) drivers: BTreeMap<String, u64>,
+    pub(crate) drivers: DriverNames,
     pub(crate) index: MatchIndex<Arc<dyn ErasedDriver>>,
 }
 

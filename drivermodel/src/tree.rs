@@ -134,12 +134,14 @@ mod text {
                 let buses: Vec<BusListing> = registry
                     .buses
                     .iter()
-                    .map(|bus| {
-                        let mut drivers: Vec<(u64, String, Vec<u64>)> = bus
+                    .enumerate()
+                    .map(|(index, bus)| {
+                        let mut drivers: Vec<(u64, String, Vec<u64>)> = registry
                             .drivers
-                            .iter()
-                            .filter_map(|(name, key)| {
-                                let record = registry.drivers.get(*key)?;
+                            .values()
+                            .into_iter()
+                            .filter(|record| record.bus == index)
+                            .map(|record| {
                                 let bound = record
                                     .object
                                     .bindings()
@@ -148,7 +150,7 @@ mod text {
                                     .iter()
                                     .map(|(_, device)| device)
                                     .collect();
-                                Some((*key, name.clone(), bound))
+                                (record.key, record.name.clone(), bound)
                             })
                             .collect();
                         drivers.sort_by_key(|(key, _, _)| *key);
