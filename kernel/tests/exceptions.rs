@@ -20,10 +20,6 @@ kernel::only_on!(x86_64, {
 
 kernel::test_main!();
 
-/// An address above the 4 GiB identity map on x86_64, and neither RAM nor a device on
-/// riscv64 `virt`: never accessible.
-const UNMAPPED: u64 = 0x1_dead_0000;
-
 kernel_test! {
     /// A breakpoint (`int3`, `ebreak`) is handled and execution continues after it.
     fn breakpoint_returns() {
@@ -35,10 +31,14 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// A read of an unmapped address raises a memory fault that reports that address.
-    #[expect_fault(ExpectedFault::MemoryFault { address: UNMAPPED })]
+    /// A read of an unmapped address (neither RAM nor a device on riscv64 `virt`) raises
+    /// a memory fault that reports that address. On x86_64 `identity_map_ends_at_4_gib`
+    /// checks the same, with the error code; each costs a boot, so this one runs only
+    /// where that one does not.
+    #[only_on(riscv64)]
+    #[expect_fault(ExpectedFault::MemoryFault { address: 0x1_dead_0000 })]
     fn memory_fault_reports_address() {
-        arch::probe_read(UNMAPPED);
+        arch::probe_read(0x1_dead_0000);
     }
 }
 
