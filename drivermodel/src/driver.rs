@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::{Any, TypeId};
@@ -382,7 +382,7 @@ impl Shared {
             let bus = registry.buses[bus_index].name.clone();
             drop(registry);
             return Err(Error::DriverExists {
-                bus: bus.to_string(),
+                bus: String::clone(&bus),
                 driver: name,
             });
         }

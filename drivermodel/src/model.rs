@@ -46,7 +46,6 @@
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
-use alloc::string::ToString;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
@@ -183,7 +182,7 @@ impl DeviceModel {
         {
             drop(registry);
             return Err(Error::BusExists {
-                bus: name.to_string(),
+                bus: String::clone(&name),
             });
         }
         registry.buses.push(BusEntry {
@@ -368,7 +367,7 @@ impl DeviceModel {
             .into_iter()
             .filter(|record| !record.object.bindings().is_dying())
             .map(|record| DriverInfo {
-                bus: registry.buses[record.bus].name.to_string(),
+                bus: String::clone(&registry.buses[record.bus].name),
                 name: record.name.clone(),
                 bound: record.object.bindings().bound.lock().len(),
             })
@@ -381,7 +380,7 @@ impl DeviceModel {
         registry
             .buses
             .iter()
-            .map(|bus| bus.name.to_string())
+            .map(|bus| String::clone(&bus.name))
             .collect()
     }
 
