@@ -153,3 +153,11 @@ fn demo_on_bochs_display_under_qboot_shows_the_test_pattern() {
     ]);
     assert_demo_pattern(&shot, &log);
 }
+
+#[test]
+fn demo_on_riscv64_virt_shows_the_same_test_pattern() {
+    // Same drivers, other architecture: the PCIe host bridge from the devicetree (ECAM,
+    // BARs assigned from its `ranges`) and the same bochs driver on `-device bochs-display`.
+    let (log, shot) = boot_and_screenshot(&["--arch", "riscv64"]);
+    assert_demo_pattern(&shot, &log);
+}

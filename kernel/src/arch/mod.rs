@@ -24,7 +24,7 @@
 //!   `double_fault_on_own_stack`), `breakpoint_count`, `nmi_count`; the trap handler
 //!   passes every fault (not a breakpoint, nor an NMI) to [`fault::end_boot`];
 //! - `serial`: the early console (`write_fmt`, `try_read_byte`, `emergency_write`);
-//!   `cache`: write-combining for framebuffers; `write_banner`; `ExitCode` (`Success`,
+//!   `cache`: write-combining for framebuffers (`WRITE_COMBINING` says if it exists); `write_banner`; `ExitCode` (`Success`,
 //!   `Failure`, `Continue`: a test ended the boot, boot again), `exit_qemu`;
 //! - interrupt control (`enable_interrupts`, `without_interrupts`,
 //!   `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the test helpers

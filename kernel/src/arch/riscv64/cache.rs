@@ -8,6 +8,9 @@ use core::fmt;
 
 use super::io::MmioWindow;
 
+/// Whether [`map_write_combining`] can succeed here: no.
+pub const WRITE_COMBINING: bool = false;
+
 /// Why a write-combining mapping was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -36,6 +36,10 @@ pub struct Facts {
     pub test_finisher: Option<u64>,
     /// The PCI host bridge's I/O window: CPU address and size.
     pub pci_io: Option<(u64, u64)>,
+    /// The PCI host bridge's ECAM window: address and size.
+    pub pci_ecam: Option<(u64, u64)>,
+    /// The PCI host bridge's 32-bit memory window (CPU address = bus address): start, size.
+    pub pci_memory: Option<(u64, u64)>,
     blob: &'static [u8],
 }
 
@@ -97,9 +101,18 @@ fn collect(hart_id: u64, tree: &Fdt<'static>, blob: &'static [u8]) -> Facts {
     let test_finisher = tree
         .find_compatible(&["sifive,test1", "sifive,test0"])
         .and_then(first_reg);
-    let pci_io = tree
-        .find_compatible(&["pci-host-ecam-generic"])
-        .and_then(|node| pci_io_window(node.property("ranges")?.value));
+    let pci = tree.find_compatible(&["pci-host-ecam-generic"]);
+    let ranges = pci
+        .and_then(|node| node.property("ranges"))
+        .map(|property| property.value);
+    let pci_io = ranges.and_then(|ranges| pci_window(ranges, 1));
+    let pci_memory = ranges.and_then(|ranges| pci_window(ranges, 2));
+    let pci_ecam = pci.and_then(|node| node.reg()?.next()).map(|region| {
+        (
+            region.starting_address as u64,
+            region.size.unwrap_or(0) as u64,
+        )
+    });
 
     let mut map = MemoryMap::default();
     for region in tree.memory().regions() {
@@ -132,6 +145,8 @@ fn collect(hart_id: u64, tree: &Fdt<'static>, blob: &'static [u8]) -> Facts {
         plic,
         test_finisher,
         pci_io,
+        pci_ecam,
+        pci_memory,
         blob,
     }
 }
@@ -142,9 +157,11 @@ fn first_reg(node: fdt::node::FdtNode<'_, '_>) -> Option<u64> {
         .map(|region| region.starting_address as u64)
 }
 
-/// The I/O entry of a PCI host bridge's `ranges`: 3 child cells (space code in bits 24-25
-/// of the first: 1 = I/O), 2 parent cells, 2 size cells, as on `virt`.
-fn pci_io_window(ranges: &[u8]) -> Option<(u64, u64)> {
+/// The entry of space `space` (1 = I/O, 2 = 32-bit memory) of a PCI host bridge's
+/// `ranges`: 3 child cells (space code in bits 24-25 of the first), 2 parent cells, 2 size
+/// cells, as on `virt`. Only a window whose bus addresses equal its CPU addresses (or, for
+/// I/O, that starts at port 0) is usable as is; its CPU address and size.
+fn pci_window(ranges: &[u8], space: u64) -> Option<(u64, u64)> {
     const ENTRY: usize = 7 * 4;
     if !ranges.len().is_multiple_of(ENTRY) {
         return None;
@@ -158,15 +175,15 @@ fn pci_io_window(ranges: &[u8]) -> Option<(u64, u64)> {
         ]))
     };
     ranges.chunks_exact(ENTRY).find_map(|entry| {
-        let space = (cell(entry, 0) >> 24) & 3;
         let child = cell(entry, 1) << 32 | cell(entry, 2);
-        // Only a window that maps port 0 upward is usable as the port space.
-        (space == 1 && child == 0).then(|| {
-            (
-                cell(entry, 3) << 32 | cell(entry, 4),
-                cell(entry, 5) << 32 | cell(entry, 6),
-            )
-        })
+        let parent = cell(entry, 3) << 32 | cell(entry, 4);
+        let size = cell(entry, 5) << 32 | cell(entry, 6);
+        let usable = if space == 1 {
+            child == 0
+        } else {
+            child == parent
+        };
+        ((cell(entry, 0) >> 24) & 3 == space && usable).then_some((parent, size))
     })
 }
 

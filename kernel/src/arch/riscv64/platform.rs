@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Handoff, devicetree, irq, serial, time, timer, trap};
 use crate::arch::Firmware;
+use crate::bus::pci::{ConfigMechanism, HostBridge};
 use crate::bus::platform::BoardDevice;
 use crate::memory::MemoryRegion;
 use crate::println;
@@ -20,8 +21,20 @@ pub const RESERVED_PORTS: &[(u16, u16)] = &[];
 /// No legacy board devices: `virt` describes its devices in the devicetree.
 pub static BOARD: &[BoardDevice] = &[];
 
-/// No legacy PCI configuration ports (0xCF8/0xCFC): `virt` has an ECAM host bridge.
-pub const HAS_PCI_CONFIG_PORTS: bool = false;
+/// The devicetree's `pci-host-ecam-generic` bridge: ECAM, BARs from its `ranges` (the
+/// 32-bit memory window; I/O from port 0x1000 of the I/O window). Nothing on `virt`
+/// assigns BARs before the kernel.
+pub fn pci_host() -> Option<HostBridge> {
+    let facts = devicetree::facts()?;
+    let (start, length) = facts.pci_ecam?;
+    let memory_window = facts.pci_memory.map(|(base, size)| base..base + size)?;
+    let io_window = 0x1000..u64::from(port_space()).max(0x1000);
+    Some(HostBridge {
+        config: ConfigMechanism::Ecam { start, length },
+        memory_window,
+        io_window,
+    })
+}
 
 /// CPU address of port 0 (the PCI host bridge's I/O window), 0 while unknown.
 static PORT_BASE: AtomicU64 = AtomicU64::new(0);

@@ -35,6 +35,9 @@ const LARGE_PAGE: u64 = 2 << 20;
 
 static PAT_PROGRAMMED: spin::Once<()> = spin::Once::new();
 
+/// Whether [`map_write_combining`] can succeed here: yes, through the PAT.
+pub const WRITE_COMBINING: bool = true;
+
 /// Why a window cannot be mapped write-combining.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

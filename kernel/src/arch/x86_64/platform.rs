@@ -4,6 +4,7 @@
 pub use super::paging::MAPPED_LIMIT;
 use super::{acpi, apic, gdt, idt, irq, paging, pvh, serial, time};
 use crate::arch::Firmware;
+use crate::bus::pci::{ConfigMechanism, HostBridge, bar};
 use crate::bus::platform::BoardDevice;
 use crate::memory::MemoryRegion;
 use crate::println;
@@ -71,8 +72,14 @@ pub static BOARD: &[BoardDevice] = &[
     },
 ];
 
-/// The legacy PCI configuration ports (0xCF8/0xCFC) exist.
-pub const HAS_PCI_CONFIG_PORTS: bool = true;
+/// The PC's host bridge: the 0xCF8/0xCFC ports, BARs from the fixed windows.
+pub fn pci_host() -> Option<HostBridge> {
+    Some(HostBridge {
+        config: ConfigMechanism::Ports,
+        memory_window: bar::MEMORY_WINDOW,
+        io_window: bar::IO_WINDOW,
+    })
+}
 
 /// Every port of the 64 KiB I/O space exists.
 pub fn port_space() -> u32 {

@@ -1,10 +1,11 @@
-//! Configuration-space access: function addresses, the [`ConfigAccess`] trait, and the
-//! port-I/O implementation (mechanism #1: address at 0xCF8, data at 0xCFC).
+//! Configuration-space access: function addresses, the [`ConfigAccess`] trait, and its
+//! two implementations: port I/O (mechanism #1: address at 0xCF8, data at 0xCFC, the PC)
+//! and ECAM (memory-mapped, 4 KiB per function, `pci-host-ecam-generic` on riscv64
+//! `virt`).
 //!
 //! Enumeration, BAR sizing and capability parsing are written against [`ConfigAccess`],
 //! so tests can run them on a made-up configuration space; the kernel's one real
-//! [`PortConfig`] owns the 0xCF8..0xD00 port window and is reached through
-//! [`with_config`].
+//! [`HostConfig`] owns the port or memory window and is reached through [`with_config`].
 
 use core::fmt;
 
@@ -146,15 +147,79 @@ impl ConfigAccess for PortConfig {
     }
 }
 
-static CONFIG: Mutex<Option<PortConfig>> = Mutex::new(None);
+/// The configuration space through an ECAM window: function `bb:dd.f` at
+/// `bus << 20 | device << 15 | function << 12`, buses from 0.
+#[derive(Debug)]
+pub struct EcamConfig {
+    window: io::MmioWindow,
+}
+
+impl EcamConfig {
+    /// Claims the ECAM window `start .. start + length`.
+    ///
+    /// # Errors
+    ///
+    /// The claim's error (taken, RAM, empty).
+    pub fn claim(start: u64, length: u64) -> Result<Self, io::ClaimError> {
+        let window = io::claim_mmio(start, length, "pci bus (ECAM)")?;
+        Ok(Self { window })
+    }
+
+    fn offset(address: Address, offset: u8) -> u64 {
+        u64::from(address.bus) << 20
+            | u64::from(address.device) << 15
+            | u64::from(address.function) << 12
+            | u64::from(offset & 0xfc)
+    }
+}
+
+impl ConfigAccess for EcamConfig {
+    fn read_u32(&self, address: Address, offset: u8) -> u32 {
+        // A bus past the window reads as "no function", like an empty slot.
+        self.window
+            .read_u32(Self::offset(address, offset))
+            .unwrap_or(u32::MAX)
+    }
+
+    fn write_u32(&self, address: Address, offset: u8, value: u32) {
+        let _ = self.window.write_u32(Self::offset(address, offset), value);
+    }
+}
+
+/// The kernel's configuration space: whichever mechanism the platform has.
+#[derive(Debug)]
+pub enum HostConfig {
+    /// The 0xCF8/0xCFC ports.
+    Ports(PortConfig),
+    /// An ECAM window.
+    Ecam(EcamConfig),
+}
+
+impl ConfigAccess for HostConfig {
+    fn read_u32(&self, address: Address, offset: u8) -> u32 {
+        match self {
+            Self::Ports(ports) => ports.read_u32(address, offset),
+            Self::Ecam(ecam) => ecam.read_u32(address, offset),
+        }
+    }
+
+    fn write_u32(&self, address: Address, offset: u8, value: u32) {
+        match self {
+            Self::Ports(ports) => ports.write_u32(address, offset, value),
+            Self::Ecam(ecam) => ecam.write_u32(address, offset, value),
+        }
+    }
+}
+
+static CONFIG: Mutex<Option<HostConfig>> = Mutex::new(None);
 
 /// Installs the kernel's configuration space (once, at PCI bring-up).
-pub(super) fn install(config: PortConfig) {
+pub(super) fn install(config: HostConfig) {
     arch::without_interrupts(|| *CONFIG.lock() = Some(config));
 }
 
 /// Runs `function` on the configuration space, with interrupts off and the address/data
 /// pair locked; `None` before PCI bring-up.
-pub fn with_config<R>(function: impl FnOnce(&PortConfig) -> R) -> Option<R> {
+pub fn with_config<R>(function: impl FnOnce(&HostConfig) -> R) -> Option<R> {
     arch::without_interrupts(|| CONFIG.lock().as_ref().map(function))
 }

@@ -170,6 +170,32 @@ pub fn device_name(address: Address) -> alloc::string::String {
     format!("0000:{address}")
 }
 
+/// How the platform reaches configuration space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigMechanism {
+    /// The 0xCF8/0xCFC ports (the PC).
+    Ports,
+    /// An ECAM window (a devicetree's `pci-host-ecam-generic`).
+    Ecam {
+        /// Physical address of bus 0's configuration space.
+        start: u64,
+        /// Bytes of the window (1 MiB per bus).
+        length: u64,
+    },
+}
+
+/// The host bridge as the architecture describes it: configuration access, and the
+/// windows BARs are assigned from when firmware left them at zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBridge {
+    /// Configuration access.
+    pub config: ConfigMechanism,
+    /// Memory BAR window (CPU address = bus address).
+    pub memory_window: core::ops::Range<u64>,
+    /// I/O BAR window (port numbers).
+    pub io_window: core::ops::Range<u64>,
+}
+
 /// The root device and one registration per function, kept for the kernel's lifetime.
 static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
 
@@ -182,12 +208,15 @@ static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
 /// or the root device cannot be registered.
 pub fn init(model: &DeviceModel) -> Result<()> {
     model.register_bus(Pci)?;
-    if !arch::platform::HAS_PCI_CONFIG_PORTS {
-        return Err(Error::NoConfigSpace);
-    }
-    config::install(config::PortConfig::claim()?);
+    let host = arch::platform::pci_host().ok_or(Error::NoConfigSpace)?;
+    config::install(match host.config {
+        ConfigMechanism::Ports => config::HostConfig::Ports(config::PortConfig::claim()?),
+        ConfigMechanism::Ecam { start, length } => {
+            config::HostConfig::Ecam(config::EcamConfig::claim(start, length)?)
+        }
+    });
     let functions = config::with_config(|config| {
-        let mut allocator = bar::Allocator::new(bar::MEMORY_WINDOW, bar::IO_WINDOW);
+        let mut allocator = bar::Allocator::new(host.memory_window.clone(), host.io_window.clone());
         enumerate::reserve_assigned(config, &mut allocator);
         enumerate::scan(config, &mut allocator)
     })
