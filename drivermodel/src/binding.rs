@@ -62,7 +62,8 @@
 //! 3. [`Driver::unbind`](crate::Driver::unbind) with the still-bound device, then the
 //!    driver's state is dropped (remove = `Drop`).
 //! 4. The devres list is released, newest first: every [`Devres`](crate::Devres) of the
-//!    binding is revoked here.
+//!    binding is revoked here, and its value dropped, even if another thread is dropping
+//!    that `Devres` at the same time (this step then waits for that drop to finish).
 //! 5. (Link cleanup.) The driver is cleared: the device is unbound.
 //! 6. Event [`Unbound`](crate::event::EventKind::Unbound).
 //!

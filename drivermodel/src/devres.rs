@@ -66,6 +66,14 @@
 //! alive, [`Devres::access`] returns `&T` with no atomic operation at all. Dropping the
 //! `Devres` first revokes it and takes its node out of the list.
 //!
+//! **Revocation is finished before the binding's end returns.** When a `Devres` is dropped
+//! on one thread while its binding ends on another (unbind, delete, a failed probe), the
+//! two revocations wait for each other: whichever wins drops `T`, and the other returns
+//! only once that drop has returned. So an unbind never returns (and no other driver can
+//! bind) while a value of the old binding is still being dropped, and a `Devres` drop
+//! never returns while its value still exists. A value's `Drop` must therefore not end
+//! the binding that owns it.
+//!
 //! A `Devres` node has a private key, so key lookups never find it, and
 //! [`release_group`](List::release_group) leaves it in place: only the end of the binding
 //! or the handle's drop revoke it. That is what makes [`Devres::access`] sound.
@@ -717,7 +725,7 @@ impl<T: Send + Sync + 'static> Drop for Devres<T> {
     fn drop(&mut self) {
         if self.data.revoke() {
             // We revoked first: the node is still listed (or being released right now by
-            // a full release, whose revoke call is then a no-op). Take it out.
+            // a full release, whose revoke call then waits for our drop). Take it out.
             self.device.devres().destroy_revocation(self.key);
         }
     }

@@ -3,13 +3,20 @@
 //! `unsafe`.
 //!
 //! There is no RCU in a `no_std` crate, so the reader/revoker protocol is one atomic word:
-//! the top bit says "revoked", the other bits count readers in flight.
+//! the top bit says "revoked", the next one "dropped", the other bits count readers in
+//! flight.
 //!
 //! - A reader ([`Revocable::try_access`]) increments the count, then looks at the bit. If it
 //!   is set, the reader backs out and gets `None`; otherwise it holds a guard and the count
 //!   stays up until the guard drops.
 //! - The revoker ([`Revocable::revoke`]) sets the bit, then spins with
-//!   [`core::hint::spin_loop`] until the count is zero, then drops the value in place.
+//!   [`core::hint::spin_loop`] until the count is zero, then drops the value in place and
+//!   sets the "dropped" bit.
+//! - A second revoker (two threads race: a [`Devres`](crate::Devres) dropped while its
+//!   binding ends) waits until the "dropped" bit is set. So **every `revoke` returns only
+//!   once the value is gone**, whichever call won: that is what lets an unbind return only
+//!   after every `Devres` of the binding is fully dropped. Consequently a value's `Drop`
+//!   must not end the binding that owns it (that revocation would wait for itself).
 //!
 //! Both sides modify the same atomic, so every reader increment is ordered either before
 //! the revoke (and waited for) or after it (and sees the bit). **Readers must be short**:
@@ -23,7 +30,9 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 const REVOKED: usize = 1 << (usize::BITS - 1);
-const READERS: usize = !REVOKED;
+/// Set by the winning revoker once the value is dropped.
+const DROPPED: usize = 1 << (usize::BITS - 2);
+const READERS: usize = !(REVOKED | DROPPED);
 /// More simultaneous readers than this are refused rather than risk overflowing into the
 /// revoked bit.
 const MAX_READERS: usize = READERS >> 1;
@@ -35,6 +44,7 @@ const MAX_READERS: usize = READERS >> 1;
 /// - While the `REVOKED` bit of `state` is clear, `data` holds a live `T`.
 /// - Once the bit is set it is never cleared; `data` is dropped exactly once, by the call
 ///   to [`revoke`](Self::revoke) that set the bit, after the reader count reached zero.
+/// - `DROPPED` is set only after that drop has returned (never while `REVOKED` is clear).
 /// - The reader count is the number of live [`RevocableGuard`]s plus readers that are
 ///   between their increment and their back-out.
 pub struct Revocable<T> {
@@ -86,12 +96,15 @@ impl<T> Revocable<T> {
     /// Revokes the value: later [`try_access`](Self::try_access) calls fail, readers in
     /// flight are waited for (spinning), then the value is dropped.
     ///
-    /// Returns `true` if this call revoked it, `false` if it was already revoked. When
-    /// two threads race, the loser returns at once, possibly before the winner has
-    /// finished dropping the value.
+    /// Returns `true` if this call revoked it, `false` if it was already revoked. Either
+    /// way the value has been dropped when this returns: when two threads race, the loser
+    /// waits (spinning) until the winner has finished dropping it.
     pub fn revoke(&self) -> bool {
         let previous = self.state.fetch_or(REVOKED, Ordering::AcqRel);
         if previous & REVOKED != 0 {
+            while self.state.load(Ordering::Acquire) & DROPPED == 0 {
+                core::hint::spin_loop();
+            }
             return false;
         }
         while self.state.load(Ordering::Acquire) & READERS != 0 {
@@ -102,6 +115,9 @@ impl<T> Revocable<T> {
         // the bit and backs out without touching `data`. The acquire load above orders
         // every former reader's accesses before this drop.
         unsafe { ManuallyDrop::drop(&mut *self.data.get()) };
+        // INVARIANT: the drop has returned. Release: a losing revoker that sees the bit
+        // sees everything the drop did.
+        self.state.fetch_or(DROPPED, Ordering::Release);
         true
     }
 
