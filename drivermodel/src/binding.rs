@@ -102,6 +102,7 @@ use crate::event::EventKind;
 #[cfg(feature = "power")]
 use crate::power::Operation;
 use crate::registry::Shared;
+use crate::wait::{self, Channel, WaitPoint};
 
 /// What an attach should do.
 #[derive(Debug, Clone, Copy)]
@@ -347,8 +348,23 @@ impl Shared {
         if retry {
             self.trigger_deferred();
         }
-        self.probes_in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.probes_in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.probes_ended();
+        }
         result
+    }
+
+    /// No probe may be in flight any more: wake [`wait_for_probes`](Self::wait_for_probes).
+    fn probes_ended(&self) {
+        wait::wake(Channel::new(WaitPoint::Probes, self));
+    }
+
+    /// Waits (through the [`wait`] hook) until no probe and no deferred retry is running.
+    pub(crate) fn wait_for_probes(&self) {
+        wait::wait_until(Channel::new(WaitPoint::Probes, self), || {
+            self.probes_in_flight.load(Ordering::SeqCst) == 0
+                && !self.retrying.load(Ordering::SeqCst)
+        });
     }
 
     /// Retries every deferred device until a whole pass binds nothing new. Only one
@@ -374,6 +390,7 @@ impl Shared {
                 }
             }
             self.retrying.store(false, Ordering::Release);
+            self.probes_ended();
             if self.deferred_generation.load(Ordering::SeqCst) == seen
                 || self.retrying.swap(true, Ordering::AcqRel)
             {
@@ -487,6 +504,7 @@ impl Shared {
                 };
                 drop(old);
                 drop(handle);
+                self.transition_ended();
                 self.notify(EventKind::NotBound, device, Some(driver.name()));
                 Err(error)
             }
@@ -499,6 +517,7 @@ impl Shared {
                     core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
                 };
                 drop(old);
+                self.transition_ended();
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
                 self.notify(EventKind::Bound, device, Some(driver.name()));
                 Ok(())
@@ -583,6 +602,7 @@ impl Shared {
             core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
         };
         drop(old);
+        self.transition_ended();
         result.map(|()| true)
     }
 
@@ -671,6 +691,7 @@ impl Shared {
         };
         drop(old);
         drop(handle);
+        self.transition_ended();
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
         self.notify(EventKind::Unbound, device, Some(driver.name()));
@@ -687,10 +708,17 @@ impl Shared {
             .collect()
     }
 
-    /// Spins until `device` is neither probing nor unbinding.
+    /// Waits (through the [`wait`] hook) until `device` is neither probing, unbinding
+    /// nor in a power callback.
     pub(crate) fn wait_for_transition(&self, device: &Device) {
-        while device.inner().state.lock().binding.in_transition() {
-            core::hint::spin_loop();
-        }
+        wait::wait_until(Channel::new(WaitPoint::Transition, self), || {
+            !device.inner().state.lock().binding.in_transition()
+        });
+    }
+
+    /// A transition of some device of this model ended (or a binding left a driver's
+    /// bound list): wake the waits for transitions.
+    pub(crate) fn transition_ended(&self) {
+        wait::wake(Channel::new(WaitPoint::Transition, self));
     }
 }

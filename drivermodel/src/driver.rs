@@ -456,8 +456,17 @@ impl Shared {
                 };
                 if stuck {
                     // Defensive: a bound device always stays in the registry until its
-                    // deletion has unbound it, so this only waits for that deletion.
-                    core::hint::spin_loop();
+                    // deletion has unbound it, so this only waits for that deletion
+                    // (whose unbind ends a transition).
+                    crate::wait::wait_until(
+                        crate::wait::Channel::new(crate::wait::WaitPoint::Transition, self),
+                        || {
+                            let registry = self.registry.lock();
+                            registry.drivers.get(key).is_none_or(|record| {
+                                record.object.bindings().bound.lock().is_empty()
+                            })
+                        },
+                    );
                     continue;
                 }
                 break;

@@ -15,6 +15,7 @@
 //! - [`power`] — suspend, resume and shutdown in dependency order;
 //! - [`event`] — the event stream;
 //! - [`tree`] — unique device paths and a sysfs-like text view;
+//! - [`wait`] — the one hook through which every wait of the crate goes;
 //! - `testing` (feature `testing`) — a host test kit: test bus, leak assertions, fault
 //!   injection;
 //! - [`property`] — typed device properties in one buffer per device;
@@ -95,6 +96,7 @@ pub mod revocable;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tree;
+pub mod wait;
 
 /// The README's example is compiled and run as a doctest.
 #[cfg(doctest)]

@@ -23,7 +23,8 @@
 //! Transitions of one device are serialised by its binding state, not by a lock held
 //! across the probe: an explicit bind or unbind of a device that is being probed or
 //! unbound fails with [`Error::Busy`], while a delete or a driver unregistration waits
-//! (spinning) for the transition to finish. Consequently a callback must not delete or
+//! (through the [`wait`](crate::wait) hook: spinning unless the kernel installed one) for
+//! the transition to finish. Consequently a callback must not delete or
 //! unbind the device it is called for, nor unregister its own driver.
 //!
 //! # Cost
@@ -408,14 +409,11 @@ impl DeviceModel {
         bound
     }
 
-    /// Spins until no probe and no deferred retry is running on any thread. Calling it
+    /// Waits until no probe and no deferred retry is running on any thread, through the
+    /// [`wait`](crate::wait) hook (spinning unless the kernel installed one). Calling it
     /// from a driver callback deadlocks.
     pub fn wait_for_probes(&self) {
-        while self.shared.probes_in_flight.load(Ordering::SeqCst) > 0
-            || self.shared.retrying.load(Ordering::SeqCst)
-        {
-            core::hint::spin_loop();
-        }
+        self.shared.wait_for_probes();
     }
 
     #[cfg(feature = "debug-reprobe")]

@@ -9,9 +9,10 @@
 //! - A reader ([`Revocable::try_access`]) increments the count, then looks at the bit. If it
 //!   is set, the reader backs out and gets `None`; otherwise it holds a guard and the count
 //!   stays up until the guard drops.
-//! - The revoker ([`Revocable::revoke`]) sets the bit, then spins with
-//!   [`core::hint::spin_loop`] until the count is zero, then drops the value in place and
-//!   sets the "dropped" bit.
+//! - The revoker ([`Revocable::revoke`]) sets the bit, then waits (through the
+//!   [`wait`](crate::wait) hook: spinning by default) until the count is zero, then drops
+//!   the value in place and sets the "dropped" bit. The last reader of a revoked value
+//!   wakes it.
 //! - A second revoker (two threads race: a [`Devres`](crate::Devres) dropped while its
 //!   binding ends) waits until the "dropped" bit is set. So **every `revoke` returns only
 //!   once the value is gone**, whichever call won: that is what lets an unbind return only
@@ -28,6 +29,8 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::wait::{self, Channel, WaitPoint};
 
 const REVOKED: usize = 1 << (usize::BITS - 1);
 /// Set by the winning revoker once the value is dropped.
@@ -76,7 +79,7 @@ impl<T> Revocable<T> {
     pub fn try_access(&self) -> Option<RevocableGuard<'_, T>> {
         let previous = self.state.fetch_add(1, Ordering::Acquire);
         if previous & REVOKED != 0 || previous & READERS >= MAX_READERS {
-            self.state.fetch_sub(1, Ordering::Release);
+            self.leave();
             return None;
         }
         // INVARIANT: the count includes this reader until the guard drops.
@@ -94,22 +97,24 @@ impl<T> Revocable<T> {
     }
 
     /// Revokes the value: later [`try_access`](Self::try_access) calls fail, readers in
-    /// flight are waited for (spinning), then the value is dropped.
+    /// flight are waited for (through the [`wait`](crate::wait) hook), then the value is
+    /// dropped.
     ///
     /// Returns `true` if this call revoked it, `false` if it was already revoked. Either
     /// way the value has been dropped when this returns: when two threads race, the loser
-    /// waits (spinning) until the winner has finished dropping it.
+    /// waits (through the [`wait`](crate::wait) hook) until the winner has finished
+    /// dropping it.
     pub fn revoke(&self) -> bool {
         let previous = self.state.fetch_or(REVOKED, Ordering::AcqRel);
         if previous & REVOKED != 0 {
-            while self.state.load(Ordering::Acquire) & DROPPED == 0 {
-                core::hint::spin_loop();
-            }
+            wait::wait_until(Channel::new(WaitPoint::Revocation, self), || {
+                self.state.load(Ordering::Acquire) & DROPPED != 0
+            });
             return false;
         }
-        while self.state.load(Ordering::Acquire) & READERS != 0 {
-            core::hint::spin_loop();
-        }
+        wait::wait_until(Channel::new(WaitPoint::Readers, self), || {
+            self.state.load(Ordering::Acquire) & READERS == 0
+        });
         // SAFETY: this call set the bit, so by the type invariant the value is still live
         // and no other call will drop it; the count is zero, and every later reader sees
         // the bit and backs out without touching `data`. The acquire load above orders
@@ -118,7 +123,17 @@ impl<T> Revocable<T> {
         // INVARIANT: the drop has returned. Release: a losing revoker that sees the bit
         // sees everything the drop did.
         self.state.fetch_or(DROPPED, Ordering::Release);
+        wait::wake(Channel::new(WaitPoint::Revocation, self));
         true
+    }
+
+    /// Takes one reader out of the count, waking the revoker if it was the last one of
+    /// a revoked value.
+    fn leave(&self) {
+        let previous = self.state.fetch_sub(1, Ordering::Release);
+        if previous & REVOKED != 0 && previous & READERS == 1 {
+            wait::wake(Channel::new(WaitPoint::Readers, self));
+        }
     }
 
     /// Access without any check.
@@ -177,7 +192,7 @@ impl<T> Deref for RevocableGuard<'_, T> {
 
 impl<T> Drop for RevocableGuard<'_, T> {
     fn drop(&mut self) {
-        self.revocable.state.fetch_sub(1, Ordering::Release);
+        self.revocable.leave();
     }
 }
 

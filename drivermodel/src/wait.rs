@@ -1,0 +1,132 @@
+//! The one place where the crate waits: a hook the kernel may supply, spinning by default.
+//!
+//! Every wait of the crate is a loop "until a condition holds", and every such loop goes
+//! through [`wait_until`]. Without a hook it spins with [`core::hint::spin_loop`]. A kernel
+//! with a scheduler installs a [`WaitHook`] once at boot ([`set_hook`]) and can then yield,
+//! sleep or park the waiting thread; the crate calls the hook's [`wake`](WaitHook::wake)
+//! after every state change that can end a wait.
+//!
+//! # Wait points
+//!
+//! | [`WaitPoint`] | Who waits | For what | Woken by |
+//! |---|---|---|---|
+//! | [`Readers`](WaitPoint::Readers) | a revocation (unbind, delete, a failed probe's release, a [`Devres`](crate::Devres) drop) | the last [`try_access`](crate::revocable::Revocable::try_access) guard on the value to drop | the drop of the last guard of a revoked value |
+//! | [`Revocation`](WaitPoint::Revocation) | the loser of two racing revocations of one value | the winner to finish dropping the value | the end of the winner's drop |
+//! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback | a probe, unbind or power callback in flight on that device | the end of every probe, unbind and power callback |
+//! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) | every probe and deferred retry in flight in the model | the end of every probe and of every retry loop |
+//!
+//! Each wait names a [`Channel`] (Unix's "wait channel"): the point and a key, the address
+//! of the object waited on (the revocable value for `Readers` and `Revocation`, the model
+//! for `Transition` and `Probes`), so a hook can keep one wait queue per key, as Linux's
+//! `wait_var_event` / `wake_up_var` do, or ignore the key and use one queue.
+//!
+//! # The protocol
+//!
+//! For each round of a wait, the crate calls [`prepare`](WaitHook::prepare), checks its
+//! condition, and if it does not hold yet calls [`wait`](WaitHook::wait) with the ticket
+//! `prepare` returned. A wake may land between the check and `wait`: a hook that sleeps
+//! must then not sleep (an event count does it: `prepare` reads a counter that `wake`
+//! bumps, and `wait` sleeps only while the counter still equals the ticket). `wait` may
+//! return early or spuriously: the crate checks again.
+//!
+//! # What a hook may and may not do
+//!
+//! A hook runs inside the crate's waits and wakes, sometimes with one of the model's
+//! locks held by another thread it waits for, and on hot paths (a wake follows every
+//! probe). It **must not call back into any driver model** (no add, delete, bind,
+//! unbind, register, devres or `Devres` access: the thread it waits for may need the
+//! very state it would touch), must not panic, and must not wait for anything but the
+//! wake itself. It may yield, sleep, park, take its own locks, and count. `wake` must not
+//! block at all. `wake` may be called when nobody waits.
+
+#![forbid(unsafe_code)]
+
+/// Which wait of the crate is waiting or being woken: see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitPoint {
+    /// A revocation waits for readers in flight.
+    Readers,
+    /// A losing revocation waits for the winner to finish dropping the value.
+    Revocation,
+    /// A delete, driver unregistration or power callback waits for a device's probe,
+    /// unbind or power callback in flight.
+    Transition,
+    /// [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) waits for
+    /// every probe and deferred retry.
+    Probes,
+}
+
+/// What a wait waits on: its point and the address of the object it waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Channel {
+    /// The wait point.
+    pub point: WaitPoint,
+    /// The address of the object waited on (for keyed wait queues; not dereferenceable).
+    pub key: usize,
+}
+
+impl Channel {
+    pub(crate) fn new<T: ?Sized>(point: WaitPoint, object: &T) -> Self {
+        Self {
+            point,
+            key: (object as *const T).cast::<()>().addr(),
+        }
+    }
+}
+
+/// A kernel's way to wait: see the [module docs](self) for the protocol and the rules.
+pub trait WaitHook: Sync {
+    /// Starts a round of waiting on `channel`: returns a ticket for [`wait`](Self::wait)
+    /// (for example, a wake counter). The default returns 0.
+    fn prepare(&self, channel: Channel) -> u64 {
+        let _ = channel;
+        0
+    }
+
+    /// Waits on `channel`, whose condition did not hold after [`prepare`](Self::prepare) returned
+    /// `ticket`. May return at any time; must return after a [`wake`](Self::wake) of the
+    /// channel that came after that `prepare`.
+    fn wait(&self, channel: Channel, ticket: u64);
+
+    /// Something that may end waits on `channel` happened.
+    fn wake(&self, channel: Channel);
+}
+
+static HOOK: spin::Once<&'static dyn WaitHook> = spin::Once::new();
+
+/// Installs the wait hook for the whole program (once, at boot, like a logger). Returns
+/// `false`, and leaves the hook in place, if one was installed already.
+pub fn set_hook(hook: &'static dyn WaitHook) -> bool {
+    let mut installed = false;
+    HOOK.call_once(|| {
+        installed = true;
+        hook
+    });
+    installed
+}
+
+/// Waits until `done` returns `true`, through the hook (spinning without one).
+pub(crate) fn wait_until(channel: Channel, mut done: impl FnMut() -> bool) {
+    match HOOK.get() {
+        None => {
+            while !done() {
+                core::hint::spin_loop();
+            }
+        }
+        Some(hook) => loop {
+            let ticket = hook.prepare(channel);
+            if done() {
+                return;
+            }
+            hook.wait(channel, ticket);
+        },
+    }
+}
+
+/// Tells the hook (if any) that waits on `channel` may be over.
+pub(crate) fn wake(channel: Channel) {
+    if let Some(hook) = HOOK.get() {
+        hook.wake(channel);
+    }
+}
