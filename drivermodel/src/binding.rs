@@ -16,6 +16,23 @@
 //! candidate answers [`Match::Defer`], the attempt defers (the best driver may be the one
 //! that cannot decide yet).
 //!
+//! **"Not my device" falls through.** A probe that returns [`Error::NoDevice`] (Linux
+//! `-ENODEV` / `-ENXIO`, made with [`Error::no_device`]) makes the core try the next
+//! matching driver in score order (each driver once); its devres is released and a
+//! [`NotBound`](crate::event::EventKind::NotBound) event names it, as for any failed
+//! probe, and the device is not marked deferred. Any other probe error (or success) ends
+//! the attempt there. If every matching driver says "not mine", the attempt returns the
+//! last driver's `NoDevice` and the device stays unbound.
+//!
+//! **Driver override** ([`DeviceModel::set_driver_override`](crate::DeviceModel::set_driver_override)):
+//! while set, only the named driver may bind the device, automatically or explicitly,
+//! and it may bind **even if none of its IDs matches**, as in Linux: the bus still has
+//! its say through [`Bus::match_override`](crate::Bus::match_override) (which accepts by
+//! default and may refuse), and the probe receives the driver's
+//! [`Driver::override_info`](crate::Driver::override_info) (a driver without one cannot
+//! be forced: [`Error::NoMatch`]). An ID of that driver that does match is preferred,
+//! with its own data. Clearing the override restores normal matching.
+//!
 //! # Deferred probe
 //!
 //! A match answering [`Match::Defer`] or a probe returning [`Error::Deferred`] records the
@@ -96,7 +113,7 @@ use core::sync::atomic::Ordering;
 use crate::bus::{EntryRef, Match};
 use crate::device::{ARef, Binding, Device, DriverHandle, Handle, Lifecycle, State};
 use crate::devres;
-use crate::driver::ErasedDriver;
+use crate::driver::{ErasedDriver, OVERRIDE_ENTRY};
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 #[cfg(feature = "power")]
@@ -138,7 +155,9 @@ pub(crate) struct Candidate {
 
 /// The outcome of matching one device against candidates.
 enum Outcome {
-    Bind(Candidate),
+    /// The matching drivers, best first (one candidate per driver): probed in this order
+    /// while a probe answers [`Error::NoDevice`].
+    Bind(Vec<Candidate>),
     Defer(&'static str),
     NoMatch,
 }
@@ -205,12 +224,8 @@ impl Shared {
                     if let Some(record) = registry.drivers.get(driver)
                         && !record.object.bindings().is_dying()
                     {
-                        candidates.extend((0..record.object.entry_count()).map(|entry| {
-                            Candidate {
-                                entry: EntryRef { driver, entry },
-                                object: record.object.clone(),
-                            }
-                        }));
+                        let forced = override_name.as_deref() == Some(name);
+                        candidates.extend(Self::entries_of(driver, &record.object, forced));
                     }
                 }
                 None => {
@@ -234,30 +249,63 @@ impl Shared {
                 self.record_deferral(device, &mut device.inner().state.lock(), Some(reason));
                 Err(Error::defer(reason))
             }
-            Outcome::Bind(candidate) => {
-                if request.manual && !candidate.object.allows_manual_bind() {
-                    return Err(Error::ManualBindRefused {
-                        driver: candidate.object.name().into(),
-                    });
+            Outcome::Bind(candidates) => {
+                let mut result = Err(Error::NoMatch {
+                    device: device.name().into(),
+                });
+                // Best first; "not my device" falls through to the next driver, any
+                // other answer (success included) ends the attempt.
+                for candidate in candidates {
+                    if request.manual && !candidate.object.allows_manual_bind() {
+                        return Err(Error::ManualBindRefused {
+                            driver: candidate.object.name().into(),
+                        });
+                    }
+                    result = self.probe(device, candidate);
+                    if !matches!(result, Err(Error::NoDevice { .. })) {
+                        break;
+                    }
                 }
-                self.probe(device, candidate)
+                result
             }
         }
     }
 
-    /// Asks the bus about every candidate (no lock held) and picks the winner.
+    /// The candidates of one driver: each ID table entry, and the override entry if the
+    /// device's driver override names this driver (`forced`).
+    fn entries_of(
+        driver: u64,
+        object: &Arc<dyn ErasedDriver>,
+        forced: bool,
+    ) -> impl Iterator<Item = Candidate> + '_ {
+        let forced = forced.then_some(OVERRIDE_ENTRY);
+        (0..object.entry_count())
+            .chain(forced)
+            .map(move |entry| Candidate {
+                entry: EntryRef { driver, entry },
+                object: object.clone(),
+            })
+    }
+
+    /// Asks the bus about every candidate (no lock held) and ranks the matching drivers:
+    /// highest score first, ties to the older driver, each driver once (with its best
+    /// entry; among equal scores, its first). `candidates` come in driver registration
+    /// order, each driver's entries in table order.
     fn best_match(device: &Device, candidates: Vec<Candidate>) -> Outcome {
-        let mut best: Option<(u32, Candidate)> = None;
+        let mut ranked: Vec<(u32, Candidate)> = Vec::new();
         let mut deferred = None;
         for candidate in candidates {
             match candidate.object.match_entry(device, candidate.entry.entry) {
                 Match::No => {}
                 Match::Yes { score } => {
-                    if best
-                        .as_ref()
-                        .is_none_or(|(best_score, _)| score > *best_score)
+                    let driver = candidate.entry.driver;
+                    match ranked
+                        .iter_mut()
+                        .find(|(_, own)| own.entry.driver == driver)
                     {
-                        best = Some((score, candidate));
+                        Some(best) if score > best.0 => *best = (score, candidate),
+                        Some(_) => {}
+                        None => ranked.push((score, candidate)),
                     }
                 }
                 Match::Defer { reason } => {
@@ -265,11 +313,15 @@ impl Shared {
                 }
             }
         }
-        match (deferred, best) {
-            (Some(reason), _) => Outcome::Defer(reason),
-            (None, Some((_, candidate))) => Outcome::Bind(candidate),
-            (None, None) => Outcome::NoMatch,
+        if let Some(reason) = deferred {
+            return Outcome::Defer(reason);
         }
+        if ranked.is_empty() {
+            return Outcome::NoMatch;
+        }
+        // Stable: equal scores keep registration order.
+        ranked.sort_by(|(left, _), (right, _)| right.cmp(left));
+        Outcome::Bind(ranked.into_iter().map(|(_, candidate)| candidate).collect())
     }
 
     /// A driver arrived: try it on every unbound device of its bus.
@@ -300,15 +352,14 @@ impl Shared {
             if !eligible {
                 continue;
             }
-            let candidates = (0..object.entry_count())
-                .map(|entry| Candidate {
-                    entry: EntryRef { driver, entry },
-                    object: object.clone(),
-                })
-                .collect();
+            let forced = device.inner().state.lock().driver_override() == Some(object.name());
+            let candidates = Self::entries_of(driver, &object, forced).collect();
             match Self::best_match(&device, candidates) {
-                Outcome::Bind(candidate) => {
-                    let _ = self.probe(&device, candidate);
+                Outcome::Bind(candidates) => {
+                    // One driver: one candidate.
+                    for candidate in candidates {
+                        let _ = self.probe(&device, candidate);
+                    }
                 }
                 Outcome::Defer(reason) => {
                     self.record_deferral(&device, &mut device.inner().state.lock(), Some(reason));

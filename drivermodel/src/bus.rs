@@ -295,6 +295,16 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Whether `id` describes `device`.
     fn match_id(&self, device: &Device, id: &Self::Id) -> Match;
+
+    /// The bus's say on binding the driver named `driver` to `device` because the
+    /// device's [driver override](crate::DeviceModel::set_driver_override) names it,
+    /// when none of the driver's IDs matches the device (Linux: the bus's `match` still
+    /// runs for an override). The default accepts with score 0; a bus may refuse
+    /// ([`Match::No`]) or defer.
+    fn match_override(&self, device: &Device, driver: &str) -> Match {
+        let _ = (device, driver);
+        Match::Yes { score: 0 }
+    }
 }
 
 /// The type-erased face of a registered bus.

@@ -566,7 +566,10 @@ impl Device {
             .downcast_ref()
     }
 
-    /// Whether the device is registered (added and its deletion not started).
+    /// Whether the device is registered: added, and not yet out of the registry. A
+    /// delete-pending device (dead, waiting for its children: see the
+    /// [module docs](self#children-first)) is still registered; a device whose deletion
+    /// has started otherwise is not.
     pub fn is_registered(&self) -> bool {
         matches!(
             self.inner.state.lock().lifecycle,
@@ -846,8 +849,9 @@ impl DeviceBuilder {
         self
     }
 
-    /// The release hook, run once when the last counted reference is dropped (also when
-    /// the add itself fails).
+    /// The release hook, run once when the last counted reference to the device object is
+    /// dropped. If the add fails, no object is created and the hook is dropped without
+    /// running.
     pub fn on_release(mut self, release: impl FnOnce() + Send + 'static) -> Self {
         self.release = Some(Box::new(release));
         self

@@ -96,6 +96,15 @@ pub trait Driver: Send + Sync + 'static {
         let _ = (device, state);
     }
 
+    /// The ID data [`probe`](Self::probe) receives when the device's
+    /// [driver override](crate::DeviceModel::set_driver_override) forces this driver onto
+    /// a device that none of its IDs matches (Linux's probe then sees no ID). `None`, the
+    /// default, means the driver cannot be bound without an ID match: such an override
+    /// then binds nothing ([`Error::NoMatch`](crate::Error::NoMatch)).
+    fn override_info(&self) -> Option<&Self::IdInfo> {
+        None
+    }
+
     /// Whether explicit [`DeviceModel::bind`](crate::DeviceModel::bind) /
     /// [`unbind`](crate::DeviceModel::unbind) calls may bind or unbind this driver (the
     /// faux driver says no). Automatic binding and teardown are not affected.
@@ -103,6 +112,10 @@ pub trait Driver: Send + Sync + 'static {
         true
     }
 }
+
+/// The entry index of a bind forced by a driver override without an ID match: the bus
+/// decides with [`Bus::match_override`], the probe gets [`Driver::override_info`].
+pub(crate) const OVERRIDE_ENTRY: usize = usize::MAX;
 
 /// The type-erased face of a registered driver, stored in the model and in bound devices.
 pub(crate) trait ErasedDriver: Send + Sync {
@@ -223,6 +236,12 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
     }
 
     fn match_entry(&self, device: &Device, entry: usize) -> Match {
+        if entry == OVERRIDE_ENTRY {
+            return match self.driver.override_info() {
+                Some(_) => self.bus.match_override(device, self.driver.name()),
+                None => Match::No,
+            };
+        }
         match self.driver.id_table().get(entry) {
             Some(entry) => self.bus.match_id(device, &entry.id),
             None => Match::No,
@@ -230,12 +249,17 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
     }
 
     fn probe(&self, device: &Device<Core>, entry: usize) -> Result<Box<dyn Any + Send>> {
-        let Some(entry) = self.driver.id_table().get(entry) else {
+        let info = if entry == OVERRIDE_ENTRY {
+            self.driver.override_info()
+        } else {
+            self.driver.id_table().get(entry).map(|entry| &entry.info)
+        };
+        let Some(info) = info else {
             return Err(crate::Error::NoMatch {
                 device: device.name().into(),
             });
         };
-        let state = self.driver.probe(device, &entry.info)?;
+        let state = self.driver.probe(device, info)?;
         Ok(Box::new(state))
     }
 

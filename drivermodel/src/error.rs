@@ -127,6 +127,13 @@ pub enum Error {
         /// Why, in the driver's words.
         reason: String,
     },
+    /// A probe's answer "this device is not mine" (Linux `-ENODEV` / `-ENXIO`): the
+    /// core tries the next matching driver, in score order. Made with
+    /// [`Error::no_device`].
+    NoDevice {
+        /// Why, in the driver's words.
+        reason: String,
+    },
     /// A driver's own failure, returned by its probe.
     Driver {
         /// The driver's message.
@@ -221,6 +228,15 @@ impl Error {
         }
     }
 
+    /// A "not my device" answer with a reason, for use in
+    /// [`Driver::probe`](crate::Driver::probe): the core falls through to the next
+    /// matching driver.
+    pub fn no_device(reason: impl Into<String>) -> Self {
+        Self::NoDevice {
+            reason: reason.into(),
+        }
+    }
+
     /// A "not yet" answer with a reason, for use in [`Driver::probe`](crate::Driver::probe).
     pub fn defer(reason: impl Into<String>) -> Self {
         Self::Deferred {
@@ -285,6 +301,7 @@ impl fmt::Display for Error {
                 write!(formatter, "device {device:?} is being probed or unbound")
             }
             Self::NoMatch { device } => write!(formatter, "no driver matches device {device:?}"),
+            Self::NoDevice { reason } => write!(formatter, "not the driver's device: {reason}"),
             Self::ManualBindRefused { driver } => {
                 write!(
                     formatter,

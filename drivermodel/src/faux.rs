@@ -238,7 +238,10 @@ impl Builder {
         self
     }
 
-    /// The release hook, run once when the last counted reference is dropped.
+    /// The release hook, run once when the last counted reference is dropped. If the
+    /// device's add fails, the hook is dropped without running (no object existed); if
+    /// its probe fails, the object existed and the hook runs when the failed creation
+    /// deletes it.
     pub fn on_release(mut self, release: impl FnOnce() + Send + 'static) -> Self {
         self.device = self.device.on_release(release);
         self

@@ -260,8 +260,9 @@ impl DeviceModel {
     }
 
     /// Sets (`Some`) or clears (`None`) the driver override of `device`: while set, only
-    /// the driver of that name may bind it, automatically or explicitly. It does not
-    /// unbind a bound device.
+    /// the driver of that name may bind it, automatically or explicitly, and it may bind
+    /// even without an ID match (the bus can refuse; see [`binding`](crate::binding) for
+    /// the rule). It does not unbind a bound device, nor bind an unbound one by itself.
     ///
     /// # Errors
     ///

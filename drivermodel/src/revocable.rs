@@ -10,7 +10,7 @@
 //!   is set, the reader backs out and gets `None`; otherwise it holds a guard and the count
 //!   stays up until the guard drops.
 //! - The revoker ([`Revocable::revoke`]) sets the bit, then waits (through the
-//!   [`wait`](crate::wait) hook: spinning by default) until the count is zero, then drops
+//!   [`wait`] hook: spinning by default) until the count is zero, then drops
 //!   the value in place and sets the "dropped" bit. The last reader of a revoked value
 //!   wakes it.
 //! - A second revoker (two threads race: a [`Devres`](crate::Devres) dropped while its
@@ -97,12 +97,12 @@ impl<T> Revocable<T> {
     }
 
     /// Revokes the value: later [`try_access`](Self::try_access) calls fail, readers in
-    /// flight are waited for (through the [`wait`](crate::wait) hook), then the value is
+    /// flight are waited for (through the [`wait`] hook), then the value is
     /// dropped.
     ///
     /// Returns `true` if this call revoked it, `false` if it was already revoked. Either
     /// way the value has been dropped when this returns: when two threads race, the loser
-    /// waits (through the [`wait`](crate::wait) hook) until the winner has finished
+    /// waits (through the [`wait`] hook) until the winner has finished
     /// dropping it.
     pub fn revoke(&self) -> bool {
         let previous = self.state.fetch_or(REVOKED, Ordering::AcqRel);

@@ -1,7 +1,7 @@
 //! The one place where the crate waits: a hook the kernel may supply, spinning by default.
 //!
 //! Every wait of the crate is a loop "until a condition holds", and every such loop goes
-//! through [`wait_until`]. Without a hook it spins with [`core::hint::spin_loop`]. A kernel
+//! through one internal function. Without a hook it spins with [`core::hint::spin_loop`]. A kernel
 //! with a scheduler installs a [`WaitHook`] once at boot ([`set_hook`]) and can then yield,
 //! sleep or park the waiting thread; the crate calls the hook's [`wake`](WaitHook::wake)
 //! after every state change that can end a wait.

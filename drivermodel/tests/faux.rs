@@ -178,3 +178,35 @@ fn builder_creates_a_described_bound_device() {
     drop(board);
     assert!(model.is_quiescent());
 }
+
+/// The faux builder's release hook (issue 10.5): dropped without running when the add
+/// fails (no object), run once when the probe fails (the object existed).
+#[test]
+fn release_hook_runs_after_a_failed_probe_but_not_after_a_failed_add() {
+    let model = DeviceModel::new();
+    let released = Arc::new(AtomicUsize::new(0));
+    let counter = released.clone();
+    let error = faux::Registration::builder("bad/name")
+        .on_release(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .create(&model)
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidName { .. }));
+    assert_eq!(
+        released.load(Ordering::SeqCst),
+        0,
+        "no object: hook dropped"
+    );
+    let counter = released.clone();
+    let error = faux::Registration::builder("gpu")
+        .on_release(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .probe(|_| Err(Error::driver("no firmware")))
+        .create(&model)
+        .unwrap_err();
+    assert_eq!(error, Error::driver("no firmware"));
+    assert_eq!(released.load(Ordering::SeqCst), 1, "the object existed");
+    assert!(model.is_quiescent());
+}

@@ -65,16 +65,26 @@ fn plan() -> impl Strategy<Value = Plan> {
     let mask = || prop_oneof![3 => Just(0u8), 1 => 0..8u8];
     let suspend_fails = prop_oneof![7 => Just(false), 1 => Just(true)];
     let child = prop_oneof![3 => Just(false), 1 => Just(true)];
-    (0..=2u8, any::<bool>(), mask(), mask(), suspend_fails, child).prop_map(
-        |(actions, devres, fail_mask, defer_mask, suspend_fails, child)| Plan {
-            actions,
-            devres,
-            fail_mask,
-            defer_mask,
-            suspend_fails,
-            child,
-        },
+    (
+        0..=2u8,
+        any::<bool>(),
+        (mask(), mask(), mask()),
+        suspend_fails,
+        child,
     )
+        .prop_map(
+            |(actions, devres, (fail_mask, defer_mask, not_mine_mask), suspend_fails, child)| {
+                Plan {
+                    actions,
+                    devres,
+                    fail_mask,
+                    defer_mask,
+                    not_mine_mask,
+                    suspend_fails,
+                    child,
+                }
+            },
+        )
 }
 
 fn add() -> impl Strategy<Value = Op> {
@@ -419,6 +429,7 @@ fn scripted_sequences_agree() {
         devres,
         fail_mask,
         defer_mask: 0,
+        not_mine_mask: 0,
         suspend_fails: false,
         child: false,
     };

@@ -57,6 +57,16 @@ impl Bus for TestBus {
         compatible(device).map_or(KeySet::new(), |name| KeySet::one(MatchKey::from_name(name)))
     }
 
+    /// A device with the property `override = "refuse"` refuses drivers forced onto it
+    /// by a driver override; any other device accepts them (score 0).
+    fn match_override(&self, device: &Device, _driver: &str) -> Match {
+        if device.read_string("override").ok() == Some("refuse") {
+            Match::No
+        } else {
+            Match::Yes { score: 0 }
+        }
+    }
+
     fn match_id(&self, device: &Device, id: &TestId) -> Match {
         let Some(compatible) = compatible(device) else {
             return Match::No;

@@ -39,6 +39,9 @@ pub struct TestDriver {
     pub manual: bool,
     /// Suspend fails for the device of this name.
     pub fail_suspend: Option<String>,
+    /// The info a driver override forced without an ID match probes with
+    /// (`Driver::override_info`); `None`: cannot be forced.
+    pub forced: Option<u32>,
 }
 
 impl TestDriver {
@@ -50,6 +53,7 @@ impl TestDriver {
             probe: Box::new(|_, _, _| Ok(())),
             manual: true,
             fail_suspend: None,
+            forced: None,
         }
     }
 
@@ -82,6 +86,10 @@ impl Driver for TestDriver {
 
     fn id_table(&self) -> &[IdEntry<TestId, u32>] {
         &self.table
+    }
+
+    fn override_info(&self) -> Option<&u32> {
+        self.forced.as_ref()
     }
 
     fn probe(&self, device: &Device<Core>, info: &u32) -> Result<TestState> {

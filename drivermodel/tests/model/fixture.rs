@@ -37,6 +37,12 @@ pub const SCORES: [[Option<u32>; COMPATS as usize]; DRIVERS] = [
     [None, Some(2), Some(1), None],
 ];
 
+/// Which drivers may be forced onto a device by a driver override without an ID match
+/// (`Driver::override_info`); their probe then receives [`FORCED`].
+pub const FORCIBLE: [bool; DRIVERS] = [true, false, true];
+/// The ID data of a forced bind.
+pub const FORCED: u8 = 255;
+
 /// One thing that happened, tagged with the device's unique id (`uid`: the index of the
 /// successful add, never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -249,6 +255,10 @@ pub struct Plan {
     /// Bit `d` set: the probe by driver `d` defers ("not yet") after taking its
     /// resources (this wins over `fail_mask`).
     pub defer_mask: u8,
+    /// Bit `d` set: the probe by driver `d` answers "not my device" after taking its
+    /// resources (`defer_mask` wins over it, it wins over `fail_mask`): the next
+    /// matching driver is tried.
+    pub not_mine_mask: u8,
     /// The driver's suspend of this device fails (after logging).
     pub suspend_fails: bool,
     /// A successful probe adds a bus-less child device `c<uid>` and keeps its
@@ -262,12 +272,15 @@ pub enum Outcome {
     Bound,
     Fails,
     Defers,
+    NotMine,
 }
 
 impl Plan {
     pub fn outcome(&self, driver: usize) -> Outcome {
         if self.defer_mask & (1 << driver) != 0 {
             Outcome::Defers
+        } else if self.not_mine_mask & (1 << driver) != 0 {
+            Outcome::NotMine
         } else if self.fail_mask & (1 << driver) != 0 {
             Outcome::Fails
         } else {
@@ -400,6 +413,10 @@ impl Driver for ModelDriver {
         &self.table
     }
 
+    fn override_info(&self) -> Option<&u8> {
+        FORCIBLE[self.index].then_some(&FORCED)
+    }
+
     fn probe(&self, device: &Device<Core>, compat: &u8) -> Result<ModelState> {
         let Some(info) = info(device) else {
             return Err(Error::driver("device without DeviceInfo"));
@@ -431,6 +448,7 @@ impl Driver for ModelDriver {
             Outcome::Bound => {}
             Outcome::Fails => return Err(Error::driver("planned probe failure")),
             Outcome::Defers => return Err(Error::defer("planned deferral")),
+            Outcome::NotMine => return Err(Error::no_device("planned: not mine")),
         }
         let child = if plan.child {
             let model = device.model().ok_or_else(|| Error::driver("no model"))?;

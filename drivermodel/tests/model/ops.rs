@@ -188,6 +188,7 @@ pub fn error_name(error: &Error) -> &'static str {
         Error::GroupNotFound { .. } => "GroupNotFound",
         Error::DevresFull { .. } => "DevresFull",
         Error::Deferred { .. } => "Deferred",
+        Error::NoDevice { .. } => "NoDevice",
         Error::InvalidLink { .. } => "InvalidLink",
         Error::PowerFailed { .. } => "PowerFailed",
         _ => "unexpected error",

@@ -37,7 +37,9 @@ use std::collections::BTreeSet;
 
 use drivermodel::link::LinkFlags;
 
-use super::fixture::{CAPACITY, DRIVERS, Entry, Event, Outcome, Plan, PowerOp, SCORES, SLOTS};
+use super::fixture::{
+    CAPACITY, DRIVERS, Entry, Event, FORCED, FORCIBLE, Outcome, Plan, PowerOp, SCORES, SLOTS,
+};
 use super::ops::{How, Kind, LINK_FLAGS, Observed, Op, Target};
 
 /// A devres node.
@@ -160,12 +162,28 @@ pub struct Reference {
 }
 
 /// The highest-scoring registered driver for `compat`.
-fn best_driver(drivers: &[bool; DRIVERS], compat: u8) -> Option<usize> {
-    (0..DRIVERS)
+/// The registered drivers matching `compat`, best score first (scores are distinct per
+/// compatible ID), each with the ID data its probe receives.
+fn ranked_drivers(drivers: &[bool; DRIVERS], compat: u8) -> Vec<(usize, u8)> {
+    let mut ranked: Vec<(u32, usize)> = (0..DRIVERS)
         .filter(|&driver| drivers[driver])
         .filter_map(|driver| Some((SCORES[driver][usize::from(compat)]?, driver)))
-        .max()
-        .map(|(_, driver)| driver)
+        .collect();
+    ranked.sort_by(|left, right| right.cmp(left));
+    ranked
+        .into_iter()
+        .map(|(_, driver)| (driver, compat))
+        .collect()
+}
+
+/// The ID data driver `driver` probes a device of `compat` with, if it may bind it:
+/// its matching entry, or [`FORCED`] when the device's override names a forcible driver.
+fn info_for(driver: usize, compat: u8, driver_override: Option<usize>) -> Option<u8> {
+    match SCORES[driver][usize::from(compat)] {
+        Some(_) => Some(compat),
+        None if driver_override == Some(driver) && FORCIBLE[driver] => Some(FORCED),
+        None => None,
+    }
 }
 
 impl Reference {
@@ -264,11 +282,11 @@ impl Reference {
     /// A probe and what follows a successful one: the debug re-probe (a full unbind and
     /// a second probe), trying the `AUTOPROBE_CONSUMER` consumers, retrying deferred
     /// devices.
-    fn probe(&mut self, uid: usize, driver: usize) -> Result<(), &'static str> {
-        let mut result = self.probe_once(uid, driver);
+    fn probe(&mut self, uid: usize, driver: usize, info: u8) -> Result<(), &'static str> {
+        let mut result = self.probe_once(uid, driver, info);
         if result.is_ok() && self.debug_reprobe {
             self.unbind(uid);
-            result = self.probe_once(uid, driver);
+            result = self.probe_once(uid, driver, info);
         }
         if result.is_ok() {
             let consumers: Vec<usize> = self
@@ -289,7 +307,7 @@ impl Reference {
 
     /// The probe flow: a consumer defers (no events) while a supplier of a managed link
     /// is unbound; the devres list must be empty.
-    fn probe_once(&mut self, uid: usize, driver: usize) -> Result<(), &'static str> {
+    fn probe_once(&mut self, uid: usize, driver: usize, info: u8) -> Result<(), &'static str> {
         let supplier_unbound = self
             .live_links()
             .filter(|link| link.consumer == uid && link.managed())
@@ -303,12 +321,12 @@ impl Reference {
         }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        let (compat, plan) = (self.devices[uid].compat, self.devices[uid].plan);
+        let plan = self.devices[uid].plan;
         self.event(uid, Event::Bind, Some(driver));
         self.emit(Entry::Probe {
             device: uid,
             driver,
-            compat,
+            compat: info,
         });
         for _ in 0..plan.actions {
             let id = self.next_id();
@@ -332,6 +350,9 @@ impl Reference {
                 if outcome == Outcome::Defers {
                     self.devices[uid].deferred = true;
                     return Err("Deferred");
+                }
+                if outcome == Outcome::NotMine {
+                    return Err("NoDevice");
                 }
                 return Err("Driver");
             }
@@ -384,13 +405,30 @@ impl Reference {
         if self.devices[uid].lifecycle != Lifecycle::Registered {
             return Err("DeviceDeleted");
         }
-        let driver = self.choose(uid, None)?;
-        self.probe(uid, driver)
+        let ranked = self.choose(uid, None)?;
+        self.probe_ranked(uid, ranked)
     }
 
-    /// The driver a bind of `uid` uses: the `requested` one or the override (they must
-    /// agree), which must be registered and match; else the best registered match.
-    fn choose(&self, uid: usize, requested: Option<usize>) -> Result<usize, &'static str> {
+    /// Probes the ranked drivers in order while a probe answers "not my device".
+    fn probe_ranked(&mut self, uid: usize, ranked: Vec<(usize, u8)>) -> Result<(), &'static str> {
+        let mut result = Err("NoMatch");
+        for (driver, info) in ranked {
+            result = self.probe(uid, driver, info);
+            if result != Err("NoDevice") {
+                break;
+            }
+        }
+        result
+    }
+
+    /// The drivers a bind of `uid` tries, in order, with their ID data: the `requested`
+    /// one or the override (they must agree), which must be registered and match (or be
+    /// forced by the override); else every registered match, best first.
+    fn choose(
+        &self,
+        uid: usize,
+        requested: Option<usize>,
+    ) -> Result<Vec<(usize, u8)>, &'static str> {
         let device = &self.devices[uid];
         let only = match (requested, device.driver_override) {
             (Some(requested), Some(allowed)) if requested != allowed => return Err("NoMatch"),
@@ -398,10 +436,16 @@ impl Reference {
         };
         let chosen = match only {
             Some(driver) if !self.drivers[driver] => return Err("DriverNotRegistered"),
-            Some(driver) => SCORES[driver][usize::from(device.compat)].map(|_| driver),
-            None => best_driver(&self.drivers, device.compat),
+            Some(driver) => info_for(driver, device.compat, device.driver_override)
+                .map(|info| (driver, info))
+                .into_iter()
+                .collect(),
+            None => ranked_drivers(&self.drivers, device.compat),
         };
-        chosen.ok_or("NoMatch")
+        if chosen.is_empty() {
+            return Err("NoMatch");
+        }
+        Ok(chosen)
     }
 
     /// The unbind flow: the bound consumers of managed links first (recursively, oldest
@@ -670,9 +714,9 @@ impl Reference {
                         && device.on_bus()
                         && device.binding.is_none()
                         && device.driver_override.is_none_or(|only| only == driver)
-                        && SCORES[driver][usize::from(device.compat)].is_some()
+                        && let Some(info) = info_for(driver, device.compat, device.driver_override)
                     {
-                        let _ = self.probe(uid, driver);
+                        let _ = self.probe(uid, driver, info);
                     }
                 }
                 Observed::Ok
@@ -950,7 +994,7 @@ impl Reference {
             Ok(chosen) => chosen,
             Err(error) => return Observed::Err(error),
         };
-        match self.probe(uid, chosen) {
+        match self.probe_ranked(uid, chosen) {
             Ok(()) => Observed::Ok,
             Err(error) => Observed::Err(error),
         }
