@@ -34,7 +34,11 @@ fn vkms(model: &DeviceModel, name: &str) -> Result<Vkms, Failure> {
         model,
         name,
         vkms::Options {
-            modes: Mode::new(64, 48, 60).into_iter().collect(),
+            // A larger mode too, offered but bigger than the test's framebuffer.
+            modes: [Mode::new(64, 48, 60), Mode::new(128, 96, 60)]
+                .into_iter()
+                .flatten()
+                .collect(),
             cursor: true,
         },
     )
@@ -201,6 +205,10 @@ kernel_test! {
         refused!(
             client.commit(&Request::new().set_mode(objects.crtc, Some(Mode::new(128, 96, 60).map_err(failure)?))),
             Error::FramebufferTooSmall { .. }
+        );
+        refused!(
+            client.commit(&Request::new().set_mode(objects.crtc, Some(Mode::new(4096, 4096, 1000).map_err(failure)?))),
+            Error::InvalidMode { reason: "not in the connector's mode list" }
         );
         // Test-only commits of a valid change change nothing either.
         client

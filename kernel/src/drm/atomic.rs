@@ -9,7 +9,8 @@
 //! hardware through [`Driver::atomic_commit`](super::Driver::atomic_commit) inside the
 //! unplug guard. Any error leaves the current state untouched.
 
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use super::device::Device;
 use super::error::{Error, Result};
@@ -19,7 +20,7 @@ use super::framebuffer::Framebuffer;
 use super::mode::Mode;
 use super::mode_config::Lookup;
 use super::rect::Rect;
-use super::vblank::EventQueue;
+use super::vblank::{EventKind, EventQueue, Pending};
 
 pub use kernel_core::display::atomic::{CURSOR_MAX, MAX_DAMAGE_CLIPS};
 
@@ -147,13 +148,14 @@ impl Device {
 
     /// Builds, checks and commits a new state: `update` edits a copy of the current one
     /// (resolving the caller's IDs), `damage` lists changed areas of the primary
-    /// framebuffer (`None`: everything), `event` arms a flip-complete event.
+    /// framebuffer (`None`: everything), `event` asks for a flip-complete event in a
+    /// client's queue (its room is reserved before anything changes).
     pub(crate) fn atomic(
         &self,
         update: impl FnOnce(&Lookup<'_>, &mut State) -> Result<()>,
         damage: Option<&[Rect]>,
         test_only: bool,
-        event: Option<(Weak<EventQueue>, u64)>,
+        event: Option<(&Arc<EventQueue>, u64)>,
     ) -> Result<()> {
         if self.is_unplugged() {
             return Err(Error::Unplugged);
@@ -165,29 +167,40 @@ impl Device {
                 limit: MAX_DAMAGE_CLIPS as u32,
             });
         }
-        let old = self.mode_config().transaction(|lookup, current| {
+        let committed = self.mode_config().transaction(|lookup, current| {
             let mut new = current.clone();
             update(lookup, &mut new)?;
             check(self, &new)?;
-            if event.is_some() {
-                if !new.active {
-                    return Err(Error::InvalidConfiguration {
-                        reason: "event on an inactive CRTC",
-                    });
+            let pending = match event {
+                Some((queue, user_data)) => {
+                    if !new.active {
+                        return Err(Error::InvalidConfiguration {
+                            reason: "event on an inactive CRTC",
+                        });
+                    }
+                    if self.vblank().flip_pending() {
+                        return Err(Error::Busy);
+                    }
+                    Some(Pending::new(queue, EventKind::FlipComplete, user_data)?)
                 }
-                if self.vblank().flip_pending() {
-                    return Err(Error::Busy);
-                }
-            }
+                None => None,
+            };
             if test_only {
                 return Ok(None);
             }
             let clipped = match damage {
-                Some(clips) if same_scanout(current, &new) => Some(clip_damage(
-                    clips,
-                    new.primary.source,
-                    new.primary.destination,
-                )),
+                Some(clips) if same_scanout(current, &new) => {
+                    let mut clipped = Vec::new();
+                    clipped
+                        .try_reserve_exact(clips.len())
+                        .map_err(|_| Error::OutOfMemory)?;
+                    clipped.extend(clip_damage(
+                        clips,
+                        new.primary.source,
+                        new.primary.destination,
+                    ));
+                    Some(clipped)
+                }
                 _ => None,
             };
             let hardware = self.enter().ok_or(Error::Unplugged)?;
@@ -200,14 +213,14 @@ impl Device {
                 },
             )?;
             drop(hardware);
-            Ok(Some(core::mem::replace(current, new)))
+            Ok(Some((core::mem::replace(current, new), pending)))
         })?;
-        let Some(old) = old else {
+        let Some((old, pending)) = committed else {
             return Ok(()); // test only
         };
         drop(old);
-        if let Some((queue, user_data)) = event {
-            self.send_flip_event(queue, user_data)?;
+        if let Some(pending) = pending {
+            self.send_flip_event(pending)?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::device::Device;
 use super::error::{Error, Result};
+use super::quota::{self, Charge, Quota};
 use super::rect::Rect;
 
 pub use kernel_core::display::layout::MAX_BUFFER_BYTES;
@@ -40,28 +41,29 @@ pub struct Buffer {
     height: u32,
     pitch: u32,
     memory: spin::Mutex<Vec<u32>>,
+    /// Refunded to the client's and the device's quotas when the memory goes.
+    _charges: [Charge; 2],
 }
 
 impl Buffer {
-    /// Allocates a zeroed buffer; see [`dumb_layout`].
+    /// Allocates a zeroed buffer (see [`dumb_layout`]) charged to `quotas` (the
+    /// client's and the device's), outside the heap reserve ([`super::quota`]).
     ///
     /// # Errors
     ///
-    /// As [`dumb_layout`], or [`Error::OutOfMemory`].
-    pub fn new(width: u32, height: u32, bpp: u32) -> Result<Self> {
+    /// As [`dumb_layout`], [`Error::QuotaExceeded`], [`Error::HeapReserve`],
+    /// [`Error::OutOfMemory`].
+    pub fn new(width: u32, height: u32, bpp: u32, quotas: [&Arc<Quota>; 2]) -> Result<Self> {
         let (pitch, size) = dumb_layout(width, height, bpp)?;
-        let words = (size / 4) as usize;
-        let mut memory = Vec::new();
-        memory
-            .try_reserve_exact(words)
-            .map_err(|_| Error::OutOfMemory)?;
-        memory.resize(words, 0);
+        let charges = [quotas[0].charge(size)?, quotas[1].charge(size)?];
+        let memory = quota::zeroed_words((size / 4) as usize)?;
         LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             width,
             height,
             pitch,
             memory: spin::Mutex::new(memory),
+            _charges: charges,
         })
     }
 

@@ -13,7 +13,6 @@
 //! (destroying buffers, removing framebuffers, dropping the client) keep working, so a
 //! client can always let go of what it holds.
 
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -28,6 +27,7 @@ use super::framebuffer::Framebuffer;
 use super::mode::Mode;
 use super::mode_config::{Lookup, Objects};
 use super::object::{Kind, Table};
+use super::quota::{self, Quota};
 use super::rect::Rect;
 use super::vblank::{Event, EventQueue};
 
@@ -100,6 +100,7 @@ pub struct Client {
     owner: u32,
     framebuffers: spin::Mutex<Vec<u32>>,
     events: Arc<EventQueue>,
+    buffer_quota: Arc<Quota>,
 }
 
 impl fmt::Debug for Client {
@@ -219,7 +220,8 @@ impl Client {
             handles: spin::Mutex::new(handles),
             owner,
             framebuffers: spin::Mutex::new(Vec::new()),
-            events: Arc::new(spin::Mutex::new(VecDeque::new())),
+            events: Arc::new(EventQueue::new()),
+            buffer_quota: Quota::new("client buffer memory", quota::CLIENT_BUFFER_LIMIT),
         })
     }
 
@@ -335,7 +337,8 @@ impl Client {
     /// [`Error::OutOfMemory`].
     pub fn create_dumb(&self, width: u32, height: u32, bpp: u32) -> Result<DumbBuffer> {
         self.live()?;
-        let buffer = Arc::new(Buffer::new(width, height, bpp)?);
+        let quotas = [&self.buffer_quota, self.device.buffer_quota()];
+        let buffer = Arc::new(Buffer::new(width, height, bpp, quotas)?);
         let (pitch, size) = (buffer.pitch(), buffer.size());
         let handle = self.handles.lock().insert_with(|_| buffer)?;
         Ok(DumbBuffer {
@@ -449,9 +452,7 @@ impl Client {
     /// [`Error::Busy`] if an event is asked while a flip is pending.
     pub fn commit(&self, request: &Request) -> Result<()> {
         let objects = self.device.objects();
-        let queue = request
-            .event
-            .map(|user_data| (Arc::downgrade(&self.events), user_data));
+        let queue = request.event.map(|user_data| (&self.events, user_data));
         self.device.atomic(
             |lookup, new| {
                 if let Some((crtc, mode)) = request.mode {
@@ -571,13 +572,12 @@ impl Client {
     /// [`Error::InvalidConfiguration`] when the CRTC is off.
     pub fn request_vblank(&self, user_data: u64) -> Result<()> {
         self.live()?;
-        self.device
-            .arm_vblank_event(Arc::downgrade(&self.events), user_data)
+        self.device.arm_vblank_event(&self.events, user_data)
     }
 
     /// Takes the oldest queued event (`read`).
     pub fn read_event(&self) -> Option<Event> {
-        self.events.lock().pop_front()
+        self.events.pop()
     }
 
     /// Waits up to `timeout_micros` for an event.

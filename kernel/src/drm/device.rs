@@ -42,6 +42,7 @@ use super::error::{Error, Result};
 use super::managed::Managed;
 use super::mode::Mode;
 use super::mode_config::{Config, ModeConfig, Objects};
+use super::quota::{self, Quota};
 use super::vblank::Vblank;
 use crate::arch::time;
 
@@ -84,6 +85,7 @@ pub struct Device {
     mode_config: ModeConfig,
     vblank: Vblank,
     managed: Managed,
+    buffer_quota: Arc<Quota>,
 }
 
 impl fmt::Debug for Device {
@@ -128,6 +130,7 @@ impl Device {
             mode_config,
             vblank: Vblank::new(),
             managed: Managed::new(),
+            buffer_quota: Quota::new("device buffer memory", quota::DEVICE_BUFFER_LIMIT),
         });
         REGISTERED.lock().insert(minor, Arc::downgrade(&device));
         let first = device.clone();
@@ -178,6 +181,11 @@ impl Device {
 
     pub(crate) fn managed(&self) -> &Managed {
         &self.managed
+    }
+
+    /// The quota on the dumb-buffer memory of all the device's clients.
+    pub fn buffer_quota(&self) -> &Arc<Quota> {
+        &self.buffer_quota
     }
 
     /// Whether the driver has a vblank source.

@@ -135,6 +135,29 @@ pub enum Error {
     IdsExhausted,
     /// An allocation failed.
     OutOfMemory,
+    /// A client's or a device's buffer memory would exceed its quota.
+    QuotaExceeded {
+        /// Whose quota ("client buffer memory", "device buffer memory").
+        what: &'static str,
+        /// Bytes asked for.
+        requested: u64,
+        /// Bytes held already.
+        used: u64,
+        /// The quota.
+        limit: u64,
+    },
+    /// The allocation would take heap memory the kernel keeps in reserve.
+    HeapReserve {
+        /// Bytes asked for.
+        requested: u64,
+        /// Bytes display allocations may still take.
+        available: u64,
+    },
+    /// The client's event queue is full (unread plus armed events).
+    EventQueueFull {
+        /// The most events a queue holds.
+        limit: usize,
+    },
     /// The driver model refused (registering the device's devres action, ...).
     DriverModel(drivermodel::Error),
     /// The driver's own failure.
@@ -213,6 +236,26 @@ impl fmt::Display for Error {
             Self::TimedOut => write!(formatter, "timed out"),
             Self::IdsExhausted => write!(formatter, "object IDs exhausted"),
             Self::OutOfMemory => write!(formatter, "out of memory"),
+            Self::QuotaExceeded {
+                what,
+                requested,
+                used,
+                limit,
+            } => write!(
+                formatter,
+                "{what}: {requested} more bytes would exceed the limit of {limit} ({used} in use)"
+            ),
+            Self::HeapReserve {
+                requested,
+                available,
+            } => write!(
+                formatter,
+                "{requested} bytes would take the kernel's heap reserve ({available} bytes left for display buffers)"
+            ),
+            Self::EventQueueFull { limit } => write!(
+                formatter,
+                "event queue full ({limit} unread or pending events): read events first"
+            ),
             Self::DriverModel(error) => write!(formatter, "driver model: {error}"),
             Self::Driver { message } => write!(formatter, "driver: {message}"),
         }

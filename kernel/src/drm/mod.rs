@@ -19,6 +19,7 @@
 //! | [`object`] | ID namespaces | `drm_mode_object.c` |
 //! | [`format`], [`rect`], [`mode`], [`edid`], [`crc`] | the pure logic, from `kernel_core::display` (host-tested): fourcc formats, rectangles, modes, EDID, CRC-32 | `drm_fourcc.c`, `drm_rect.c`, `drm_modes.c`, `drm_edid.c` |
 //! | [`clients`] | in-kernel clients: the on-screen log | `clients/drm_log.c` |
+//! | [`quota`] | buffer-memory quotas of clients and devices, the heap reserve | |
 //! | [`counts`] | live-object counters | |
 //! | [`error`] | the one [`Error`] | |
 //!
@@ -50,6 +51,7 @@ pub mod framebuffer;
 pub mod managed;
 pub mod mode_config;
 pub mod object;
+pub mod quota;
 pub mod vblank;
 
 pub use kernel_core::display::{crc, edid, format, mode, rect};

@@ -6,9 +6,19 @@
 //! "fake vblank". Events go to the client's queue through a weak reference, so a client
 //! that is gone simply does not get them. The counter, the armed events and their lock
 //! belong to [`Vblank`]; everything else calls its methods.
+//!
+//! # Bounded event space
+//!
+//! A client's [`EventQueue`] holds at most [`MAX_EVENTS`] events, counting the unread
+//! ones and those armed for a coming vblank (Linux bounds a file's event space the same
+//! way, 4 KiB, and refuses with `-ENOMEM`). Space is reserved when the event is asked
+//! for (a page flip, a commit with an event, a vblank request), so a full queue refuses
+//! the request with [`Error::EventQueueFull`] and changes nothing, and delivery never
+//! allocates nor drops an event. Reading events frees their space; an armed event that
+//! is never delivered (unplug, a failed commit) gives its space back.
 
 use alloc::collections::VecDeque;
-use alloc::sync::Weak;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
 use super::device::Device;
@@ -37,14 +47,117 @@ pub struct Event {
     pub user_data: u64,
 }
 
-/// A client's event queue.
-pub(crate) type EventQueue = spin::Mutex<VecDeque<Event>>;
+/// The most events a client's queue holds, unread and armed together.
+pub const MAX_EVENTS: usize = 64;
 
-/// An event armed for a coming vblank.
+struct Queue {
+    events: VecDeque<Event>,
+    armed: usize,
+}
+
+/// A client's event queue, bounded by [`MAX_EVENTS`].
+pub(crate) struct EventQueue {
+    inner: spin::Mutex<Queue>,
+}
+
+impl core::fmt::Debug for EventQueue {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let inner = self.inner.lock();
+        formatter
+            .debug_struct("EventQueue")
+            .field("unread", &inner.events.len())
+            .field("armed", &inner.armed)
+            .finish()
+    }
+}
+
+impl EventQueue {
+    /// An empty queue.
+    pub(crate) const fn new() -> Self {
+        Self {
+            inner: spin::Mutex::new(Queue {
+                events: VecDeque::new(),
+                armed: 0,
+            }),
+        }
+    }
+
+    /// Reserves room for one more event (see the module docs).
+    fn reserve(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        let taken = inner.events.len() + inner.armed;
+        if taken >= MAX_EVENTS {
+            return Err(Error::EventQueueFull { limit: MAX_EVENTS });
+        }
+        let additional = inner.armed + 1;
+        inner
+            .events
+            .try_reserve(additional)
+            .map_err(|_| Error::OutOfMemory)?;
+        inner.armed += 1;
+        Ok(())
+    }
+
+    /// Queues an event into reserved room.
+    fn deliver(&self, event: Event) {
+        let mut inner = self.inner.lock();
+        inner.armed = inner.armed.saturating_sub(1);
+        inner.events.push_back(event);
+    }
+
+    /// Gives reserved room back.
+    fn cancel(&self) {
+        let mut inner = self.inner.lock();
+        inner.armed = inner.armed.saturating_sub(1);
+    }
+
+    /// Takes the oldest unread event.
+    pub(crate) fn pop(&self) -> Option<Event> {
+        self.inner.lock().events.pop_front()
+    }
+}
+
+/// An event asked for, with its room reserved in the client's queue; dropping it
+/// undelivered gives the room back.
 pub(crate) struct Pending {
-    pub(crate) queue: Weak<EventQueue>,
-    pub(crate) kind: EventKind,
-    pub(crate) user_data: u64,
+    queue: Option<Weak<EventQueue>>,
+    kind: EventKind,
+    user_data: u64,
+}
+
+impl Pending {
+    /// Reserves room in `queue` for an event of `kind`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EventQueueFull`], [`Error::OutOfMemory`].
+    pub(crate) fn new(queue: &Arc<EventQueue>, kind: EventKind, user_data: u64) -> Result<Self> {
+        queue.reserve()?;
+        Ok(Self {
+            queue: Some(Arc::downgrade(queue)),
+            kind,
+            user_data,
+        })
+    }
+
+    fn deliver(mut self, crtc: u32, sequence: u64) {
+        if let Some(queue) = self.queue.take().and_then(|queue| queue.upgrade()) {
+            queue.deliver(Event {
+                kind: self.kind,
+                crtc,
+                sequence,
+                user_data: self.user_data,
+            });
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(queue) = self.queue.take().and_then(|queue| queue.upgrade()) {
+            queue.cancel();
+        }
+    }
 }
 
 struct Inner {
@@ -133,14 +246,7 @@ impl Vblank {
 /// Queues each of `pending` on its client's queue, if the client still exists.
 pub(crate) fn deliver(crtc: u32, sequence: u64, pending: impl IntoIterator<Item = Pending>) {
     for event in pending {
-        if let Some(queue) = event.queue.upgrade() {
-            queue.lock().push_back(Event {
-                kind: event.kind,
-                crtc,
-                sequence,
-                user_data: event.user_data,
-            });
-        }
+        event.deliver(crtc, sequence);
     }
 }
 
@@ -158,7 +264,7 @@ impl Device {
     }
 
     /// Arms a vblank event for a client (`drm_wait_vblank` with an event).
-    pub(crate) fn arm_vblank_event(&self, queue: Weak<EventQueue>, user_data: u64) -> Result<()> {
+    pub(crate) fn arm_vblank_event(&self, queue: &Arc<EventQueue>, user_data: u64) -> Result<()> {
         if !self.has_vblank() {
             return Err(Error::NotSupported { what: "vblank" });
         }
@@ -167,21 +273,13 @@ impl Device {
                 reason: "vblank wait on an inactive CRTC",
             });
         }
-        self.vblank().arm(Pending {
-            queue,
-            kind: EventKind::Vblank,
-            user_data,
-        })
+        self.vblank()
+            .arm(Pending::new(queue, EventKind::Vblank, user_data)?)
     }
 
     /// Completes or arms a commit's flip-complete event: armed for the next vblank with a
     /// vblank source, delivered at once (a fake vblank) without.
-    pub(crate) fn send_flip_event(&self, queue: Weak<EventQueue>, user_data: u64) -> Result<()> {
-        let pending = Pending {
-            queue,
-            kind: EventKind::FlipComplete,
-            user_data,
-        };
+    pub(crate) fn send_flip_event(&self, pending: Pending) -> Result<()> {
         if self.has_vblank() {
             self.vblank().arm(pending)
         } else {

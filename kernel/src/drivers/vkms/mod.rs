@@ -12,6 +12,13 @@
 //! client drops it; the faux device is deleted at once regardless, and its parent
 //! reference is put with the display's last reference.
 //!
+//! # Modes
+//!
+//! A virtual display has no timing limits of its own, so `mode_valid` accepts exactly
+//! the connector's modes ([`Options::modes`]); anything else is refused before the
+//! output frame is allocated (which comes from outside the heap reserve,
+//! [`drm::quota`]).
+//!
 //! # Vblank and composition
 //!
 //! While the CRTC is active, a vblank is due every `1 / refresh` seconds of TSC time.
@@ -22,7 +29,9 @@
 //!
 //! Composition, for each pixel of the mode: start from black; the primary plane's pixel
 //! (its top byte ignored) replaces it; the cursor plane (ARGB8888, straight alpha `a`)
-//! blends over it per channel as `(cursor × a + below × (255 − a) + 127) / 255`. The
+//! blends over it per channel as `(cursor × a + below × (255 − a) + 127) / 255`, placed
+//! by `kernel_core::display::rect::place`, which clips in `i64` (a cursor anywhere in
+//! `i32` is composed or skipped, never overflowed). The
 //! frame's top bytes are 0. The CRC is [`drm::crc::Crc32`] over the frame's pixels as
 //! little-endian bytes, row by row.
 
@@ -96,11 +105,19 @@ struct Output {
 #[derive(Debug)]
 struct Driver {
     output: Arc<spin::Mutex<Output>>,
+    /// The connector's modes: the only ones `mode_valid` accepts.
+    modes: Vec<Mode>,
 }
 
 impl drm::Driver for Driver {
     fn name(&self) -> &'static str {
         "vkms"
+    }
+
+    /// Only the connector's modes: a virtual display has no timing limits of its own,
+    /// so without this check any mode up to 8192×8192 at 1000 Hz would be composed.
+    fn mode_valid(&self, mode: &Mode) -> drm::Result<()> {
+        Ok(drm::mode::offered(&self.modes, mode)?)
     }
 
     fn atomic_commit(&self, _hardware: &Hardware<'_>, commit: &Commit<'_>) -> drm::Result<()> {
@@ -111,12 +128,7 @@ impl drm::Driver for Driver {
         match commit.new.mode.filter(|_| commit.new.active) {
             Some(mode) => {
                 let pixels = (mode.width() * mode.height()) as usize;
-                let mut frame = Vec::new();
-                frame
-                    .try_reserve_exact(pixels)
-                    .map_err(|_| drm::Error::OutOfMemory)?;
-                frame.resize(pixels, 0);
-                output.frame = frame;
+                output.frame = drm::quota::zeroed_words(pixels)?;
                 output.period = time::counter_hz() / u64::from(mode.refresh_hz());
                 output.deadline = time::counter() + output.period;
             }
@@ -216,6 +228,7 @@ impl Vkms {
             faux.device(),
             Driver {
                 output: output.clone(),
+                modes: options.modes.clone(),
             },
             drm::Config {
                 connector_type: "Virtual",
