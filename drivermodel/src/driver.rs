@@ -100,7 +100,7 @@ pub trait Driver: Send + Sync + 'static {
     /// [driver override](crate::DeviceModel::set_driver_override) forces this driver onto
     /// a device that none of its IDs matches (Linux's probe then sees no ID). `None`, the
     /// default, means the driver cannot be bound without an ID match: such an override
-    /// then binds nothing ([`Error::NoMatch`](crate::Error::NoMatch)).
+    /// then binds nothing ([`Error::NoMatch`]).
     fn override_info(&self) -> Option<&Self::IdInfo> {
         None
     }

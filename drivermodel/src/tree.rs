@@ -22,7 +22,7 @@
 //! could share a name. Such an add fails with [`Error::PathTaken`], as Linux refuses a
 //! duplicate sysfs entry: the first device keeps its path, the second is never created.
 //! Paths never change while a device is registered (its name, bus and parent are fixed),
-//! so [`DeviceModel::find_by_path`] finds each registered device by its path, and the
+//! so [`DeviceModel::find_by_path`](crate::DeviceModel::find_by_path) finds each registered device by its path, and the
 //! path in an [`Event`](crate::event::Event) names one device.
 //!
 //! ```

@@ -15,9 +15,9 @@
 //!   [`shell`]: the serial shell, the kernel's stand-in for sysfs;
 //! - [`drm`]: the display subsystem; [`demo`]: the boot demo, a user of it beside the
 //!   drivers; [`counters`]: every live-object counter, read by the shell and the tests;
-//! - [`test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`, the
+//! - [`mod@test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`, the
 //!   restart after a test that ends the boot);
-//! - [`print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
+//! - [`mod@print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
 //! - `panic`: the panic handler.
 //!
 //! Boot log contract (the host tool relies on it): one line

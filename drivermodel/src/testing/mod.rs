@@ -22,9 +22,9 @@
 //!
 //! | [`FaultPoint`] | what fails | the error, unless set with [`Faults::fail_nth_with`] |
 //! |---|---|---|
-//! | [`DevresAdd`](FaultPoint::DevresAdd) | any node added to a devres list: an action, a managed allocation, a [`Devres`](crate::Devres), a group marker | [`Error::OutOfMemory`] |
-//! | [`Probe`](FaultPoint::Probe) | a probe (the faux driver's too): the core fails it without calling the driver, and handles it like any failed probe (devres released, a `NotBound` event) | [`Error::OutOfMemory`] |
-//! | [`Alloc`](FaultPoint::Alloc) | a managed allocation: [`devres::List::alloc`](crate::devres::List::alloc), [`alloc_keyed`](crate::devres::List::alloc_keyed), [`Devres::new`](crate::Devres::new) | [`Error::OutOfMemory`] |
+//! | [`DevresAdd`](FaultPoint::DevresAdd) | any node added to a devres list: an action, a managed allocation, a [`Devres`](crate::Devres), a group marker | [`Error::OutOfMemory`](crate::Error::OutOfMemory) |
+//! | [`Probe`](FaultPoint::Probe) | a probe (the faux driver's too): the core fails it without calling the driver, and handles it like any failed probe (devres released, a `NotBound` event) | [`Error::OutOfMemory`](crate::Error::OutOfMemory) |
+//! | [`Alloc`](FaultPoint::Alloc) | a managed allocation: [`devres::List::alloc`](crate::devres::List::alloc), [`alloc_keyed`](crate::devres::List::alloc_keyed), [`Devres::new`](crate::Devres::new) | [`Error::OutOfMemory`](crate::Error::OutOfMemory) |
 //!
 //! A managed allocation passes both its own point and the devres-add point.
 //!

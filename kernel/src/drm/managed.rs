@@ -3,7 +3,7 @@
 //!
 //! They run newest first when the last reference to the [`Device`] goes, before the
 //! driver object and the parent reference are dropped (see [`super::device`]). The list
-//! and its lock belong to [`Managed`]; the device only calls its methods.
+//! and its lock belong to `Managed`; the device only calls its methods.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;

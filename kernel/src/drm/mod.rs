@@ -20,7 +20,7 @@
 //! | [`format`], [`rect`], [`mode`], [`edid`], [`crc`] | the pure logic, from `kernel_core::display` (host-tested): fourcc formats, rectangles, modes, EDID, CRC-32 | `drm_fourcc.c`, `drm_rect.c`, `drm_modes.c`, `drm_edid.c` |
 //! | [`clients`] | in-kernel clients: the on-screen log | `clients/drm_log.c` |
 //! | [`quota`] | buffer-memory quotas of clients and devices, the heap reserve | |
-//! | [`counts`] | live-object counters | |
+//! | [`mod@counts`] | live-object counters | |
 //! | [`error`] | the one [`Error`] | |
 //!
 //! Drivers: `crate::drivers::vkms` (virtual, on a faux device; composes its planes and

@@ -1,10 +1,10 @@
 //! Mode configuration (Linux's `drm_mode_config.c` with `drm_mode_object.c`'s lookup):
 //! the pipeline's static description, its mode objects and framebuffers by ID, and the
-//! current atomic state, under one lock that [`ModeConfig`] owns.
+//! current atomic state, under one lock that `ModeConfig` owns.
 //!
-//! Callers never take that lock: they look objects up through [`ModeConfig::lookup`],
+//! Callers never take that lock: they look objects up through `ModeConfig::lookup`,
 //! add and remove framebuffers through its methods, and the atomic commit
-//! ([`super::atomic`]) replaces the state inside [`ModeConfig::transaction`].
+//! ([`super::atomic`]) replaces the state inside `ModeConfig::transaction`.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

@@ -2,7 +2,7 @@
 //! device, and a heap reserve that display allocations never take.
 //!
 //! Every allocation whose size a client chooses (dumb buffers; vkms's output frame, sized
-//! by the mode) goes through [`zeroed_words`], which refuses to dip into the last
+//! by the mode) goes through `zeroed_words`, which refuses to dip into the last
 //! [`HEAP_RESERVE`] bytes of the heap and allocates fallibly; a dumb buffer is also
 //! charged to its client's and its device's [`Quota`], and refunded when the buffer's
 //! memory is freed (which may be long after the client or the device went: the charge

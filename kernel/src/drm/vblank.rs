@@ -1,15 +1,15 @@
 //! Vblank counting and completion events (Linux's `drm_vblank.c`).
 //!
-//! A device's [`Vblank`] counts vblanks and holds the events armed for the next one
+//! A device's `Vblank` counts vblanks and holds the events armed for the next one
 //! (page flips, client vblank requests). [`Device::handle_vblank`] is what a driver with
 //! a vblank source calls; without one, a commit's flip event completes at once with a
 //! "fake vblank". Events go to the client's queue through a weak reference, so a client
 //! that is gone simply does not get them. The counter, the armed events and their lock
-//! belong to [`Vblank`]; everything else calls its methods.
+//! belong to `Vblank`; everything else calls its methods.
 //!
 //! # Bounded event space
 //!
-//! A client's [`EventQueue`] holds at most [`MAX_EVENTS`] events, counting the unread
+//! A client's `EventQueue` holds at most [`MAX_EVENTS`] events, counting the unread
 //! ones and those armed for a coming vblank (Linux bounds a file's event space the same
 //! way, 4 KiB, and refuses with `-ENOMEM`). Space is reserved when the event is asked
 //! for (a page flip, a commit with an event, a vblank request), so a full queue refuses

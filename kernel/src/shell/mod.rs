@@ -1,7 +1,7 @@
 //! A small shell on the serial console: the kernel's stand-in for sysfs.
 //!
 //! The pure parts live in `kernel_core::shell` and are host-tested there:
-//! [`LineEditor`] turns typed bytes into an exact line or a [`Refusal`] (lost input,
+//! [`LineEditor`] turns typed bytes into an exact line or a `Refusal` (lost input,
 //! invalid byte at column N, too long), and [`parse()`] turns a line into a [`Command`].
 //! Here, [`execute`] runs a command against a [`DeviceModel`] and writes the answer to
 //! any `fmt::Write`, so tests feed it strings; [`Shell`] joins the two over console

@@ -51,7 +51,7 @@ impl core::error::Error for TableFull {}
 ///
 /// # Errors
 ///
-/// [`TableFull`] when [`CAPACITY`] probes are registered already.
+/// [`TableFull`] when `CAPACITY` probes are registered already.
 pub fn register(probe: LeakProbe) -> Result<(), TableFull> {
     let mut probes = PROBES.lock();
     let slot = probes

@@ -4,7 +4,7 @@
 //! devicetree, interrupts off and no stack. It reads the `time` CSR first (the "entry"
 //! timestamp), masks every S-mode interrupt source, lets FP state be "initial" (the
 //! target's code may use FP registers), sets up the boot stack from the linker script,
-//! zeroes `.bss`, stores the timestamp, and calls [`kernel_entry`] with `a0`/`a1`
+//! zeroes `.bss`, stores the timestamp, and calls `kernel_entry` with `a0`/`a1`
 //! untouched. Only the boot hart comes here (QEMU starts the others parked in OpenSBI,
 //! to be started through SBI HSM).
 

@@ -2,7 +2,7 @@
 //!
 //! One entry point in direct mode saves every integer register, `sstatus` and `sepc` on
 //! the current stack (there are no user mode and no separate trap stacks: a trap always
-//! comes from the kernel), then calls [`trap_handler`]. Interrupts (the `scause` top bit)
+//! comes from the kernel), then calls `trap_handler`. Interrupts (the `scause` top bit)
 //! go to the timer or the PLIC; a breakpoint is counted and skipped; every other
 //! exception becomes a [`Fault`] for [`super::fault::end_boot`], which lets the test
 //! framework judge it and ends the boot, as on x86_64.

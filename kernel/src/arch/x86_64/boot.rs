@@ -12,7 +12,7 @@
 //! 4. enables PAE, `EFER.LME` (+ `NXE`), paging and write protection, loads a 64-bit GDT
 //!    and far-jumps to 64-bit code;
 //! 5. loads the data segments, zero-extends the start-info address, switches to the boot
-//!    stack and calls [`super::entry::kernel_entry`].
+//!    stack and calls `kernel_entry` (in `entry`).
 //!
 //! The boot stack has a guard page below it; [`super::paging`] unmaps it once Rust runs.
 

@@ -1,6 +1,6 @@
 //! The first Rust code: called by the trampoline in long mode, hands over to the kernel.
 //!
-//! [`kernel_entry`] runs [`crate::init::start`] (safe bring-up) and then calls the
+//! `kernel_entry` runs `crate::init::start` (safe bring-up) and then calls the
 //! `kernel_main` symbol that the binary or test kernel defined with
 //! [`crate::entry_point!`].
 

@@ -1,7 +1,7 @@
 //! The IDT: one naked entry stub per vector, one `extern "C"` dispatcher in Rust.
 //!
 //! `extern "x86-interrupt"` is unstable, so every vector gets a `#[unsafe(naked)]` stub
-//! that makes the stack uniform and jumps to [`trap_common`]:
+//! that makes the stack uniform and jumps to `trap_common`:
 //!
 //! ```text
 //!   CPU pushes   ss, rsp, rflags, cs, rip, [error code]
