@@ -142,6 +142,10 @@ pub fn sink_bytes() -> u64 {
 /// Expands `\n` to `\r\n` into a small buffer and hands it to the sink in pieces.
 struct SinkWriter<'a> {
     sink: &'a dyn Sink,
+    /// Write each piece with interrupts off (the serial sink: its transmit lock must not
+    /// be re-entered by an interrupt), rather than with them on (a display: drawing a
+    /// line takes milliseconds, and the UART's receive FIFO overruns in about 1.4 ms).
+    quiet: bool,
 }
 
 impl Write for SinkWriter<'_> {
@@ -166,7 +170,12 @@ impl Write for SinkWriter<'_> {
 
 impl SinkWriter<'_> {
     fn flush(&mut self, bytes: &[u8]) -> fmt::Result {
-        if self.sink.write_bytes(bytes) {
+        let written = if self.quiet {
+            quietly(|| self.sink.write_bytes(bytes))
+        } else {
+            self.sink.write_bytes(bytes)
+        };
+        if written {
             if self.sink.replaces_early_port() {
                 SINK_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
@@ -177,21 +186,72 @@ impl SinkWriter<'_> {
     }
 }
 
-/// Writes formatted text to the console; used by [`crate::print!`].
-pub fn write_fmt(arguments: fmt::Arguments<'_>) {
+/// The longest stretch, in counter cycles, that console output kept interrupts off.
+static LONGEST_QUIET: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `function` with interrupts off and records how long that took (a diagnostic for
+/// [`longest_interrupts_off_micros`]).
+fn quietly<R>(function: impl FnOnce() -> R) -> R {
     arch::without_interrupts(|| {
-        let sinks = SINKS.lock().clone();
-        let mut serial_done = false;
-        for sink in sinks.iter().flatten() {
-            let written = SinkWriter { sink: &**sink }.write_fmt(arguments).is_ok();
-            // A serial sink whose device went away mid-line leaves the line to the
-            // early port.
-            serial_done |= written && sink.replaces_early_port();
+        let start = arch::time::counter();
+        let result = function();
+        let cycles = arch::time::counter().wrapping_sub(start);
+        LONGEST_QUIET.fetch_max(cycles, Ordering::Relaxed);
+        result
+    })
+}
+
+/// The longest time console output kept interrupts off since boot or the last
+/// [`reset_interrupts_off`], in microseconds.
+pub fn longest_interrupts_off_micros() -> u64 {
+    arch::time::cycles_to_micros(LONGEST_QUIET.load(Ordering::Relaxed))
+}
+
+/// Starts a new [`longest_interrupts_off_micros`] measurement.
+pub fn reset_interrupts_off() {
+    LONGEST_QUIET.store(0, Ordering::Relaxed);
+}
+
+/// Writes formatted text to the console; used by [`crate::print!`].
+///
+/// Interrupts stay on except for short sections: copying the sink list, and each piece
+/// of at most 64 bytes handed to the serial sink. Display sinks draw with interrupts on,
+/// after the serial sink, so that the UART's receive interrupt keeps taking input while
+/// a line is drawn ([`longest_interrupts_off_micros`] measures what is left). A display
+/// sink must therefore not wait for a lock an interrupted writer may hold (the log
+/// client's sink drops text when its console is busy).
+pub fn write_fmt(arguments: fmt::Arguments<'_>) {
+    let sinks = quietly(|| SINKS.lock().clone());
+    let mut serial_done = false;
+    for sink in sinks
+        .iter()
+        .flatten()
+        .filter(|sink| sink.replaces_early_port())
+    {
+        // A serial sink whose device went away mid-line leaves the line to the early
+        // port.
+        serial_done |= SinkWriter {
+            sink: &**sink,
+            quiet: true,
         }
-        if !serial_done {
-            serial::write_fmt(arguments);
+        .write_fmt(arguments)
+        .is_ok();
+    }
+    if !serial_done {
+        serial::write_fmt(arguments);
+    }
+    for sink in sinks
+        .iter()
+        .flatten()
+        .filter(|sink| !sink.replaces_early_port())
+    {
+        // A display that is gone drops the line; the serial log has it.
+        let _ = SinkWriter {
+            sink: &**sink,
+            quiet: false,
         }
-    });
+        .write_fmt(arguments);
+    }
 }
 
 /// Capacity of the input ring, in entries (bytes and loss marks).

@@ -339,3 +339,88 @@ kernel_test! {
         check_eq!(after.dropped - before.dropped, extra as u64 + 1);
     }
 }
+
+// The bochs display is a PC device.
+kernel::only_on!(x86_64, {
+    /// Draws every console line on the bochs display (as the boot demo's log does) and
+    /// checks, inside the draw, that the timer still ticks.
+    struct DrawingSink {
+        console: spin::Mutex<kernel::drm::clients::log::Console>,
+        /// Draws during which a timer tick arrived / draws in all.
+        ticked: core::sync::atomic::AtomicU32,
+        draws: core::sync::atomic::AtomicU32,
+    }
+
+    impl console::Sink for DrawingSink {
+        fn name(&self) -> &str {
+            "test-display"
+        }
+
+        fn write_bytes(&self, text: &[u8]) -> bool {
+            use core::sync::atomic::Ordering::Relaxed;
+            let Some(mut console) = self.console.try_lock() else {
+                return true;
+            };
+            let drawn = console
+                .write_text(core::str::from_utf8(text).unwrap_or("?"))
+                .is_ok();
+            // With interrupts on, a tick arrives within a timer period; with them off it
+            // never does. Two seconds of counter time is a bound, not a speed check.
+            let ticks = kernel::arch::timer::ticks();
+            let deadline = kernel::arch::time::counter() + 2 * kernel::arch::time::counter_hz();
+            while kernel::arch::timer::ticks() == ticks && kernel::arch::time::counter() < deadline
+            {
+                core::hint::spin_loop();
+            }
+            if kernel::arch::timer::ticks() != ticks {
+                self.ticked.fetch_add(1, Relaxed);
+            }
+            self.draws.fetch_add(1, Relaxed);
+            drawn
+        }
+    }
+});
+
+kernel_test! {
+    /// A display console draws with interrupts on, so the UART's receive interrupt gets
+    /// in while a line is drawn; prints the longest interrupts-off section of console
+    /// output, with the display console drawing, as a diagnostic.
+    #[only_on(x86_64)]
+    fn display_console_draws_with_interrupts_on() {
+        use core::sync::atomic::Ordering::Relaxed;
+        let Some(display) = kernel::drivers::bochs::displays().into_iter().next() else {
+            fail!("no bochs display");
+        };
+        let opened = kernel::drm::clients::log::Console::new(&display, None, None);
+        let console = match opened {
+            Ok(console) => console,
+            Err(error) => fail!("console: {error}"),
+        };
+        let sink = Arc::new(DrawingSink {
+            console: spin::Mutex::new(console),
+            ticked: core::sync::atomic::AtomicU32::new(0),
+            draws: core::sync::atomic::AtomicU32::new(0),
+        });
+        let registration = match console::register(sink.clone()) {
+            Ok(registration) => registration,
+            Err(error) => fail!("register: {error}"),
+        };
+        console::reset_interrupts_off();
+        let lines = 20;
+        for line in 0..lines {
+            kernel::println!("# console line {line}: the quick brown fox jumps over the lazy dog 0123456789");
+        }
+        let longest = console::longest_interrupts_off_micros();
+        drop(registration);
+        let mode = sink.console.lock().mode();
+        kernel::println!(
+            "# interrupts-off: longest console-output section {longest} us over {lines} lines drawn on {}x{} ({} draws, {} saw a timer tick)",
+            mode.width(),
+            mode.height(),
+            sink.draws.load(Relaxed),
+            sink.ticked.load(Relaxed)
+        );
+        check!(sink.draws.load(Relaxed) >= lines);
+        check_eq!(sink.ticked.load(Relaxed), sink.draws.load(Relaxed));
+    }
+}
