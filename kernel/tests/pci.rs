@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use drivermodel::{ARef, Device};
-use kernel::bus::pci::bar::{self, Allocator, Kind};
+use kernel::bus::pci::bar::{self, Allocator, Kind, Refusal};
 use kernel::bus::pci::config::{Address, ConfigAccess};
 use kernel::bus::pci::{self, Command, Function, regs};
 use kernel::devices::model;
@@ -552,5 +552,66 @@ kernel_test! {
         check!(listed().is_none(), "claim survived the unbind");
         drop(nic);
         drop(driver);
+    }
+}
+
+kernel_test! {
+    /// Hostile BARs are refused with the function named, and the function's other BARs
+    /// and other functions are unaffected: a 64-bit BAR in the last slot, a 64-bit BAR
+    /// whose high half reads back 0 (once sized 0xffff_ffff_0010_0000, reserving
+    /// everything above the window), non-contiguous address bits, and ranges past the
+    /// end of their space.
+    fn hostile_bars_are_refused_and_others_unaffected() {
+        let config = FakeConfig::new();
+        let at = |device| Address::new(0, device, 0).unwrap_or_else(|| unreachable!());
+        config.add(at(0), header(0x8086, 0x29c0, 0x060000, 0), [0; 6]);
+        // 00:03.0: BAR0 fine (4 KiB), BAR5 64-bit in the last slot.
+        config.add(at(3), header(0x1af4, 0x0003, 0x020000, 0), [0xffff_f000, 0, 0, 0, 0, 0xfff0_000c]);
+        // 00:04.0: BAR0+1 64-bit with a high half that reads back 0; BAR2 fine.
+        config.add(at(4), header(0x1af4, 0x0004, 0x020000, 0), [0xfff0_000c, 0, 0xffff_f000, 0, 0, 0]);
+        // 00:05.0: BAR0 non-contiguous address bits; BAR1 fine.
+        config.add(at(5), header(0x1af4, 0x0005, 0x020000, 0), [0xfff0_f000, 0xffff_f000, 0, 0, 0, 0]);
+        // 00:06.0: BAR0+1 64-bit at the top of the address space; BAR2 I/O at 0x10000.
+        let mut space = header(0x1af4, 0x0006, 0x020000, 0);
+        space[4] = 0xfff0_000c;
+        space[5] = 0xffff_ffff;
+        space[6] = 0x0001_0001;
+        config.add(at(6), space, [0xfff0_000c, 0xffff_ffff, 0xffff_ffe1, 0, 0, 0]);
+        // 00:07.0: an ordinary device after them all.
+        config.add(at(7), header(0x1234, 0x1111, 0x030000, 0), [0xff00_0008, 0, 0, 0, 0, 0]);
+
+        let mut allocator = Allocator::new(bar::MEMORY_WINDOW, bar::IO_WINDOW);
+        kernel::bus::pci::enumerate::reserve_assigned(&config, &mut allocator);
+        let found = kernel::bus::pci::enumerate::scan(&config, &mut allocator);
+        let function = |device| found.iter().find(|function| function.address == at(device));
+        let refused = |device| function(device).map(|function| function.refused_bars.clone()).unwrap_or_default();
+        let indices = |device| -> Vec<u8> {
+            function(device).map(|function| function.bars.iter().map(|bar| bar.index).collect()).unwrap_or_default()
+        };
+        check_eq!(refused(3), [Refusal { index: 5, error: bar::Error::LastSlot64 }].to_vec());
+        check_eq!(indices(3), [0].to_vec());
+        check_eq!(refused(4), [Refusal { index: 0, error: bar::Error::HighHalfZero }].to_vec());
+        check_eq!(indices(4), [2].to_vec());
+        check!(matches!(refused(5)[..], [Refusal { index: 0, error: bar::Error::NotPowerOfTwo { .. } }]), "{:?}", refused(5));
+        check_eq!(indices(5), [1].to_vec());
+        check!(matches!(refused(6)[..], [
+            Refusal { index: 0, error: bar::Error::Overflow { .. } },
+            Refusal { index: 2, error: bar::Error::Overflow { address: 0x1_0000, size: 32 } },
+        ]), "{:?}", refused(6));
+        check!(indices(6).is_empty());
+        // Every accepted BAR got a sane, disjoint place inside the windows, the ordinary
+        // device's 16 MiB BAR included.
+        let mut placed: Vec<(u64, u64)> = Vec::new();
+        for function in &found {
+            for bar in &function.bars {
+                let window = if bar.kind.is_memory() { bar::MEMORY_WINDOW } else { bar::IO_WINDOW };
+                check!(bar.assigned_by_kernel && window.start <= bar.address && bar.address + bar.size <= window.end, "{} {bar}", function.address);
+                check!(placed.iter().all(|&(start, end)| bar.address + bar.size <= start || end <= bar.address), "{} {bar} overlaps", function.address);
+                placed.push((bar.address, bar.address + bar.size));
+            }
+        }
+        check_eq!(function(7).map(|function| function.bars.len()), Some(1));
+        let message = alloc::format!("{}", Refusal { index: 0, error: bar::Error::HighHalfZero });
+        check_eq!(message.as_str(), "BAR0 refused: a 64-bit BAR whose high half reads back 0");
     }
 }

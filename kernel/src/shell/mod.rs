@@ -451,6 +451,9 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
         for bar in &function.bars {
             writeln!(out, "  {bar}")?;
         }
+        for refusal in &function.refused_bars {
+            writeln!(out, "  {refusal}")?;
+        }
         for capability in &function.capabilities {
             writeln!(out, "  capability: {capability}")?;
         }

@@ -8,6 +8,13 @@
 //! original value is written back, then the command register. A 64-bit memory BAR takes
 //! two registers (the next one holds the high half). The expansion ROM is left alone.
 //!
+//! A read-back that no real BAR gives is refused ([`Refusal`], reported by the
+//! enumeration with the function's address), and the function keeps its other BARs: a
+//! 64-bit BAR in the last slot (it has no high half), a 64-bit BAR whose high half reads
+//! back 0 (which would size it as `0xffff_ffff_0010_0000`), address bits that are not
+//! contiguous (the size is not a power of two), and an address plus size past the end
+//! of its space (4 GiB for a 32-bit BAR, 64 KiB of ports for I/O).
+//!
 //! # Assignment
 //!
 //! SeaBIOS assigns every BAR; qboot assigns none. A BAR whose address reads zero is
@@ -114,6 +121,85 @@ impl fmt::Display for Bar {
     }
 }
 
+/// Why a BAR's registers were not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A 64-bit BAR in the function's last BAR slot: there is no register for its high
+    /// half.
+    LastSlot64,
+    /// A 64-bit BAR whose high half reads back 0 after an all-ones write.
+    HighHalfZero,
+    /// The writable address bits are not contiguous, so the size is not a power of two.
+    NotPowerOfTwo {
+        /// The all-ones read-back (both halves for a 64-bit BAR).
+        readback: u64,
+    },
+    /// Address plus size runs past the end of the BAR's address space.
+    Overflow {
+        /// The address.
+        address: u64,
+        /// The size.
+        size: u64,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LastSlot64 => {
+                formatter.write_str("a 64-bit BAR in the last slot has no high half")
+            }
+            Self::HighHalfZero => formatter.write_str("a 64-bit BAR whose high half reads back 0"),
+            Self::NotPowerOfTwo { readback } => write!(
+                formatter,
+                "read-back {readback:#x} has non-contiguous address bits (size not a power of two)"
+            ),
+            Self::Overflow { address, size } => write!(
+                formatter,
+                "address {address:#x} plus size {size:#x} runs past the end of its space"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// A BAR that was refused, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The register index.
+    pub index: u8,
+    /// Why.
+    pub error: Error,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "BAR{} refused: {}", self.index, self.error)
+    }
+}
+
+/// Checks a sized BAR: the mask is contiguous and the range fits its space.
+///
+/// # Errors
+///
+/// [`Error::NotPowerOfTwo`], [`Error::Overflow`].
+pub fn check(readback: u64, kind: Kind, address: u64, size: u64) -> Result<(), Error> {
+    if !size.is_power_of_two() {
+        return Err(Error::NotPowerOfTwo { readback });
+    }
+    let space_end: u64 = match kind {
+        Kind::Io => 1 << 16,
+        Kind::Memory32 { .. } => 1 << 32,
+        Kind::Memory64 { .. } => u64::MAX,
+    };
+    match address.checked_add(size) {
+        Some(end) if end <= space_end => Ok(()),
+        _ => Err(Error::Overflow { address, size }),
+    }
+}
+
 /// The size encoded by the read-back of an all-ones write (`mask`: the address bits of
 /// the BAR kind, 64-bit for memory BARs). 0 means "not implemented".
 pub const fn size_from_readback(readback: u64, kind: Kind) -> u64 {
@@ -142,12 +228,14 @@ pub const fn address_of(low: u32, high: u32, kind: Kind) -> u64 {
 }
 
 /// Reads and sizes the first `count` BARs of the function at `address` (6 for normal
-/// functions, 2 for bridges). Decoding is switched off while sizing and restored after.
-pub fn probe(config: &impl ConfigAccess, address: Address, count: u8) -> Vec<Bar> {
+/// functions, 2 for bridges), and the BARs refused (see the module docs). Decoding is
+/// switched off while sizing and restored after.
+pub fn probe(config: &impl ConfigAccess, address: Address, count: u8) -> (Vec<Bar>, Vec<Refusal>) {
     let command = config.read_u16(address, regs::COMMAND);
     let decoding = regs::Command::IO.bits() | regs::Command::MEMORY.bits();
     config.write_u16(address, regs::COMMAND, command & !decoding);
     let mut bars = Vec::new();
+    let mut refused = Vec::new();
     let mut index = 0;
     while index < count {
         let offset = regs::BAR0 + 4 * index;
@@ -167,19 +255,32 @@ pub fn probe(config: &impl ConfigAccess, address: Address, count: u8) -> Vec<Bar
             (0, 0)
         };
         let readback = (u64::from(high_readback) << 32) | u64::from(low_readback);
+        let wide = matches!(kind, Kind::Memory64 { .. });
         let size = if low_readback == 0 {
             0
         } else {
             size_from_readback(readback, kind)
         };
-        if size > 0 {
-            bars.push(Bar {
+        let bar_address = address_of(low, high, kind);
+        let verdict = if size == 0 {
+            None
+        } else if wide && index + 1 >= count {
+            Some(Err(Error::LastSlot64))
+        } else if wide && high_readback == 0 {
+            Some(Err(Error::HighHalfZero))
+        } else {
+            Some(check(readback, kind, bar_address, size))
+        };
+        match verdict {
+            None => {}
+            Some(Ok(())) => bars.push(Bar {
                 index,
                 kind,
-                address: address_of(low, high, kind),
+                address: bar_address,
                 size,
                 assigned_by_kernel: false,
-            });
+            }),
+            Some(Err(error)) => refused.push(Refusal { index, error }),
         }
         index += if matches!(kind, Kind::Memory64 { .. }) {
             2
@@ -188,7 +289,7 @@ pub fn probe(config: &impl ConfigAccess, address: Address, count: u8) -> Vec<Bar
         };
     }
     config.write_u16(address, regs::COMMAND, command);
-    bars
+    (bars, refused)
 }
 
 /// Writes `bar.address` into the BAR registers.

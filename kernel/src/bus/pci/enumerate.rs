@@ -47,6 +47,8 @@ pub struct Function {
     pub interrupt: (u8, u8),
     /// Implemented BARs.
     pub bars: Vec<Bar>,
+    /// BARs whose registers made no sense, refused (and reported at enumeration).
+    pub refused_bars: Vec<bar::Refusal>,
     /// The capabilities list.
     pub capabilities: Vec<Capability>,
     /// For bridges: the secondary bus.
@@ -147,7 +149,8 @@ pub fn reserve_assigned(config: &impl ConfigAccess, allocator: &mut Allocator) {
         for_each_function(config, bus, |address, header| {
             let layout = header & regs::HEADER_LAYOUT_MASK;
             let count = if layout == regs::HEADER_BRIDGE { 2 } else { 6 };
-            for bar in bar::probe(config, address, count) {
+            // Refused BARs are reported by the scan that follows.
+            for bar in bar::probe(config, address, count).0 {
                 if bar.address != 0 {
                     allocator.reserve(bar.kind.is_memory(), bar.range());
                 }
@@ -221,7 +224,10 @@ impl<C: ConfigAccess> Scan<'_, C> {
             regs::HEADER_BRIDGE => 2,
             _ => 0,
         };
-        let mut bars = bar::probe(config, address, bar_count);
+        let (mut bars, refused_bars) = bar::probe(config, address, bar_count);
+        for refusal in &refused_bars {
+            crate::println!("pci {address}: {refusal}; the function's other BARs are kept");
+        }
         for bar in &mut bars {
             if bar.address == 0
                 && let Some(assigned) = self.allocator.allocate(bar.kind.is_memory(), bar.size)
@@ -254,6 +260,7 @@ impl<C: ConfigAccess> Scan<'_, C> {
                 config.read_u8(address, regs::INTERRUPT_LINE),
             ),
             bars,
+            refused_bars,
             capabilities: capability::read(config, address),
             secondary_bus: None,
             bridge_windows: None,
