@@ -411,10 +411,11 @@ kernel_test! {
             kernel::println!("# console line {line}: the quick brown fox jumps over the lazy dog 0123456789");
         }
         let longest = console::longest_interrupts_off_micros();
+        let (sections, mean) = console::interrupts_off_sections();
         drop(registration);
         let mode = sink.console.lock().mode();
         kernel::println!(
-            "# interrupts-off: longest console-output section {longest} us over {lines} lines drawn on {}x{} ({} draws, {} saw a timer tick)",
+            "# interrupts-off: longest console-output section {longest} us, mean {mean} us over {sections} sections, {lines} lines drawn on {}x{} ({} draws, {} saw a timer tick)",
             mode.width(),
             mode.height(),
             sink.draws.load(Relaxed),
