@@ -425,3 +425,47 @@ kernel_test! {
         check_eq!(sink.ticked.load(Relaxed), sink.draws.load(Relaxed));
     }
 }
+
+kernel_test! {
+    /// Made-up firmware values are checked before use: a MADT fed to the parser with an
+    /// I/O APIC inside RAM and an override to GSI 99 parses, and the checks the boot path
+    /// applies set both aside (as they do a misaligned or unmapped base and a local APIC
+    /// base outside the identity map), keeping the PC defaults.
+    #[only_on(x86_64)]
+    fn made_up_firmware_values_are_checked() {
+        use kernel::arch::acpi::{self, Doubt};
+        use kernel::arch::apic;
+        let mut table = Vec::from([0_u8; 66]);
+        table[0..4].copy_from_slice(b"APIC");
+        table[4..8].copy_from_slice(&66_u32.to_le_bytes());
+        table[36..40].copy_from_slice(&0xfee0_0000_u32.to_le_bytes());
+        // I/O APIC 0 at 0x100000 (RAM), GSI base 0.
+        table[44..48].copy_from_slice(&[1, 12, 0, 0]);
+        table[48..52].copy_from_slice(&0x0010_0000_u32.to_le_bytes());
+        // Override: ISA IRQ 4 to GSI 99, conforming flags.
+        table[56..60].copy_from_slice(&[2, 10, 0, 4]);
+        table[60..64].copy_from_slice(&99_u32.to_le_bytes());
+        let Some(routing) = acpi::parse_madt(table.as_ptr() as u64, 66) else {
+            fail!("the made-up MADT did not parse");
+        };
+        check_eq!(routing.io_apic_base, 0x10_0000);
+        check_eq!(routing.isa[4].gsi, 99);
+        check_eq!(routing.isa[3].gsi, 3);
+        let memory = kernel::arch::platform::memory_map().unwrap_or(&[]);
+        check!(!memory.is_empty());
+        check_eq!(irq::checked_io_apic_base(Some(routing.io_apic_base), memory), Err(Doubt::IoApicBase { base: 0x10_0000, reason: "is inside RAM" }));
+        check!(matches!(irq::checked_io_apic_base(Some(0x1_0000_0000), memory), Err(Doubt::IoApicBase { reason: "is outside the identity map", .. })));
+        check!(matches!(irq::checked_io_apic_base(Some(0xfec0_0004), memory), Err(Doubt::IoApicBase { reason: "is not aligned", .. })));
+        check_eq!(irq::checked_io_apic_base(Some(0xfec0_0000), memory), Ok(0xfec0_0000));
+        check_eq!(irq::checked_io_apic_base(None, memory), Ok(0xfec0_0000));
+        check_eq!(irq::checked_route(4, routing.isa[4], 24), Err(Doubt::OverrideBeyondIoApic { line: 4, gsi: 99, inputs: 24 }));
+        check_eq!(irq::checked_route(3, routing.isa[3], 24), Ok(routing.isa[3]));
+        check!(matches!(apic::checked_local_apic_base(0x1_0000_0000_0000, memory), Err(Doubt::LocalApicBase { reason: "is outside the identity map", .. })));
+        check!(matches!(apic::checked_local_apic_base(0x20_0000, memory), Err(Doubt::LocalApicBase { reason: "is inside RAM", .. })));
+        check_eq!(apic::checked_local_apic_base(0xfee0_0000, memory), Ok(0xfee0_0000));
+        let message = alloc::format!("{}", Doubt::OverrideBeyondIoApic { line: 4, gsi: 99, inputs: 24 });
+        check!(message.contains("IRQ 4 to GSI 99") && message.contains("24 inputs"), "{message}");
+        // The boot path kept QEMU's sane values: COM1's IRQ 4 still arrives.
+        check_receive(b"checked")?;
+    }
+}

@@ -8,6 +8,12 @@
 //! whatever the memory map calls that memory. Every table is checksummed and every
 //! length bounded; anything odd makes it return `None`, and [`super::irq`] falls back to
 //! the PC defaults.
+//!
+//! Values that parse are still only the firmware's word: [`super::irq`] and
+//! [`super::apic`] check them against the hardware and the memory map before use, and
+//! set aside what makes no sense with a [`Doubt`] on the console (an I/O APIC address
+//! inside RAM, an override naming an input the I/O APIC lacks, a local APIC base outside
+//! the identity map), falling back to the PC default for that value.
 
 use core::ptr;
 
@@ -33,6 +39,92 @@ pub struct InterruptRouting {
     pub io_apic_base: u64,
     /// Per ISA line: its route (identity, edge, active high unless overridden).
     pub isa: [IsaRoute; 16],
+}
+
+/// A firmware value the kernel would not use, and why; the PC default replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Doubt {
+    /// The MADT's I/O APIC address is not a register window the kernel can use.
+    IoApicBase {
+        /// The address.
+        base: u64,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// An interrupt-source override routes an ISA line to an input the I/O APIC lacks.
+    OverrideBeyondIoApic {
+        /// The ISA line.
+        line: u8,
+        /// The GSI it names.
+        gsi: u32,
+        /// The I/O APIC's inputs (GSIs 0 to `inputs - 1`).
+        inputs: u32,
+    },
+    /// The local APIC's base (`IA32_APIC_BASE`) is not a register window the kernel can
+    /// use.
+    LocalApicBase {
+        /// The address.
+        base: u64,
+        /// Why not.
+        reason: &'static str,
+    },
+}
+
+impl core::fmt::Display for Doubt {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::IoApicBase { base, reason } => write!(
+                formatter,
+                "MADT I/O APIC address {base:#x} {reason}; using the PC default 0xfec00000"
+            ),
+            Self::OverrideBeyondIoApic { line, gsi, inputs } => write!(
+                formatter,
+                "MADT override routes IRQ {line} to GSI {gsi}, but the I/O APIC has {inputs} inputs; using the PC default route"
+            ),
+            Self::LocalApicBase { base, reason } => write!(
+                formatter,
+                "local APIC base {base:#x} {reason}; using the PC default 0xfee00000"
+            ),
+        }
+    }
+}
+
+/// Whether `start..start + length` overlaps a RAM region of `memory`.
+pub fn overlaps_ram(start: u64, length: u64, memory: &[crate::memory::MemoryRegion]) -> bool {
+    let end = start.saturating_add(length);
+    memory.iter().any(|region| {
+        region.kind == crate::memory::MemoryKind::Ram
+            && region.start < end
+            && start < region.start.saturating_add(region.size)
+    })
+}
+
+/// Checks an MMIO register window of `length` bytes at `base` that firmware named:
+/// aligned to `align`, inside the identity map, and outside every RAM region.
+///
+/// # Errors
+///
+/// The reason, for a [`Doubt`].
+pub fn check_register_window(
+    base: u64,
+    length: u64,
+    align: u64,
+    memory: &[crate::memory::MemoryRegion],
+) -> Result<u64, &'static str> {
+    if base == 0 || !base.is_multiple_of(align) {
+        return Err("is not aligned");
+    }
+    if base
+        .checked_add(length)
+        .is_none_or(|end| end > MAPPED_LIMIT)
+    {
+        return Err("is outside the identity map");
+    }
+    if overlaps_ram(base, length, memory) {
+        return Err("is inside RAM");
+    }
+    Ok(base)
 }
 
 static ROUTING: Once<Option<InterruptRouting>> = Once::new();
@@ -126,7 +218,10 @@ fn parse(rsdp: u64) -> Option<InterruptRouting> {
     parse_madt(madt.0, madt.1)
 }
 
-fn parse_madt(madt: u64, length: u32) -> Option<InterruptRouting> {
+/// Parses the MADT at `madt` (`length` bytes, header included; its checksum is the
+/// caller's business): the I/O APIC serving GSI 0 and the ISA overrides. Public so that
+/// tests feed it made-up tables.
+pub fn parse_madt(madt: u64, length: u32) -> Option<InterruptRouting> {
     let mut routing = InterruptRouting {
         io_apic_base: 0,
         isa: core::array::from_fn(|line| IsaRoute {

@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
+use super::acpi::Doubt;
 use super::time;
 
 /// Vector of the local APIC timer.
@@ -72,18 +73,40 @@ struct LocalApic {
     base: u64,
 }
 
+/// The address bits of `IA32_APIC_BASE`.
+const BASE_MASK: u64 = 0x000f_ffff_ffff_f000;
+/// The local APIC's base on PCs (and after reset).
+const DEFAULT_BASE: u64 = 0xfee0_0000;
+
+/// The local APIC base to use, given `IA32_APIC_BASE`'s: a page-aligned window inside
+/// the identity map and outside every RAM region of `memory`.
+///
+/// # Errors
+///
+/// [`Doubt::LocalApicBase`] (the caller uses the PC default, 0xFEE0_0000).
+pub fn checked_local_apic_base(
+    base: u64,
+    memory: &[crate::memory::MemoryRegion],
+) -> Result<u64, Doubt> {
+    super::acpi::check_register_window(base, 4096, 4096, memory)
+        .map_err(|reason| Doubt::LocalApicBase { base, reason })
+}
+
 impl LocalApic {
     /// The APIC, if [`init`] has run.
     fn get() -> Option<Self> {
         let base = APIC_BASE.load(Ordering::Acquire);
-        // INVARIANT: only `init` stores a non-zero value, read from IA32_APIC_BASE.
+        // INVARIANT: only `init` stores a non-zero value: a base checked by
+        // `checked_local_apic_base` (page-aligned, identity-mapped, not RAM) or the PC
+        // default.
         (base != 0).then_some(Self { base })
     }
 
     fn read(self, register: usize) -> u32 {
         let address = (self.base as usize + register) as *const u32;
-        // SAFETY: by the invariant the window is mapped; APIC registers are 32-bit,
-        // 16-byte aligned, and must be accessed with volatile 32-bit loads.
+        // SAFETY: by the invariant the window is identity-mapped device memory, not RAM,
+        // and `register` is one of the page's register offsets; APIC registers are
+        // 32-bit, 16-byte aligned, and must be accessed with volatile 32-bit loads.
         unsafe { address.read_volatile() }
     }
 
@@ -121,14 +144,23 @@ fn silence_legacy_pic() {
 pub fn init(hz: u32) {
     silence_legacy_pic();
 
-    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting its enable bit (11)
-    // keeps the base address and only turns on the APIC, which has no memory effects.
-    let base = unsafe {
-        let mut msr = Msr::new(IA32_APIC_BASE);
-        let value = msr.read() | (1 << 11);
-        msr.write(value);
-        value & 0x000f_ffff_ffff_f000
+    let mut msr = Msr::new(IA32_APIC_BASE);
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; reading it has no effect.
+    let value = unsafe { msr.read() };
+    let firmware_base = value & BASE_MASK;
+    let memory = super::platform::memory_map().unwrap_or(&[]);
+    let base = match checked_local_apic_base(firmware_base, memory) {
+        Ok(base) => base,
+        Err(doubt) => {
+            super::serial::write_fmt(format_args!("kernel: {doubt}\n"));
+            DEFAULT_BASE
+        }
     };
+    // SAFETY: setting the enable bit (11) turns the APIC on, and the base field moves its
+    // window (to the checked or default base), which has no effect on memory: the
+    // window is not RAM and no Rust object lives there.
+    unsafe { msr.write((value & !BASE_MASK) | base | (1 << 11)) };
+    // INVARIANT: `base` passed `checked_local_apic_base` or is the PC default.
     APIC_BASE.store(base, Ordering::Release);
     let apic = LocalApic::get().expect("just stored");
 

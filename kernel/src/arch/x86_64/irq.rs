@@ -8,7 +8,9 @@
 //! the I/O APIC is and how each ISA line reaches it (input, polarity, trigger) come from
 //! the MADT ([`super::acpi`]); without one, the PC defaults apply: the I/O APIC at
 //! 0xFEC0_0000, line 0 on input 2, every other line on its own number, edge triggered,
-//! active high.
+//! active high. [`init`] checks the MADT's values first (an I/O APIC address aligned,
+//! identity-mapped and outside RAM; every override's input one the I/O APIC has) and
+//! replaces a bad one by its default with a message ([`acpi::Doubt`]).
 //!
 //! [`request`] returns an [`IrqLine`] token: while it lives, the line is unmasked and
 //! calls its handler; dropping it masks the line and drops the handler. A line has at
@@ -16,14 +18,14 @@
 
 use alloc::sync::Arc;
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, Once};
 use x86_64::instructions::interrupts;
 
-use super::acpi::{self, IsaRoute};
+use super::acpi::{self, Doubt, IsaRoute};
 use super::apic;
 use super::io::Owner;
-use super::paging::MAPPED_LIMIT;
 
 /// Vector of ISA line 0; line `n` uses `VECTOR_BASE + n`.
 pub const VECTOR_BASE: u8 = 0x40;
@@ -33,23 +35,74 @@ pub const LINES: u8 = 16;
 /// The I/O APIC's conventional MMIO base, used when the MADT gives none.
 const DEFAULT_IO_APIC_BASE: u64 = 0xfec0_0000;
 
-/// The I/O APIC's MMIO base: the MADT's if it is identity-mapped, else the default.
+/// Bytes of the I/O APIC's register window (select and data).
+const IO_APIC_WINDOW: u64 = 0x20;
+
+/// The I/O APIC's MMIO base in use.
+///
+/// # Invariants
+///
+/// The PC default, or the MADT's base once [`init`] checked it with
+/// [`acpi::check_register_window`] (16-byte aligned, identity-mapped, outside RAM).
+static IO_APIC_BASE: AtomicU64 = AtomicU64::new(DEFAULT_IO_APIC_BASE);
+
+/// The checked route of every ISA line, set by [`init`].
+static ROUTES: Once<[IsaRoute; LINES as usize]> = Once::new();
+
 fn io_apic_base() -> u64 {
-    acpi::interrupt_routing()
-        .map(|routing| routing.io_apic_base)
-        .filter(|base| base.is_multiple_of(16) && base + 0x20 <= MAPPED_LIMIT)
-        .unwrap_or(DEFAULT_IO_APIC_BASE)
+    IO_APIC_BASE.load(Ordering::Relaxed)
+}
+
+/// The PC's route for ISA line `line`: line 0 on input 2, the others on their own.
+const fn default_route(line: u8) -> IsaRoute {
+    IsaRoute {
+        gsi: if line == 0 { 2 } else { line as u32 },
+        active_low: false,
+        level: false,
+    }
 }
 
 /// How ISA line `line` reaches the I/O APIC.
 fn route_of(line: u8) -> IsaRoute {
-    acpi::interrupt_routing()
-        .and_then(|routing| routing.isa.get(usize::from(line)).copied())
-        .unwrap_or(IsaRoute {
-            gsi: if line == 0 { 2 } else { u32::from(line) },
-            active_low: false,
-            level: false,
+    ROUTES
+        .get()
+        .and_then(|routes| routes.get(usize::from(line)).copied())
+        .unwrap_or(default_route(line))
+}
+
+/// The I/O APIC base to use, given the MADT's (`None`: no MADT) and the memory map.
+///
+/// # Errors
+///
+/// [`Doubt::IoApicBase`] when the MADT's base fails [`acpi::check_register_window`]
+/// (the caller uses the default).
+pub fn checked_io_apic_base(
+    madt: Option<u64>,
+    memory: &[crate::memory::MemoryRegion],
+) -> Result<u64, Doubt> {
+    let Some(base) = madt else {
+        return Ok(DEFAULT_IO_APIC_BASE);
+    };
+    acpi::check_register_window(base, IO_APIC_WINDOW, 16, memory)
+        .map_err(|reason| Doubt::IoApicBase { base, reason })
+}
+
+/// ISA line `line`'s route from the MADT, if the I/O APIC (with `inputs` inputs) has
+/// its input.
+///
+/// # Errors
+///
+/// [`Doubt::OverrideBeyondIoApic`] (the caller uses [`default_route`]).
+pub fn checked_route(line: u8, route: IsaRoute, inputs: u32) -> Result<IsaRoute, Doubt> {
+    if route.gsi < inputs {
+        Ok(route)
+    } else {
+        Err(Doubt::OverrideBeyondIoApic {
+            line,
+            gsi: route.gsi,
+            inputs,
         })
+    }
 }
 
 /// I/O APIC registers (82093AA datasheet).
@@ -86,9 +139,10 @@ static IO_APIC: Mutex<()> = Mutex::new(());
 fn read_register(index: u32) -> u32 {
     let base = io_apic_base();
     let _guard = IO_APIC.lock();
-    // SAFETY: `base` is the I/O APIC's register window (the MADT's or the PC default),
-    // 16-byte aligned and identity-mapped (checked in `io_apic_base`), device memory
-    // that no Rust object lives in; the lock keeps the select/window pair together.
+    // SAFETY: by `IO_APIC_BASE`'s invariant `base` is the PC default or a MADT base
+    // checked to be 16-byte aligned, identity-mapped and outside every RAM region, so the
+    // window is device memory that no Rust object lives in; the lock keeps the
+    // select/window pair together.
     unsafe {
         ((base + regs::SELECT) as *mut u32).write_volatile(index);
         ((base + regs::WINDOW) as *const u32).read_volatile()
@@ -112,9 +166,35 @@ fn set_entry(input: u32, low: u32, destination: u8) {
     write_register(index, low);
 }
 
-/// Masks every I/O APIC input. Called once at boot, after [`apic::init`].
+/// Checks the MADT's values, then masks every I/O APIC input. Called once at boot,
+/// after [`apic::init`].
 pub fn init() {
+    let report = |doubt: Doubt| {
+        super::serial::write_fmt(format_args!("kernel: {doubt}\n"));
+    };
+    let routing = acpi::interrupt_routing();
+    let memory = super::platform::memory_map().unwrap_or(&[]);
+    let base = checked_io_apic_base(routing.map(|routing| routing.io_apic_base), memory)
+        .unwrap_or_else(|doubt| {
+            report(doubt);
+            DEFAULT_IO_APIC_BASE
+        });
+    // INVARIANT: checked by `checked_io_apic_base`, or the default.
+    IO_APIC_BASE.store(base, Ordering::Relaxed);
     let entries = (read_register(regs::VERSION) >> 16) & 0xff;
+    let inputs = entries + 1;
+    ROUTES.call_once(|| {
+        core::array::from_fn(|line| {
+            let line = line as u8;
+            let route = routing.map_or(default_route(line), |routing| {
+                routing.isa[usize::from(line)]
+            });
+            checked_route(line, route, inputs).unwrap_or_else(|doubt| {
+                report(doubt);
+                default_route(line)
+            })
+        })
+    });
     for input in 0..=entries.min(23) {
         set_entry(input, regs::MASKED, 0);
     }
