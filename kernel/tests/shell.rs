@@ -269,3 +269,33 @@ kernel_test! {
         check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0 description="));
     }
 }
+
+kernel_test! {
+    /// With the heap exhausted, a command is refused with `error: out of memory`
+    /// instead of failing an allocation and ending the kernel; once memory is back,
+    /// commands run again.
+    fn an_exhausted_heap_refuses_commands() {
+        // Room for every answer before the heap goes.
+        let mut out = String::with_capacity(4096);
+        let mut blocks: [Option<Vec<u8>>; 64] = core::array::from_fn(|_| None);
+        let mut size = kernel::arch::heap::size_bytes();
+        let mut taken = 0;
+        while taken < blocks.len() && size >= 1024 {
+            let mut block = Vec::new();
+            if block.try_reserve_exact(size).is_ok() {
+                blocks[taken] = Some(block);
+                taken += 1;
+            } else {
+                size /= 2;
+            }
+        }
+        let free = kernel::arch::heap::size_bytes() - kernel::arch::heap::used_bytes();
+        for line in ["counts", "tree", "show uart16550.0", "add /devices/platform/nosuch"] {
+            let _ = shell::run_line(model(), line, &mut out);
+        }
+        drop(blocks);
+        check!(free < shell::HEAP_RESERVE, "{free} bytes left free");
+        check!(out.matches("error: out of memory").count() == 4, "{out}");
+        check!(run("counts").contains("console input:"));
+    }
+}

@@ -101,12 +101,27 @@ fn failed(error: impl fmt::Display) -> Refusal {
     Refusal::Failed(alloc::format!("{error}"))
 }
 
-/// Parses and runs one line, writing the answer (or `error: ...`) to `out`.
+/// Heap a command may need: below this much free heap, a command is refused rather
+/// than run. The device model and the display code allocate infallibly (a failed
+/// allocation ends the kernel), so the shell checks before it calls them; the
+/// commands' own needs (a tree listing, a name) are a few KiB.
+pub const HEAP_RESERVE: usize = 64 * 1024;
+
+/// Parses and runs one line, writing the answer (or `error: ...`) to `out`. With less
+/// than [`HEAP_RESERVE`] bytes of heap free, the line is refused with `error: out of
+/// memory` instead (a display client that took the heap does not take the shell down).
 ///
 /// # Errors
 ///
 /// Only `out`'s errors.
 pub fn run_line(model: &DeviceModel, line: &str, out: &mut dyn Write) -> fmt::Result {
+    let free = arch::heap::size_bytes().saturating_sub(arch::heap::used_bytes());
+    if free < HEAP_RESERVE && !matches!(parse(line), Ok(Command::Empty)) {
+        return writeln!(
+            out,
+            "error: out of memory: {free} bytes of heap free, a command needs {HEAP_RESERVE}; not run"
+        );
+    }
     match parse(line) {
         Ok(command) => execute(model, command, out),
         Err(error) => writeln!(out, "error: {error}"),
