@@ -92,7 +92,7 @@ pub fn checked_io_apic_base(
 ///
 /// # Errors
 ///
-/// [`Doubt::OverrideBeyondIoApic`] (the caller uses [`default_route`]).
+/// [`Doubt::OverrideBeyondIoApic`] (the caller uses `default_route`).
 pub fn checked_route(line: u8, route: IsaRoute, inputs: u32) -> Result<IsaRoute, Doubt> {
     if route.gsi < inputs {
         Ok(route)
