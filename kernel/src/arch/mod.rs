@@ -35,6 +35,7 @@ use crate::memory::MemoryRegion;
 pub mod fault;
 pub mod heap;
 pub mod io;
+mod irq_error;
 pub mod linker;
 
 #[cfg(target_arch = "x86_64")]

@@ -7,7 +7,6 @@
 //! it disables the source and drops the handler.
 
 use alloc::sync::Arc;
-use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
@@ -93,39 +92,7 @@ pub fn init(base: u64, sources: u32, hart_id: u64) {
     unsafe { core::arch::asm!("csrs sie, {0}", in(reg) SIE_SEIE, options(nomem, nostack)) };
 }
 
-/// Why a line could not be requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum IrqError {
-    /// Not a PLIC source of this machine (0 is "no interrupt").
-    InvalidLine {
-        /// The line asked for.
-        line: u32,
-    },
-    /// Someone else owns the line.
-    Busy {
-        /// The line asked for.
-        line: u32,
-        /// Who holds it.
-        owner: Owner,
-    },
-}
-
-impl fmt::Display for IrqError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidLine { line } => write!(formatter, "IRQ {line} is not a PLIC source"),
-            Self::Busy { line, owner } => {
-                write!(
-                    formatter,
-                    "IRQ {line} already has a handler, owned by {owner}"
-                )
-            }
-        }
-    }
-}
-
-impl core::error::Error for IrqError {}
+pub use super::super::irq_error::IrqError;
 
 /// An owned, enabled interrupt line; dropping it disables the source and drops the
 /// handler.

@@ -17,7 +17,6 @@
 //! most one owner.
 
 use alloc::sync::Arc;
-use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::{Mutex, Once};
@@ -200,39 +199,7 @@ pub fn init() {
     }
 }
 
-/// Why a line could not be requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum IrqError {
-    /// Not an ISA line (0..16), or line 2 (the cascade).
-    InvalidLine {
-        /// The line asked for.
-        line: u32,
-    },
-    /// Someone else owns the line.
-    Busy {
-        /// The line asked for.
-        line: u32,
-        /// Who holds it.
-        owner: Owner,
-    },
-}
-
-impl fmt::Display for IrqError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidLine { line } => write!(formatter, "IRQ {line} is not a usable ISA line"),
-            Self::Busy { line, owner } => {
-                write!(
-                    formatter,
-                    "IRQ {line} already has a handler, owned by {owner}"
-                )
-            }
-        }
-    }
-}
-
-impl core::error::Error for IrqError {}
+pub use super::super::irq_error::IrqError;
 
 /// An owned, unmasked interrupt line; dropping it masks the line and drops the handler.
 ///
