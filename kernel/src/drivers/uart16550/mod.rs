@@ -1,25 +1,32 @@
 //! A 16550A UART driver on the platform bus: the kernel console, with interrupt-driven
-//! receive.
+//! receive. One driver for both ways a 16550 is wired: behind I/O ports (the PC's COM1,
+//! a board-table device) and behind MMIO (a devicetree `ns16550a` node, whose
+//! `reg-shift`, `reg-io-width` and `clock-frequency` it honours). Only the register
+//! access differs ([`Registers`]); the programming, the receive path and flow control
+//! are the same code (`kernel_core::uart16550`).
 //!
 //! # Probe
 //!
-//! 1. claim the device's I/O ports through the bus ([`Claim::claim_io`]): a
-//!    `Devres<PortWindow>`, revoked and released when the binding ends;
+//! 1. claim the registers through the bus: the device's I/O ports
+//!    ([`Claim::claim_io`]) or its first MMIO range ([`Claim::claim_mmio`], as wide as
+//!    the register layout needs); a `Devres`, revoked and released when the binding
+//!    ends;
 //! 2. check a UART answers (the scratch register holds a value), program 115200 8N1 with
-//!    FIFOs;
+//!    FIFOs (the divisor from `clock-frequency`, 1.8432 MHz without one);
 //! 3. a devres action that quiesces the UART (interrupts off) at the end of the binding;
 //! 4. take the interrupt line ([`Claim::request_irq`]) with the receive handler, and
 //!    enable the receive interrupt;
-//! 5. register as the console sink (a devres value: unregistered first at unbind, so
-//!    output falls back to the early port before the ports go).
+//! 5. if the UART is the console (a board device, or the node `/chosen/stdout-path`
+//!    names), register as the console sink (a devres value: unregistered first at
+//!    unbind, so output falls back to the early port before the registers go).
 //!
 //! Suspend turns receive interrupts off, resume programs the UART again; shutdown
 //! quiesces it.
 //!
 //! Remove is the drop of [`Uart`] (the line's `Devres` handle) followed by the devres
-//! release, newest first: console, quiesce, ports. Every register access goes through the
-//! revocable window, so a late access after unbind does nothing instead of touching a
-//! port someone else may own by then.
+//! release, newest first: console, quiesce, registers. Every register access goes
+//! through the revocable window, so a late access after unbind does nothing instead of
+//! touching registers someone else may own by then.
 
 /// The 16550 register map, shared with the early console (`kernel_core::uart16550`).
 pub use kernel_core::uart16550 as regs;
@@ -32,11 +39,13 @@ use drivermodel::{Device, Devres, Driver, IdEntry};
 use spin::Mutex;
 
 use crate::arch;
-use crate::arch::io::PortWindow;
+use crate::arch::io::{MmioWindow, PortWindow};
 use crate::arch::irq::IrqLine;
 use crate::bus::Claim;
 use crate::bus::platform::Platform;
 use crate::console;
+use drivermodel::resource::MmioRange;
+use regs::{AccessWidth, MmioLayout};
 
 /// The driver name (and the platform name it matches).
 pub const DRIVER_NAME: &str = "uart16550";
@@ -45,12 +54,83 @@ pub const DRIVER_NAME: &str = "uart16550";
 #[derive(Debug)]
 pub struct Uart16550;
 
-static ID_TABLE: [IdEntry<&str, ()>; 1] = [IdEntry::new(DRIVER_NAME, ())];
+/// Board devices by name; devicetree nodes by `compatible`.
+static ID_TABLE: [IdEntry<&str, ()>; 2] =
+    [IdEntry::new(DRIVER_NAME, ()), IdEntry::new("ns16550a", ())];
+
+/// How one bound UART's registers are reached.
+enum Registers {
+    /// Eight I/O ports; register `index` is port `start + index`.
+    Ports(Devres<PortWindow>),
+    /// An MMIO window laid out by `layout`.
+    Mmio {
+        window: Devres<MmioWindow>,
+        layout: MmioLayout,
+    },
+}
+
+impl Registers {
+    /// Runs `function` on the registers while they are accessible (one revocation check
+    /// for a whole transfer); `None` once they are gone.
+    fn with<R>(&self, function: impl FnOnce(&dyn regs::Registers) -> R) -> Option<R> {
+        match self {
+            Self::Ports(window) => window.try_access_with(|window| function(&PortAccess(window))),
+            Self::Mmio { window, layout } => window.try_access_with(|window| {
+                function(&MmioAccess {
+                    window,
+                    layout: *layout,
+                })
+            }),
+        }
+    }
+}
+
+/// The port window while it is accessible.
+struct PortAccess<'a>(&'a PortWindow);
+
+impl regs::Registers for PortAccess<'_> {
+    fn read(&self, index: u16) -> Option<u8> {
+        self.0.read_u8(index).ok()
+    }
+
+    fn write(&self, index: u16, value: u8) -> bool {
+        self.0.write_u8(index, value).is_ok()
+    }
+}
+
+/// The MMIO window while it is accessible: `reg-shift` and `reg-io-width` applied.
+struct MmioAccess<'a> {
+    window: &'a MmioWindow,
+    layout: MmioLayout,
+}
+
+impl regs::Registers for MmioAccess<'_> {
+    fn read(&self, index: u16) -> Option<u8> {
+        let offset = self.layout.offset(index);
+        match self.layout.width() {
+            AccessWidth::Byte => self.window.read_u8(offset).ok(),
+            AccessWidth::Half => self.window.read_u16(offset).ok().map(|value| value as u8),
+            AccessWidth::Word => self.window.read_u32(offset).ok().map(|value| value as u8),
+        }
+    }
+
+    fn write(&self, index: u16, value: u8) -> bool {
+        let offset = self.layout.offset(index);
+        match self.layout.width() {
+            AccessWidth::Byte => self.window.write_u8(offset, value),
+            AccessWidth::Half => self.window.write_u16(offset, value.into()),
+            AccessWidth::Word => self.window.write_u32(offset, value.into()),
+        }
+        .is_ok()
+    }
+}
 
 /// The registers of one bound UART, shared by the console sink and the interrupt handler.
 struct Port {
     name: crate::text::FixedString<32>,
-    registers: Devres<PortWindow>,
+    registers: Registers,
+    /// The divisor latch value for 115200 baud at this UART's clock.
+    divisor: u16,
     /// Serialises transmitters.
     transmit: Mutex<()>,
     /// The receive interrupt is wanted (bound and not suspended), so the console may
@@ -71,13 +151,13 @@ static ACTIVE: Mutex<Option<Arc<Port>>> = Mutex::new(None);
 impl Port {
     fn read(&self, register: u16) -> Option<u8> {
         self.registers
-            .try_access_with(|window| window.read_u8(register).ok())
+            .with(|registers| registers.read(register))
             .flatten()
     }
 
     fn write(&self, register: u16, value: u8) -> bool {
         self.registers
-            .try_access_with(|window| window.write_u8(register, value).is_ok())
+            .with(|registers| registers.write(register, value))
             .unwrap_or(false)
     }
 
@@ -86,7 +166,11 @@ impl Port {
         if !regs::answers(self) {
             return false;
         }
-        regs::program_115200_8n1(self, regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2);
+        regs::program_8n1(
+            self,
+            self.divisor,
+            regs::MCR_DTR | regs::MCR_RTS | regs::MCR_OUT2,
+        );
         true
     }
 
@@ -141,11 +225,10 @@ impl Port {
     fn transmit(&self, bytes: &[u8]) -> bool {
         let _guard = self.transmit.lock();
         self.registers
-            .try_access_with(|window| {
-                let window = Window(window);
+            .with(|registers| {
                 bytes
                     .iter()
-                    .all(|&byte| regs::write_byte_polled(&window, byte, 1_000_000))
+                    .all(|&byte| regs::write_byte_polled(&registers, byte, 1_000_000))
             })
             .unwrap_or(false)
     }
@@ -158,19 +241,6 @@ impl regs::Registers for Port {
 
     fn write(&self, index: u16, value: u8) -> bool {
         Port::write(self, index, value)
-    }
-}
-
-/// The port window while it is accessible (one revocation check for a whole transfer).
-struct Window<'a>(&'a PortWindow);
-
-impl regs::Registers for Window<'_> {
-    fn read(&self, index: u16) -> Option<u8> {
-        self.0.read_u8(index).ok()
-    }
-
-    fn write(&self, index: u16, value: u8) -> bool {
-        self.0.write_u8(index, value).is_ok()
     }
 }
 
@@ -235,6 +305,36 @@ fn probe_error(message: &str) -> drivermodel::Error {
     drivermodel::Error::driver(message)
 }
 
+/// A `u32` property, `None` when absent.
+fn optional_u32(device: &Device<Core>, name: &str) -> drivermodel::Result<Option<u32>> {
+    device
+        .property(name)
+        .map(|property| property.as_u32())
+        .transpose()
+}
+
+/// Claims the UART's registers: its eight I/O ports if it has a port range, else its
+/// first MMIO range, as wide as `reg-shift` and `reg-io-width` lay the registers out.
+fn claim_registers(device: &Device<Core>) -> drivermodel::Result<Registers> {
+    if let Some(ports) = device.io_ports(0) {
+        let ports = Some(ports)
+            .filter(|ports| ports.length() >= regs::REGISTER_COUNT)
+            .ok_or_else(|| probe_error("I/O port range shorter than 8 ports"))?;
+        return Ok(Registers::Ports(device.claim_io(ports)?));
+    }
+    let range = device
+        .mmio(0)
+        .ok_or_else(|| probe_error("neither I/O ports nor an MMIO range"))?;
+    let layout = MmioLayout::new(
+        optional_u32(device, "reg-shift")?,
+        optional_u32(device, "reg-io-width")?,
+    )
+    .and_then(|layout| layout.check_window(range.length()).map(|()| layout))
+    .map_err(|error| probe_error(&alloc::format!("{error}")))?;
+    let window = device.claim_mmio(MmioRange::new(range.start(), layout.span())?)?;
+    Ok(Registers::Mmio { window, layout })
+}
+
 impl Driver for Uart16550 {
     type Bus = Platform;
     type IdInfo = ();
@@ -249,17 +349,22 @@ impl Driver for Uart16550 {
     }
 
     fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<Uart> {
-        let ports = device
-            .io_ports(0)
-            .filter(|ports| ports.length() >= regs::REGISTER_COUNT)
-            .ok_or_else(|| probe_error("no I/O port range of 8 ports"))?;
         let line = device
             .irq(0)
             .ok_or_else(|| probe_error("no interrupt line"))?;
-        let registers = device.claim_io(ports)?;
+        let clock_hz = match device.property("clock-frequency") {
+            Some(property) => property.as_u32()?,
+            None => regs::PC_CLOCK_HZ,
+        };
+        let divisor = regs::divisor(clock_hz, 115_200).ok_or_else(|| {
+            probe_error(&alloc::format!(
+                "clock-frequency {clock_hz} Hz cannot make 115200 baud"
+            ))
+        })?;
         let port = Arc::new(Port {
             name: crate::text::FixedString::from_fmt(format_args!("{}", device.name())),
-            registers,
+            registers: claim_registers(device)?,
+            divisor,
             transmit: Mutex::new(()),
             receiving: AtomicBool::new(false),
         });
