@@ -3,6 +3,7 @@
 //! - [`uart16550`]: the COM1 console on the platform bus;
 //! - [`ramdisk`]: block storage on a faux device (`ram0` at boot);
 //! - [`vkms`]: a virtual display on a faux device (the DRM side's);
+//! - [`vgem`]: a render-only display device on a faux device, for sharing buffers;
 //! - [`bochs`]: QEMU's bochs-display / std VGA on the PCI bus.
 //!
 //! [`init`] registers each built-in driver once; the registrations live for the kernel's
@@ -11,6 +12,7 @@
 pub mod bochs;
 pub mod ramdisk;
 pub mod uart16550;
+pub mod vgem;
 pub mod vkms;
 
 use drivermodel::DeviceModel;

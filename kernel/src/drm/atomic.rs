@@ -160,6 +160,9 @@ impl Device {
         if self.is_unplugged() {
             return Err(Error::Unplugged);
         }
+        if !self.has_modeset() {
+            return Err(super::client::NO_MODESET);
+        }
         if damage.is_some_and(|clips| clips.len() > MAX_DAMAGE_CLIPS) {
             return Err(Error::TooLarge {
                 what: "damage clip count",

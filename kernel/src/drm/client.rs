@@ -8,6 +8,10 @@
 //! unknown IDs ([`super::object`]); sizes are checked for zero, limits and overflow;
 //! formats against the known fourcc codes. A refused call changes nothing.
 //!
+//! On a render-only device ([`Device::new_render`]) every mode-setting call (resources,
+//! objects, framebuffers, commits, flips, vblank events) fails with
+//! [`Error::NotSupported`] once the device is known to be plugged.
+//!
 //! After an unplug every call that would reach the hardware, or create anything, fails
 //! with [`Error::Unplugged`]; so do writes through a [`Mapping`]. Releasing calls
 //! (destroying buffers, removing framebuffers, dropping the client) keep working, so a
@@ -32,6 +36,11 @@ use super::rect::Rect;
 use super::vblank::{Event, EventQueue};
 
 pub(crate) static LIVE_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// What a mode-setting call on a render-only device returns.
+pub(crate) const NO_MODESET: Error = Error::NotSupported {
+    what: "mode setting (a render-only device)",
+};
 
 /// A dumb buffer as created: its handle and layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,13 +247,23 @@ impl Client {
         }
     }
 
+    /// [`live`](Self::live), and the device has mode-setting objects.
+    fn modeset(&self) -> Result<()> {
+        self.live()?;
+        if self.device.has_modeset() {
+            Ok(())
+        } else {
+            Err(NO_MODESET)
+        }
+    }
+
     /// The mode objects' IDs (`GETRESOURCES`).
     ///
     /// # Errors
     ///
     /// [`Error::Unplugged`].
     pub fn resources(&self) -> Result<Objects> {
-        self.live()?;
+        self.modeset()?;
         Ok(self.device.objects())
     }
 
@@ -254,7 +273,7 @@ impl Client {
     ///
     /// [`Error::Unplugged`], or an ID error.
     pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
-        self.live()?;
+        self.modeset()?;
         let routed = self.device.mode_config().lookup(|lookup, state| {
             lookup.resolve(id, Kind::Connector)?;
             Ok::<_, Error>(state.connected)
@@ -274,7 +293,7 @@ impl Client {
     ///
     /// [`Error::Unplugged`], or an ID error.
     pub fn plane(&self, id: u32) -> Result<PlaneInfo> {
-        self.live()?;
+        self.modeset()?;
         let objects = self.device.objects();
         let primary = id == objects.primary;
         let framebuffer = self.device.mode_config().lookup(|lookup, state| {
@@ -318,7 +337,7 @@ impl Client {
     ///
     /// [`Error::Unplugged`], or an ID error.
     pub fn encoder(&self, id: u32) -> Result<EncoderInfo> {
-        self.live()?;
+        self.modeset()?;
         let active = self.device.mode_config().lookup(|lookup, state| {
             lookup.resolve(id, Kind::Encoder)?;
             Ok::<_, Error>(state.active)
@@ -389,7 +408,7 @@ impl Client {
         fourcc: u32,
         pitch: u32,
     ) -> Result<u32> {
-        self.live()?;
+        self.modeset()?;
         let buffer = self.buffer(handle)?;
         let format = Framebuffer::validate(&buffer, width, height, fourcc, pitch)?;
         let mut framebuffers = self.framebuffers.lock();
@@ -515,7 +534,7 @@ impl Client {
     ///
     /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips.
     pub fn dirty_framebuffer(&self, id: u32, clips: &[Rect]) -> Result<()> {
-        self.live()?;
+        self.modeset()?;
         let shown = self.device.mode_config().lookup(|lookup, state| {
             let framebuffer = lookup.framebuffer(id, self.owner)?;
             Ok::<_, Error>(
@@ -546,6 +565,7 @@ impl Client {
     ///
     /// As [`commit`](Self::commit); [`Error::Busy`] while the previous flip is pending.
     pub fn page_flip(&self, crtc: u32, framebuffer: u32, user_data: u64) -> Result<()> {
+        self.modeset()?;
         let state = self.device.state();
         let mode = state.mode.ok_or(Error::InvalidConfiguration {
             reason: "page flip on an inactive CRTC",
@@ -571,7 +591,7 @@ impl Client {
     /// [`Error::Unplugged`], [`Error::NotSupported`] without a vblank source,
     /// [`Error::InvalidConfiguration`] when the CRTC is off.
     pub fn request_vblank(&self, user_data: u64) -> Result<()> {
-        self.live()?;
+        self.modeset()?;
         self.device.arm_vblank_event(&self.events, user_data)
     }
 

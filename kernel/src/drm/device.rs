@@ -22,6 +22,13 @@
 //! fails with [`Error::Unplugged`]. Sections nest; unplug must not be called from inside
 //! one (it would wait for itself).
 //!
+//! # Render-only devices
+//!
+//! [`Device::new_render`] makes a device without mode-setting objects (no CRTC, plane,
+//! encoder or connector: Linux's drivers without `DRIVER_MODESET`, such as vgem). Its
+//! clients create, map, destroy and share dumb buffers through the same quotas as on any
+//! device; every mode-setting call fails with [`Error::NotSupported`].
+//!
 //! The device's parts each own their lock: the mode objects and state
 //! ([`super::mode_config`]), vblank and events ([`super::vblank`]), managed resources
 //! ([`super::managed`]); the atomic commit is in [`super::atomic`].
@@ -80,6 +87,7 @@ pub struct Device {
     driver: Option<Box<dyn Driver>>,
     config: Config,
     objects: Objects,
+    modeset: bool,
     unplugged: AtomicBool,
     readers: AtomicUsize,
     mode_config: ModeConfig,
@@ -116,15 +124,53 @@ impl Device {
         config: Config,
     ) -> Result<Arc<Self>> {
         let (mode_config, objects) = ModeConfig::new(&config)?;
+        Self::register(
+            parent,
+            Box::new(driver),
+            config,
+            Some((mode_config, objects)),
+        )
+    }
+
+    /// Allocates a render-only display device (no mode-setting objects; see the module
+    /// docs) for `parent`'s current binding and registers it, as [`new`](Self::new) does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DriverModel`] if the devres action cannot be added.
+    pub fn new_render(
+        parent: &drivermodel::Device<Bound>,
+        driver: impl Driver,
+    ) -> Result<Arc<Self>> {
+        let config = Config {
+            connector_type: "",
+            modes: Vec::new(),
+            primary_formats: &[],
+            cursor: false,
+        };
+        Self::register(parent, Box::new(driver), config, None)
+    }
+
+    /// The common part of [`new`](Self::new) and [`new_render`](Self::new_render):
+    /// `modeset` holds the mode objects, `None` for a render-only device.
+    fn register(
+        parent: &drivermodel::Device<Bound>,
+        driver: Box<dyn Driver>,
+        config: Config,
+        modeset: Option<(ModeConfig, Objects)>,
+    ) -> Result<Arc<Self>> {
+        let has_modeset = modeset.is_some();
+        let (mode_config, objects) = modeset.unwrap_or_else(ModeConfig::without_objects);
         let minor = NEXT_MINOR.fetch_add(1, Ordering::Relaxed);
         LIVE_DEVICES.fetch_add(1, Ordering::Relaxed);
         let device = Arc::new(Self {
             name: alloc::format!("card{minor}"),
             minor,
             parent: Some(drivermodel::ARef::from(&**parent)),
-            driver: Some(Box::new(driver)),
+            driver: Some(driver),
             config,
             objects,
+            modeset: has_modeset,
             unplugged: AtomicBool::new(false),
             readers: AtomicUsize::new(0),
             mode_config,
@@ -166,9 +212,14 @@ impl Device {
         &self.config
     }
 
-    /// The mode objects' IDs.
+    /// The mode objects' IDs (all 0, naming nothing, on a render-only device).
     pub fn objects(&self) -> Objects {
         self.objects
+    }
+
+    /// Whether the device has mode-setting objects (not [`new_render`](Self::new_render)).
+    pub fn has_modeset(&self) -> bool {
+        self.modeset
     }
 
     pub(crate) fn mode_config(&self) -> &ModeConfig {

@@ -24,8 +24,9 @@
 //! | [`error`] | the one [`Error`] | |
 //!
 //! Drivers: `crate::drivers::vkms` (virtual, on a faux device; composes its planes and
-//! reports a CRC-32 per frame) and `crate::drivers::bochs` (QEMU's bochs-display / std
-//! VGA on PCI). The boot demo and the exact picture it leaves on the screen (for the
+//! reports a CRC-32 per frame), `crate::drivers::vgem` (render-only, on a faux device:
+//! buffers without mode setting, [`Device::new_render`]) and `crate::drivers::bochs`
+//! (QEMU's bochs-display / std VGA on PCI). The boot demo and the exact picture it leaves on the screen (for the
 //! host's screenshot check) are documented in `crate::drivers::bochs::demo`.
 //!
 //! Objects and their IDs: the client sees one CRTC, a primary plane, a cursor plane

@@ -159,6 +159,27 @@ impl ModeConfig {
         ))
     }
 
+    /// No mode objects at all (a render-only device): the IDs are 0, which name nothing.
+    pub(crate) fn without_objects() -> (Self, Objects) {
+        let objects = Objects {
+            crtc: 0,
+            primary: 0,
+            cursor: None,
+            encoder: 0,
+            connector: 0,
+        };
+        let inner = Inner {
+            objects: Table::new(),
+            state: State::default(),
+        };
+        (
+            Self {
+                inner: spin::Mutex::new(inner),
+            },
+            objects,
+        )
+    }
+
     /// A copy of the current state.
     pub(crate) fn state(&self) -> State {
         self.inner.lock().state.clone()
