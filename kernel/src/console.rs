@@ -19,6 +19,12 @@
 //! the loss fell in. [`input_statistics`] counts both.
 //!
 //! Nothing here allocates: sinks are `Arc`s cloned under a lock, the ring is static.
+//!
+//! With several CPUs, each [`write_fmt`] call's text comes out whole: a console-wide
+//! writer lock ([`Writer`]) is held across it. Its holder's CPU re-enters it freely (an
+//! interrupt handler that prints in the middle of its own CPU's line interleaves with
+//! it, as on one CPU, rather than deadlocking); another CPU waits with interrupts on.
+//! See [`crate::sync`] for the kernel's lock rules.
 
 use alloc::sync::Arc;
 use core::fmt::{self, Write};
@@ -238,6 +244,36 @@ pub fn reset_interrupts_off() {
     QUIET_CYCLES.store(0, Ordering::Relaxed);
 }
 
+/// The console-wide writer lock (see the module docs): the number of the CPU holding it
+/// plus one, or 0.
+struct Writer;
+
+static WRITER: AtomicU64 = AtomicU64::new(0);
+
+impl Writer {
+    /// Takes the writer lock, or re-enters it on the CPU that holds it (`None`: nothing
+    /// to release).
+    fn lock() -> Option<Self> {
+        let me = arch::cpu::current() as u64 + 1;
+        if WRITER.load(Ordering::Acquire) == me {
+            return None;
+        }
+        while WRITER
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        Some(Self)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        WRITER.store(0, Ordering::Release);
+    }
+}
+
 /// Writes formatted text to the console; used by [`crate::print!`].
 ///
 /// Interrupts stay on except for short sections: copying the sink list, and each piece
@@ -247,6 +283,7 @@ pub fn reset_interrupts_off() {
 /// sink must therefore not wait for a lock an interrupted writer may hold (the log
 /// client's sink drops text when its console is busy).
 pub fn write_fmt(arguments: fmt::Arguments<'_>) {
+    let _writer = Writer::lock();
     let sinks = quietly(|| SINKS.lock().clone());
     let mut serial_done = false;
     for sink in sinks

@@ -8,7 +8,10 @@
 //! 2. the heap, from the memory map ("heap ready");
 //! 3. the clock, the periodic timer and the interrupt controller
 //!    (`arch::platform::start_interrupts`); interrupts on;
-//! 4. the device model: buses, enumeration, built-in drivers ([`crate::devices`]); the
+//! 4. the other CPUs (`arch::cpu::start_others`), each in [`crate::work::cpu_main`],
+//!    before the device model so that work can run on them from the first probe on:
+//!    `kernel: N CPUs online`;
+//! 5. the device model: buses, enumeration, built-in drivers ([`crate::devices`]); the
 //!    16550 driver takes over the console from the early port.
 //!
 //! Timings are clock differences (the TSC on x86_64) from the kernel's first instruction ("entry"), to the
@@ -97,6 +100,18 @@ pub(crate) fn start(handoff: arch::Handoff) -> &'static BootInfo {
         options.timer_hz,
         (heap_region.end - heap_region.start) / 1024,
         heap_region.start
+    );
+
+    let cpus = match arch::cpu::start_others(crate::work::cpu_main) {
+        Ok(cpus) => cpus,
+        Err(error) => {
+            println!("kernel: other CPUs not started: {error}");
+            arch::cpu::online()
+        }
+    };
+    println!(
+        "kernel: {cpus} CPU{} online",
+        if cpus == 1 { "" } else { "s" }
     );
 
     crate::devices::init(&options);

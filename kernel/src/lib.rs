@@ -17,6 +17,8 @@
 //!   drivers; [`counters`]: every live-object counter, read by the shell and the tests;
 //! - [`mod@test`]: the in-kernel test framework (KTAP, leak probes, `kernel_test!`, the
 //!   restart after a test that ends the boot);
+//! - [`work`]: per-CPU work queues, what the other CPUs run; [`sync`]: the
+//!   interrupt-safe spin lock and the rules for locks, interrupts and several CPUs;
 //! - [`mod@print`]: `print!`/`println!` and `entry_point!`; [`text`]: heap-free strings;
 //! - `panic`: the panic handler.
 //!
@@ -46,7 +48,9 @@ pub mod memory;
 mod panic;
 pub mod print;
 pub mod shell;
+pub mod sync;
 pub mod test;
 pub mod text;
+pub mod work;
 
 pub use init::BootInfo;

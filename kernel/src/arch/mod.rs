@@ -26,12 +26,17 @@
 //! - `serial`: the early console (`write_fmt`, `try_read_byte`, `emergency_write`);
 //!   `cache`: write-combining for framebuffers (`WRITE_COMBINING` says if it exists); `write_banner`; `ExitCode` (`Success`,
 //!   `Failure`, `Continue`: a test ended the boot, boot again), `exit_qemu`;
-//! - interrupt control (`enable_interrupts`, `without_interrupts`,
-//!   `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the test helpers
-//!   `breakpoint`, `probe_read`, `invalid_instruction`, `stack_guard_page`.
+//! - `cpu`: the CPUs (`start_others(main)`, `current()`, `online()`, `MAX_CPUS`, the
+//!   wake-up IPI `wake`, the call-function IPI `call_on`/`call_on_others`, `stop_others`
+//!   for the exit path, the counters `wakeups`/`calls`; errors [`cpu_error`]'s
+//!   `StartError`, `CallError`);
+//! - interrupt control (`enable_interrupts`, `disable_interrupts`, `interrupts_enabled`,
+//!   `without_interrupts`, `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the
+//!   test helpers `breakpoint`, `probe_read`, `invalid_instruction`, `stack_guard_page`.
 
 use crate::memory::MemoryRegion;
 
+mod cpu_error;
 pub mod fault;
 pub mod heap;
 pub mod io;

@@ -24,6 +24,7 @@ use super::{fault, io};
 
 pub mod boot;
 pub mod cache;
+pub mod cpu;
 pub mod devicetree;
 pub mod irq;
 pub mod platform;
@@ -84,6 +85,17 @@ pub fn enable_interrupts() {
     // SAFETY: setting SIE only lets enabled interrupts in; the trap vector is installed
     // by `platform::early_init` before anything calls this.
     unsafe { core::arch::asm!("csrsi sstatus, 2", options(nomem, nostack)) };
+}
+
+/// Disables interrupts on this hart.
+pub fn disable_interrupts() {
+    // SAFETY: clearing SIE touches no memory.
+    unsafe { core::arch::asm!("csrci sstatus, 2", options(nomem, nostack)) };
+}
+
+/// Whether interrupts are enabled on this hart.
+pub fn interrupts_enabled() -> bool {
+    read_sstatus() & SSTATUS_SIE != 0
 }
 
 /// Runs `function` with interrupts disabled (restoring the previous state after).

@@ -1,9 +1,11 @@
-//! Just enough ACPI to route ISA interrupts: the MADT's I/O APIC address and its
-//! interrupt source overrides.
+//! Just enough ACPI to route ISA interrupts and start the other CPUs: the MADT's I/O
+//! APIC address, its interrupt source overrides and its processors' local APIC IDs.
 //!
 //! [`read_interrupt_routing`] follows the RSDP the PVH start info gives to the XSDT (or
 //! RSDT), finds the `APIC` table and copies out the I/O APIC that serves GSI 0 and the
-//! ISA overrides (QEMU: IRQ 0 → GSI 2; IRQ 5, 9, 10, 11 level-triggered, active high).
+//! ISA overrides (QEMU: IRQ 0 → GSI 2; IRQ 5, 9, 10, 11 level-triggered, active high),
+//! and the local APIC ID of every enabled processor ([`processors`], for
+//! [`super::smp`]).
 //! It runs before the heap exists, so the tables are read where the firmware left them,
 //! whatever the memory map calls that memory. Every table is checksummed and every
 //! length bounded; anything odd makes it return `None`, and [`super::irq`] falls back to
@@ -129,6 +131,33 @@ pub fn check_register_window(
 
 static ROUTING: Once<Option<InterruptRouting>> = Once::new();
 
+/// How many processors [`Processors`] keeps (the kernel's CPU limit).
+pub const MAX_PROCESSORS: usize = 16;
+
+/// The MADT's enabled processors, by local APIC ID, in table order (the boot CPU is
+/// usually first, but nothing relies on that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processors {
+    apic_ids: [u8; MAX_PROCESSORS],
+    count: usize,
+    /// Enabled processors past [`MAX_PROCESSORS`], left out.
+    pub left_out: usize,
+}
+
+impl Processors {
+    /// The local APIC IDs.
+    pub fn apic_ids(&self) -> &[u8] {
+        &self.apic_ids[..self.count]
+    }
+}
+
+static PROCESSORS: Once<Option<Processors>> = Once::new();
+
+/// The processors read at boot, if the firmware's tables listed any.
+pub fn processors() -> Option<Processors> {
+    PROCESSORS.get().copied().flatten()
+}
+
 /// The routing read at boot, if the firmware's tables gave one.
 pub fn interrupt_routing() -> Option<InterruptRouting> {
     ROUTING.get().copied().flatten()
@@ -189,12 +218,16 @@ fn table(address: u64, signature: &[u8; 4]) -> Option<u32> {
         .then_some(length)
 }
 
-/// Reads the MADT through `rsdp` (see the module docs). Called once, before the heap.
+/// Reads the MADT through `rsdp` (see the module docs): the interrupt routing, and the
+/// processors for [`processors`]. Called once, before the heap.
 pub fn read_interrupt_routing(rsdp: Option<u64>) -> Option<InterruptRouting> {
-    *ROUTING.call_once(|| rsdp.and_then(parse))
+    let madt = rsdp.and_then(find_madt);
+    PROCESSORS.call_once(|| madt.and_then(|(address, length)| parse_processors(address, length)));
+    *ROUTING.call_once(|| madt.and_then(|(address, length)| parse_madt(address, length)))
 }
 
-fn parse(rsdp: u64) -> Option<InterruptRouting> {
+/// The MADT's address and length, found through the RSDP at `rsdp`.
+fn find_madt(rsdp: u64) -> Option<(u64, u32)> {
     if read_bytes::<8>(rsdp)? != *b"RSD PTR " || !checksum_ok(rsdp, 20) {
         return None;
     }
@@ -215,7 +248,55 @@ fn parse(rsdp: u64) -> Option<InterruptRouting> {
         };
         table(address, b"APIC").map(|length| (address, length))
     })?;
-    parse_madt(madt.0, madt.1)
+    Some(madt)
+}
+
+/// Calls `visit(kind, offset, length)` for each entry of the MADT at `madt` (`length`
+/// bytes); `None` if an entry's length is malformed.
+fn madt_entries(
+    madt: u64,
+    length: u32,
+    mut visit: impl FnMut(u8, u64, u64) -> Option<()>,
+) -> Option<()> {
+    // Entries follow the header, the local APIC address and the flags.
+    let mut offset = u64::from(HEADER) + 8;
+    while offset + 2 <= u64::from(length) {
+        let kind = read_u8(madt + offset)?;
+        let entry_length = u64::from(read_u8(madt + offset + 1)?);
+        if entry_length < 2 || offset + entry_length > u64::from(length) {
+            return None;
+        }
+        visit(kind, madt + offset, entry_length)?;
+        offset += entry_length;
+    }
+    Some(())
+}
+
+/// Parses the MADT's processor local APIC entries (type 0: processor UID, APIC ID,
+/// flags) and keeps the enabled ones (flags bit 0); `None` if the table is malformed or
+/// lists none. Public so that tests feed it made-up tables.
+pub fn parse_processors(madt: u64, length: u32) -> Option<Processors> {
+    let mut processors = Processors {
+        apic_ids: [0; MAX_PROCESSORS],
+        count: 0,
+        left_out: 0,
+    };
+    madt_entries(madt, length, |kind, entry, entry_length| {
+        if kind == 0 && entry_length >= 8 {
+            let apic_id = read_u8(entry + 3)?;
+            let flags = read_u32(entry + 4)?;
+            if flags & 1 != 0 {
+                if processors.count < MAX_PROCESSORS {
+                    processors.apic_ids[processors.count] = apic_id;
+                    processors.count += 1;
+                } else {
+                    processors.left_out += 1;
+                }
+            }
+        }
+        Some(())
+    })?;
+    (processors.count != 0).then_some(processors)
 }
 
 /// Parses the MADT at `madt` (`length` bytes, header included; its checksum is the
@@ -230,28 +311,21 @@ pub fn parse_madt(madt: u64, length: u32) -> Option<InterruptRouting> {
             level: false,
         }),
     };
-    // Entries follow the header, the local APIC address and the flags.
-    let mut offset = u64::from(HEADER) + 8;
-    while offset + 2 <= u64::from(length) {
-        let kind = read_u8(madt + offset)?;
-        let entry_length = u64::from(read_u8(madt + offset + 1)?);
-        if entry_length < 2 || offset + entry_length > u64::from(length) {
-            return None;
-        }
+    madt_entries(madt, length, |kind, entry, entry_length| {
         match (kind, entry_length) {
             // I/O APIC: id, reserved, address, GSI base.
             (1, 12..) => {
-                let address = read_u32(madt + offset + 4)?;
-                let gsi_base = read_u32(madt + offset + 8)?;
+                let address = read_u32(entry + 4)?;
+                let gsi_base = read_u32(entry + 8)?;
                 if gsi_base == 0 {
                     routing.io_apic_base = u64::from(address);
                 }
             }
             // Interrupt source override: bus, source, GSI, flags.
             (2, 10..) => {
-                let source = read_u8(madt + offset + 3)?;
-                let gsi = read_u32(madt + offset + 4)?;
-                let flags = read_u16(madt + offset + 8)?;
+                let source = read_u8(entry + 3)?;
+                let gsi = read_u32(entry + 4)?;
+                let flags = read_u16(entry + 8)?;
                 if let Some(route) = routing.isa.get_mut(usize::from(source)) {
                     *route = IsaRoute {
                         gsi,
@@ -262,7 +336,7 @@ pub fn parse_madt(madt: u64, length: u32) -> Option<InterruptRouting> {
             }
             _ => {}
         }
-        offset += entry_length;
-    }
+        Some(())
+    })?;
     (routing.io_apic_base != 0).then_some(routing)
 }

@@ -10,6 +10,11 @@
 //! identity-mapped by the trampoline) is software-enabled with spurious vector 0xff, LINT0
 //! is masked (no ExtINT: the PIC stays silent), LINT1 delivers NMI, and the timer runs
 //! periodically on [`TIMER_VECTOR`], its rate calibrated against the TSC.
+//!
+//! The other CPUs ([`super::smp`]) enable their own local APIC with [`init_other_cpu`]:
+//! the same spurious vector and task priority, every LVT entry masked (no timer: the
+//! boot CPU's alone drives [`ticks`]; no LINT1 NMI: one CPU reports a hardware NMI).
+//! Inter-processor interrupts go through the interrupt command register ([`send_ipi`]).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +28,10 @@ use super::time;
 pub const TIMER_VECTOR: u8 = 0x30;
 /// Vector of the local APIC's spurious interrupt.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// Vector of the call-function IPI ([`super::smp::call_on`]).
+pub const CALL_FUNCTION_VECTOR: u8 = 0xf0;
+/// Vector of the wake-up IPI ([`super::smp::wake`]).
+pub const WAKE_VECTOR: u8 = 0xf1;
 
 /// How long the timer's rate is measured against the TSC.
 const CALIBRATION_MICROS: u64 = 5_000;
@@ -43,6 +52,11 @@ mod regs {
     pub const TIMER_INITIAL_COUNT: usize = 0x380;
     pub const TIMER_CURRENT_COUNT: usize = 0x390;
     pub const TIMER_DIVIDE: usize = 0x3e0;
+    pub const INTERRUPT_COMMAND_LOW: usize = 0x300;
+    pub const INTERRUPT_COMMAND_HIGH: usize = 0x310;
+
+    /// Interrupt command: the IPI is still being delivered.
+    pub const DELIVERY_PENDING: u32 = 1 << 12;
 
     /// LVT bit: masked.
     pub const LVT_MASKED: u32 = 1 << 16;
@@ -192,6 +206,89 @@ pub fn init(hz: u32) {
     apic.write(regs::TIMER_INITIAL_COUNT, initial);
 }
 
+/// Enables this (non-boot) CPU's local APIC, with every local interrupt masked (see
+/// the module docs). Needs [`init`] to have run on the boot CPU (the shared base).
+pub(super) fn init_other_cpu() {
+    let Some(apic) = LocalApic::get() else {
+        return;
+    };
+    let mut msr = Msr::new(IA32_APIC_BASE);
+    // SAFETY: as in `init`: the global enable bit and the base the boot CPU checked; the
+    // window is not RAM.
+    unsafe {
+        let value = msr.read();
+        msr.write((value & !BASE_MASK) | apic.base | (1 << 11));
+    }
+    apic.write(regs::TASK_PRIORITY, 0);
+    apic.write(
+        regs::SPURIOUS,
+        regs::SPURIOUS_ENABLE | u32::from(SPURIOUS_VECTOR),
+    );
+    for register in [
+        regs::LVT_LINT0,
+        regs::LVT_LINT1,
+        regs::LVT_ERROR,
+        regs::LVT_TIMER,
+    ] {
+        apic.write(register, regs::LVT_MASKED);
+    }
+}
+
+/// An inter-processor interrupt to send: the interrupt command register's low word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ipi {
+    /// A fixed interrupt on `vector`.
+    Fixed(u8),
+    /// INIT, asserted: the target waits for STARTUP.
+    Init,
+    /// STARTUP: the target starts in real mode at `page * 4096`.
+    Startup(u8),
+    /// A non-maskable interrupt.
+    Nmi,
+}
+
+impl Ipi {
+    fn command(self) -> u32 {
+        const ASSERT: u32 = 1 << 14;
+        match self {
+            Self::Fixed(vector) => u32::from(vector),
+            Self::Init => ASSERT | (0b101 << 8),
+            Self::Startup(page) => ASSERT | (0b110 << 8) | u32::from(page),
+            Self::Nmi => ASSERT | (0b100 << 8),
+        }
+    }
+}
+
+/// Who receives an IPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Destination {
+    /// The CPU with this local APIC ID.
+    Apic(u8),
+    /// Every CPU but the sender (the "all excluding self" shorthand).
+    AllButSelf,
+}
+
+/// Sends `ipi` to `destination` and waits until the local APIC has delivered it. Does
+/// nothing before [`init`].
+pub(super) fn send_ipi(destination: Destination, ipi: Ipi) {
+    let Some(apic) = LocalApic::get() else {
+        return;
+    };
+    let (high, shorthand) = match destination {
+        Destination::Apic(id) => (u32::from(id) << 24, 0),
+        Destination::AllButSelf => (0, 0b11 << 18),
+    };
+    // Interrupts off: an interrupt handler that sends an IPI between the two writes
+    // would overwrite the high word (the destination) of this one.
+    super::without_interrupts(|| {
+        apic.write(regs::INTERRUPT_COMMAND_HIGH, high);
+        apic.write(regs::INTERRUPT_COMMAND_LOW, ipi.command() | shorthand);
+        while apic.read(regs::INTERRUPT_COMMAND_LOW) & regs::DELIVERY_PENDING != 0 {
+            core::hint::spin_loop();
+        }
+    });
+}
+
 /// Timer interrupt handler (called from the IDT dispatcher).
 pub(super) fn timer_interrupt() {
     TICKS.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +305,7 @@ pub(super) fn end_of_interrupt() {
 }
 
 /// This CPU's local APIC ID (0 before [`init`]).
-pub(super) fn local_apic_id() -> u8 {
+pub fn local_apic_id() -> u8 {
     LocalApic::get().map_or(0, |apic| (apic.read(regs::ID) >> 24) as u8)
 }
 

@@ -16,7 +16,7 @@
 //!
 //! All 32 exception vectors are installed, reserved ones included, so that nothing ever
 //! hits a non-present entry (which would turn into a general-protection fault, then a
-//! double fault, hiding the original cause). Breakpoint (`int3`) counts and returns; a
+//! double fault, hiding the original cause). One table serves every CPU: each loads it. Breakpoint (`int3`) counts and returns; a
 //! non-maskable interrupt (vector 2: QEMU's `inject-nmi`, a watchdog, a hardware error
 //! line) is reported on the serial port and returns, so the kernel continues; every
 //! other exception is a fault, which ends the boot: see [`super::fault`].
@@ -30,7 +30,7 @@ use x86_64::VirtAddr;
 use x86_64::structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable};
 
 use super::gdt::DOUBLE_FAULT_IST_INDEX;
-use super::{apic, fault, irq};
+use super::{apic, fault, irq, smp};
 
 /// The register state saved on entry to an interrupt or exception, lowest address first.
 #[repr(C)]
@@ -239,8 +239,12 @@ const NMI_STATUS_PORT: u16 = 0x61;
 /// An NMI: report it with the PC's reason bits and return. The report bypasses the
 /// console lock ([`super::serial::emergency_write`]): an NMI arrives even while
 /// interrupts are off, so the code it interrupted may hold any lock. Nothing here takes
-/// one.
+/// one. After [`smp::stop_others`] an NMI is the stop signal instead: the CPU halts for
+/// good (NMIs stay blocked, since the handler never returns).
 fn non_maskable_interrupt(frame: &TrapFrame) {
+    if smp::stopping() {
+        super::halt_forever();
+    }
     let count = NMIS.fetch_add(1, Ordering::Relaxed) + 1;
     // SAFETY: port 0x61 is the PC's system control port B on every machine the kernel
     // boots on (q35, pc); reading it has no side effect.
@@ -355,6 +359,8 @@ stub!(vector_timer, 0x30);
 stub!(vector_pic_spurious_master, 0x27);
 stub!(vector_pic_spurious_slave, 0x2f);
 stub!(vector_apic_spurious, 0xff);
+stub!(vector_call_function, 0xf0);
+stub!(vector_wake, 0xf1);
 stub!(vector_irq_0, 0x40);
 stub!(vector_irq_1, 0x41);
 stub!(vector_irq_2, 0x42);
@@ -401,8 +407,10 @@ const EXCEPTION_STUBS: [unsafe extern "C" fn(); 32] = [
 ];
 
 /// Hardware interrupt vectors with their stubs.
-const INTERRUPT_STUBS: [(u8, unsafe extern "C" fn()); 4] = [
+const INTERRUPT_STUBS: [(u8, unsafe extern "C" fn()); 6] = [
     (apic::TIMER_VECTOR, vector_timer),
+    (apic::CALL_FUNCTION_VECTOR, vector_call_function),
+    (apic::WAKE_VECTOR, vector_wake),
     (0x27, vector_pic_spurious_master),
     (0x2f, vector_pic_spurious_slave),
     (apic::SPURIOUS_VECTOR, vector_apic_spurious),
@@ -477,6 +485,8 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             fault::end_boot(fault);
         }
         apic::TIMER_VECTOR => apic::timer_interrupt(),
+        apic::CALL_FUNCTION_VECTOR => smp::call_function_interrupt(),
+        apic::WAKE_VECTOR => smp::wake_interrupt(),
         irq::VECTOR_BASE..0x50 => irq::dispatch(vector - irq::VECTOR_BASE),
         // Spurious interrupts: no end-of-interrupt, nothing to do.
         0x27 | 0x2f | apic::SPURIOUS_VECTOR => {}

@@ -12,6 +12,7 @@
 //! - [`apic`], [`time`]: interrupt controllers, timer ticks, the TSC clock;
 //! - [`irq`]: device interrupt lines through the I/O APIC, one owned handler each;
 //!   [`acpi`]: the MADT's I/O APIC and ISA overrides;
+//! - [`smp`]: the other CPUs (start-up trampoline, per-CPU data, IPIs, stopping them);
 //! - [`serial`], [`vga`], [`qemu`]: console output and leaving QEMU.
 
 // The shared arch files, under the names this directory's files use for them.
@@ -30,6 +31,7 @@ pub mod platform;
 pub mod pvh;
 pub mod qemu;
 pub mod serial;
+pub mod smp;
 pub mod time;
 pub mod vga;
 
@@ -78,6 +80,14 @@ pub mod timer {
     pub use super::apic::{tick_hz, ticks};
 }
 
+/// The interface's CPUs: the local APICs' IPIs.
+pub mod cpu {
+    pub use super::smp::{
+        CallError, MAX_CPUS, StartError, call_on, call_on_others, calls, current, online,
+        start_others, stop_others, wake, wakeups,
+    };
+}
+
 /// The interface's memory-type control for framebuffers: the PAT.
 pub use self::pat as cache;
 
@@ -104,6 +114,16 @@ pub fn idle_forever() -> ! {
 /// Enables interrupts.
 pub fn enable_interrupts() {
     x86_64::instructions::interrupts::enable();
+}
+
+/// Disables interrupts on this CPU.
+pub fn disable_interrupts() {
+    x86_64::instructions::interrupts::disable();
+}
+
+/// Whether interrupts are enabled on this CPU.
+pub fn interrupts_enabled() -> bool {
+    x86_64::instructions::interrupts::are_enabled()
 }
 
 /// Runs `function` with interrupts disabled (restoring the previous state after).

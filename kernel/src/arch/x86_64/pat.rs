@@ -11,6 +11,14 @@
 //!
 //! Under QEMU's TCG memory types are not emulated: the mapping is right for hardware and
 //! changes no figure measured under TCG.
+//!
+//! With several CPUs: every other CPU programs entry 1 the same way when it starts
+//! ([`init_other_cpu`]; harmless, since only this module's mappings select entry 1), the
+//! entries are edited under [`TABLES`] (interrupts off), and after an edit every other
+//! CPU flushes the changed range from its TLB through a call-function IPI (a TLB
+//! shootdown), so no CPU keeps using the old memory type. The shootdown needs interrupts
+//! enabled (see [`super::smp::call_on`]); an edit made with interrupts disabled says so
+//! on the console and leaves the other CPUs' TLBs to their next flush.
 
 use core::fmt;
 
@@ -34,6 +42,26 @@ const PRESENT: u64 = 1;
 const LARGE_PAGE: u64 = 2 << 20;
 
 static PAT_PROGRAMMED: spin::Once<()> = spin::Once::new();
+
+/// Serialises page-table edits between CPUs (taken with interrupts off).
+static TABLES: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Programs PAT entry 1 as write-combining on this CPU.
+fn program_entry_1() {
+    let mut msr = Msr::new(IA32_PAT);
+    // SAFETY: IA32_PAT exists on every x86_64 CPU. Entry 1 changes from write-through to
+    // write-combining; no mapping of this kernel selects entry 1 except the ones this
+    // module makes, so no existing mapping changes type.
+    unsafe {
+        let value = msr.read();
+        msr.write((value & !(0xff << 8)) | (TYPE_WRITE_COMBINING << 8));
+    }
+}
+
+/// Programs this (non-boot) CPU's PAT as the boot CPU's is, or will be, programmed.
+pub(super) fn init_other_cpu() {
+    program_entry_1();
+}
 
 /// Whether [`map_write_combining`] can succeed here: yes, through the PAT.
 pub const WRITE_COMBINING: bool = true;
@@ -72,14 +100,23 @@ fn directory_entries(start: u64, end: u64) -> core::ops::Range<usize> {
     (start / LARGE_PAGE) as usize..(end / LARGE_PAGE) as usize
 }
 
-/// Sets or clears `PWT` on the entries of `start..end` and flushes them.
+/// Drops `start..end`'s 2 MiB pages from this CPU's TLB.
+fn flush_range(start: u64, end: u64) {
+    for index in directory_entries(start, end) {
+        tlb::flush(VirtAddr::new(index as u64 * LARGE_PAGE));
+    }
+}
+
+/// Sets or clears `PWT` on the entries of `start..end` and flushes them on every CPU.
 fn set_write_combining(start: u64, end: u64, on: bool) {
     super::without_interrupts(|| {
+        let _tables = TABLES.lock();
         for index in directory_entries(start, end) {
-            // SAFETY: single CPU, interrupts off: nothing else edits the tables now. The
+            // SAFETY: `TABLES` held, interrupts off: nothing else edits the tables now. The
             // entry maps the same frames as before; only its memory type changes, for a
             // range owned by the caller's window (not RAM, so no Rust object is mapped
-            // there), and its TLB entry is flushed right after.
+            // there), and its TLB entry is flushed right after (on the other CPUs by
+            // the shootdown below).
             unsafe {
                 let tables = &raw mut BOOT_PAGE_TABLES;
                 let entry = &mut (*tables).pd[index / 512][index % 512];
@@ -89,9 +126,12 @@ fn set_write_combining(start: u64, end: u64, on: bool) {
                     *entry & !PWT
                 };
             }
-            tlb::flush(VirtAddr::new(index as u64 * LARGE_PAGE));
         }
+        flush_range(start, end);
     });
+    if let Err(error) = super::smp::call_on_others(&|| flush_range(start, end)) {
+        crate::println!("kernel: PAT: no TLB shootdown for {start:#x}..{end:#x}: {error}");
+    }
 }
 
 /// Maps `window` write-combining (see the module docs).
@@ -106,23 +146,14 @@ pub fn map_write_combining(window: &MmioWindow) -> Result<WriteCombining, PatErr
     }
     let tables = &raw const BOOT_PAGE_TABLES;
     for index in directory_entries(start, end) {
-        // SAFETY: a plain read of a page-table entry; nothing writes it concurrently
-        // (single CPU; writers run with interrupts off).
+        // SAFETY: a plain read of a page-table entry; only the owner of the window it
+        // maps (the caller) has it written, so no other CPU writes it concurrently.
         let entry = unsafe { (*tables).pd[index / 512][index % 512] };
         if entry & (PRESENT | HUGE) != PRESENT | HUGE {
             return Err(PatError::NotLargePages);
         }
     }
-    PAT_PROGRAMMED.call_once(|| {
-        let mut msr = Msr::new(IA32_PAT);
-        // SAFETY: IA32_PAT exists on every x86_64 CPU. Entry 1 changes from
-        // write-through to write-combining; no mapping of this kernel selects entry 1
-        // except the ones this module makes, so no existing mapping changes type.
-        unsafe {
-            let value = msr.read();
-            msr.write((value & !(0xff << 8)) | (TYPE_WRITE_COMBINING << 8));
-        }
-    });
+    PAT_PROGRAMMED.call_once(program_entry_1);
     set_write_combining(start, end, true);
     Ok(WriteCombining { start, end })
 }

@@ -2,14 +2,15 @@
 //! the ports the architecture keeps, the firmware's memory map and port accessors.
 
 pub use super::paging::MAPPED_LIMIT;
-use super::{acpi, apic, gdt, idt, irq, paging, pvh, serial, time};
+use super::{acpi, apic, gdt, idt, irq, paging, pvh, serial, smp, time};
 use crate::arch::Firmware;
 use crate::bus::pci::{ConfigMechanism, HostBridge, bar};
 use crate::bus::platform::BoardDevice;
 use crate::memory::MemoryRegion;
 use crate::println;
 
-/// Early bring-up, before the heap: the serial console, GDT/TSS and IDT (faults are
+/// Early bring-up, before the heap: the serial console, GDT/TSS, the boot CPU's per-CPU
+/// entry (CPU number 0) and IDT (faults are
 /// reported from here on, with a double-fault stack), the stack guard page; then the PVH
 /// start info is copied out and the MADT's interrupt routing read, before the heap may
 /// reuse their memory.
@@ -17,6 +18,7 @@ pub fn early_init(start_info_address: super::Handoff) -> Firmware {
     serial::init();
     println!("kernel: long mode, start info at {start_info_address:#x}");
     gdt::init();
+    smp::init_boot_cpu();
     idt::init();
     paging::init();
     let start_info = pvh::read(start_info_address);

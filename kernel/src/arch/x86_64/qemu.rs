@@ -4,7 +4,8 @@
 //! to port `0xf4` makes QEMU exit with status `(v << 1) | 1`, so [`ExitCode::Success`]
 //! (`0x10`) gives 33, [`ExitCode::Failure`] (`0x11`) gives 35 and [`ExitCode::Continue`]
 //! (`0x12`) gives 37; the host runner maps those back to pass, fail and "boot me again".
-//! Without the device the write is ignored and the CPU halts.
+//! Without the device the write is ignored and the CPU halts. Either way the other CPUs
+//! are stopped first ([`super::smp::stop_others`]): leaving stops every CPU.
 
 use x86_64::instructions::port::Port;
 
@@ -26,6 +27,7 @@ pub enum ExitCode {
 
 /// Exits QEMU with `code`; halts forever if the exit device is missing.
 pub fn exit_qemu(code: ExitCode) -> ! {
+    super::smp::stop_others();
     let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
     // SAFETY: port 0xf4 is the debug-exit device (or nothing); writing it touches no memory.
     unsafe { port.write(code as u32) };
