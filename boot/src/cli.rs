@@ -6,7 +6,7 @@
 //! ```
 //!
 //! QEMU settings can also come from the environment (`BOOT_ARCH`, `BOOT_MACHINE`, `BOOT_BIOS`,
-//! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_DISPLAY_DEVICE`, `BOOT_QEMU`, `BOOT_HEADLESS`,
+//! `BOOT_ACCEL`, `BOOT_MEMORY`, `BOOT_SMP`, `BOOT_DISPLAY_DEVICE`, `BOOT_QEMU`, `BOOT_HEADLESS`,
 //! `BOOT_TIMEOUT`, `BOOT_VERBOSE`), which is how they reach `boot runner` under `cargo ktest`.
 
 use std::path::PathBuf;
@@ -68,6 +68,9 @@ pub struct QemuArgs {
     /// Guest memory (QEMU syntax: 256M, 1G).
     #[arg(long, env = "BOOT_MEMORY", default_value = qemu::DEFAULT_MEMORY)]
     pub memory: String,
+    /// Virtual CPUs, 1 to 16 (`-smp N`; several run multi-threaded TCG).
+    #[arg(long, value_name = "N", env = "BOOT_SMP", default_value_t = 1, value_parser = parse_smp)]
+    pub smp: u32,
     /// The display adapter (std = -vga std; bochs-display = -vga none -device bochs-display).
     #[arg(long, value_enum, env = "BOOT_DISPLAY_DEVICE", default_value_t)]
     pub display_device: DisplayDevice,
@@ -125,6 +128,10 @@ pub struct RunnerArgs {
     pub args: Vec<String>,
 }
 
+fn parse_smp(value: &str) -> std::result::Result<u32, String> {
+    runner::parse_smp("--smp", value).map_err(|error| error.to_string())
+}
+
 fn parse_seconds(value: &str) -> std::result::Result<Duration, String> {
     runner::parse_timeout("--timeout", value).map_err(|error| error.to_string())
 }
@@ -137,6 +144,7 @@ impl QemuArgs {
             bios: self.bios,
             accel: self.accel,
             memory: self.memory.clone(),
+            smp: self.smp,
             display_device: self.display_device,
             qemu: self.qemu.clone(),
             timeout,
@@ -253,6 +261,8 @@ mod tests {
             "512M",
             "--arch",
             "riscv64",
+            "--smp",
+            "4",
         ])
         .unwrap();
         assert!(cli.command.is_none());
@@ -267,8 +277,10 @@ mod tests {
         assert_eq!(run.qemu.timeout, Some(Duration::from_secs(60)));
         assert_eq!(run.qemu.memory, "512M");
         assert_eq!(run.qemu.arch, Arch::Riscv64);
+        assert_eq!(run.qemu.smp, 4);
         let default = Cli::try_parse_from(["boot"]).unwrap();
         assert_eq!(default.run.qemu.arch, Arch::X86_64);
+        assert_eq!(default.run.qemu.smp, 1);
     }
 
     #[test]
@@ -296,6 +308,8 @@ mod tests {
         assert!(Cli::try_parse_from(["boot", "--machine", "microvm"]).is_err());
         assert!(Cli::try_parse_from(["boot", "--arch", "aarch64"]).is_err());
         assert!(Cli::try_parse_from(["boot", "--timeout", "0"]).is_err());
+        assert!(Cli::try_parse_from(["boot", "--smp", "0"]).is_err());
+        assert!(Cli::try_parse_from(["boot", "--smp", "17"]).is_err());
         assert!(Cli::try_parse_from(["boot", "--keep-running"]).is_err());
         assert!(Cli::try_parse_from(["boot", "runner"]).is_err());
     }

@@ -214,6 +214,9 @@ pub struct Invocation {
     pub accel: Accel,
     /// Guest memory, in QEMU's syntax (`256M`, `1G`).
     pub memory: String,
+    /// Virtual CPUs (`-smp`); more than one runs TCG multi-threaded, one host thread
+    /// per vCPU.
+    pub smp: u32,
     /// Window or headless.
     pub display: Display,
     /// The display adapter.
@@ -232,10 +235,16 @@ impl Invocation {
     pub fn args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+        // One vCPU keeps QEMU's defaults; several ask for multi-threaded TCG explicitly.
+        let accel = match (self.accel, self.smp) {
+            (Accel::Tcg, 2..) => "tcg,thread=multi",
+            (accel, _) => accel.qemu_name(),
+        };
+        let smp = self.smp.to_string();
         match self.arch {
             Arch::X86_64 => {
                 push(&["-machine", self.machine.qemu_name()]);
-                push(&["-accel", self.accel.qemu_name()]);
+                push(&["-accel", accel]);
                 push(&["-cpu", "max", "-m", &self.memory]);
                 if self.bios == Bios::Qboot {
                     // QEMU looks a bare name up in its own firmware directory.
@@ -243,9 +252,12 @@ impl Invocation {
                 }
             }
             Arch::Riscv64 => {
-                push(&["-machine", "virt", "-accel", self.accel.qemu_name()]);
+                push(&["-machine", "virt", "-accel", accel]);
                 push(&["-m", &self.memory, "-bios", "default"]);
             }
+        }
+        if self.smp > 1 {
+            push(&["-smp", &smp]);
         }
         match self.serial {
             Serial::Stdio => push(&["-serial", "stdio", "-monitor", "none"]),
@@ -368,6 +380,7 @@ mod tests {
             bios: Bios::Seabios,
             accel: Accel::Tcg,
             memory: DEFAULT_MEMORY.into(),
+            smp: 1,
             display: Display::Headless,
             display_device: DisplayDevice::Std,
             serial: Serial::Stdio,
@@ -419,6 +432,23 @@ mod tests {
         let args = full.args();
         assert_eq!(args.last().unwrap(), "exit log=debug");
         assert!(full.display_command().ends_with("-append 'exit log=debug'"));
+    }
+
+    #[test]
+    fn several_cpus_run_multi_threaded_tcg() {
+        let mut smp = invocation();
+        smp.smp = 4;
+        assert!(joined(&smp).starts_with(
+            "-machine q35 -accel tcg,thread=multi -cpu max -m 256M -smp 4 -serial stdio"
+        ));
+        smp.accel = Accel::Kvm;
+        assert!(joined(&smp).contains("-accel kvm -cpu max -m 256M -smp 4 "));
+        smp.arch = Arch::Riscv64;
+        smp.accel = Accel::Tcg;
+        assert!(
+            joined(&smp)
+                .starts_with("-machine virt -accel tcg,thread=multi -m 256M -bios default -smp 4 ")
+        );
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub struct Options {
     pub accel: accel::Request,
     /// Guest memory in QEMU's syntax.
     pub memory: String,
+    /// Virtual CPUs (`BOOT_SMP`), 1 to [`MAX_SMP`].
+    pub smp: u32,
     /// The display adapter.
     pub display_device: DisplayDevice,
     /// An explicit QEMU binary (`BOOT_QEMU`); `None` searches `PATH`.
@@ -136,6 +138,7 @@ impl Default for Options {
             bios: Bios::default(),
             accel: accel::Request::default(),
             memory: qemu::DEFAULT_MEMORY.into(),
+            smp: 1,
             display_device: DisplayDevice::default(),
             qemu: None,
             timeout: Some(DEFAULT_TEST_TIMEOUT),
@@ -151,8 +154,8 @@ impl Options {
     /// (`x86_64`/`riscv64`), `BOOT_MACHINE`
     /// (`q35`/`pc`), `BOOT_BIOS` (`seabios`/`qboot`), `BOOT_ACCEL`
     /// (`auto`/`tcg`/`kvm`), `BOOT_DISPLAY_DEVICE` (`std`/`bochs-display`/`none`),
-    /// `BOOT_MEMORY` (`256M`), `BOOT_QEMU` (a path) and `BOOT_TIMEOUT` (seconds), the
-    /// same variables the command line reads.
+    /// `BOOT_MEMORY` (`256M`), `BOOT_SMP` (virtual CPUs), `BOOT_QEMU` (a path) and
+    /// `BOOT_TIMEOUT` (seconds), the same variables the command line reads.
     ///
     /// # Errors
     ///
@@ -177,6 +180,11 @@ impl Options {
         if let Ok(memory) = env::var("BOOT_MEMORY") {
             qemu::validate_memory(&memory)?;
             options.memory = memory;
+        }
+        if let Ok(value) = env::var("BOOT_SMP")
+            && !value.is_empty()
+        {
+            options.smp = parse_smp("BOOT_SMP", &value)?;
         }
         if let Some(qemu) = env::var_os("BOOT_QEMU").filter(|value| !value.is_empty()) {
             options.qemu = Some(qemu.into());
@@ -203,6 +211,27 @@ fn env_value<T: ValueEnum>(name: &'static str) -> Result<Option<T>> {
         }
         _ => Ok(None),
     }
+}
+
+/// The most virtual CPUs `--smp` takes (the kernel runs at most 16).
+pub const MAX_SMP: u32 = 16;
+
+/// Parses a virtual CPU count: 1 to [`MAX_SMP`].
+///
+/// # Errors
+///
+/// [`Error::InvalidOption`] otherwise.
+pub fn parse_smp(option: &'static str, value: &str) -> Result<u32> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|count| (1..=MAX_SMP).contains(count))
+        .ok_or_else(|| Error::InvalidOption {
+            option,
+            value: value.to_owned(),
+            reason: "expected a CPU count from 1 to 16",
+        })
 }
 
 /// Parses a timeout in (possibly fractional) seconds.
@@ -460,6 +489,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
             bios: options.bios,
             accel,
             memory: options.memory.clone(),
+            smp: options.smp,
             display: Display::Headless,
             display_device: options.display_device,
             serial: Serial::Stdio,
@@ -640,6 +670,7 @@ pub fn boot(kernel: &Path, boot: &BootOptions) -> Result<()> {
         bios: options.bios,
         accel,
         memory: options.memory.clone(),
+        smp: options.smp,
         display: if headless {
             Display::Headless
         } else {

@@ -3,6 +3,10 @@
 //! kernel. Each configuration is one test; the harness runs them in parallel.
 //!
 //! `BOOT_MACHINE` / `BOOT_BIOS` restrict the matrix to one machine or firmware.
+//!
+//! The `q35` configurations boot with [`SEVERAL_CPUS`] CPUs (multi-threaded TCG), the
+//! `pc` ones with one, so both firmwares run every kernel test on one CPU and on
+//! several. `BOOT_SMP` sets one count for all four.
 
 mod common;
 
@@ -24,6 +28,9 @@ fn kernel_tests() -> &'static [Executable] {
     })
 }
 
+/// The CPU count of the `q35` configurations.
+const SEVERAL_CPUS: u32 = 2;
+
 fn boot_every_kernel_test(machine: Machine, bios: Bios) {
     if !common::selected(machine, bios) {
         println!("{machine}/{bios} not selected by BOOT_MACHINE/BOOT_BIOS");
@@ -31,17 +38,26 @@ fn boot_every_kernel_test(machine: Machine, bios: Bios) {
     }
     let tests = kernel_tests();
     assert!(!tests.is_empty(), "cargo built no kernel test ELF");
+    let from_env = Options::from_env().expect("BOOT_* variables");
+    let smp = if std::env::var("BOOT_SMP").is_ok_and(|value| !value.is_empty()) {
+        from_env.smp
+    } else if machine == Machine::Q35 {
+        SEVERAL_CPUS
+    } else {
+        1
+    };
     let options = Options {
         machine,
         bios,
-        ..Options::from_env().expect("BOOT_* variables")
+        smp,
+        ..from_env
     };
     let mut failures = Vec::new();
     for test in tests {
         let report = run_test_elf(&test.path, &options)
             .unwrap_or_else(|error| panic!("could not run {}: {error}", test.path.display()));
         let block = format!(
-            "---- kernel test `{}` on {machine}/{bios} ({})\n{}{}\n",
+            "---- kernel test `{}` on {machine}/{bios}, {smp} CPU(s) ({})\n{}{}\n",
             report.name,
             test.path.display(),
             report.log,

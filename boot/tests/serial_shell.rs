@@ -71,6 +71,7 @@ impl Guest {
             bios: options.bios,
             accel: accel::detect(options.accel).expect("an accelerator"),
             memory: options.memory.clone(),
+            smp: options.smp,
             display: Display::Headless,
             display_device: DisplayDevice::None,
             serial: Serial::Stdio,
