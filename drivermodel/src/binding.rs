@@ -119,6 +119,7 @@ use crate::event::EventKind;
 #[cfg(feature = "power")]
 use crate::power::Operation;
 use crate::registry::Shared;
+use crate::sort;
 use crate::wait::{self, Channel, WaitPoint};
 
 /// What an attach should do.
@@ -319,8 +320,10 @@ impl Shared {
         if ranked.is_empty() {
             return Outcome::NoMatch;
         }
-        // Stable: equal scores keep registration order.
-        ranked.sort_by(|(left, _), (right, _)| right.cmp(left));
+        // Highest score first; equal scores keep registration order (the driver key's).
+        sort::sort_by_key(&mut ranked, |(score, candidate)| {
+            (core::cmp::Reverse(*score), candidate.entry.driver)
+        });
         Outcome::Bind(ranked.into_iter().map(|(_, candidate)| candidate).collect())
     }
 

@@ -78,6 +78,7 @@ use crate::capacity::{fit_canonical, push_canonical};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::hash_table::HashTable;
+use crate::sort;
 
 /// The answer of [`Bus::match_id`] for one device and one ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,7 +420,7 @@ impl<T: Clone> MatchIndex<T> {
                 .map(|filed| (filed.entry, filed.value.clone())),
         );
         if out.len() > 1 {
-            out.sort_unstable_by_key(|(entry, _)| *entry);
+            sort::sort_by_key(out, |(entry, _)| *entry);
             out.dedup_by_key(|(entry, _)| *entry);
         }
     }

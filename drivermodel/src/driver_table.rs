@@ -10,6 +10,7 @@ use crate::bus::MatchKey;
 use crate::capacity::{fit_canonical, push_canonical};
 use crate::driver::ErasedDriver;
 use crate::error::{Error, Result};
+use crate::sort;
 
 /// A registered driver.
 pub(crate) struct DriverRecord {
@@ -100,7 +101,7 @@ impl DriverTable {
     /// Every driver, in registration order.
     pub(crate) fn values(&self) -> Vec<&DriverRecord> {
         let mut records: Vec<&DriverRecord> = self.slots.iter().flatten().collect();
-        records.sort_unstable_by_key(|record| record.key);
+        sort::sort_by_key(&mut records, |record| record.key);
         records
     }
 }

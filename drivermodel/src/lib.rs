@@ -93,6 +93,7 @@ mod registration;
 mod registry;
 pub mod resource;
 pub mod revocable;
+mod sort;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tree;

@@ -136,7 +136,8 @@ mod text {
                     .iter()
                     .enumerate()
                     .map(|(index, bus)| {
-                        let mut drivers: Vec<(u64, String, Vec<u64>)> = registry
+                        // `values` is in registration order already.
+                        let drivers = registry
                             .drivers
                             .values()
                             .into_iter()
@@ -150,13 +151,8 @@ mod text {
                                     .iter()
                                     .map(|(_, device)| device)
                                     .collect();
-                                (record.key, record.name.clone(), bound)
+                                (record.name.clone(), bound)
                             })
-                            .collect();
-                        drivers.sort_by_key(|(key, _, _)| *key);
-                        let drivers = drivers
-                            .into_iter()
-                            .map(|(_, name, bound)| (name, bound))
                             .collect();
                         (bus.name.to_string(), drivers)
                     })
