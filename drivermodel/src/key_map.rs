@@ -73,7 +73,7 @@ impl<V> KeyMap<V> {
         Some(value)
     }
 
-    #[allow(dead_code, reason = "used by optional features (power)")]
+    #[allow(dead_code, reason = "used by optional features (links, power)")]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -89,7 +89,7 @@ impl<V> KeyMap<V> {
     }
 
     /// Entries in key order.
-    #[allow(dead_code, reason = "used by optional features (tree)")]
+    #[allow(dead_code, reason = "used by optional features (links, tree)")]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&u64, &V)> + '_ {
         self.entries.iter().map(|(key, value)| (key, value))
     }

@@ -34,15 +34,16 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::binding::Request;
+use crate::capacity;
 use crate::device::{ARef, Binding, Device, Lifecycle};
 use crate::error::{Error, Result};
 use crate::faux;
+use crate::key_map::KeyMap;
 use crate::model::DeviceModel;
 use crate::registry::{Registry, Shared};
 
@@ -92,30 +93,66 @@ impl LinkRecord {
     }
 }
 
-/// All links of a model, indexed by both ends (under the registry lock).
+/// All links of a model, indexed by both ends (under the registry lock). Sorted vectors
+/// rather than `BTreeMap`s: the same order and lookups for a fraction of the generated
+/// code (see [`key_map`](crate::key_map)); links are few and rarely change.
 #[derive(Debug, Default)]
 pub(crate) struct Links {
-    records: BTreeMap<u64, LinkRecord>,
+    records: KeyMap<LinkRecord>,
     /// `(consumer, link)`.
-    by_consumer: BTreeSet<(u64, u64)>,
+    by_consumer: Pairs,
     /// `(supplier, link)`.
-    by_supplier: BTreeSet<(u64, u64)>,
+    by_supplier: Pairs,
     next: u64,
+}
+
+/// `(device, link)` pairs in increasing order, so a device's links are adjacent and in
+/// link order. The capacity follows [`capacity`], so emptying gives the memory back.
+#[derive(Debug, Default)]
+struct Pairs(Vec<(u64, u64)>);
+
+impl Pairs {
+    /// The links of `device`, oldest first.
+    fn of(&self, device: u64) -> impl Iterator<Item = u64> + '_ {
+        let start = self.0.partition_point(|&(own, _)| own < device);
+        self.0
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |&&(own, _)| own == device)
+            .map(|&(_, link)| link)
+    }
+
+    /// Files a pair; link ids only grow, so it goes behind the device's other links.
+    fn insert(&mut self, pair: (u64, u64)) {
+        let position = self.0.partition_point(|&own| own < pair);
+        capacity::push_canonical(&mut self.0, pair);
+        if let Some(tail) = self.0.get_mut(position..) {
+            tail.rotate_right(1);
+        }
+    }
+
+    fn remove(&mut self, pair: (u64, u64)) {
+        if let Ok(position) = self.0.binary_search(&pair) {
+            self.0.remove(position);
+            capacity::fit_canonical(&mut self.0);
+        }
+    }
 }
 
 impl Links {
     /// The links in which `device` is the consumer.
     pub(crate) fn suppliers_of(&self, device: u64) -> impl Iterator<Item = (u64, LinkRecord)> + '_ {
         self.by_consumer
-            .range((device, 0)..=(device, u64::MAX))
-            .filter_map(|(_, link)| Some((*link, *self.records.get(link)?)))
+            .of(device)
+            .filter_map(|link| Some((link, *self.records.get(&link)?)))
     }
 
     /// The links in which `device` is the supplier.
     pub(crate) fn consumers_of(&self, device: u64) -> impl Iterator<Item = (u64, LinkRecord)> + '_ {
         self.by_supplier
-            .range((device, 0)..=(device, u64::MAX))
-            .filter_map(|(_, link)| Some((*link, *self.records.get(link)?)))
+            .of(device)
+            .filter_map(|link| Some((link, *self.records.get(&link)?)))
     }
 
     fn insert(&mut self, record: LinkRecord) -> u64 {
@@ -129,8 +166,8 @@ impl Links {
 
     pub(crate) fn remove(&mut self, id: u64) -> Option<LinkRecord> {
         let record = self.records.remove(&id)?;
-        self.by_consumer.remove(&(record.consumer, id));
-        self.by_supplier.remove(&(record.supplier, id));
+        self.by_consumer.remove((record.consumer, id));
+        self.by_supplier.remove((record.supplier, id));
         Some(record)
     }
 
@@ -147,7 +184,7 @@ impl Links {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.len() == 0
     }
 
     fn records(&self) -> impl Iterator<Item = (u64, LinkRecord)> + '_ {
@@ -160,12 +197,12 @@ impl Registry {
     /// whether `start` depends on `target`).
     fn depends_on(&self, start: &Device, target: u64) -> bool {
         let mut stack: Vec<u64> = Vec::from([start.inner().key]);
-        let mut seen = BTreeSet::new();
+        let mut seen = KeyMap::new();
         while let Some(key) = stack.pop() {
             if key == target {
                 return true;
             }
-            if !seen.insert(key) {
+            if seen.insert(key, ()).is_some() {
                 continue;
             }
             if let Some(record) = self.devices.get(&key)
