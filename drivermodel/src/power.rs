@@ -26,12 +26,13 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::device::{ARef, Device};
 use crate::error::{Error, Result};
 use crate::model::DeviceModel;
+use crate::registry::DeviceRecord;
+use crate::sort;
 
 /// Which power callback to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,52 +47,68 @@ impl DeviceModel {
     /// consumers, otherwise registration order.
     pub fn power_order(&self) -> Vec<ARef<Device>> {
         let registry = self.shared().registry.lock();
-        // Kahn's algorithm; the ready set is ordered by registration.
-        let mut waiting_on: BTreeMap<u64, usize> = BTreeMap::new();
-        let mut dependents: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for (key, record) in &registry.devices {
-            let mut count = 0;
-            if let Some(parent) = record.parent()
-                && registry.devices.contains_key(&parent)
-            {
-                dependents.entry(parent).or_default().push(*key);
-                count += 1;
+        let records: Vec<&DeviceRecord> = registry.devices.values().collect();
+        // Devices by index in registration (key) order.
+        let index_of = |key: u64| {
+            records
+                .binary_search_by_key(&key, |record| record.device.inner().key)
+                .ok()
+        };
+        // Kahn's algorithm on indices: `waiting[index]` counts the unplaced devices it
+        // waits for (`PLACED` once placed), `edges` are `(dependency, dependent)` sorted
+        // by dependency, and the smallest ready index goes first.
+        const PLACED: usize = usize::MAX;
+        let mut waiting: Vec<usize> = Vec::with_capacity(records.len());
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let before = edges.len();
+            if let Some(parent) = record.parent().and_then(index_of) {
+                edges.push((parent, index));
             }
             #[cfg(feature = "links")]
-            for (_, link) in registry.links.suppliers_of(*key) {
-                if registry.devices.contains_key(&link.supplier) {
-                    dependents.entry(link.supplier).or_default().push(*key);
-                    count += 1;
-                }
-            }
-            waiting_on.insert(*key, count);
+            edges.extend(
+                registry
+                    .links
+                    .suppliers_of(record.device.inner().key)
+                    .filter_map(|(_, link)| index_of(link.supplier))
+                    .map(|supplier| (supplier, index)),
+            );
+            waiting.push(edges.len() - before);
         }
-        let mut ready: BTreeSet<u64> = waiting_on
-            .iter()
-            .filter(|(_, count)| **count == 0)
-            .map(|(key, _)| *key)
-            .collect();
-        let mut order = Vec::with_capacity(registry.devices.len());
-        while let Some(key) = ready.pop_first() {
-            order.push(key);
-            for dependent in dependents.get(&key).into_iter().flatten() {
-                if let Some(count) = waiting_on.get_mut(dependent) {
+        sort::sort_by_key(&mut edges, |&edge| edge);
+        let mut order: Vec<usize> = Vec::with_capacity(records.len());
+        // Every ready, unplaced index is at `cursor` or after it.
+        let mut cursor = 0;
+        while let Some(offset) = waiting
+            .get(cursor..)
+            .and_then(|rest| rest.iter().position(|count| *count == 0))
+        {
+            let index = cursor + offset;
+            waiting[index] = PLACED;
+            order.push(index);
+            cursor = index + 1;
+            let first = edges.partition_point(|&(dependency, _)| dependency < index);
+            for &(_, dependent) in edges[first..]
+                .iter()
+                .take_while(|&&(dependency, _)| dependency == index)
+            {
+                if let Some(count) = waiting.get_mut(dependent)
+                    && *count != PLACED
+                {
                     *count -= 1;
                     if *count == 0 {
-                        ready.insert(*dependent);
+                        cursor = cursor.min(dependent);
                     }
                 }
             }
         }
         // Links never close a cycle, so every device is placed; stay total anyway.
-        if order.len() < registry.devices.len() {
-            let placed: BTreeSet<u64> = order.iter().copied().collect();
-            order.extend(registry.devices.keys().filter(|key| !placed.contains(key)));
+        if order.len() < records.len() {
+            order.extend((0..records.len()).filter(|index| waiting[*index] != PLACED));
         }
         order
             .into_iter()
-            .filter_map(|key| registry.devices.get(&key))
-            .map(|record| record.device.clone())
+            .map(|index| records[index].device.clone())
             .collect()
     }
 
