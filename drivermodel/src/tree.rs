@@ -91,13 +91,21 @@ use crate::registry::Registry;
 /// The text view (the `tree` feature).
 #[cfg(feature = "tree")]
 mod text {
-    use alloc::collections::BTreeMap;
     use alloc::string::{String, ToString};
     use alloc::vec::Vec;
     use core::fmt::Write;
 
     use crate::device::{ARef, BindingState, Device, Lifecycle};
     use crate::model::DeviceModel;
+
+    /// A registered device in the snapshot.
+    struct Listed {
+        key: u64,
+        parent: Option<u64>,
+        device: ARef<Device>,
+        /// The names of the suppliers of its links, oldest link first.
+        suppliers: Vec<String>,
+    }
 
     /// A bus name and its drivers.
     type BusListing = (String, Vec<DriverListing>);
@@ -108,28 +116,29 @@ mod text {
         /// The text view described in [`tree`](crate::tree).
         pub fn tree(&self) -> String {
             // Snapshot under the registry lock, describe with no lock held.
-            let (devices, buses, suppliers) = {
+            let (devices, buses) = {
                 let registry = self.shared().registry.lock();
-                #[cfg(feature = "links")]
-                let suppliers: BTreeMap<u64, Vec<String>> = registry
+                // In key (registration) order, with the names of their links' suppliers.
+                let devices: Vec<Listed> = registry
                     .devices
-                    .keys()
-                    .filter_map(|key| {
-                        let names: Vec<String> = registry
+                    .iter()
+                    .map(|(key, record)| {
+                        #[cfg(feature = "links")]
+                        let suppliers = registry
                             .links
                             .suppliers_of(*key)
                             .filter_map(|(_, link)| registry.devices.get(&link.supplier))
                             .map(|record| String::from(record.device.name()))
                             .collect();
-                        (!names.is_empty()).then_some((*key, names))
+                        #[cfg(not(feature = "links"))]
+                        let suppliers = Vec::new();
+                        Listed {
+                            key: *key,
+                            parent: record.parent(),
+                            device: record.device.clone(),
+                            suppliers,
+                        }
                     })
-                    .collect();
-                #[cfg(not(feature = "links"))]
-                let suppliers: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-                let devices: Vec<(u64, Option<u64>, ARef<Device>)> = registry
-                    .devices
-                    .iter()
-                    .map(|(key, record)| (*key, record.parent(), record.device.clone()))
                     .collect();
                 let buses: Vec<BusListing> = registry
                     .buses
@@ -157,40 +166,46 @@ mod text {
                         (bus.name.to_string(), drivers)
                     })
                     .collect();
-                (devices, buses, suppliers)
+                (devices, buses)
             };
-            let mut children: BTreeMap<Option<u64>, Vec<usize>> = BTreeMap::new();
-            let registered: BTreeMap<u64, usize> = devices
-                .iter()
-                .enumerate()
-                .map(|(index, (key, _, _))| (*key, index))
-                .collect();
-            for (index, (_, parent, _)) in devices.iter().enumerate() {
-                // A parent that is not registered any more cannot exist (children first),
-                // but stay total: show such a device at the top level.
-                let parent = parent.filter(|parent| registered.contains_key(parent));
-                children.entry(parent).or_default().push(index);
+            let index_of = |key: u64| devices.binary_search_by_key(&key, |listed| listed.key).ok();
+            // Children lists as first child / next sibling, in registration order; slot
+            // `count` of `first_child` is the top level. A parent that is not registered
+            // any more cannot exist (children first), but stay total: show such a device
+            // at the top level.
+            const NONE: usize = usize::MAX;
+            let count = devices.len();
+            let mut first_child = alloc::vec![NONE; count + 1];
+            let mut next_sibling = alloc::vec![NONE; count];
+            for (index, listed) in devices.iter().enumerate().rev() {
+                let parent = listed.parent.and_then(index_of).unwrap_or(count);
+                next_sibling[index] = first_child[parent];
+                first_child[parent] = index;
             }
+            // Depth first: a device, its children, then its next sibling.
             let mut text = String::new();
-            let mut stack: Vec<usize> = children.get(&None).cloned().unwrap_or_default();
-            stack.reverse();
-            while let Some(index) = stack.pop() {
-                let (key, _, device) = &devices[index];
-                describe(&mut text, device, suppliers.get(key).map(Vec::as_slice));
-                if let Some(below) = children.get(&Some(*key)) {
-                    stack.extend(below.iter().rev());
-                }
+            let mut resume: Vec<usize> = Vec::new();
+            let mut next = first_child[count];
+            loop {
+                let Some(listed) = devices.get(next) else {
+                    match resume.pop() {
+                        Some(sibling) => {
+                            next = sibling;
+                            continue;
+                        }
+                        None => break,
+                    }
+                };
+                describe(&mut text, &listed.device, &listed.suppliers);
+                resume.push(next_sibling[next]);
+                next = first_child[next];
             }
-            let names: BTreeMap<u64, &str> = devices
-                .iter()
-                .map(|(key, _, device)| (*key, device.name()))
-                .collect();
             for (bus, drivers) in buses {
                 let _ = writeln!(text, "/bus/{bus}");
                 for (driver, bound) in drivers {
                     let list: Vec<&str> = bound
                         .iter()
-                        .filter_map(|key| names.get(key).copied())
+                        .filter_map(|key| Some(devices[index_of(*key)?].device.name()))
                         .collect();
                     let _ = writeln!(
                         text,
@@ -203,7 +218,7 @@ mod text {
         }
     }
 
-    fn describe(text: &mut String, device: &Device, suppliers: Option<&[String]>) {
+    fn describe(text: &mut String, device: &Device, suppliers: &[String]) {
         let (lifecycle, deferred, driver_override, suspended) = {
             let state = device.inner().state.lock();
             (
@@ -236,7 +251,7 @@ mod text {
         if lifecycle == Lifecycle::DeletePending {
             text.push_str(" delete-pending");
         }
-        if let Some(suppliers) = suppliers {
+        if !suppliers.is_empty() {
             let _ = write!(text, " suppliers={}", suppliers.join(","));
         }
         if suspended {
