@@ -5,6 +5,13 @@
 //! boot (the host boots the kernel again for the tests after it). The target has no
 //! unwinding (`panic = abort`), and nothing jumps out of the panicking frames either: no
 //! code runs on the state the panic left behind, except these reports.
+//!
+//! With several CPUs, a panic on any of them is handled on that CPU the same way: the
+//! test framework judges it against the running test (whichever CPU runs the test), the
+//! report goes out through the lock-free `emergency_write` (a stopped or busy CPU may
+//! hold the console lock), and leaving QEMU (`arch::exit_qemu`) first stops every other
+//! CPU by NMI (`arch::cpu::stop_others`). Until then another CPU may still print; its
+//! lines stay whole (see [`crate::sync`]), but the panic report may land between them.
 
 use core::panic::PanicInfo;
 

@@ -177,3 +177,22 @@ kernel_test! {
         check_eq!(work::in_flight(), 0);
     }
 }
+
+kernel_test! {
+    /// A panic in work on another CPU is judged against the test that queued it, and
+    /// ends the boot: leaving QEMU stops the waiting boot CPU by NMI. Last, since it
+    /// ends the boot.
+    #[should_panic = "panicking in work on CPU"]
+    fn a_panic_on_another_cpu_ends_the_boot() {
+        let target = cpu::online() - 1;
+        let queued = work::spawn_on(
+            target,
+            Box::new(|| panic!("panicking in work on CPU {}", cpu::current())),
+        );
+        if let Err(error) = queued {
+            fail!("spawn_on({target}): {error}");
+        }
+        work::flush();
+        fail!("flush returned after the work panicked");
+    }
+}
