@@ -4,7 +4,7 @@
 //! x86_64` in their KTAP and count as passed.
 //!
 //! `BOOT_ARCH=x86_64` skips this matrix entry (as `BOOT_MACHINE`/`BOOT_BIOS` restrict the
-//! x86 one).
+//! x86 one). The harts: 2 (multi-threaded TCG), or `BOOT_SMP`.
 
 mod common;
 
@@ -22,9 +22,16 @@ fn kernel_tests_on_riscv64_virt() {
         .filter(|test| !test.name.starts_with("fixture_"))
         .collect();
     assert!(!tests.is_empty(), "cargo built no riscv64 kernel test ELF");
+    let from_env = Options::from_env().expect("BOOT_* variables");
+    let smp = if std::env::var("BOOT_SMP").is_ok_and(|value| !value.is_empty()) {
+        from_env.smp
+    } else {
+        2
+    };
     let options = Options {
         arch: Arch::Riscv64,
-        ..Options::from_env().expect("BOOT_* variables")
+        smp,
+        ..from_env
     };
     let mut failures = Vec::new();
     for test in &tests {
@@ -37,7 +44,7 @@ fn kernel_tests_on_riscv64_virt() {
             test.name
         );
         let block = format!(
-            "---- kernel test `{}` on riscv64/virt ({})\n{}{}\n",
+            "---- kernel test `{}` on riscv64/virt, {smp} CPU(s) ({})\n{}{}\n",
             report.name,
             test.path.display(),
             report.log,

@@ -10,8 +10,9 @@
 //! test framework judges it against the running test (whichever CPU runs the test), the
 //! report goes out through the lock-free `emergency_write` (a stopped or busy CPU may
 //! hold the console lock), and leaving QEMU (`arch::exit_qemu`) first stops every other
-//! CPU by NMI (`arch::cpu::stop_others`). Until then another CPU may still print; its
-//! lines stay whole (see [`crate::sync`]), but the panic report may land between them.
+//! CPU (`arch::cpu::stop_others`: an NMI on x86_64, an IPI on riscv64). Until then
+//! another CPU may still print; its lines stay whole (see [`crate::sync`]), but the
+//! panic report may land between them.
 
 use core::panic::PanicInfo;
 

@@ -27,8 +27,8 @@
 //! handler printing in the middle of its own CPU's line does not deadlock; it
 //! interleaves, as on one CPU); another CPU waits, interrupts on, for the line to end.
 //! A panic or fault report bypasses every lock (`emergency_write`); then the exit stops
-//! every other CPU by NMI (`arch::cpu::stop_others`) before QEMU is left, wherever the
-//! panic happened (see `panic.rs`). A CPU that waits for a lock held by a stopped CPU
+//! every other CPU (`arch::cpu::stop_others`: an NMI on x86_64, an IPI on riscv64)
+//! before QEMU is left, wherever the panic happened (see `panic.rs`). A CPU that waits for a lock held by a stopped CPU
 //! waits for ever, which is why nothing on the exit path takes one.
 
 use core::marker::PhantomData;

@@ -37,6 +37,19 @@ kernel_test! {
 }
 
 kernel_test! {
+    /// Every hart OpenSBI knows is online (HSM: each answers `hart_get_status`).
+    #[only_on(riscv64)]
+    fn every_hart_is_online() {
+        let harts = (0..cpu::MAX_CPUS as u64)
+            .filter(|&hart| arch::sbi::hart_status(hart).is_some())
+            .count();
+        println!("# {} CPUs online, {harts} harts", cpu::online());
+        check_eq!(cpu::online(), harts);
+        check_eq!(cpu::current(), 0);
+    }
+}
+
+kernel_test! {
     /// Work queued on each CPU runs on that CPU, every round, and `flush` waits for all
     /// of it.
     fn work_runs_on_the_cpu_asked() {

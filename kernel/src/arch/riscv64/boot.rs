@@ -5,8 +5,8 @@
 //! timestamp), masks every S-mode interrupt source, lets FP state be "initial" (the
 //! target's code may use FP registers), sets up the boot stack from the linker script,
 //! zeroes `.bss`, stores the timestamp, and calls `kernel_entry` with `a0`/`a1`
-//! untouched. Only the boot hart comes here (QEMU starts the others parked in OpenSBI,
-//! to be started through SBI HSM).
+//! untouched. Only the boot hart comes here (QEMU starts the others parked in OpenSBI;
+//! [`super::cpu`] starts them through SBI HSM at an entry of their own).
 
 use core::arch::global_asm;
 
@@ -53,6 +53,7 @@ unsafe extern "Rust" {
 
 /// Rust entry point, called by `_start` with OpenSBI's `a0`/`a1`.
 extern "C" fn kernel_entry(hart_id: u64, devicetree: u64) -> ! {
+    super::cpu::init_boot_hart(hart_id);
     let boot = crate::init::start(Handoff {
         hart_id,
         devicetree,

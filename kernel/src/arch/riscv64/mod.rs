@@ -7,17 +7,18 @@
 //! - [`devicetree`]: the early read of the devicetree (memory, bootargs, timebase, PLIC,
 //!   exit device, PCI I/O window), copied out before the heap may reuse the blob's memory;
 //! - [`platform`]: bring-up for `crate::init` and what the shared arch code needs;
-//! - [`sbi`]: calls into OpenSBI (timer, console, system reset);
+//! - [`sbi`]: calls into OpenSBI (timer, console, system reset, hart start, IPIs);
 //! - [`trap`]: `stvec`, the trap frame, exceptions and faults (a fault ends the boot
 //!   through the shared `arch::fault`);
 //! - [`time`], [`timer`]: the `time` CSR as the clock, the SBI timer as the tick;
 //! - [`irq`]: device interrupt lines through the PLIC, one owned handler each;
 //! - [`serial`]: the early console (SBI); [`cache`]: no memory types without paging;
-//!   [`qemu`]: leaving QEMU through the `sifive,test` finisher.
+//!   [`qemu`]: leaving QEMU through the `sifive,test` finisher;
+//! - [`cpu`]: the other harts (SBI HSM start-up, the CPU number in `tp`, IPIs through
+//!   SBI).
 //!
-//! SMP-ready by construction where it is cheap: the hart id is kept, the PLIC context is
-//! derived from it, and the trap path keeps no global state besides counters. Only the
-//! boot hart runs.
+//! The hart id is kept, the PLIC context is derived from it, and the trap path keeps no
+//! global state besides counters. Device interrupts and the timer go to the boot hart.
 
 // The shared arch files, under the names this directory's files use for them.
 use super::{fault, io};

@@ -26,6 +26,7 @@ pub enum ExitCode {
 
 /// Exits QEMU with `code`; halts forever if neither exit path works.
 pub fn exit_qemu(code: ExitCode) -> ! {
+    super::cpu::stop_others();
     if let Some(finisher) = devicetree::facts().and_then(|facts| facts.test_finisher) {
         // SAFETY: `finisher` is the `sifive,test` register from the devicetree: device
         // memory no Rust object lives in; the write ends the machine.

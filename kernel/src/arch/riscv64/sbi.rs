@@ -8,6 +8,14 @@
 const TIMER: u64 = 0x5449_4d45;
 /// The system reset extension, "SRST".
 const SYSTEM_RESET: u64 = 0x5352_5354;
+/// The base extension (probing for the others).
+const BASE: u64 = 0x10;
+/// The hart state management extension, "HSM".
+const HART_STATE: u64 = 0x0048_534d;
+/// The IPI extension, "sPI".
+const IPI: u64 = 0x0073_5049;
+/// `hart_get_status`'s answer for a hart waiting for `hart_start`.
+pub const HART_STOPPED: u64 = 1;
 /// Legacy `console_putchar`.
 const LEGACY_CONSOLE_PUTCHAR: u64 = 0x01;
 /// Legacy `console_getchar`.
@@ -53,6 +61,30 @@ pub fn console_putchar(byte: u8) {
 pub fn console_getchar() -> Option<u8> {
     let (value, _) = call(LEGACY_CONSOLE_GETCHAR, 0, [0, 0, 0]);
     u8::try_from(value).ok()
+}
+
+/// Whether the firmware has the HSM (and so also starts harts).
+pub fn has_hart_state_management() -> bool {
+    let (error, value) = call(BASE, 3, [HART_STATE, 0, 0]);
+    error == 0 && value != 0
+}
+
+/// The HSM state of hart `hart` (`None`: no such hart, or no HSM).
+pub fn hart_status(hart: u64) -> Option<u64> {
+    let (error, value) = call(HART_STATE, 2, [hart, 0, 0]);
+    (error == 0).then_some(value)
+}
+
+/// Starts hart `hart` in S-mode at physical address `entry` with `a0` = its hart id
+/// and `a1` = `opaque`; whether the firmware accepted.
+pub fn hart_start(hart: u64, entry: u64, opaque: u64) -> bool {
+    call(HART_STATE, 0, [hart, entry, opaque]).0 == 0
+}
+
+/// Sends a supervisor software interrupt to hart `hart`.
+pub fn send_ipi(hart: u64) {
+    // The mask is relative to the base: bit 0 is `hart` itself.
+    call(IPI, 0, [1, hart, 0]);
 }
 
 /// Powers the machine off (QEMU exits with status 0 either way); returns only if the

@@ -3,7 +3,7 @@
 //! One entry point in direct mode saves every integer register, `sstatus` and `sepc` on
 //! the current stack (there are no user mode and no separate trap stacks: a trap always
 //! comes from the kernel), then calls `trap_handler`. Interrupts (the `scause` top bit)
-//! go to the timer or the PLIC; a breakpoint is counted and skipped; every other
+//! go to the timer, the PLIC or (software interrupts: IPIs) [`super::cpu`]; a breakpoint is counted and skipped; every other
 //! exception becomes a [`Fault`] for [`super::fault::end_boot`], which lets the test
 //! framework judge it and ends the boot, as on x86_64.
 //!
@@ -261,6 +261,7 @@ pub fn nmi_count() -> u64 {
 }
 
 /// `scause` codes of the interrupts handled.
+const SUPERVISOR_SOFTWARE: u64 = 1;
 const SUPERVISOR_TIMER: u64 = 5;
 const SUPERVISOR_EXTERNAL: u64 = 9;
 
@@ -286,6 +287,7 @@ extern "C" fn trap_handler(frame: &mut TrapFrame) {
     let (cause, stval) = read_cause();
     if cause >> 63 == 1 {
         match cause & !(1 << 63) {
+            SUPERVISOR_SOFTWARE => super::cpu::software_interrupt(),
             SUPERVISOR_TIMER => timer::interrupt(),
             SUPERVISOR_EXTERNAL => irq::dispatch(),
             other => {
