@@ -516,6 +516,7 @@ impl Shared {
                 sequence,
                 object: candidate.object.clone(),
                 state: spin::Mutex::new(None),
+                gate: crate::drvdata::Gate::new(),
             });
             state.binding = Binding::Probing {
                 driver: handle.clone(),
@@ -541,6 +542,8 @@ impl Shared {
         match result {
             // Step 4: failure.
             Err(error) => {
+                // No `DriverData` access ever entered (the gate was never opened).
+                handle.gate.end();
                 devres::release_all(device);
                 let old = {
                     let _registry = self.registry.lock();
@@ -565,6 +568,7 @@ impl Shared {
             // Step 5: success.
             Ok(state_box) => {
                 *handle.state.lock() = Some(state_box);
+                handle.gate.open();
                 let old = {
                     let mut state = device.inner().state.lock();
                     self.record_deferral(device, &mut state, None);
@@ -608,7 +612,7 @@ impl Shared {
     /// a resume of one that is not.
     pub(crate) fn call_driver(&self, device: &Device, operation: Operation) -> Result<bool> {
         self.wait_for_transition(device);
-        let (handle, mut driver_state) = {
+        let handle = {
             let mut state = device.inner().state.lock();
             let skip = match operation {
                 Operation::Suspend => state.suspended,
@@ -620,20 +624,29 @@ impl Shared {
             }
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
                 Binding::Bound { driver } => {
-                    let Some(driver_state) = driver.state.lock().take() else {
-                        state.binding = Binding::Bound { driver };
-                        return Ok(false);
-                    };
                     state.binding = Binding::Calling {
                         driver: driver.clone(),
                     };
-                    (driver, driver_state)
+                    driver
                 }
                 other => {
                     state.binding = other;
                     return Ok(false);
                 }
             }
+        };
+        // `DriverData` accesses in flight end before the callback gets the state.
+        handle.gate.close();
+        let taken = handle.state.lock().take();
+        let Some(mut driver_state) = taken else {
+            handle.gate.open();
+            let old = core::mem::replace(
+                &mut device.inner().state.lock().binding,
+                Binding::Bound { driver: handle },
+            );
+            drop(old);
+            self.transition_ended();
+            return Ok(false);
         };
         // SAFETY: the device is `Calling`: bound, its devres intact, and no other
         // transition can start until the state is given back below. The `Core` reference
@@ -644,6 +657,7 @@ impl Shared {
             operation,
         );
         *handle.state.lock() = Some(driver_state);
+        handle.gate.open();
         let old = {
             let mut state = device.inner().state.lock();
             match operation {
@@ -668,8 +682,9 @@ impl Shared {
         expected: Option<u64>,
         manual: bool,
     ) -> Result<()> {
-        // Step 1: claim.
-        let (handle, driver_state) = {
+        // Step 1: claim, then end the binding for `DriverData` handles: accesses in
+        // flight finish before the driver's state is taken.
+        let handle = {
             let mut state = device.inner().state.lock();
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
                 Binding::Bound { driver } => {
@@ -688,11 +703,10 @@ impl Shared {
                         state.binding = Binding::Bound { driver };
                         return Err(error);
                     }
-                    let driver_state = driver.state.lock().take();
                     state.binding = Binding::Unbinding {
                         driver: driver.clone(),
                     };
-                    (driver, driver_state)
+                    driver
                 }
                 other => {
                     let error = if matches!(other, Binding::Unbound) {
@@ -709,6 +723,8 @@ impl Shared {
                 }
             }
         };
+        handle.gate.end();
+        let driver_state = handle.state.lock().take();
         // Names the driver in the events (no allocation unless someone subscribed).
         let driver = handle.object.clone();
         // Step 2: unbind consumers first, then announce.

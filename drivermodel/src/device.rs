@@ -223,8 +223,13 @@ pub(crate) struct Handle {
     pub(crate) sequence: u64,
     pub(crate) object: Arc<dyn ErasedDriver>,
     /// The driver's per-device state while bound: filed by a successful probe, lent out
-    /// to power callbacks and taken by the unbind. Its lock is a leaf.
+    /// to power callbacks and taken by the unbind. Its lock is a leaf for the core, which
+    /// takes it only with the gate shut; a [`DriverData`](crate::DriverData) access holds
+    /// it while its closure runs.
     pub(crate) state: spin::Mutex<Option<Box<dyn Any + Send>>>,
+    /// Counts the [`DriverData`](crate::DriverData) accesses in flight; shut while the
+    /// state is not filed or lent out, and for good when the binding ends.
+    pub(crate) gate: crate::drvdata::Gate,
 }
 
 /// The mutable part of a device, under its state lock.
@@ -333,6 +338,11 @@ impl<Ctx: Context> Device<Ctx> {
 }
 
 impl Inner {
+    /// A weak reference to the device object (it does not keep the object alive).
+    pub(crate) fn weak(&self) -> Weak<Device> {
+        self.this.clone()
+    }
+
     /// The model, if it still exists.
     pub(crate) fn model(&self) -> Option<Arc<Shared>> {
         self.counters.model.upgrade()

@@ -134,6 +134,8 @@ pub(crate) trait ErasedDriver: Send + Sync {
     ) -> Result<()>;
     fn allows_manual_bind(&self) -> bool;
     fn bindings(&self) -> &Bindings;
+    /// The type of [`Driver::State`] and its name, for [`DriverData`](crate::DriverData).
+    fn state_type(&self) -> (TypeId, &'static str);
 }
 
 /// A driver together with its bus and its bindings, as the model stores it.
@@ -297,6 +299,10 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
 
     fn bindings(&self) -> &Bindings {
         &self.bindings
+    }
+
+    fn state_type(&self) -> (TypeId, &'static str) {
+        (TypeId::of::<D::State>(), core::any::type_name::<D::State>())
     }
 }
 

@@ -139,6 +139,16 @@ pub enum Error {
         /// The driver's message.
         message: String,
     },
+    /// A [`DriverData`](crate::DriverData) of another type than the bound driver's
+    /// state was asked for.
+    WrongType {
+        /// The device name.
+        device: String,
+        /// The bound driver's state type.
+        expected: &'static str,
+        /// The type asked for.
+        requested: &'static str,
+    },
     /// No devres node matches the key.
     DevresNotFound {
         /// The device name.
@@ -314,6 +324,14 @@ impl fmt::Display for Error {
             ),
             Self::Deferred { reason } => write!(formatter, "probe deferred: {reason}"),
             Self::Driver { message } => write!(formatter, "driver failure: {message}"),
+            Self::WrongType {
+                device,
+                expected,
+                requested,
+            } => write!(
+                formatter,
+                "device {device:?}: its driver's state is {expected}, not {requested}"
+            ),
             Self::DevresNotFound { device } => {
                 write!(formatter, "device {device:?}: no matching devres node")
             }

@@ -8,6 +8,8 @@
 //!   the children-first rule;
 //! - [`binding`] — matching, the probe flow and the unbind flow;
 //! - [`devres`] — release ordering, groups, and [`Devres<T>`];
+//! - [`drvdata`] — a bound driver's state from outside its callbacks, typed and revoked
+//!   with the binding ([`DriverData<T>`]);
 //! - [`context`] — what a `&Device<Bound>` proves and why nobody can forge one;
 //! - [`model`] — the instance, its lock order and its live-object counters;
 //! - [`faux`] — always-bound virtual devices;
@@ -58,7 +60,8 @@
 //! `unsafe` is implemented only in [`revocable`] (the reader/revoker protocol) and
 //! [`context`] (casts between device contexts). Their unsafe functions are called at a
 //! few documented places: the probe, unbind and power callbacks ([`binding`]), the faux proof
-//! ([`faux::Registration::device`]) and [`Devres::access`]. Every other module carries
+//! ([`faux::Registration::device`]), [`Devres::access`] and the bound proof a
+//! [`DriverData::with`] access hands its closure ([`drvdata`]). Every other module carries
 //! `#![forbid(unsafe_code)]`.
 #![cfg_attr(not(test), no_std)]
 
@@ -76,6 +79,7 @@ pub mod devres;
 pub mod driver;
 mod driver_names;
 mod driver_table;
+pub mod drvdata;
 pub mod error;
 pub mod event;
 mod fault;
@@ -108,5 +112,6 @@ pub use bus::{Bus, IdEntry, KeySet, Match, MatchKey};
 pub use device::{ARef, Device, DeviceBuilder};
 pub use devres::Devres;
 pub use driver::Driver;
+pub use drvdata::DriverData;
 pub use error::{Error, Result};
 pub use model::{Counts, DeviceModel};

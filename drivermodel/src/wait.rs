@@ -10,7 +10,7 @@
 //!
 //! | [`WaitPoint`] | Who waits | For what | Woken by |
 //! |---|---|---|---|
-//! | [`Readers`](WaitPoint::Readers) | a revocation (unbind, delete, a failed probe's release, a [`Devres`](crate::Devres) drop) | the last [`try_access`](crate::revocable::Revocable::try_access) guard on the value to drop | the drop of the last guard of a revoked value |
+//! | [`Readers`](WaitPoint::Readers) | a revocation (unbind, delete, a failed probe's release, a [`Devres`](crate::Devres) drop); an unbind or power callback about to take the driver's state | the last [`try_access`](crate::revocable::Revocable::try_access) guard on the value to drop; the last [`DriverData::with`](crate::DriverData::with) access of the binding to end | the drop of the last guard of a revoked value; the end of the last access |
 //! | [`Revocation`](WaitPoint::Revocation) | the loser of two racing revocations of one value | the winner to finish dropping the value | the end of the winner's drop |
 //! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback | a probe, unbind or power callback in flight on that device | the end of every probe, unbind and power callback |
 //! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) | every probe and deferred retry in flight in the model | the end of every probe and of every retry loop |
