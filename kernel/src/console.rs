@@ -25,6 +25,17 @@
 //! interrupt handler that prints in the middle of its own CPU's line interleaves with
 //! it, as on one CPU, rather than deadlocking); another CPU waits with interrupts on.
 //! See [`crate::sync`] for the kernel's lock rules.
+//!
+//! # Holding a driver's device from the console
+//!
+//! The sink list is a global, so a sink must not own its device: no counted device
+//! reference, no `Devres`, no `Arc` of a port that holds one (each would keep the device
+//! object alive from here, and a write after unbind would have to find out on its own).
+//! A driver's sink holds a [`drivermodel::DriverData`] of its binding's state instead
+//! (the 16550's does): it keeps nothing alive, a write runs while the binding is alive
+//! and holds the unbind off for that short time, and after the binding ended the write
+//! fails and the console falls back to the early port. The driver still unregisters its
+//! sink at unbind (a devres value), so a rebind can register again.
 
 use alloc::sync::Arc;
 use core::fmt::{self, Write};
@@ -37,7 +48,8 @@ pub use kernel_core::shell::line::Input;
 use crate::arch::{self, serial};
 use crate::text::FixedString;
 
-/// A console output device.
+/// A console output device. See the [module docs](self) for how a driver's sink reaches
+/// its device.
 pub trait Sink: Send + Sync {
     /// The sink's name (its device), for reports.
     fn name(&self) -> &str;

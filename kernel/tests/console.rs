@@ -145,10 +145,18 @@ kernel_test! {
         let removes = uart16550::remove_count();
         let since = devices::event_count();
         let registered = model().counts().registered_devices;
+        let objects = model().counts().devices;
         if let Err(error) = platform::delete(UART) {
             fail!("delete: {error}");
         }
         check_eq!(uart16550::remove_count(), removes + 1);
+        // The console's handles (its sink's, the self-test's) keep no device object
+        // alive, and fail once the binding is gone.
+        check_eq!(model().counts().devices, objects - 1);
+        check!(matches!(
+            uart16550::loopback(b"x", 1_000),
+            Err(uart16550::LoopbackError::NotBound)
+        ));
         check!(console::sink_name().is_none());
         check!(com1_owner().is_none());
         check!(irq4_free());

@@ -18,7 +18,10 @@
 //!    enable the receive interrupt;
 //! 5. if the UART is the console (a board device, or the node `/chosen/stdout-path`
 //!    names), register as the console sink (a devres value: unregistered first at
-//!    unbind, so output falls back to the early port before the registers go).
+//!    unbind, so output falls back to the early port before the registers go). The sink
+//!    holds a [`DriverData`] handle of this binding's [`Uart`] state, not the port: it
+//!    keeps no device object alive, and a write after the binding ended fails instead of
+//!    reaching released registers.
 //!
 //! Suspend turns receive interrupts off, resume programs the UART again; shutdown
 //! quiesces it.
@@ -35,7 +38,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use drivermodel::context::Core;
-use drivermodel::{Device, Devres, Driver, IdEntry};
+use drivermodel::{Device, Devres, Driver, DriverData, IdEntry};
 use spin::Mutex;
 
 use crate::arch;
@@ -145,8 +148,9 @@ static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 /// Receive overruns the UART reported since boot (bytes lost in the hardware).
 static OVERRUNS: AtomicU64 = AtomicU64::new(0);
 
-/// The bound UART currently serving as the console (for the loopback self-test).
-static ACTIVE: Mutex<Option<Arc<Port>>> = Mutex::new(None);
+/// The binding of the UART that last became the console (for the loopback self-test); a
+/// handle of an ended binding fails, so nothing clears it at unbind.
+static ACTIVE: Mutex<Option<DriverData<Uart>>> = Mutex::new(None);
 
 impl Port {
     fn read(&self, register: u16) -> Option<u8> {
@@ -244,13 +248,26 @@ impl regs::Registers for Port {
     }
 }
 
-impl console::Sink for Port {
+/// The console sink: reaches the port through the binding's state, so it holds no
+/// device (the console's global sink list must not keep the UART's device object
+/// alive). While the probe runs, a power callback has the state, or after the binding
+/// ended, a write fails and the console uses the early port.
+struct Console {
+    name: crate::text::FixedString<32>,
+    uart: DriverData<Uart>,
+}
+
+impl console::Sink for Console {
     fn name(&self) -> &str {
         self.name.as_str()
     }
 
+    /// Called with interrupts off (the console writes the serial sink that way), as
+    /// every access to the binding's state here is.
     fn write_bytes(&self, text: &[u8]) -> bool {
-        self.transmit(text)
+        self.uart
+            .with(|_, uart| uart.port.transmit(text))
+            .unwrap_or(false)
     }
 
     fn replaces_early_port(&self) -> bool {
@@ -258,9 +275,16 @@ impl console::Sink for Port {
     }
 
     fn resume_input(&self) {
-        if self.receiving.load(Ordering::Relaxed) {
-            self.write(regs::INTERRUPT_ENABLE, regs::IER_RECEIVED_DATA);
-        }
+        // Interrupts off: an interrupt handler that prints on this CPU would wait for
+        // this access (accesses to one binding's state are serialised).
+        let _ = arch::without_interrupts(|| {
+            self.uart.with(|_, uart| {
+                if uart.port.receiving.load(Ordering::Relaxed) {
+                    uart.port
+                        .write(regs::INTERRUPT_ENABLE, regs::IER_RECEIVED_DATA);
+                }
+            })
+        });
     }
 }
 
@@ -380,14 +404,15 @@ impl Driver for Uart16550 {
             .request_irq(line, Arc::new(move || handler_port.receive_interrupt()))
             .map_err(drivermodel::Error::from)?;
         port.enable_receive_interrupt();
-        let sink: Arc<dyn console::Sink> = port.clone();
+        let uart = DriverData::of_binding(device)?;
+        let sink: Arc<dyn console::Sink> = Arc::new(Console {
+            name: port.name,
+            uart: uart.clone(),
+        });
         let console =
             console::register(sink).map_err(|busy| probe_error(&alloc::format!("{busy}")))?;
-        arch::without_interrupts(|| *ACTIVE.lock() = Some(port.clone()));
-        device.devres().add_action_or_reset(|| {
-            let old = arch::without_interrupts(|| ACTIVE.lock().take());
-            drop(old);
-        })?;
+        let old = arch::without_interrupts(|| ACTIVE.lock().replace(uart));
+        drop(old);
         device.devres().alloc(console)?;
         Ok(Uart { port, _line: line })
     }
@@ -448,7 +473,12 @@ pub enum LoopbackError {
 ///
 /// [`LoopbackError`].
 pub fn loopback(bytes: &[u8], timeout_micros: u64) -> Result<usize, LoopbackError> {
-    let port = arch::without_interrupts(|| ACTIVE.lock().clone()).ok_or(LoopbackError::NotBound)?;
+    // The port, counted for the self-test only (its registers stay revocable).
+    let port = arch::without_interrupts(|| {
+        let active = ACTIVE.lock();
+        active.as_ref()?.with(|_, uart| uart.port.clone()).ok()
+    })
+    .ok_or(LoopbackError::NotBound)?;
     let (before, _) = receive_statistics();
     port.write(
         regs::MODEM_CONTROL,
