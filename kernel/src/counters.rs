@@ -20,7 +20,7 @@ pub struct Counter {
 }
 
 /// How many counters [`ALL`] holds.
-pub const COUNT: usize = 7;
+pub const COUNT: usize = 8;
 
 /// Every live-object counter of the kernel.
 pub const ALL: [Counter; COUNT] = [
@@ -51,6 +51,10 @@ pub const ALL: [Counter; COUNT] = [
     Counter {
         unit: "framebuffers",
         read: || drm::counts().framebuffers as i64,
+    },
+    Counter {
+        unit: "shared buffers",
+        read: || drm::counts().shared_buffers as i64,
     },
 ];
 

@@ -6,13 +6,18 @@
 //! (Linux keeps GEM objects as `drmm`/refcounted memory for the same reason). Scanout
 //! hardware is fed from them by the driver's commit, which copies the damaged area
 //! (shadow-buffered planes, as Linux's simple drivers do).
+//!
+//! Whoever uses a buffer holds a [`Reference`]: a client's handle, a framebuffer, a
+//! mapping. A reference to an imported buffer also holds its shared buffer, and so the
+//! exporting device ([`super::prime`]).
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::device::Device;
 use super::error::{Error, Result};
+use super::prime::Shared;
 use super::quota::{self, Charge, Quota};
 use super::rect::Rect;
 
@@ -41,6 +46,8 @@ pub struct Buffer {
     height: u32,
     pitch: u32,
     memory: spin::Mutex<Vec<u32>>,
+    /// Its shared buffer while one lives (so exporting it again gives the same one).
+    exported: spin::Mutex<Weak<Shared>>,
     /// Refunded to the client's and the device's quotas when the memory goes.
     _charges: [Charge; 2],
 }
@@ -63,6 +70,7 @@ impl Buffer {
             height,
             pitch,
             memory: spin::Mutex::new(memory),
+            exported: spin::Mutex::new(Weak::new()),
             _charges: charges,
         })
     }
@@ -91,6 +99,57 @@ impl Buffer {
     pub fn with_words<R>(&self, function: impl FnOnce(&mut [u32]) -> R) -> R {
         function(&mut self.memory.lock())
     }
+
+    /// The buffer's shared buffer: the live one, or a new one exported by `exporter`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IdsExhausted`].
+    pub(crate) fn shared(self: &Arc<Self>, exporter: &Arc<Device>) -> Result<Arc<Shared>> {
+        let mut exported = self.exported.lock();
+        if let Some(shared) = exported.upgrade() {
+            return Ok(shared);
+        }
+        let shared = Shared::export(self.clone(), exporter.clone())?;
+        *exported = Arc::downgrade(&shared);
+        Ok(shared)
+    }
+}
+
+/// A counted reference to a buffer, as a handle, a framebuffer or a mapping holds it; an
+/// imported buffer's also holds the shared buffer (and so the exporting device).
+#[derive(Debug, Clone)]
+pub(crate) struct Reference {
+    buffer: Arc<Buffer>,
+    import: Option<Arc<Shared>>,
+}
+
+impl Reference {
+    /// A reference to a buffer of the client's own device.
+    pub(crate) fn own(buffer: Arc<Buffer>) -> Self {
+        Self {
+            buffer,
+            import: None,
+        }
+    }
+
+    /// A reference to an imported buffer.
+    pub(crate) fn imported(shared: Arc<Shared>) -> Self {
+        Self {
+            buffer: shared.buffer().clone(),
+            import: Some(shared),
+        }
+    }
+
+    /// The buffer.
+    pub(crate) fn buffer(&self) -> &Arc<Buffer> {
+        &self.buffer
+    }
+
+    /// The shared buffer it was imported from, if it was.
+    pub(crate) fn import(&self) -> Option<&Arc<Shared>> {
+        self.import.as_ref()
+    }
 }
 
 impl Drop for Buffer {
@@ -103,13 +162,13 @@ impl Drop for Buffer {
 /// (Linux zaps the mappings at unplug).
 #[derive(Debug)]
 pub struct Mapping {
-    buffer: Arc<Buffer>,
+    buffer: Reference,
     device: Arc<Device>,
 }
 
 impl Mapping {
-    /// A mapping of `buffer`, valid while `device` is plugged.
-    pub(crate) fn new(buffer: Arc<Buffer>, device: Arc<Device>) -> Self {
+    /// A mapping of `buffer`, valid while `device` (the mapping client's) is plugged.
+    pub(crate) fn new(buffer: Reference, device: Arc<Device>) -> Self {
         Self { buffer, device }
     }
 
@@ -122,7 +181,7 @@ impl Mapping {
         if self.device.is_unplugged() {
             return Err(Error::Unplugged);
         }
-        Ok(self.buffer.with_words(function))
+        Ok(self.buffer.buffer().with_words(function))
     }
 
     /// Fills `rect` (clipped to the buffer) with `color`.
@@ -131,8 +190,9 @@ impl Mapping {
     ///
     /// [`Error::Unplugged`].
     pub fn fill(&self, rect: Rect, color: u32) -> Result<()> {
-        let area = rect.intersect(&Rect::sized(self.buffer.width(), self.buffer.height()));
-        let stride = (self.buffer.pitch() / 4) as usize;
+        let buffer = self.buffer.buffer();
+        let area = rect.intersect(&Rect::sized(buffer.width(), buffer.height()));
+        let stride = (buffer.pitch() / 4) as usize;
         self.with_pixels(|pixels| {
             for y in area.y as usize..area.bottom() as usize {
                 let start = y * stride + area.x as usize;
@@ -145,6 +205,6 @@ impl Mapping {
 
     /// The buffer's pitch in bytes.
     pub fn pitch(&self) -> u32 {
-        self.buffer.pitch()
+        self.buffer.buffer().pitch()
     }
 }

@@ -23,7 +23,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::atomic::PlaneState;
-use super::buffer::{Buffer, Mapping};
+use super::buffer::{Buffer, Mapping, Reference};
 use super::device::Device;
 use super::error::{Error, Result};
 use super::format::Format;
@@ -31,6 +31,7 @@ use super::framebuffer::Framebuffer;
 use super::mode::Mode;
 use super::mode_config::{Lookup, Objects};
 use super::object::{Kind, Table};
+use super::prime::{self, SharedBuffer};
 use super::quota::{self, Quota};
 use super::rect::Rect;
 use super::vblank::{Event, EventQueue};
@@ -105,7 +106,7 @@ pub struct EncoderInfo {
 /// An open display device.
 pub struct Client {
     device: Arc<Device>,
-    handles: spin::Mutex<Table<Arc<Buffer>>>,
+    handles: spin::Mutex<Table<Reference>>,
     owner: u32,
     framebuffers: spin::Mutex<Vec<u32>>,
     events: Arc<EventQueue>,
@@ -359,7 +360,10 @@ impl Client {
         let quotas = [&self.buffer_quota, self.device.buffer_quota()];
         let buffer = Arc::new(Buffer::new(width, height, bpp, quotas)?);
         let (pitch, size) = (buffer.pitch(), buffer.size());
-        let handle = self.handles.lock().insert_with(|_| buffer)?;
+        let handle = self
+            .handles
+            .lock()
+            .insert_with(|_| Reference::own(buffer))?;
         Ok(DumbBuffer {
             handle,
             pitch,
@@ -367,8 +371,54 @@ impl Client {
         })
     }
 
-    fn buffer(&self, handle: u32) -> Result<Arc<Buffer>> {
+    fn buffer(&self, handle: u32) -> Result<Reference> {
         self.handles.lock().get(handle).cloned()
+    }
+
+    /// Exports a buffer as a shared buffer for clients of other devices (`PRIME
+    /// HANDLE_TO_FD`). Exporting the same buffer again, while its shared buffer lives,
+    /// gives that one; exporting an import gives the shared buffer it came from. The
+    /// memory stays charged to the client and device that created it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], a handle error, [`Error::IdsExhausted`].
+    pub fn export_buffer(&self, handle: u32) -> Result<SharedBuffer> {
+        self.live()?;
+        let buffer = self.buffer(handle)?;
+        let shared = match buffer.import() {
+            Some(shared) => shared.clone(),
+            None => buffer.buffer().shared(&self.device)?,
+        };
+        Ok(SharedBuffer::new(shared))
+    }
+
+    /// Imports the shared buffer `id` exported by another device's client (`PRIME
+    /// FD_TO_HANDLE`): a new handle of this client that holds the shared buffer. Each
+    /// import is a new handle; nothing is allocated or charged but the handle.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`] (this client's device); [`Error::StaleObject`],
+    /// [`Error::NoSuchObject`] or [`Error::ForeignObject`] for an ID that names no live
+    /// shared buffer ([`super::prime`]); [`Error::ImportIntoExporter`] for a buffer this
+    /// device exported; [`Error::IdsExhausted`]. Nothing changes on an error.
+    pub fn import_buffer(&self, id: u32) -> Result<DumbBuffer> {
+        self.live()?;
+        let shared = prime::Shared::lookup(id)?;
+        if Arc::ptr_eq(shared.exporter(), &self.device) {
+            return Err(Error::ImportIntoExporter { id });
+        }
+        let (pitch, size) = (shared.buffer().pitch(), shared.buffer().size());
+        let handle = self
+            .handles
+            .lock()
+            .insert_with(|_| Reference::imported(shared))?;
+        Ok(DumbBuffer {
+            handle,
+            pitch,
+            size,
+        })
     }
 
     /// Maps a dumb buffer for drawing (`MAP_DUMB` + `mmap`).
@@ -410,7 +460,7 @@ impl Client {
     ) -> Result<u32> {
         self.modeset()?;
         let buffer = self.buffer(handle)?;
-        let format = Framebuffer::validate(&buffer, width, height, fourcc, pitch)?;
+        let format = Framebuffer::validate(buffer.buffer(), width, height, fourcc, pitch)?;
         let mut framebuffers = self.framebuffers.lock();
         framebuffers
             .try_reserve(1)
@@ -623,7 +673,7 @@ impl Drop for Client {
             let _ = self.device.mode_config().remove_framebuffer(id, None);
             self.device.disable_framebuffer(id);
         }
-        let handles: Vec<Arc<Buffer>> = self.handles.lock().drain().collect();
+        let handles: Vec<Reference> = self.handles.lock().drain().collect();
         drop(handles);
         LIVE_CLIENTS.fetch_sub(1, Ordering::Relaxed);
     }

@@ -14,6 +14,8 @@ pub struct Counts {
     pub buffers: usize,
     /// Framebuffers.
     pub framebuffers: usize,
+    /// Shared buffers ([`super::prime`]).
+    pub shared_buffers: usize,
 }
 
 impl Counts {
@@ -30,5 +32,6 @@ pub fn counts() -> Counts {
         clients: super::client::LIVE_CLIENTS.load(Ordering::Relaxed),
         buffers: super::buffer::LIVE_BUFFERS.load(Ordering::Relaxed),
         framebuffers: super::framebuffer::LIVE_FRAMEBUFFERS.load(Ordering::Relaxed),
+        shared_buffers: super::prime::LIVE_SHARED.load(Ordering::Relaxed),
     }
 }

@@ -122,6 +122,12 @@ pub enum Error {
         /// The framebuffer ID.
         id: u32,
     },
+    /// A shared buffer imported into the device that exported it (its clients use the
+    /// buffer's own handle; see [`super::prime`]).
+    ImportIntoExporter {
+        /// The shared buffer's ID.
+        id: u32,
+    },
     /// The device was unplugged: its hardware is gone.
     Unplugged,
     /// The device has no such capability (e.g. no vblank interrupt).
@@ -231,6 +237,10 @@ impl fmt::Display for Error {
             }
             Self::Busy => write!(formatter, "a page flip is pending"),
             Self::InUse { id } => write!(formatter, "framebuffer {id:#x} is in use"),
+            Self::ImportIntoExporter { id } => write!(
+                formatter,
+                "shared buffer {id:#x} was exported by this device: use its own handle"
+            ),
             Self::Unplugged => write!(formatter, "device unplugged"),
             Self::NotSupported { what } => write!(formatter, "not supported: {what}"),
             Self::TimedOut => write!(formatter, "timed out"),

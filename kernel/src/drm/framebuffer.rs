@@ -1,10 +1,9 @@
 //! Framebuffers (Linux's `drm_framebuffer.c`): a dumb buffer described as an image
 //! (size, format, pitch), validated once when it is made.
 
-use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, Reference};
 use super::error::Result;
 use super::format::Format;
 use super::rect::Rect;
@@ -25,7 +24,7 @@ pub struct Framebuffer {
     height: u32,
     format: Format,
     pitch: u32,
-    buffer: Arc<Buffer>,
+    buffer: Reference,
 }
 
 impl Framebuffer {
@@ -34,7 +33,7 @@ impl Framebuffer {
     pub(crate) fn new(
         id: u32,
         owner: u32,
-        buffer: Arc<Buffer>,
+        buffer: Reference,
         (width, height, pitch): (u32, u32, u32),
         format: Format,
     ) -> Self {
@@ -101,7 +100,7 @@ impl Framebuffer {
             return;
         }
         let stride = (self.pitch / 4) as usize;
-        self.buffer.with_words(|words| {
+        self.buffer.buffer().with_words(|words| {
             for y in area.y as u32..area.bottom() as u32 {
                 let start = y as usize * stride + area.x as usize;
                 if let Some(row) = words.get(start..start + area.width as usize) {

@@ -16,6 +16,7 @@
 //! | [`vblank`] | vblank count, armed events, delivery | `drm_vblank.c` |
 //! | [`client`] | [`Client`], the ioctl stand-in on an open file | `drm_file.c`, `drm_ioctl.c` |
 //! | [`buffer`], [`framebuffer`] | dumb buffers and their [`Mapping`]; framebuffers | `drm_gem.c`, `drm_framebuffer.c` |
+//! | [`prime`] | [`SharedBuffer`]: buffers shared between devices, who owns what | `drm_prime.c`, `dma-buf.c` |
 //! | [`object`] | ID namespaces | `drm_mode_object.c` |
 //! | [`format`], [`rect`], [`mode`], [`edid`], [`crc`] | the pure logic, from `kernel_core::display` (host-tested): fourcc formats, rectangles, modes, EDID, CRC-32 | `drm_fourcc.c`, `drm_rect.c`, `drm_modes.c`, `drm_edid.c` |
 //! | [`clients`] | in-kernel clients: the on-screen log | `clients/drm_log.c` |
@@ -34,7 +35,7 @@
 //! [`Client::plane`], [`Client::encoder`], [`Client::connector`] with the mode list).
 //!
 //! Out of scope: more than one CRTC per device, scaling, formats other than 32-bit RGB
-//! for scanout, modifiers, DMA fences, real interrupts for vblank (vkms polls a TSC
+//! for scanout, modifiers, real interrupts for vblank (vkms polls a TSC
 //! deadline from waiting clients and [`poll_all`]: the stand-in for an hrtimer plus a
 //! workqueue), and preemption: the unplug wait only matters once hardware sections can
 //! run on another CPU or in an interrupt; on today's single CPU nothing is in flight
@@ -52,6 +53,7 @@ pub mod framebuffer;
 pub mod managed;
 pub mod mode_config;
 pub mod object;
+pub mod prime;
 pub mod quota;
 pub mod vblank;
 
@@ -67,5 +69,6 @@ pub use error::{Error, Result};
 pub use format::{Format, fourcc};
 pub use mode::Mode;
 pub use mode_config::{Config, Objects};
+pub use prime::{SharedBuffer, SharedInfo, shared_buffers};
 pub use rect::Rect;
 pub use vblank::{Event, EventKind};

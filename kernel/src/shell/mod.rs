@@ -283,8 +283,12 @@ fn apply(
                 let display = crate::drm::counts();
                 writeln!(
                     out,
-                    "display: devices={} clients={} buffers={} framebuffers={}",
-                    display.devices, display.clients, display.buffers, display.framebuffers
+                    "display: devices={} clients={} buffers={} framebuffers={} shared={}",
+                    display.devices,
+                    display.clients,
+                    display.buffers,
+                    display.framebuffers,
+                    display.shared_buffers
                 )
             })
             .and_then(|()| {

@@ -15,6 +15,12 @@
 //! std VGA) and turns DISPI off. There is no vblank interrupt: flip events complete at
 //! the end of the commit.
 //!
+//! An imported buffer ([`drm::prime`]: a vgem buffer, say) is scanned out the same way:
+//! **copied** into BAR0 at each commit and damage update. bochs can only scan out of its
+//! own video memory, so a direct scanout of RAM is impossible; the copy also means the
+//! exporter's memory is only ever read by the importer's commit, never by the hardware,
+//! and nothing of the exporter's driver runs.
+//!
 //! BAR0 is mapped write-combining through the PAT on x86_64 ([`crate::arch::cache`]) for the
 //! binding's lifetime.
 //!
