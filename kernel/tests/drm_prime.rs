@@ -10,13 +10,17 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use alloc::vec;
+use alloc::vec::Vec;
 
-use drivermodel::DeviceModel;
+use drivermodel::{ARef, DeviceModel};
+use kernel::arch::{self, heap};
+use kernel::bus::pci;
+use kernel::drivers::bochs;
 use kernel::drivers::vgem::Vgem;
 use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, SharedBuffer};
 use kernel::test::Failure;
-use kernel::{check, check_eq, kernel_test};
+use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
 
@@ -320,5 +324,345 @@ kernel_test! {
         check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
         check_eq!(drm::counts(), baseline_counts());
         check!(listed(id).is_none());
+    }
+}
+
+/// The PCI device of the display (1234:1111).
+fn pci_display() -> Result<ARef<drivermodel::Device>, Failure> {
+    kernel::devices::model()
+        .devices()
+        .into_iter()
+        .find(|device| {
+            pci::function(device).is_some_and(|function| {
+                (function.vendor, function.device) == (bochs::regs::VENDOR, bochs::regs::DEVICE)
+            })
+        })
+        .ok_or_else(|| failure("no 1234:1111 display on the PCI bus (run with a display device)"))
+}
+
+fn bochs_display() -> Result<Arc<drm::Device>, Failure> {
+    bochs::displays()
+        .into_iter()
+        .next()
+        .ok_or_else(|| failure("bochs is not bound"))
+}
+
+/// Reads a 32-bit pixel of bochs's scanout memory (BAR0), side-effect free.
+fn vram_pixel(device: &drivermodel::Device, width: u32, x: u32, y: u32) -> Result<u32, Failure> {
+    let base = pci::function(device)
+        .and_then(|function| function.bar(0))
+        .map(|bar| bar.address)
+        .ok_or_else(|| failure("no BAR0"))?;
+    let address = base + (u64::from(y) * u64::from(width) + u64::from(x)) * 4;
+    Ok(u32::from_le_bytes([
+        arch::probe_read(address),
+        arch::probe_read(address + 1),
+        arch::probe_read(address + 2),
+        arch::probe_read(address + 3),
+    ]))
+}
+
+/// Whether bochs's video memory holds [`picture`] at a few points of a `width × height`
+/// mode (the copy keeps the top byte).
+fn shows_picture(
+    pci_device: &drivermodel::Device,
+    width: u32,
+    height: u32,
+) -> Result<bool, Failure> {
+    for (x, y) in [
+        (0, 0),
+        (width - 1, 0),
+        (17, 9),
+        (width / 2, height / 2),
+        (width - 1, height - 1),
+    ] {
+        if vram_pixel(pci_device, width, x, y)? != picture(x, y) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+kernel_test! {
+    /// bochs scans out a buffer imported from vgem (by copy into its video memory), then
+    /// is unbound while it shows it: the importer's calls fail with Unplugged, its
+    /// framebuffer goes with its client, and the exported buffer stays with the
+    /// exporter, intact; after a rebind it is imported and shown again.
+    fn prime_unbind_bochs_while_showing_import() {
+        const W: u32 = 320;
+        const H: u32 = 240;
+        let model = kernel::devices::model();
+        let pci_device = pci_display()?;
+        let vgem = Vgem::create(model, "vgem").map_err(failure)?;
+        let exported = export_picture(&vgem, W, H).map_err(failure)?;
+        let mode = Mode::new(W, H, 60).map_err(failure)?;
+        let importer = import_and_show(&bochs_display()?, exported.shared.id(), mode).map_err(failure)?;
+        check!(shows_picture(&pci_device, W, H)?, "bochs does not show the imported picture");
+        check_eq!(exported.shared.references(), 3);
+
+        model.unbind(&pci_device).map_err(failure)?;
+        check!(bochs::displays().is_empty());
+        check_eq!(
+            importer.client.dirty_framebuffer(importer.framebuffer, &[]),
+            Err(Error::Unplugged)
+        );
+        check_eq!(importer.client.import_buffer(exported.shared.id()), Err(Error::Unplugged));
+        drop(importer);
+        check_eq!(drm::counts().framebuffers, 0);
+        // The exported buffer stays with the exporter, which still draws into it.
+        check_eq!(exported.shared.references(), 1);
+        check!(!vgem.device().is_unplugged());
+        exported
+            .mapping
+            .with_pixels(|pixels| pixels[0] == picture(0, 0))
+            .map_err(failure)?
+            .then_some(())
+            .ok_or_else(|| failure("exported buffer changed"))?;
+
+        model.bind(&pci_device).map_err(failure)?;
+        let again = import_and_show(&bochs_display()?, exported.shared.id(), mode).map_err(failure)?;
+        check!(shows_picture(&pci_device, W, H)?, "bochs does not show the picture after rebind");
+        drop(again);
+        drop(exported);
+        drop(vgem);
+        check_eq!(drm::counts(), baseline_counts());
+        check_eq!(drm::counts().devices, 1);
+    }
+}
+
+/// A xorshift64 generator: the seeded random order of the cycles.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+/// What one cycle holds, each let go in a random order.
+#[expect(dead_code, reason = "the values are held only to be dropped")]
+enum Held {
+    Vgem(Vgem),
+    ExporterClient(Client),
+    Shared(SharedBuffer),
+    ExporterMapping(drm::Mapping),
+    ImporterFramebuffer(u32),
+    ImporterHandle(u32),
+    ImporterMapping(drm::Mapping),
+}
+
+kernel_test! {
+    /// 100 cycles of create, export, import, show and destroy, everything let go in a
+    /// random (seeded) order: while anyone holds the import the shared buffer lives, and
+    /// after every cycle the heap and every counter are back where they were.
+    fn prime_100_cycles_in_random_order_no_leak() {
+        let model = DeviceModel::new();
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let mut after_first = None;
+        for cycle in 0..100_u32 {
+            let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
+            let exporter = Client::open(vgem.device()).map_err(failure)?;
+            let buffer = exporter.create_dumb(16, 16, 32).map_err(failure)?;
+            let exporter_mapping = exporter.map_dumb(buffer.handle).map_err(failure)?;
+            exporter_mapping.fill(Rect::sized(16, 16), cycle).map_err(failure)?;
+            let shared = exporter.export_buffer(buffer.handle).map_err(failure)?;
+            if random.below(2) == 0 {
+                exporter.destroy_dumb(buffer.handle).map_err(failure)?;
+            }
+            let vkms = Vkms::create(&model, "vkms", small(16, 16)).map_err(failure)?;
+            let importer = if random.below(2) == 0 {
+                import_and_show(vkms.device(), shared.id(), Mode::new(16, 16, 60).map_err(failure)?)
+                    .map_err(failure)?
+            } else {
+                let client = Client::open(vkms.device()).map_err(failure)?;
+                let import = client.import_buffer(shared.id()).map_err(failure)?;
+                let framebuffer = client
+                    .add_framebuffer(import.handle, 16, 16, Format::Xrgb8888.fourcc(), import.pitch)
+                    .map_err(failure)?;
+                Importer { client, handle: import.handle, framebuffer }
+            };
+            let importer_mapping = importer.client.map_dumb(importer.handle).map_err(failure)?;
+            let seen = importer_mapping.with_pixels(|pixels| pixels[255]).map_err(failure)?;
+            check_eq!(seen, cycle);
+            let Importer { client, handle, framebuffer } = importer;
+            let mut held = vec![
+                Held::Vgem(vgem),
+                Held::ExporterClient(exporter),
+                Held::Shared(shared),
+                Held::ExporterMapping(exporter_mapping),
+                Held::ImporterFramebuffer(framebuffer),
+                Held::ImporterHandle(handle),
+                Held::ImporterMapping(importer_mapping),
+            ];
+            // The importer's client goes after its framebuffer and handle or with
+            // them; vkms last or not (its client holds the device either way).
+            let mut importer_client = Some(client);
+            let mut vkms = Some(vkms);
+            while !held.is_empty() {
+                let next = held.swap_remove(random.below(held.len()));
+                match next {
+                    Held::ImporterFramebuffer(id) => {
+                        if let Some(client) = &importer_client {
+                            client.remove_framebuffer(id).map_err(failure)?;
+                        }
+                    }
+                    Held::ImporterHandle(handle) => {
+                        if let Some(client) = &importer_client {
+                            client.destroy_dumb(handle).map_err(failure)?;
+                        }
+                    }
+                    other => drop(other),
+                }
+                if random.below(4) == 0 {
+                    // The importer closes early: its framebuffers and handles go too.
+                    drop(importer_client.take());
+                    held.retain(|item| {
+                        !matches!(item, Held::ImporterFramebuffer(_) | Held::ImporterHandle(_))
+                    });
+                }
+                if random.below(4) == 0 {
+                    drop(vkms.take());
+                }
+                // The import lives while anything made from it does (the importer's
+                // framebuffer and handle went with its client, if it closed).
+                let holders = held.iter().any(|item| {
+                    matches!(
+                        item,
+                        Held::Shared(_)
+                            | Held::ImporterFramebuffer(_)
+                            | Held::ImporterHandle(_)
+                            | Held::ImporterMapping(_)
+                    )
+                });
+                check_eq!(drm::counts().shared_buffers, usize::from(holders));
+            }
+            drop(importer_client);
+            drop(vkms);
+            if !model.is_quiescent() || drm::counts() != baseline_counts() {
+                fail!("cycle {cycle}: {:?} {:?}", model.counts(), drm::counts());
+            }
+            let used = heap::used_bytes();
+            match after_first {
+                None => after_first = Some(used),
+                Some(first) if first != used => fail!("cycle {cycle}: heap {used}, was {first}"),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// What a refusal must leave unchanged: the counters and the shared buffers' listing.
+fn snapshot() -> (drm::Counts, Vec<(u32, usize, bool)>) {
+    let listing = drm::shared_buffers()
+        .into_iter()
+        .map(|info| (info.id, info.references, info.exporter_unplugged))
+        .collect();
+    (drm::counts(), listing)
+}
+
+kernel_test! {
+    /// Every refusal of sharing has its own error and changes nothing: a stale, a
+    /// forged and a foreign shared-buffer ID; a framebuffer bigger than the imported
+    /// buffer; unknown and unsupported formats; importing into the exporting device;
+    /// importing after the importer was unplugged.
+    fn prime_refusals_change_nothing() {
+        let model = DeviceModel::new();
+        let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
+        let exported = export_picture(&vgem, 16, 16).map_err(failure)?;
+        let id = exported.shared.id();
+        let vkms = Vkms::create(&model, "vkms", small(32, 32)).map_err(failure)?;
+        let importer = Client::open(vkms.device()).map_err(failure)?;
+        let import = importer.import_buffer(id).map_err(failure)?;
+
+        // Stale: a shared buffer exported, then closed by everyone.
+        let gone = {
+            let handle = exported.client.create_dumb(8, 8, 32).map_err(failure)?.handle;
+            let shared = exported.client.export_buffer(handle).map_err(failure)?;
+            exported.client.destroy_dumb(handle).map_err(failure)?;
+            shared.id()
+        };
+        let before = snapshot();
+        check_eq!(importer.import_buffer(gone), Err(Error::StaleObject { id: gone }));
+        // Forged: an ID of the shared buffers' namespace never handed out, and 0.
+        let forged = id + 0x1000;
+        check_eq!(importer.import_buffer(forged), Err(Error::NoSuchObject { id: forged }));
+        check_eq!(importer.import_buffer(0), Err(Error::NoSuchObject { id: 0 }));
+        // Foreign: a buffer handle passed as a shared-buffer ID.
+        check_eq!(
+            importer.import_buffer(import.handle),
+            Err(Error::ForeignObject { id: import.handle })
+        );
+        // A framebuffer bigger than the imported 16×16 buffer.
+        let xrgb = Format::Xrgb8888.fourcc();
+        check_eq!(
+            importer.add_framebuffer(import.handle, 32, 32, xrgb, 128),
+            Err(Error::BufferTooSmall { needed: 128 * 32, size: 16 * 64 })
+        );
+        check_eq!(
+            importer.add_framebuffer(import.handle, 16, 17, xrgb, 64),
+            Err(Error::BufferTooSmall { needed: 64 * 17, size: 16 * 64 })
+        );
+        // Unknown and unsupported formats.
+        check_eq!(
+            importer.add_framebuffer(import.handle, 16, 16, 0x2020_2020, 64),
+            Err(Error::UnknownFormat { fourcc: 0x2020_2020 })
+        );
+        let rgb565 = Format::Rgb565.fourcc();
+        check_eq!(
+            importer.add_framebuffer(import.handle, 16, 16, rgb565, 64),
+            Err(Error::FormatNotSupported { fourcc: rgb565 })
+        );
+        // Into the exporting device, from the exporting client and from another one.
+        check_eq!(exported.client.import_buffer(id), Err(Error::ImportIntoExporter { id }));
+        let sibling = Client::open(vgem.device()).map_err(failure)?;
+        check_eq!(sibling.import_buffer(id), Err(Error::ImportIntoExporter { id }));
+        drop(sibling);
+        check_eq!(snapshot(), before);
+
+        // A framebuffer the plane cannot scan out (XBGR on vkms), and one smaller than
+        // the mode, are refused at commit.
+        let objects = importer.resources().map_err(failure)?;
+        let mode = Mode::new(32, 32, 60).map_err(failure)?;
+        let show = |framebuffer| {
+            Request::new()
+                .set_mode(objects.crtc, Some(mode))
+                .connect(objects.connector, Some(objects.crtc))
+                .set_plane(objects.primary, objects.crtc, framebuffer, Rect::sized(32, 32), Rect::sized(32, 32))
+        };
+        let xbgr = Format::Xbgr8888.fourcc();
+        let unsupported = importer
+            .add_framebuffer(import.handle, 16, 16, xbgr, 64)
+            .map_err(failure)?;
+        let small = importer
+            .add_framebuffer(import.handle, 16, 16, xrgb, 64)
+            .map_err(failure)?;
+        let before = snapshot();
+        check_eq!(importer.commit(&show(unsupported)), Err(Error::FormatNotSupported { fourcc: xbgr }));
+        check_eq!(
+            importer.commit(&show(small)),
+            Err(Error::FramebufferTooSmall { framebuffer: (16, 16), needed: (32, 32) })
+        );
+        check!(!vkms.device().state().active);
+        check_eq!(snapshot(), before);
+        importer.remove_framebuffer(unsupported).map_err(failure)?;
+        importer.remove_framebuffer(small).map_err(failure)?;
+
+        // After the importer was unplugged.
+        drop(vkms);
+        let before = snapshot();
+        check_eq!(importer.import_buffer(id), Err(Error::Unplugged));
+        check_eq!(snapshot(), before);
+        drop(importer);
+        drop(exported);
+        drop(vgem);
+        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
+        check_eq!(drm::counts(), baseline_counts());
     }
 }
