@@ -344,6 +344,106 @@ kernel_test! {
 }
 
 kernel_test! {
+    /// Windows firmware programmed into bridges are kept when they make sense and
+    /// refused, with the bridge named, when they do not: one outside the host's window
+    /// (in RAM), one overlapping another bridge's window, a 64-bit prefetchable one above
+    /// the host's window. A refused bridge gets windows from the kernel, and every BAR
+    /// behind it, firmware's included, is placed inside them; the good bridge and the
+    /// functions behind it keep firmware's addresses, and new BARs there stay inside its
+    /// window.
+    fn hostile_bridge_windows_are_refused_and_reprogrammed() {
+        use kernel::bus::pci::enumerate::{self, WindowError, WindowKind, WindowRefusal};
+        let config = FakeConfig::new();
+        let at = |bus, device| Address::new(bus, device, 0).unwrap_or_else(|| unreachable!());
+        config.add(at(0, 0), header(0x8086, 0x29c0, 0x060000, 0), [0; 6]);
+        // A bridge: buses, I/O base and limit, memory base and limit, prefetchable base
+        // and limit with their upper halves (closed where not given).
+        let bridge = |buses: u32, io: u32, memory: u32, prefetchable: u32, upper: (u32, u32)| {
+            let mut space = header(0x1b36, 0x0001, 0x060400, 0x01);
+            space[6] = buses;
+            space[7] = io;
+            space[8] = memory;
+            space[9] = prefetchable;
+            space[10] = upper.0;
+            space[11] = upper.1;
+            space
+        };
+        const IO_CLOSED: u32 = 0x00f0;
+        const MEMORY_CLOSED: u32 = 0x0000_fff0;
+        // 00:02.0: sensible windows, memory 0xe1000000..0xe2000000, I/O 0xd000..0xe000.
+        config.add(at(0, 2), bridge(0x0001_0100, 0xd0d0, 0xe1f0_e100, MEMORY_CLOSED, (0, 0)), [0; 6]);
+        // 01:00.0 behind it: BAR0 firmware-assigned inside the window, BAR1 unassigned.
+        let mut kept = header(0x1234, 0x0001, 0x020000, 0);
+        kept[4] = 0xe100_0000;
+        config.add(at(1, 0), kept, [0xffff_f000, 0xffff_f000, 0, 0, 0, 0]);
+        // 00:03.0: its memory window is low RAM, outside the host's window.
+        config.add(at(0, 3), bridge(0x0002_0200, IO_CLOSED, 0x0010_0010, MEMORY_CLOSED, (0, 0)), [0; 6]);
+        // 02:00.0 behind it, with firmware's address in that window.
+        let mut moved = header(0x1234, 0x0002, 0x020000, 0);
+        moved[4] = 0x0010_0000;
+        config.add(at(2, 0), moved, [0xffff_f000, 0, 0, 0, 0, 0]);
+        // 00:04.0: its memory window lies inside 00:02.0's.
+        config.add(at(0, 4), bridge(0x0003_0300, IO_CLOSED, 0xe180_e180, MEMORY_CLOSED, (0, 0)), [0; 6]);
+        // 00:05.0: a 64-bit prefetchable window at 32 GiB, above the host's window;
+        // 04:00.0 behind it needs a BAR.
+        config.add(at(0, 5), bridge(0x0004_0400, IO_CLOSED, MEMORY_CLOSED, 0x0001_0001, (8, 8)), [0; 6]);
+        config.add(at(4, 0), header(0x1234, 0x0004, 0x020000, 0), [0xffff_f000, 0, 0, 0, 0, 0]);
+
+        let mut allocator = Allocator::new(bar::MEMORY_WINDOW, bar::IO_WINDOW);
+        enumerate::reserve_assigned(&config, &mut allocator);
+        let found = enumerate::scan(&config, &mut allocator);
+        let function = |bus, device| found.iter().find(|function| function.address == at(bus, device));
+        let Some(good) = function(0, 2) else { fail!("00:02.0 missing") };
+        check!(good.refused_windows.is_empty(), "{:?}", good.refused_windows);
+        check!(good.bridge_windows.is_none(), "firmware's windows were replaced");
+        check_eq!(config.read_u16(at(0, 2), regs::MEMORY_BASE), 0xe100);
+        let Some(behind_good) = function(1, 0) else { fail!("01:00.0 missing") };
+        check_eq!(behind_good.bars.len(), 2);
+        check!(behind_good.bars[0].address == 0xe100_0000 && !behind_good.bars[0].assigned_by_kernel);
+        let new = behind_good.bars[1];
+        check!(new.assigned_by_kernel && new.address >= 0xe100_1000 && new.address + new.size <= 0xe200_0000, "{new}");
+
+        let outside = |window: core::ops::Range<u64>, parent| WindowRefusal {
+            kind: WindowKind::Memory,
+            window,
+            error: WindowError::OutsideParent { parent },
+        };
+        // Each refused bridge: its refusal, fresh windows, and what is behind it inside them.
+        let refused = [
+            (3, Some(2), [outside(0x10_0000..0x20_0000, bar::MEMORY_WINDOW)].to_vec()),
+            (4, None, [WindowRefusal { kind: WindowKind::Memory, window: 0xe180_0000..0xe190_0000, error: WindowError::Overlaps }].to_vec()),
+            (5, Some(4), [WindowRefusal { kind: WindowKind::Prefetchable, ..outside(0x8_0000_0000..0x8_0010_0000, bar::MEMORY_WINDOW) }].to_vec()),
+        ];
+        for (device, behind, refusals) in refused {
+            let Some(bridge) = function(0, device) else { fail!("00:0{device}.0 missing") };
+            check!(bridge.refused_windows == refusals, "00:0{device}.0: {:?}", bridge.refused_windows);
+            let Some((memory, _io)) = bridge.bridge_windows.clone() else { fail!("00:0{device}.0 not reprogrammed") };
+            check!(memory.start >= 0xe000_0000 && memory.end <= 0xfec0_0000, "{memory:x?}");
+            check_eq!(u64::from(config.read_u16(at(0, device), regs::MEMORY_BASE)) << 16, memory.start);
+            if let Some(bus) = behind {
+                let Some(function) = function(bus, 0) else { fail!("0{bus}:00.0 missing") };
+                let bar = function.bars[0];
+                check!(bar.assigned_by_kernel && memory.start <= bar.address && bar.address + bar.size <= memory.end, "{bar} outside {memory:x?}");
+            }
+        }
+        // Nothing the kernel placed overlaps: BARs on bus 0 and the new windows.
+        let mut placed: Vec<core::ops::Range<u64>> = Vec::new();
+        for function in &found {
+            let mut ranges: Vec<core::ops::Range<u64>> = function.bridge_windows.iter().map(|(memory, _)| memory.clone()).collect();
+            if function.address.bus() == 0 {
+                ranges.extend(function.bars.iter().filter(|bar| bar.kind.is_memory()).map(|bar| bar.range()));
+            }
+            for range in ranges {
+                check!(placed.iter().all(|other| range.end <= other.start || other.end <= range.start), "{} {range:x?} overlaps", function.address);
+                placed.push(range);
+            }
+        }
+        let message = alloc::format!("{}", outside(0x10_0000..0x20_0000, bar::MEMORY_WINDOW));
+        check_eq!(message.as_str(), "memory window 0x100000..0x200000 refused: outside the window it is reached through (0xe0000000..0xfec00000)");
+    }
+}
+
+kernel_test! {
     /// BAR arithmetic: sizes from read-backs, addresses from values.
     fn bar_decoding() {
         check_eq!(bar::size_from_readback(0xffff_ffe1, Kind::Io), 32);

@@ -473,6 +473,9 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
         for refusal in &function.refused_bars {
             writeln!(out, "  {refusal}")?;
         }
+        for refusal in &function.refused_windows {
+            writeln!(out, "  bridge {refusal}")?;
+        }
         for capability in &function.capabilities {
             writeln!(out, "  capability: {capability}")?;
         }

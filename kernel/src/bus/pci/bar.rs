@@ -313,8 +313,16 @@ pub fn write(config: &impl ConfigAccess, address: Address, bar: &Bar) {
 pub struct Allocator {
     memory: Range<u64>,
     io: Range<u64>,
-    /// Ranges firmware assigned (or the kernel handed out): never overlapped.
-    used: Vec<(bool, Range<u64>)>,
+    /// Ranges firmware assigned: never overlapped.
+    reserved: Vec<(bool, Range<u64>)>,
+    /// Ranges the kernel handed out (BARs, bridge windows): never overlapped, and a
+    /// window firmware programmed into a bridge must not overlap them either.
+    given: Vec<(bool, Range<u64>)>,
+}
+
+/// Whether two ranges share an address.
+const fn intersect(one: &Range<u64>, other: &Range<u64>) -> bool {
+    one.start < other.end && other.start < one.end
 }
 
 impl Allocator {
@@ -323,22 +331,48 @@ impl Allocator {
         Self {
             memory,
             io,
-            used: Vec::new(),
+            reserved: Vec::new(),
+            given: Vec::new(),
         }
+    }
+
+    /// An allocator over windows inside this one's (a bridge's), knowing the firmware
+    /// assignments this one knows.
+    pub fn within(&self, memory: Range<u64>, io: Range<u64>) -> Self {
+        Self {
+            memory,
+            io,
+            reserved: self.reserved.clone(),
+            given: Vec::new(),
+        }
+    }
+
+    /// The memory or I/O window it allocates from.
+    pub fn window(&self, memory: bool) -> &Range<u64> {
+        if memory { &self.memory } else { &self.io }
     }
 
     /// Records a range in use (firmware's assignment).
     pub fn reserve(&mut self, memory: bool, range: Range<u64>) {
-        self.used.push((memory, range));
+        self.reserved.push((memory, range));
+    }
+
+    /// Records a range as handed out (a bridge window firmware programmed and the
+    /// kernel accepted): later allocations skip it.
+    pub fn claim(&mut self, memory: bool, range: Range<u64>) {
+        self.given.push((memory, range));
+    }
+
+    /// Whether `range` overlaps something the kernel handed out.
+    pub fn overlaps_given(&self, memory: bool, range: &Range<u64>) -> bool {
+        self.given
+            .iter()
+            .any(|(kind, given)| *kind == memory && intersect(given, range))
     }
 
     /// A free, size-aligned range of `size` bytes in the memory or I/O window.
     pub fn allocate(&mut self, memory: bool, size: u64) -> Option<u64> {
-        let window = if memory {
-            self.memory.clone()
-        } else {
-            self.io.clone()
-        };
+        let window = self.window(memory).clone();
         let align = size.max(if memory { 16 } else { 4 });
         if !align.is_power_of_two() {
             return None;
@@ -350,17 +384,16 @@ impl Allocator {
                 return None;
             }
             let clash = self
-                .used
+                .reserved
                 .iter()
-                .filter(|(kind, range)| {
-                    *kind == memory && range.start < end && candidate < range.end
-                })
+                .chain(&self.given)
+                .filter(|(kind, range)| *kind == memory && intersect(range, &(candidate..end)))
                 .map(|(_, range)| range.end)
                 .max();
             match clash {
                 Some(clash_end) => candidate = clash_end.checked_next_multiple_of(align)?,
                 None => {
-                    self.used.push((memory, candidate..end));
+                    self.given.push((memory, candidate..end));
                     return Some(candidate);
                 }
             }

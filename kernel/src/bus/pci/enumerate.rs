@@ -12,11 +12,23 @@
 //! memory and [`BRIDGE_IO_WINDOW`] ports, carved from the allocator; the functions behind
 //! it get their BARs from those windows, and the bridge is set to forward (I/O, memory,
 //! bus master). Its prefetchable window stays closed: prefetchable BARs behind it live in
-//! the plain memory window, which the specification allows. Limits: a subtree needing
-//! more than the fixed windows gets the rest from the outer allocator, unreachable; QEMU's
-//! default `q35` and `pc` machines have no bridges.
+//! the plain memory window, which the specification allows. Every BAR behind such a
+//! bridge gets its address from the new windows, even one firmware assigned: firmware's
+//! addresses are not forwarded by windows it did not program. Limits: a subtree needing
+//! more than the fixed windows is left unassigned past them; QEMU's default `q35` and `pc`
+//! machines have no bridges.
+//!
+//! A bridge whose windows firmware programmed keeps them if they make sense: each open
+//! window (memory, prefetchable memory, I/O) lies inside the window the bridge itself is
+//! reached through (the host's, or its parent bridge's), and overlaps nothing the kernel
+//! already handed out (another function's BAR, another bridge's window). The subtree
+//! then allocates from the bridge's memory and I/O windows. A window that fails either
+//! check is refused ([`WindowRefusal`], reported with the bridge's address), and the
+//! bridge is treated as unprogrammed: the kernel opens fresh windows as above, and the
+//! functions behind it get addresses inside them. Functions elsewhere are unaffected.
 
 use alloc::vec::Vec;
+use core::fmt;
 use core::ops::Range;
 
 use super::bar::{self, Allocator, Bar};
@@ -55,6 +67,9 @@ pub struct Function {
     pub secondary_bus: Option<u8>,
     /// For bridges whose windows the kernel programmed: memory and I/O windows.
     pub bridge_windows: Option<(Range<u64>, Range<u64>)>,
+    /// For bridges: windows firmware programmed that made no sense, refused (and
+    /// reported at enumeration); the kernel programmed the bridge instead.
+    pub refused_windows: Vec<WindowRefusal>,
     /// The bridge this function sits behind (`None` on bus 0).
     pub parent: Option<Address>,
 }
@@ -75,6 +90,131 @@ impl Function {
 pub const BRIDGE_MEMORY_WINDOW: u64 = 32 << 20;
 /// The I/O window given to a bridge firmware left unprogrammed.
 pub const BRIDGE_IO_WINDOW: u64 = 4 << 10;
+
+/// Which of a bridge's forwarding windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// The non-prefetchable memory window.
+    Memory,
+    /// The prefetchable memory window.
+    Prefetchable,
+    /// The I/O window.
+    Io,
+}
+
+impl WindowKind {
+    const fn is_memory(self) -> bool {
+        !matches!(self, Self::Io)
+    }
+}
+
+/// Why a window firmware programmed into a bridge was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowError {
+    /// It is not inside the window the bridge is reached through.
+    OutsideParent {
+        /// The window the bridge is reached through.
+        parent: Range<u64>,
+    },
+    /// It overlaps a BAR or window the kernel already handed out.
+    Overlaps,
+}
+
+/// A refused bridge window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowRefusal {
+    /// Which window.
+    pub kind: WindowKind,
+    /// The range firmware programmed.
+    pub window: Range<u64>,
+    /// Why.
+    pub error: WindowError,
+}
+
+impl fmt::Display for WindowRefusal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            WindowKind::Memory => "memory",
+            WindowKind::Prefetchable => "prefetchable",
+            WindowKind::Io => "I/O",
+        };
+        write!(
+            formatter,
+            "{kind} window {:#x}..{:#x} refused: ",
+            self.window.start, self.window.end
+        )?;
+        match &self.error {
+            WindowError::OutsideParent { parent } => write!(
+                formatter,
+                "outside the window it is reached through ({:#x}..{:#x})",
+                parent.start, parent.end
+            ),
+            WindowError::Overlaps => formatter.write_str("overlaps addresses already in use"),
+        }
+    }
+}
+
+/// The open windows firmware programmed into the bridge at `address` (a window whose
+/// base is above its limit is closed).
+fn programmed_windows(
+    config: &impl ConfigAccess,
+    address: Address,
+) -> Vec<(WindowKind, Range<u64>)> {
+    let memory = |register| u64::from(config.read_u16(address, register) & 0xfff0) << 16;
+    let mut windows = Vec::new();
+    let (base, limit) = (
+        memory(regs::MEMORY_BASE),
+        memory(regs::MEMORY_LIMIT) | 0xf_ffff,
+    );
+    if base <= limit {
+        windows.push((WindowKind::Memory, base..limit + 1));
+    }
+    let (mut base, mut limit) = (
+        memory(regs::PREFETCHABLE_BASE),
+        memory(regs::PREFETCHABLE_LIMIT) | 0xf_ffff,
+    );
+    // The low four bits say 1 for a 64-bit window, whose upper halves follow.
+    if config.read_u16(address, regs::PREFETCHABLE_BASE) & 0xf == 1 {
+        base |= u64::from(config.read_u32(address, regs::PREFETCHABLE_BASE_UPPER)) << 32;
+        limit |= u64::from(config.read_u32(address, regs::PREFETCHABLE_LIMIT_UPPER)) << 32;
+    }
+    if base <= limit {
+        windows.push((WindowKind::Prefetchable, base..limit.saturating_add(1)));
+    }
+    let io = |register| u64::from(config.read_u8(address, register) & 0xf0) << 8;
+    let (base, limit) = (io(regs::IO_BASE), io(regs::IO_LIMIT) | 0xfff);
+    if base <= limit {
+        windows.push((WindowKind::Io, base..limit + 1));
+    }
+    windows
+}
+
+/// Checks firmware's windows against the window the bridge is reached through and what
+/// `allocator` handed out; returns the refusals.
+fn check_windows(
+    windows: &[(WindowKind, Range<u64>)],
+    allocator: &Allocator,
+) -> Vec<WindowRefusal> {
+    let mut refusals = Vec::new();
+    for (kind, window) in windows {
+        let parent = allocator.window(kind.is_memory());
+        let error = if window.start < parent.start || parent.end < window.end {
+            WindowError::OutsideParent {
+                parent: parent.clone(),
+            }
+        } else if allocator.overlaps_given(kind.is_memory(), window) {
+            WindowError::Overlaps
+        } else {
+            continue;
+        };
+        refusals.push(WindowRefusal {
+            kind: *kind,
+            window: window.clone(),
+            error,
+        });
+    }
+    refusals
+}
 
 /// Whether the bridge at `address` forwards nothing yet (windows as after reset).
 fn windows_unprogrammed(config: &impl ConfigAccess, address: Address) -> bool {
@@ -122,6 +262,8 @@ struct Scan<'a, C: ConfigAccess> {
     allocator: &'a mut Allocator,
     found: Vec<Function>,
     next_bus: u8,
+    /// Inside a subtree whose windows the kernel programmed: every BAR gets a new address.
+    reassign: bool,
 }
 
 /// Enumerates every function reachable from bus 0, assigning unassigned BARs from
@@ -132,6 +274,7 @@ pub fn scan(config: &impl ConfigAccess, allocator: &mut Allocator) -> Vec<Functi
         allocator,
         found: Vec::new(),
         next_bus: 1,
+        reassign: false,
     };
     scan.bus(0, None, 0);
     scan.found
@@ -229,7 +372,7 @@ impl<C: ConfigAccess> Scan<'_, C> {
             crate::println!("pci {address}: {refusal}; the function's other BARs are kept");
         }
         for bar in &mut bars {
-            if bar.address == 0
+            if (bar.address == 0 || self.reassign)
                 && let Some(assigned) = self.allocator.allocate(bar.kind.is_memory(), bar.size)
             {
                 bar.address = assigned;
@@ -264,6 +407,7 @@ impl<C: ConfigAccess> Scan<'_, C> {
             capabilities: capability::read(config, address),
             secondary_bus: None,
             bridge_windows: None,
+            refused_windows: Vec::new(),
             parent,
         };
         if layout != regs::HEADER_BRIDGE {
@@ -281,24 +425,55 @@ impl<C: ConfigAccess> Scan<'_, C> {
         }
         self.next_bus = self.next_bus.max(secondary.saturating_add(1));
         function.secondary_bus = Some(secondary);
-        let windows = if windows_unprogrammed(config, address) {
-            open_windows(config, address, self.allocator)
-        } else {
+        // Firmware's windows, if it programmed any: kept if they make sense.
+        let programmed = if windows_unprogrammed(config, address) {
             None
-        };
-        function.bridge_windows = windows.clone();
-        self.found.push(function);
-        if depth < 16 {
-            match windows {
-                // The subtree allocates from the bridge's windows only.
-                Some((memory, io)) => {
-                    let inner = Allocator::new(memory, io);
-                    let outer = core::mem::replace(&mut *self.allocator, inner);
-                    self.bus(secondary, Some(address), depth + 1);
-                    *self.allocator = outer;
-                }
-                None => self.bus(secondary, Some(address), depth + 1),
+        } else {
+            let windows = programmed_windows(config, address);
+            function.refused_windows = check_windows(&windows, self.allocator);
+            for refusal in &function.refused_windows {
+                crate::println!("pci {address}: bridge {refusal}; the kernel programs it");
             }
+            function.refused_windows.is_empty().then_some(windows)
+        };
+        let opened = match programmed {
+            Some(_) => None,
+            None => open_windows(config, address, self.allocator),
+        };
+        function.bridge_windows = opened.clone();
+        self.found.push(function);
+        // The subtree allocates from the bridge's windows only.
+        let inner = match (&programmed, &opened) {
+            (Some(windows), _) => {
+                let window = |wanted| {
+                    windows
+                        .iter()
+                        .find(|(kind, _)| *kind == wanted)
+                        .map_or(0..0, |(_, range)| range.clone())
+                };
+                for (kind, range) in windows {
+                    self.allocator.claim(kind.is_memory(), range.clone());
+                }
+                Some((
+                    self.allocator
+                        .within(window(WindowKind::Memory), window(WindowKind::Io)),
+                    false,
+                ))
+            }
+            (None, Some((memory, io))) => Some((Allocator::new(memory.clone(), io.clone()), true)),
+            // No room for windows: the functions behind it are listed, but nothing there
+            // can be reached, so nothing is assigned.
+            (None, None) => Some((Allocator::new(0..0, 0..0), true)),
+        };
+        if depth < 16
+            && let Some((inner, reassign)) = inner
+        {
+            let outer = core::mem::replace(&mut *self.allocator, inner);
+            let nested = self.reassign || reassign;
+            let outer_reassign = core::mem::replace(&mut self.reassign, nested);
+            self.bus(secondary, Some(address), depth + 1);
+            *self.allocator = outer;
+            self.reassign = outer_reassign;
         }
         if configure {
             let subordinate = self.next_bus.saturating_sub(1).max(secondary);

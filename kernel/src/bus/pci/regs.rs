@@ -47,6 +47,10 @@ pub const MEMORY_LIMIT: u8 = 0x22;
 pub const PREFETCHABLE_BASE: u8 = 0x24;
 /// Bridge: prefetchable memory limit (16 bits).
 pub const PREFETCHABLE_LIMIT: u8 = 0x26;
+/// Bridge: prefetchable memory base, upper 32 bits (64-bit windows).
+pub const PREFETCHABLE_BASE_UPPER: u8 = 0x28;
+/// Bridge: prefetchable memory limit, upper 32 bits (64-bit windows).
+pub const PREFETCHABLE_LIMIT_UPPER: u8 = 0x2c;
 /// Header type 0: subsystem vendor ID (16 bits).
 pub const SUBSYSTEM_VENDOR_ID: u8 = 0x2c;
 /// Header type 0: subsystem ID (16 bits).
