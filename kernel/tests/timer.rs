@@ -17,7 +17,8 @@ fn wait_ticks(count: u64) -> Option<(u64, u64)> {
     }
     let first = timer::ticks();
     let start = time::counter();
-    let deadline = start + 2 * time::counter_hz();
+    // A stopped timer fails the caller; a late one (a starved vCPU) is not stopped.
+    let deadline = start + 10 * time::counter_hz();
     while timer::ticks() < first + count {
         if time::counter() > deadline {
             return None;
@@ -48,22 +49,33 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// The TSC clock agrees with the timer: 10 ticks take about 10 periods of TSC time
-    /// (within a factor of two: TCG timing is jittery).
-    fn tsc_agrees_with_ticks() {
-        let Some((ticks, cycles)) = wait_ticks(10) else {
-            fail!("timer stopped");
-        };
-        let measured = time::cycles_to_micros(cycles);
-        let expected = ticks * 1_000_000 / timer::tick_hz();
-        // Ticks can only come late, never early: under TCG on a loaded host, QEMU
-        // coalesces timer periods the vCPU missed into one interrupt, so the upper bound
-        // is generous (seen: 10 ticks in 600 ms of TSC time on a busy 2-core host). The
-        // lower bound is strict and catches a fast timer or a TSC calibrated too slow.
-        check!(
-            measured >= expected / 2 && measured <= expected * 10,
-            "{ticks} ticks took {measured} us of TSC time, expected about {expected} us"
-        );
+    /// The clock agrees with the timer: 10 ticks take about 10 periods of clock time
+    /// (within a factor of two below, ten above: TCG timing is jittery). Ticks can only
+    /// come late, never early, so the lower bound holds on any host and catches a fast
+    /// timer or a clock calibrated too fast. Lateness has no bound: under TCG on a
+    /// loaded host QEMU coalesces the periods a starved vCPU missed into one interrupt
+    /// (seen: 10 ticks in 1.4 s of clock time on a busy 2-core host). So the upper bound,
+    /// which catches a slow timer or a clock calibrated too slow, is checked on the least
+    /// disturbed of up to five rounds, the way the calibration itself keeps its least
+    /// disturbed round.
+    fn clock_agrees_with_ticks() {
+        let mut fastest = u64::MAX;
+        for _ in 0..5 {
+            let Some((ticks, cycles)) = wait_ticks(10) else {
+                fail!("timer stopped");
+            };
+            let measured = time::cycles_to_micros(cycles);
+            let expected = ticks * 1_000_000 / timer::tick_hz();
+            check!(
+                measured >= expected / 2,
+                "{ticks} ticks took {measured} us of clock time, expected about {expected} us"
+            );
+            fastest = fastest.min(measured);
+            if fastest <= expected * 10 {
+                return Ok(());
+            }
+        }
+        fail!("10 ticks took at least {fastest} us of clock time in each of 5 rounds");
     }
 }
 
