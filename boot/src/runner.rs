@@ -14,7 +14,14 @@
 //! later boot's output after its `CONTINUING` line (all of every boot stays in
 //! [`TestReport::log`]). Boots are added only when a test ended one, and only while each
 //! adds a result, so a run takes one boot plus one per boot-ending test that is not the
-//! last; the timeout covers all of them together.
+//! last.
+//!
+//! A test that never ends its boot itself is ended by the runner: when no test result
+//! arrives within the timeout (which starts again at every result), the runner stops
+//! QEMU (a hang); when QEMU exits with status 0 the machine reset (`-no-reboot`: on x86 a
+//! triple fault). If the boot had reached its tests, the runner boots again with
+//! [`RESUME_OPTION`] at the unfinished test and [`LOST_OPTION`] saying how it ended; that
+//! boot reports the test as failed with the reason and goes on after it.
 //!
 //! An interactive boot ([`boot`]) puts the serial port on our stdio: when stdin is a
 //! terminal, keystrokes reach the guest through `-serial mon:stdio` (Ctrl-A X quits).
@@ -46,6 +53,8 @@ pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const EXIT_FLAG: &str = "exit";
 /// The kernel command-line option that makes a test kernel go on from a given test.
 pub const RESUME_OPTION: &str = "test_resume";
+/// The kernel command-line option that says how the boot before lost its test.
+pub const LOST_OPTION: &str = "test_lost";
 /// How a restarted test kernel's KTAP goes on (its diagnostic line starts with this).
 pub const CONTINUING: &str = "# continuing at test ";
 
@@ -120,7 +129,9 @@ pub struct Options {
     pub display_device: DisplayDevice,
     /// An explicit QEMU binary (`BOOT_QEMU`); `None` searches `PATH`.
     pub qemu: Option<PathBuf>,
-    /// Stop QEMU and fail after this long (`BOOT_TIMEOUT`, seconds).
+    /// Stop QEMU after this long (`BOOT_TIMEOUT`, seconds): for a kernel test, this long
+    /// without a test result (the test fails and the run goes on); for an interactive
+    /// boot, this long in total.
     pub timeout: Option<Duration>,
     /// The kernel command line.
     pub append: String,
@@ -466,20 +477,26 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
     let program = prereq::find_qemu_in_env(arch, options.qemu.as_deref())?;
     let accel = detect_accel(arch, options.accel)?;
     let started = Instant::now();
-    let deadline = options.timeout.map(|timeout| started + timeout);
     let mut log = String::new();
     let mut stream = String::new();
     let mut qemu_stderr = String::new();
     let mut resume: Option<Resume> = None;
+    // How the boot before ended inside test `resume.next`, when it did.
+    let mut lost: Option<&str> = None;
     let mut boots = 0;
     let (exit, command) = loop {
         boots += 1;
-        let append = match resume {
-            None => options.append.clone(),
-            Some(resume) => format!("{} {}", options.append, resume.option())
-                .trim_start()
-                .to_owned(),
-        };
+        let append = match (resume, lost) {
+            (None, _) => options.append.clone(),
+            (Some(resume), None) => format!("{} {}", options.append, resume.option()),
+            (Some(resume), Some(lost)) => format!(
+                "{} {} {LOST_OPTION}={lost}",
+                options.append,
+                resume.option()
+            ),
+        }
+        .trim_start()
+        .to_owned();
         let invocation = Invocation {
             program: program.clone(),
             arch,
@@ -500,7 +517,7 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
         if options.verbose {
             eprintln!("boot: {command}");
         }
-        let (exit, serial, stderr) = boot_once(&invocation, options, deadline)?;
+        let (exit, serial, stderr) = boot_once(&invocation, options)?;
         qemu_stderr.push_str(&stderr);
         let continued = match resume {
             None => {
@@ -508,7 +525,13 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
                 true
             }
             Some(resume) => {
-                let _ = writeln!(log, "---- boot {boots}: {}", resume.option());
+                let lost = lost.map(|lost| format!(" {LOST_OPTION}={lost}"));
+                let _ = writeln!(
+                    log,
+                    "---- boot {boots}: {}{}",
+                    resume.option(),
+                    lost.unwrap_or_default()
+                );
                 // Without its continuation line the whole output goes in, so that the
                 // report shows it as the output of the test that did not finish.
                 let continuation = resume.continuation(&serial);
@@ -517,18 +540,30 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
             }
         };
         log.push_str(&serial);
-        if exit != Exit::Status(qemu::EXIT_CONTINUE) || !continued {
+        let ended_inside = match exit {
+            Exit::TimedOut(_) => Some("hang"),
+            Exit::Status(0) => Some("reset"),
+            _ => None,
+        };
+        if !continued || (exit != Exit::Status(qemu::EXIT_CONTINUE) && ended_inside.is_none()) {
             break (exit, command);
         }
         let document = ktap::parse(&stream);
         let next = Resume::after(&document);
         let previous = resume.map_or(1, |resume| resume.next);
-        if next.next <= previous || document.plan.is_none_or(|plan| next.next > plan) {
-            // A restart without a new result, or past the plan, would not end; the
-            // report shows the status and the unfinished test.
+        // A restart must make progress, or it would not end: a boot the kernel ended
+        // adds a result; a boot that ended inside a test loses a test it has not lost
+        // before (the next boot reports it). Past the plan there is nothing to resume.
+        let progress = match ended_inside {
+            None => next.next > previous,
+            Some(_) => lost.is_none() || next.next > previous,
+        };
+        if !progress || document.plan.is_none_or(|plan| next.next > plan) {
+            // The report shows the status and the unfinished test.
             break (exit, command);
         }
         resume = Some(next);
+        lost = ended_inside;
     };
     let duration = started.elapsed();
     Ok(TestReport {
@@ -547,13 +582,16 @@ pub fn run_test_elf(elf: &Path, options: &Options) -> Result<TestReport> {
     })
 }
 
-/// Boots once and collects the serial output until QEMU ends or `deadline` passes:
-/// how it ended, the serial output, and QEMU's stderr.
-fn boot_once(
-    invocation: &Invocation,
-    options: &Options,
-    deadline: Option<Instant>,
-) -> Result<(Exit, String, String)> {
+/// Whether a serial line is a KTAP test result.
+fn is_result(line: &str) -> bool {
+    line.starts_with("ok ") || line.starts_with("not ok ")
+}
+
+/// Boots once and collects the serial output until QEMU ends or the timeout passes
+/// without a test result: how it ended, the serial output, and QEMU's stderr.
+fn boot_once(invocation: &Invocation, options: &Options) -> Result<(Exit, String, String)> {
+    let deadline_from_now = || options.timeout.map(|timeout| Instant::now() + timeout);
+    let mut deadline = deadline_from_now();
     let mut session = Session::spawn(
         invocation,
         Wiring {
@@ -569,7 +607,12 @@ fn boot_once(
     };
     let exit = loop {
         match session.next_event(deadline)? {
-            Event::Line(line) => add(&line),
+            Event::Line(line) => {
+                if is_result(&line) {
+                    deadline = deadline_from_now();
+                }
+                add(&line);
+            }
             Event::Exited(status) => break Exit::from_status(status),
             Event::TimedOut => {
                 session.stop().iter().for_each(|line| add(line));

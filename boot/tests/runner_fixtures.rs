@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use boot::build::Executable;
 use boot::ktap::Outcome;
@@ -29,8 +30,11 @@ fn fixture(name: &str) -> &'static Path {
 }
 
 fn boot_fixture(name: &str) -> TestReport {
-    let options = Options::from_env().expect("BOOT_* variables");
-    let report = run_test_elf(fixture(name), &options)
+    boot_fixture_with(name, &Options::from_env().expect("BOOT_* variables"))
+}
+
+fn boot_fixture_with(name: &str, options: &Options) -> TestReport {
+    let report = run_test_elf(fixture(name), options)
         .unwrap_or_else(|error| panic!("could not run {name}: {error}"));
     // Captured: fixtures fail on purpose, so they show only with --nocapture or on error.
     println!(
@@ -231,6 +235,61 @@ fn declared_panics_and_faults_restart_the_kernel_and_pass() {
             .contains("# continuing at test 6 of 6 after a restart"),
         "{}",
         report.log
+    );
+}
+
+/// A test that hangs and a test that resets the machine fail with their reasons, and the
+/// tests after them run: the runner stops the hang when no result came within its
+/// timeout (counted from the last result, so the passing tests are not hurried), sees
+/// the reset as QEMU's status 0, and boots again after each.
+#[test]
+fn a_hang_and_a_reset_fail_their_tests_and_the_run_goes_on() {
+    let mut options = Options::from_env().expect("BOOT_* variables");
+    // Long enough for a boot to reach its first test on a loaded machine, short enough
+    // not to slow the suite: the hang costs exactly this.
+    options.timeout = Some(Duration::from_secs(6));
+    let report = boot_fixture_with("fixture_lost", &options);
+    assert!(!report.passed(), "{}", report.summary());
+    let outcomes = outcomes(&report);
+    let names: Vec<&str> = outcomes.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "passes_before_the_hang",
+            "hangs",
+            "passes_after_the_hang",
+            "resets_the_machine",
+            "passes_after_the_reset"
+        ]
+    );
+    for (index, reason) in [(1, "a hang"), (3, "the machine reset")] {
+        match outcomes[index].1 {
+            Outcome::Failed { reason: got } => assert!(
+                got.starts_with("its boot ended without a result") && got.contains(reason),
+                "{}: {got}",
+                outcomes[index].0
+            ),
+            other => panic!("{}: {other:?}", outcomes[index].0),
+        }
+    }
+    for index in [0, 2, 4] {
+        assert_eq!(outcomes[index].1, &Outcome::Passed, "{}", report.log);
+    }
+    // The first boot, one after the hang, one after the reset; the last boot's verdict
+    // counts the two failures of the boots before.
+    assert_eq!(report.boots, 3, "{}", report.summary());
+    assert_eq!(
+        report.exit,
+        Exit::Status(qemu::EXIT_FAILURE),
+        "{}",
+        report.summary()
+    );
+    assert_names(&report, "hangs", "a hang");
+    // The last boot went on at the reset test, with the results before it counted.
+    assert!(
+        report.command.contains("test_resume=4,2,1 test_lost=reset"),
+        "{}",
+        report.command
     );
 }
 

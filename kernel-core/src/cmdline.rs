@@ -12,6 +12,7 @@
 //! | `timer_hz=N` | local APIC timer rate, 1..=1000 Hz | 100 |
 //! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
 //! | `test_resume=NEXT,PASSED,FAILED` | test kernels go on with test `NEXT`, counting the results so far (the host runner's restart after a test ended the boot) | start at test 1 |
+//! | `test_lost=hang\|reset` | with `test_resume`: the boot before ended during test `NEXT` without a result (it hung and the runner stopped it, or the machine reset, as a triple fault does); that test fails with this reason and the run goes on after it | none |
 //! | `reprobe` | driver-model debug mode: every probe is followed by remove and a second probe | off |
 //! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
 
@@ -64,6 +65,24 @@ impl Resume {
     }
 }
 
+/// `test_lost=hang|reset`: how the boot before ended during a test without its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The test gave no result within the runner's timeout; the runner stopped QEMU.
+    Hang,
+    /// The machine reset during the test (on x86, a triple fault).
+    Reset,
+}
+
+impl fmt::Display for Lost {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Hang => "no result within the runner's timeout (a hang); QEMU was stopped",
+            Self::Reset => "the machine reset during the test (on x86, a triple fault)",
+        })
+    }
+}
+
 /// Options given on the kernel command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options<'a> {
@@ -75,6 +94,9 @@ pub struct Options<'a> {
     pub test_filter: Option<&'a str>,
     /// `test_resume=NEXT,PASSED,FAILED`: go on with test `NEXT` after a restart.
     pub test_resume: Option<Resume>,
+    /// `test_lost=hang|reset`: test `NEXT` of [`Self::test_resume`] ended its boot
+    /// without a result.
+    pub test_lost: Option<Lost>,
     /// `devices=...`: the device-model report at the end of boot.
     pub devices: DeviceReport,
     /// `reprobe`: the driver model's debug re-probe mode.
@@ -88,6 +110,7 @@ impl Default for Options<'_> {
             timer_hz: DEFAULT_TIMER_HZ,
             test_filter: None,
             test_resume: None,
+            test_lost: None,
             devices: DeviceReport::All,
             reprobe: false,
         }
@@ -190,7 +213,7 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 options.reprobe = true;
                 report(Problem::UnexpectedValue { key, value });
             }
-            ("timer_hz" | "test" | "test_resume" | "devices", None) => {
+            ("timer_hz" | "test" | "test_resume" | "test_lost" | "devices", None) => {
                 report(Problem::MissingValue { key })
             }
             ("timer_hz", Some(value)) => match value.parse::<u32>() {
@@ -208,6 +231,15 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                     key,
                     value,
                     expected: "NEXT,PASSED,FAILED with NEXT >= 1 and PASSED + FAILED = NEXT - 1",
+                }),
+            },
+            ("test_lost", Some(value)) => match value {
+                "hang" => options.test_lost = Some(Lost::Hang),
+                "reset" => options.test_lost = Some(Lost::Reset),
+                _ => report(Problem::InvalidValue {
+                    key,
+                    value,
+                    expected: "hang or reset",
                 }),
             },
             ("devices", Some(value)) => match value {
@@ -391,5 +423,20 @@ mod tests {
             assert_eq!(options.test_resume, None, "{bad}");
             assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
         }
+    }
+
+    /// `test_lost=` names how the boot before lost its test; anything else is refused.
+    #[test]
+    fn test_lost_is_checked() {
+        let (options, problems) = parse_all("test_resume=3,2,0 test_lost=hang");
+        assert_eq!(problems, []);
+        assert_eq!(options.test_lost, Some(Lost::Hang));
+        assert_eq!(parse_all("test_lost=reset").0.test_lost, Some(Lost::Reset));
+        for bad in ["test_lost=crash", "test_lost", "test_lost="] {
+            let (options, problems) = parse_all(bad);
+            assert_eq!(options.test_lost, None, "{bad}");
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+        }
+        assert!(Lost::Reset.to_string().contains("triple fault"));
     }
 }

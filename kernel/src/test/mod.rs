@@ -98,6 +98,12 @@
 //! Tests that return never cost a boot: a file takes one boot plus one per test that
 //! ends a boot and is not the last, so such a test is best placed last in its file.
 //!
+//! A test that never ends its boot itself (it hangs, or the machine resets, as a triple
+//! fault does on x86) is ended by the runner: it stops QEMU when no result came within
+//! its timeout, or sees QEMU exit with status 0, and boots again with
+//! `test_resume=NEXT,PASSED,FAILED test_lost=hang|reset`. That boot prints test `NEXT`'s
+//! failure with the reason, then goes on with the test after it.
+//!
 //! # The leak check
 //!
 //! Every test that returns runs between two snapshots of the [`leak`] probes (heap bytes

@@ -72,6 +72,23 @@ pub fn run_all(boot: &'static BootInfo) -> ! {
         println!("{}", Line::Plan { count: tests.len() });
     }
 
+    // The boot before ended inside test `first` without its result (a hang the runner
+    // stopped, or a reset): that test fails with the reason, and the run goes on after it.
+    let lost = boot.options.test_lost.and_then(|lost| {
+        let (_, test) = tests.get(first - 1)?;
+        ending::count(false);
+        let why = reason(format_args!("its boot ended without a result: {lost}"));
+        println!(
+            "{}",
+            Line::Result {
+                number: first,
+                name: test.name,
+                failure: Some(&why as &dyn fmt::Display),
+            }
+        );
+        Some(())
+    });
+    let first = first + usize::from(lost.is_some());
     for (position, (index, test)) in tests.iter().enumerate().skip(first - 1) {
         let number = position + 1;
         let skip = match test.expect {

@@ -157,6 +157,13 @@ pub fn invalid_instruction() {
     unsafe { core::arch::asm!("unimp", options(nomem, nostack)) };
 }
 
+/// Resets the machine at once through SBI system reset (for tests of the runner); under
+/// QEMU's `-no-reboot`, QEMU exits with status 0.
+pub fn reset_machine() -> ! {
+    sbi::reboot();
+    halt_forever()
+}
+
 /// No guard page: the kernel runs without paging.
 pub fn stack_guard_page() -> Option<u64> {
     None

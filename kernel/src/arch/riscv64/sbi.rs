@@ -23,6 +23,7 @@ const LEGACY_CONSOLE_GETCHAR: u64 = 0x02;
 
 /// Reset types and reasons for [`system_reset`].
 const RESET_SHUTDOWN: u64 = 0;
+const RESET_COLD_REBOOT: u64 = 1;
 const REASON_NONE: u64 = 0;
 const REASON_FAILURE: u64 = 1;
 
@@ -92,4 +93,9 @@ pub fn send_ipi(hart: u64) {
 pub fn system_reset(failure: bool) {
     let reason = if failure { REASON_FAILURE } else { REASON_NONE };
     call(SYSTEM_RESET, 0, [RESET_SHUTDOWN, reason, 0]);
+}
+
+/// Asks the firmware for a cold reboot; returns only if the firmware lacks the extension.
+pub fn reboot() {
+    call(SYSTEM_RESET, 0, [RESET_COLD_REBOOT, REASON_NONE, 0]);
 }

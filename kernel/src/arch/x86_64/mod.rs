@@ -104,6 +104,24 @@ pub fn halt_forever() -> ! {
     }
 }
 
+/// Resets the machine at once, the way a triple fault does (for tests of the runner):
+/// with an empty IDT, an exception cannot be delivered, nor can the double fault that
+/// follows. Under QEMU's `-no-reboot`, QEMU exits with status 0.
+pub fn reset_machine() -> ! {
+    let empty = x86_64::structures::DescriptorTablePointer {
+        limit: 0,
+        base: x86_64::VirtAddr::zero(),
+    };
+    x86_64::instructions::interrupts::disable();
+    // SAFETY: loading an empty IDT only makes every later interrupt or exception a triple
+    // fault, which is what this function is for; `int3` raises one at once.
+    unsafe {
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("int3", options(nomem, nostack));
+    }
+    halt_forever()
+}
+
 /// Idles with interrupts enabled, forever (timer interrupts keep arriving).
 pub fn idle_forever() -> ! {
     loop {
