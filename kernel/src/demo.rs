@@ -10,7 +10,10 @@
 //!    printed next to the CRC of the expected frame), the faux device deleted, and every
 //!    live-object counter ([`crate::counters`]) and the heap back where they were.
 //!
-//! The shell's `vkms add NAME` / `vkms delete NAME` do the second story by hand.
+//! The shell's `vkms add NAME` / `vkms delete NAME` do the second story by hand;
+//! `vgem add NAME` makes a vgem device whose buffer (the same picture) is exported, and
+//! `vkms add NAME SHARED` shows a shared buffer, so that sharing's lifetimes can be
+//! watched with `shared` ([`add_vgem`], [`add_virtual`]).
 //!
 //! # The picture (for the host-side screenshot test)
 //!
@@ -40,10 +43,10 @@ use drivermodel::DeviceModel;
 use crate::arch::heap;
 use crate::console;
 use crate::counters::{self, Readings};
-use crate::drivers::{bochs, vkms};
+use crate::drivers::{bochs, vgem, vkms};
 use crate::drm::clients::log::{Console, Log};
 use crate::drm::crc::Crc32;
-use crate::drm::{self, Client, Mapping, Mode, Rect, Request};
+use crate::drm::{self, Client, Format, Mapping, Mode, Rect, Request, SharedBuffer};
 use crate::init::BootInfo;
 use crate::println;
 use crate::text::FixedString;
@@ -283,7 +286,7 @@ pub fn virtual_display(model: &DeviceModel, name: &str) -> drm::Result<VirtualRe
     let before = Readings::take();
     let heap_before = heap::used_bytes();
     let (card, frame) = {
-        let shown = Shown::create(model, name)?;
+        let shown = Shown::create(model, name, None)?;
         (shown.card, shown.frame)
         // `shown` drops here: its client goes, then the faux device is deleted, the
         // display unplugged and released with its last reference.
@@ -332,8 +335,9 @@ struct Shown {
 }
 
 impl Shown {
-    /// Creates the display, shows the picture and waits for its first composed frame.
-    fn create(model: &DeviceModel, name: &str) -> drm::Result<Self> {
+    /// Creates the display, shows the picture (its own, or the shared buffer `shared`,
+    /// imported) and waits for its first composed frame.
+    fn create(model: &DeviceModel, name: &str, shared: Option<u32>) -> drm::Result<Self> {
         let (width, height) = VIRTUAL_SIZE;
         let mode = virtual_mode()?;
         let display = vkms::Vkms::create(
@@ -347,15 +351,27 @@ impl Shown {
         let card = FixedString::from_fmt(format_args!("{}", display.device().name()));
         let client = Client::open(display.device())?;
         let objects = client.resources()?;
-        let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
-        let stride = (mapping.pitch() / 4) as usize;
-        mapping.with_pixels(|pixels| {
-            for (y, row) in (0..height).zip(pixels.chunks_mut(stride)) {
-                for (x, pixel) in (0..width).zip(row.iter_mut()) {
-                    *pixel = virtual_pixel(x, y);
-                }
+        let (framebuffer, mapping) = match shared {
+            Some(id) => {
+                let import = client.import_buffer(id)?;
+                let framebuffer = client.add_framebuffer(
+                    import.handle,
+                    width,
+                    height,
+                    Format::Xrgb8888.fourcc(),
+                    import.pitch,
+                )?;
+                // The framebuffer and the mapping hold the import; the handle goes.
+                let mapping = client.map_dumb(import.handle);
+                client.destroy_dumb(import.handle)?;
+                (framebuffer, mapping?)
             }
-        })?;
+            None => {
+                let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
+                draw_virtual(&mapping)?;
+                (framebuffer, mapping)
+            }
+        };
         let screen = Rect::sized(width, height);
         let shown = display.device().vblank_count();
         client.commit(
@@ -376,6 +392,19 @@ impl Shown {
     }
 }
 
+/// Draws the virtual picture into `mapping` (a buffer of at least [`VIRTUAL_SIZE`]).
+fn draw_virtual(mapping: &Mapping) -> drm::Result<()> {
+    let (width, height) = VIRTUAL_SIZE;
+    let stride = (mapping.pitch() / 4) as usize;
+    mapping.with_pixels(|pixels| {
+        for (y, row) in (0..height).zip(pixels.chunks_mut(stride)) {
+            for (x, pixel) in (0..width).zip(row.iter_mut()) {
+                *pixel = virtual_pixel(x, y);
+            }
+        }
+    })
+}
+
 /// The virtual displays the shell created, oldest first.
 static SHOWN: spin::Mutex<alloc::vec::Vec<Shown>> = spin::Mutex::new(alloc::vec::Vec::new());
 
@@ -392,17 +421,23 @@ pub struct VirtualDisplay {
     pub expected: u32,
 }
 
-/// The shell's `vkms add NAME`: a virtual display on a new faux device `NAME` of `model`,
-/// showing the demo's picture until [`delete_virtual`].
+/// The shell's `vkms add NAME [SHARED]`: a virtual display on a new faux device `NAME` of
+/// `model`, showing the demo's picture (or the shared buffer `shared`, imported: a
+/// `vgem add` buffer holds the same picture) until [`delete_virtual`].
 ///
 /// # Errors
 ///
 /// The faux device's or the display's error (a taken name:
-/// [`drivermodel::Error::NameTaken`]); nothing is left behind.
-pub fn add_virtual(model: &DeviceModel, name: &str) -> drm::Result<VirtualDisplay> {
+/// [`drivermodel::Error::NameTaken`]), the import's refusal (a stale ID, a buffer too
+/// small); nothing is left behind.
+pub fn add_virtual(
+    model: &DeviceModel,
+    name: &str,
+    shared: Option<u32>,
+) -> drm::Result<VirtualDisplay> {
     let mut shown = SHOWN.lock();
     shown.try_reserve(1).map_err(|_| drm::Error::OutOfMemory)?;
-    let display = Shown::create(model, name)?;
+    let display = Shown::create(model, name, shared)?;
     let listed = VirtualDisplay {
         name: display.name,
         card: display.card,
@@ -442,5 +477,99 @@ pub fn virtual_displays() -> alloc::vec::Vec<VirtualDisplay> {
             frame: shown.frame,
             expected: expected_virtual_crc(),
         })
+        .collect()
+}
+
+/// A vgem device the shell created, with the client whose buffer it exported.
+#[derive(Debug)]
+struct Exporting {
+    /// The shared buffer handle; dropped first.
+    _shared: SharedBuffer,
+    /// The picture's mapping.
+    _mapping: Mapping,
+    /// The client that created the buffer.
+    _client: Client,
+    /// The faux device and its display device, deleted last.
+    _vgem: vgem::Vgem,
+    listed: VgemDevice,
+}
+
+/// A vgem device as the shell lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VgemDevice {
+    /// The faux device's name.
+    pub name: FixedString<32>,
+    /// The display device's name (`cardN`).
+    pub card: FixedString<16>,
+    /// The ID of the shared buffer it exported.
+    pub shared: u32,
+}
+
+/// The vgem devices the shell created, oldest first.
+static EXPORTING: spin::Mutex<alloc::vec::Vec<Exporting>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
+
+/// The shell's `vgem add NAME`: a vgem device on a new faux device `NAME` of `model`,
+/// with a client holding a buffer of the virtual picture, exported, until
+/// [`delete_vgem`].
+///
+/// # Errors
+///
+/// The faux device's, the display device's or the buffer's error; nothing is left
+/// behind.
+pub fn add_vgem(model: &DeviceModel, name: &str) -> drm::Result<VgemDevice> {
+    let mut exporting = EXPORTING.lock();
+    exporting
+        .try_reserve(1)
+        .map_err(|_| drm::Error::OutOfMemory)?;
+    let device = vgem::Vgem::create(model, name)?;
+    let client = Client::open(device.device())?;
+    let (width, height) = VIRTUAL_SIZE;
+    let buffer = client.create_dumb(width, height, 32)?;
+    let mapping = client.map_dumb(buffer.handle)?;
+    draw_virtual(&mapping)?;
+    let shared = client.export_buffer(buffer.handle)?;
+    client.destroy_dumb(buffer.handle)?;
+    let listed = VgemDevice {
+        name: FixedString::from_fmt(format_args!("{name}")),
+        card: FixedString::from_fmt(format_args!("{}", device.device().name())),
+        shared: shared.id(),
+    };
+    exporting.push(Exporting {
+        _shared: shared,
+        _mapping: mapping,
+        _client: client,
+        _vgem: device,
+        listed,
+    });
+    Ok(listed)
+}
+
+/// The shell's `vgem delete NAME`: drops the shared buffer handle and the client, then
+/// deletes the faux device. A display that shows the buffer keeps it (and the vgem
+/// device object) until it lets go. Returns whether there was one.
+pub fn delete_vgem(name: &str) -> bool {
+    let removed = {
+        let mut exporting = EXPORTING.lock();
+        let position = exporting
+            .iter()
+            .position(|exporting| exporting.listed.name.as_str() == name);
+        let removed = position.map(|position| exporting.remove(position));
+        if exporting.is_empty() {
+            *exporting = alloc::vec::Vec::new(); // give the list's memory back
+        }
+        removed
+    };
+    let found = removed.is_some();
+    drop(removed);
+    found
+}
+
+/// The vgem devices the shell created.
+pub fn vgem_devices() -> alloc::vec::Vec<VgemDevice> {
+    EXPORTING
+        .lock()
+        .iter()
+        .map(|exporting| exporting.listed)
         .collect()
 }

@@ -394,7 +394,7 @@ kernel_test! {
     fn shell_vkms_commands_parse() {
         use kernel::shell::{Command, ParseError, parse};
         check_eq!(parse("vkms"), Ok(Command::VkmsList));
-        check_eq!(parse("vkms add v0"), Ok(Command::VkmsAdd { name: "v0" }));
+        check_eq!(parse("vkms add v0"), Ok(Command::VkmsAdd { name: "v0", shared: None }));
         check_eq!(parse("vkms delete v0"), Ok(Command::VkmsDelete { name: "v0" }));
         check!(matches!(parse("vkms add"), Err(ParseError::MissingArgument { command: "vkms", .. })));
         check!(matches!(
@@ -404,7 +404,11 @@ kernel_test! {
         check!(matches!(parse("vkms list"), Err(ParseError::UnknownSubcommand { word: "list", .. })));
         check_eq!(
             parse("vkms add v0 v1"),
-            Err(ParseError::TooManyArguments { command: "vkms", extra: "v1" })
+            Err(ParseError::BadNumber { command: "vkms", word: "v1" })
+        );
+        check_eq!(
+            parse("vkms add v0 1 2"),
+            Err(ParseError::TooManyArguments { command: "vkms", extra: "2" })
         );
     }
 }

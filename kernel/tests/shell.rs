@@ -299,3 +299,39 @@ kernel_test! {
         check!(run("counts").contains("console input:"));
     }
 }
+
+kernel_test! {
+    /// `vgem add`, `vkms add NAME SHARED`, `shared` and the deletes: the shared buffer's
+    /// references and its exporter's state can be watched while either side goes, and
+    /// a bad shared-buffer ID is refused.
+    fn vgem_and_shared_commands_show_lifetimes() {
+        check_eq!(run("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
+        check_eq!(run("vgem"), "no vgem devices (`vgem add NAME` makes one)\n");
+        let added = run("vgem add g0");
+        check!(added.starts_with("g0: card"), "{added}");
+        let id = match kernel::demo::vgem_devices().first() {
+            Some(device) => device.shared,
+            None => kernel::fail!("`vgem add` left no device: {added}"),
+        };
+        check!(added.contains(&alloc::format!("shared buffer {id:#010x}")), "{added}");
+        check!(run("vgem").contains("g0: card"));
+        let listed = run("shared");
+        check!(listed.contains("64x48 pitch 256, exported by card"), "{listed}");
+        check!(listed.contains("(vgem), 1 references"), "{listed}");
+        let shown = run(&alloc::format!("vkms add v0 {id:#x}"));
+        check!(shown.contains("(expected") && shown.contains(": match)"), "{shown}");
+        // The handle, the vkms framebuffer and its mapping.
+        check!(run("shared").contains("(vgem), 3 references"));
+        let deleted = run("vgem delete g0");
+        check!(deleted.starts_with("g0 deleted;") && deleted.contains("shared buffers 1"), "{deleted}");
+        let listed = run("shared");
+        check!(listed.contains("(vgem, unplugged), 2 references"), "{listed}");
+        check_eq!(run("vgem delete g0"), "error: no vgem device `g0` (see `vgem`)\n");
+        let refused = run("vkms add v1 0x7fffffff");
+        check!(refused.starts_with("error: "), "{refused}");
+        check!(!run("vkms").contains("v1"));
+        check!(run("vkms delete v0").starts_with("v0 deleted;"));
+        check_eq!(run("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
+        check_eq!(kernel::drm::counts().shared_buffers, 0);
+    }
+}

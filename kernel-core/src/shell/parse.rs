@@ -68,20 +68,38 @@ pub enum Command<'a> {
     Suspend,
     /// `vkms`: list the virtual displays the shell created.
     VkmsList,
-    /// `vkms add NAME`: a virtual display (vkms) on a new faux device, showing a picture.
+    /// `vkms add NAME [SHARED]`: a virtual display (vkms) on a new faux device, showing
+    /// its own picture or the shared buffer `SHARED` (imported).
     VkmsAdd {
         /// The faux device's name.
         name: &'a str,
+        /// The shared buffer to show, by ID.
+        shared: Option<u32>,
     },
     /// `vkms delete NAME`: delete that virtual display and its faux device.
     VkmsDelete {
         /// The faux device's name.
         name: &'a str,
     },
+    /// `vgem`: list the render-only devices (vgem) the shell created.
+    VgemList,
+    /// `vgem add NAME`: a vgem device on a new faux device, with one buffer exported.
+    VgemAdd {
+        /// The faux device's name.
+        name: &'a str,
+    },
+    /// `vgem delete NAME`: delete that vgem device, its client and its shared buffer
+    /// handle.
+    VgemDelete {
+        /// The faux device's name.
+        name: &'a str,
+    },
+    /// `shared`: the shared buffers, their exporters and reference counts.
+    Shared,
 }
 
 /// Usage and description of every command, for `help`.
-pub const COMMANDS: [(&str, &str); 16] = [
+pub const COMMANDS: [(&str, &str); 18] = [
     ("help", "this list"),
     ("tree", "the device tree, buses and drivers"),
     (
@@ -122,9 +140,14 @@ pub const COMMANDS: [(&str, &str); 16] = [
         "suspend every device (children first), then resume",
     ),
     (
-        "vkms [add|delete NAME]",
-        "list, create or delete a virtual display on a faux device",
+        "vkms [add NAME [SHARED]|delete NAME]",
+        "list, create (own picture, or shared buffer SHARED) or delete a vkms display",
     ),
+    (
+        "vgem [add|delete NAME]",
+        "list, create (one buffer exported) or delete a vgem device",
+    ),
+    ("shared", "shared buffers: size, exporter, references"),
 ];
 
 /// Why a line is not a command.
@@ -159,6 +182,13 @@ pub enum ParseError<'a> {
         /// The first extra word.
         extra: &'a str,
     },
+    /// An argument that must be a number (decimal, or hex with `0x`) is not one.
+    BadNumber {
+        /// The command.
+        command: &'static str,
+        /// The word.
+        word: &'a str,
+    },
 }
 
 impl fmt::Display for ParseError<'_> {
@@ -181,6 +211,10 @@ impl fmt::Display for ParseError<'_> {
             Self::TooManyArguments { command, extra } => {
                 write!(formatter, "{command}: unexpected argument `{extra}`")
             }
+            Self::BadNumber { command, word } => write!(
+                formatter,
+                "{command}: `{word}` is not a number (decimal, or hex with 0x)"
+            ),
         }
     }
 }
@@ -191,6 +225,15 @@ fn usage(command: &'static str) -> &'static str {
         .iter()
         .find(|(usage, _)| usage.split(' ').next() == Some(command))
         .map_or(command, |(usage, _)| usage)
+}
+
+/// A number argument: decimal, or hex with `0x` (IDs are printed in hex).
+fn number<'a>(command: &'static str, word: &'a str) -> Result<u32, ParseError<'a>> {
+    let parsed = match word.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => word.parse(),
+    };
+    parsed.map_err(|_| ParseError::BadNumber { command, word })
 }
 
 /// Parses one line.
@@ -219,10 +262,12 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "claims" => ("claims", 0, 0),
         "counts" => ("counts", 0, 0),
         "suspend" => ("suspend", 0, 0),
-        "vkms" => ("vkms", 0, 2),
+        "vkms" => ("vkms", 0, 3),
+        "vgem" => ("vgem", 0, 2),
+        "shared" => ("shared", 0, 0),
         _ => return Err(ParseError::UnknownCommand { word }),
     };
-    let mut arguments: [&str; 2] = [""; 2];
+    let mut arguments: [&str; 3] = [""; 3];
     let mut count = 0;
     for argument in words {
         if count == maximum {
@@ -240,7 +285,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
             usage: usage(name),
         });
     }
-    let [first, second] = arguments;
+    let [first, second, third] = arguments;
     let optional = (count == 2).then_some(second);
     Ok(match name {
         "help" => Command::Help,
@@ -265,8 +310,21 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         "suspend" => Command::Suspend,
         "vkms" => match (count, first) {
             (0, _) => Command::VkmsList,
-            (2, "add") => Command::VkmsAdd { name: second },
+            (2, "add") => Command::VkmsAdd {
+                name: second,
+                shared: None,
+            },
+            (3, "add") => Command::VkmsAdd {
+                name: second,
+                shared: Some(number(name, third)?),
+            },
             (2, "delete") => Command::VkmsDelete { name: second },
+            (3, "delete") => {
+                return Err(ParseError::TooManyArguments {
+                    command: name,
+                    extra: third,
+                });
+            }
             (1, "add" | "delete") => {
                 return Err(ParseError::MissingArgument {
                     command: name,
@@ -281,6 +339,25 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
                 });
             }
         },
+        "vgem" => match (count, first) {
+            (0, _) => Command::VgemList,
+            (2, "add") => Command::VgemAdd { name: second },
+            (2, "delete") => Command::VgemDelete { name: second },
+            (1, "add" | "delete") => {
+                return Err(ParseError::MissingArgument {
+                    command: name,
+                    usage: usage(name),
+                });
+            }
+            (_, word) => {
+                return Err(ParseError::UnknownSubcommand {
+                    command: name,
+                    word,
+                    usage: usage(name),
+                });
+            }
+        },
+        "shared" => Command::Shared,
         _ => Command::Counts,
     })
 }
@@ -336,7 +413,34 @@ mod tests {
         );
         assert_eq!(parse("counts"), Ok(Command::Counts));
         assert_eq!(parse("vkms"), Ok(Command::VkmsList));
-        assert_eq!(parse("vkms add v0"), Ok(Command::VkmsAdd { name: "v0" }));
+        assert_eq!(
+            parse("vkms add v0"),
+            Ok(Command::VkmsAdd {
+                name: "v0",
+                shared: None
+            })
+        );
+        assert_eq!(
+            parse("vkms add v0 0x00500001"),
+            Ok(Command::VkmsAdd {
+                name: "v0",
+                shared: Some(0x0050_0001)
+            })
+        );
+        assert_eq!(
+            parse("vkms add v0 17"),
+            Ok(Command::VkmsAdd {
+                name: "v0",
+                shared: Some(17)
+            })
+        );
+        assert_eq!(parse("vgem"), Ok(Command::VgemList));
+        assert_eq!(parse("vgem add g0"), Ok(Command::VgemAdd { name: "g0" }));
+        assert_eq!(
+            parse("vgem delete g0"),
+            Ok(Command::VgemDelete { name: "g0" })
+        );
+        assert_eq!(parse("shared"), Ok(Command::Shared));
         assert_eq!(
             parse("vkms delete v0"),
             Ok(Command::VkmsDelete { name: "v0" })
@@ -397,6 +501,41 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(
+            parse("vkms add v0 0xzz"),
+            Err(ParseError::BadNumber {
+                command: "vkms",
+                word: "0xzz"
+            })
+        );
+        assert_eq!(
+            parse("vkms add v0 -1"),
+            Err(ParseError::BadNumber {
+                command: "vkms",
+                word: "-1"
+            })
+        );
+        assert_eq!(
+            parse("vkms delete v0 1"),
+            Err(ParseError::TooManyArguments {
+                command: "vkms",
+                extra: "1"
+            })
+        );
+        assert!(matches!(
+            parse("vgem add"),
+            Err(ParseError::MissingArgument {
+                command: "vgem",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse("shared x"),
+            Err(ParseError::TooManyArguments {
+                command: "shared",
+                extra: "x"
+            })
+        );
         assert_eq!(
             ParseError::UnknownCommand { word: "x" }.to_string(),
             "unknown command `x` (try `help`)"

@@ -319,8 +319,8 @@ fn apply(
                 )
             })
         }
-        Command::VkmsAdd { name } => {
-            let display = crate::demo::add_virtual(model, name).map_err(failed)?;
+        Command::VkmsAdd { name, shared } => {
+            let display = crate::demo::add_virtual(model, name, shared).map_err(failed)?;
             writeln!(
                 out,
                 "{}: {} on a faux device; frame {} CRC {:#010x} (expected {:#010x}: {})",
@@ -348,6 +348,65 @@ fn apply(
                 "{name} deleted; display devices now {}, clients {}",
                 display.devices, display.clients
             )
+        }
+        Command::VgemList => {
+            let devices = crate::demo::vgem_devices();
+            if devices.is_empty() {
+                return Ok(writeln!(out, "no vgem devices (`vgem add NAME` makes one)"));
+            }
+            devices.iter().try_for_each(|device| {
+                writeln!(
+                    out,
+                    "{}: {} on faux/{}, exports shared buffer {:#010x}",
+                    device.name, device.card, device.name, device.shared
+                )
+            })
+        }
+        Command::VgemAdd { name } => {
+            let device = crate::demo::add_vgem(model, name).map_err(failed)?;
+            writeln!(
+                out,
+                "{}: {} (vgem) on a faux device; its buffer is shared buffer {:#010x} (`vkms add NAME {:#010x}` shows it)",
+                device.name, device.card, device.shared, device.shared
+            )
+        }
+        Command::VgemDelete { name } => {
+            if !crate::demo::delete_vgem(name) {
+                return Err(Refusal::Failed(alloc::format!(
+                    "no vgem device `{name}` (see `vgem`)"
+                )));
+            }
+            let display = crate::drm::counts();
+            writeln!(
+                out,
+                "{name} deleted; display devices now {}, shared buffers {}",
+                display.devices, display.shared_buffers
+            )
+        }
+        Command::Shared => {
+            let shared = crate::drm::shared_buffers();
+            if shared.is_empty() {
+                return Ok(writeln!(
+                    out,
+                    "no shared buffers (`vgem add NAME` exports one)"
+                ));
+            }
+            shared.iter().try_for_each(|info| {
+                let (width, height, pitch) = info.layout;
+                writeln!(
+                    out,
+                    "{:#010x}: {width}x{height} pitch {pitch}, exported by {} ({}{}), {} references",
+                    info.id,
+                    info.exporter,
+                    info.driver,
+                    if info.exporter_unplugged {
+                        ", unplugged"
+                    } else {
+                        ""
+                    },
+                    info.references
+                )
+            })
         }
     })
 }
