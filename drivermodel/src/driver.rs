@@ -21,7 +21,7 @@ use core::any::{Any, TypeId};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::bus::{Bus, EntryRef, IdEntry, Match, MatchKey};
+use crate::bus::{Bus, EntryRef, ErasedBus, IdEntry, Match, MatchKey};
 use crate::capacity::{fit_canonical, push_canonical};
 use crate::context::Core;
 use crate::device::{self, ARef, Device};
@@ -358,30 +358,23 @@ pub struct DriverInfo {
 }
 
 impl Shared {
+    /// Makes the driver's adapter and files it (the generic half of a registration:
+    /// the rest, [`file_driver`](Self::file_driver), is one copy for every driver type).
     pub(crate) fn register_driver_inner<D: Driver>(
         &self,
         driver: D,
         builtin: bool,
     ) -> Result<(u64, Arc<Adapter<D>>)> {
-        let name = String::from(driver.name());
         let bus_type = TypeId::of::<D::Bus>();
-        let bus_object = {
-            let registry = self.registry.lock();
-            registry
-                .buses
-                .iter()
-                .find(|bus| bus.type_id == bus_type)
-                .map(|bus| bus.object.clone())
-        };
-        let Some(bus_object) = bus_object else {
+        let bus_name = core::any::type_name::<D::Bus>();
+        let bus = self.bus_object(bus_type).and_then(|object| {
+            (object as Arc<dyn Any + Send + Sync>)
+                .downcast::<D::Bus>()
+                .ok()
+        });
+        let Some(bus) = bus else {
             return Err(Error::UnknownBus {
-                bus: String::from(core::any::type_name::<D::Bus>()),
-            });
-        };
-        let any: Arc<dyn core::any::Any + Send + Sync> = bus_object;
-        let Ok(bus) = any.downcast::<D::Bus>() else {
-            return Err(Error::UnknownBus {
-                bus: String::from(core::any::type_name::<D::Bus>()),
+                bus: String::from(bus_name),
             });
         };
         let adapter = Arc::new(Adapter {
@@ -389,11 +382,33 @@ impl Shared {
             bus,
             bindings: Bindings::default(),
         });
+        let key = self.file_driver(adapter.clone(), bus_type, bus_name, builtin)?;
+        Ok((key, adapter))
+    }
+
+    /// The registered bus of type `bus_type`.
+    fn bus_object(&self, bus_type: TypeId) -> Option<Arc<dyn ErasedBus>> {
+        let registry = self.registry.lock();
+        registry
+            .buses
+            .iter()
+            .find(|bus| bus.type_id == bus_type)
+            .map(|bus| bus.object.clone())
+    }
+
+    /// Files `object` in the driver table, its bus's driver names and match index.
+    fn file_driver(
+        &self,
+        object: Arc<dyn ErasedDriver>,
+        bus_type: TypeId,
+        bus_name: &'static str,
+        builtin: bool,
+    ) -> Result<u64> {
+        let name = String::from(object.name());
         // Bus code (`id_key`) runs here, before the lock.
-        let keys: Vec<Option<MatchKey>> = (0..adapter.entry_count())
-            .map(|entry| adapter.entry_key(entry))
+        let keys: Vec<Option<MatchKey>> = (0..object.entry_count())
+            .map(|entry| object.entry_key(entry))
             .collect();
-        let object: Arc<dyn ErasedDriver> = adapter.clone();
         let mut registry = self.registry.lock();
         let Some(bus_index) = registry
             .buses
@@ -401,7 +416,7 @@ impl Shared {
             .position(|bus| bus.type_id == bus_type)
         else {
             return Err(Error::UnknownBus {
-                bus: String::from(core::any::type_name::<D::Bus>()),
+                bus: String::from(bus_name),
             });
         };
         if registry.buses[bus_index]
@@ -444,7 +459,7 @@ impl Shared {
         if !builtin {
             self.counters.drivers.fetch_add(1, Ordering::Relaxed);
         }
-        Ok((key, adapter))
+        Ok(key)
     }
 
     /// Unregisters a driver: no new matches, unbind its devices newest bound first, then

@@ -54,19 +54,17 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::binding::Request;
-use crate::bus::{Bus, MatchIndex};
+use crate::bus::Bus;
 use crate::counters::Counters;
 pub use crate::counters::Counts;
 use crate::device::{self, ARef, Device, DeviceBuilder, Lifecycle};
 use crate::driver::{self, Driver, DriverInfo};
-use crate::driver_names::DriverNames;
 use crate::error::{Error, Result};
 #[cfg(feature = "events")]
 use crate::event::{Event, Subscribers, Subscription};
 use crate::faux;
 use crate::key_map::KeyMap;
-use crate::name_index::NameIndex;
-use crate::registry::{BusEntry, Registry, Shared};
+use crate::registry::{Registry, Shared};
 
 /// A driver model instance. Cloning gives another handle to the same model.
 ///
@@ -174,27 +172,7 @@ impl DeviceModel {
     /// [`Error::BusExists`] if a bus of this name or this type is registered.
     pub fn register_bus<B: Bus>(&self, bus: B) -> Result<()> {
         let name: device::BusName = Arc::new(String::from(bus.name()));
-        let mut registry = self.shared.registry.lock();
-        let type_id = TypeId::of::<B>();
-        if registry
-            .buses
-            .iter()
-            .any(|entry| entry.name == name || entry.type_id == type_id)
-        {
-            drop(registry);
-            return Err(Error::BusExists {
-                bus: String::clone(&name),
-            });
-        }
-        registry.buses.push(BusEntry {
-            name,
-            type_id,
-            object: Arc::new(bus),
-            names: NameIndex::default(),
-            drivers: DriverNames::default(),
-            index: MatchIndex::default(),
-        });
-        Ok(())
+        self.shared.file_bus(name, TypeId::of::<B>(), Arc::new(bus))
     }
 
     /// Registers a driver on its bus and binds it to every matching unbound device.

@@ -3,7 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "events")]
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -98,6 +97,35 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Files a bus (the type-erased part of `register_bus`, one copy for every bus type).
+    pub(crate) fn file_bus(
+        &self,
+        name: device::BusName,
+        type_id: TypeId,
+        object: Arc<dyn ErasedBus>,
+    ) -> Result<()> {
+        let mut registry = self.registry.lock();
+        if registry
+            .buses
+            .iter()
+            .any(|entry| entry.name == name || entry.type_id == type_id)
+        {
+            drop(registry);
+            return Err(Error::BusExists {
+                bus: String::clone(&name),
+            });
+        }
+        registry.buses.push(BusEntry {
+            name,
+            type_id,
+            object,
+            names: NameIndex::default(),
+            drivers: DriverNames::default(),
+            index: MatchIndex::default(),
+        });
+        Ok(())
+    }
+
     pub(crate) fn check_own(&self, device: &Device) -> Result<()> {
         if device.inner().belongs_to(self) {
             Ok(())
