@@ -203,18 +203,25 @@ mod text {
             for (bus, drivers) in buses {
                 let _ = writeln!(text, "/bus/{bus}");
                 for (driver, bound) in drivers {
-                    let list: Vec<&str> = bound
+                    let _ = write!(text, "/bus/{bus}/drivers/{driver} devices=");
+                    let names = bound
                         .iter()
-                        .filter_map(|key| Some(devices[index_of(*key)?].device.name()))
-                        .collect();
-                    let _ = writeln!(
-                        text,
-                        "/bus/{bus}/drivers/{driver} devices={}",
-                        list.join(",")
-                    );
+                        .filter_map(|key| Some(devices[index_of(*key)?].device.name()));
+                    push_joined(&mut text, names);
+                    text.push('\n');
                 }
             }
             text
+        }
+    }
+
+    /// Appends `names` separated by commas (not `join`: one more generic instance).
+    fn push_joined<'a>(text: &mut String, names: impl Iterator<Item = &'a str>) {
+        for (index, name) in names.enumerate() {
+            if index > 0 {
+                text.push(',');
+            }
+            text.push_str(name);
         }
     }
 
@@ -252,7 +259,8 @@ mod text {
             text.push_str(" delete-pending");
         }
         if !suppliers.is_empty() {
-            let _ = write!(text, " suppliers={}", suppliers.join(","));
+            text.push_str(" suppliers=");
+            push_joined(text, suppliers.iter().map(String::as_str));
         }
         if suspended {
             text.push_str(" power=suspended");
@@ -377,7 +385,12 @@ pub(crate) fn check_path_free(
     }
     let mut path = match (parent, bus) {
         (Some(parent), _) => parent.path(),
-        (None, Some(bus)) => alloc::format!("/devices/{}", registry.buses[bus].name),
+        (None, Some(bus)) => {
+            // Not `format!`: the core paths link no formatting machinery.
+            let mut path = String::from("/devices/");
+            path.push_str(&registry.buses[bus].name);
+            path
+        }
         (None, None) => String::from("/devices"),
     };
     path.push('/');
