@@ -23,6 +23,15 @@ pub(crate) fn push_canonical<T>(vector: &mut Vec<T>, value: T) {
     vector.push(value);
 }
 
+/// Inserts `value` at `index` (at most the length), growing `vector` to
+/// [`canonical_capacity`] only.
+pub(crate) fn insert_canonical<T>(vector: &mut Vec<T>, index: usize, value: T) {
+    if vector.len() == vector.capacity() {
+        vector.reserve_exact(canonical_capacity(vector.len() + 1) - vector.len());
+    }
+    vector.insert(index, value);
+}
+
 /// Shrinks `vector` back to [`canonical_capacity`] (frees it when empty).
 pub(crate) fn fit_canonical<T>(vector: &mut Vec<T>) {
     let capacity = canonical_capacity(vector.len());

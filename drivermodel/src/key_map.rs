@@ -59,8 +59,7 @@ impl<V> KeyMap<V> {
         match self.position(key) {
             Ok(index) => Some(core::mem::replace(&mut self.entries[index].1, value)),
             Err(index) => {
-                capacity::push_canonical(&mut self.entries, (key, value));
-                self.entries[index..].rotate_right(1);
+                capacity::insert_canonical(&mut self.entries, index, (key, value));
                 None
             }
         }

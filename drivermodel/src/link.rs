@@ -126,10 +126,7 @@ impl Pairs {
     /// Files a pair; link ids only grow, so it goes behind the device's other links.
     fn insert(&mut self, pair: (u64, u64)) {
         let position = self.0.partition_point(|&own| own < pair);
-        capacity::push_canonical(&mut self.0, pair);
-        if let Some(tail) = self.0.get_mut(position..) {
-            tail.rotate_right(1);
-        }
+        capacity::insert_canonical(&mut self.0, position, pair);
     }
 
     fn remove(&mut self, pair: (u64, u64)) {
