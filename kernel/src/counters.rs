@@ -20,7 +20,7 @@ pub struct Counter {
 }
 
 /// How many counters [`ALL`] holds.
-pub const COUNT: usize = 8;
+pub const COUNT: usize = 9;
 
 /// Every live-object counter of the kernel.
 pub const ALL: [Counter; COUNT] = [
@@ -55,6 +55,10 @@ pub const ALL: [Counter; COUNT] = [
     Counter {
         unit: "shared buffers",
         read: || drm::counts().shared_buffers as i64,
+    },
+    Counter {
+        unit: "fences",
+        read: || drm::counts().fences as i64,
     },
 ];
 

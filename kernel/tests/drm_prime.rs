@@ -666,3 +666,58 @@ kernel_test! {
         check_eq!(drm::counts(), baseline_counts());
     }
 }
+
+kernel_test! {
+    /// A write fence attached by the exporter holds back the importer's scanout: an
+    /// unsignalled fence makes the commit (and a damage flush) fail with FenceTimeout
+    /// after a bounded wait and change nothing; once signalled (or dropped, which
+    /// signals) the commit shows the exporter's picture.
+    fn prime_fence_waited_before_scanout() {
+        const W: u32 = 32;
+        const H: u32 = 16;
+        let model = DeviceModel::new();
+        let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
+        let exporter = Client::open(vgem.device()).map_err(failure)?;
+        let buffer = exporter.create_dumb(W, H, 32).map_err(failure)?;
+        let mapping = exporter.map_dumb(buffer.handle).map_err(failure)?;
+        let shared = exporter.export_buffer(buffer.handle).map_err(failure)?;
+        let fence = exporter.attach_fence(buffer.handle).map_err(failure)?;
+        check_eq!(drm::counts().fences, 1);
+        check_eq!(exporter.attach_fence(buffer.handle).map(|_| ()), Err(Error::FencePending));
+        // "Rendering", not yet signalled.
+        mapping.fill(Rect::sized(W, H), 0x00_c0ffee).map_err(failure)?;
+
+        let vkms = Vkms::create(&model, "vkms", small(W, H)).map_err(failure)?;
+        let mode = Mode::new(W, H, 60).map_err(failure)?;
+        let before = snapshot();
+        check!(matches!(
+            import_and_show(vkms.device(), shared.id(), mode),
+            Err(Error::FenceTimeout { waited_micros: drm::fence::FENCE_TIMEOUT_MICROS })
+        ));
+        check_eq!(snapshot(), before);
+        check!(!fence.is_signalled());
+        fence.signal();
+        let importer = import_and_show(vkms.device(), shared.id(), mode).map_err(failure)?;
+        let frame = vkms.wait_frame(vkms.device().vblank_count(), SECOND).map_err(failure)?;
+        check_eq!(frame.crc, reference_crc(&vec![0x00c0_ffee; (W * H) as usize]));
+        // The signalled fence is forgotten; a new one holds back the damage flush.
+        check_eq!(drm::counts().fences, 1);
+        drop(fence);
+        check_eq!(drm::counts().fences, 0);
+        let next = exporter.attach_fence(buffer.handle).map_err(failure)?;
+        check_eq!(
+            importer.client.dirty_framebuffer(importer.framebuffer, &[]),
+            Err(Error::FenceTimeout { waited_micros: drm::fence::FENCE_TIMEOUT_MICROS })
+        );
+        drop(next);
+        importer
+            .client
+            .dirty_framebuffer(importer.framebuffer, &[])
+            .map_err(failure)?;
+        drop(importer);
+        drop(vkms);
+        drop((mapping, shared, exporter, vgem));
+        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
+        check_eq!(drm::counts(), baseline_counts());
+    }
+}

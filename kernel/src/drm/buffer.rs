@@ -17,6 +17,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::device::Device;
 use super::error::{Error, Result};
+use super::fence::{self, Fence};
 use super::prime::Shared;
 use super::quota::{self, Charge, Quota};
 use super::rect::Rect;
@@ -48,6 +49,8 @@ pub struct Buffer {
     memory: spin::Mutex<Vec<u32>>,
     /// Its shared buffer while one lives (so exporting it again gives the same one).
     exported: spin::Mutex<Weak<Shared>>,
+    /// Its latest write fence (Linux's exclusive `dma_resv` fence), until signalled.
+    fence: spin::Mutex<Option<Arc<fence::State>>>,
     /// Refunded to the client's and the device's quotas when the memory goes.
     _charges: [Charge; 2],
 }
@@ -71,6 +74,7 @@ impl Buffer {
             pitch,
             memory: spin::Mutex::new(memory),
             exported: spin::Mutex::new(Weak::new()),
+            fence: spin::Mutex::new(None),
             _charges: charges,
         })
     }
@@ -98,6 +102,38 @@ impl Buffer {
     /// Runs `function` on the buffer's words (row `y` starts at `y × pitch / 4`).
     pub fn with_words<R>(&self, function: impl FnOnce(&mut [u32]) -> R) -> R {
         function(&mut self.memory.lock())
+    }
+
+    /// Attaches a new unsignalled write fence ([`super::fence`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FencePending`] while the last one is unsignalled.
+    pub(crate) fn attach_fence(&self) -> Result<Fence> {
+        let mut slot = self.fence.lock();
+        if slot.as_ref().is_some_and(|state| !state.is_signalled()) {
+            return Err(Error::FencePending);
+        }
+        let (fence, state) = Fence::new();
+        let signalled = slot.replace(state);
+        drop(slot);
+        drop(signalled);
+        Ok(fence)
+    }
+
+    /// The write fence scanout must wait for, if one is unsignalled (a signalled one is
+    /// forgotten here).
+    pub(crate) fn pending_fence(&self) -> Option<Arc<fence::State>> {
+        let mut slot = self.fence.lock();
+        match &*slot {
+            Some(state) if state.is_signalled() => {
+                let signalled = slot.take();
+                drop(slot);
+                drop(signalled);
+                None
+            }
+            pending => pending.clone(),
+        }
     }
 
     /// The buffer's shared buffer: the live one, or a new one exported by `exporter`.

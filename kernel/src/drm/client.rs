@@ -26,6 +26,7 @@ use super::atomic::PlaneState;
 use super::buffer::{Buffer, Mapping, Reference};
 use super::device::Device;
 use super::error::{Error, Result};
+use super::fence::{self, Fence};
 use super::format::Format;
 use super::framebuffer::Framebuffer;
 use super::mode::Mode;
@@ -393,6 +394,40 @@ impl Client {
         Ok(SharedBuffer::new(shared))
     }
 
+    /// Attaches a write fence to a buffer (`VGEM_FENCE_ATTACH`): scanout of the buffer,
+    /// on any device, waits until the returned [`Fence`] is signalled (or dropped), at
+    /// most [`fence::FENCE_TIMEOUT_MICROS`] ([`super::fence`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unplugged`], a handle error, [`Error::FencePending`] while the buffer's
+    /// last fence is unsignalled.
+    pub fn attach_fence(&self, handle: u32) -> Result<Fence> {
+        self.live()?;
+        self.buffer(handle)?.buffer().attach_fence()
+    }
+
+    /// Waits for the write fences of the buffers behind `framebuffers` (this client's
+    /// IDs; an ID that names nothing is left for the caller to refuse).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FenceTimeout`], [`Error::Unplugged`].
+    fn wait_for_fences(&self, framebuffers: impl Iterator<Item = u32>) -> Result<()> {
+        for id in framebuffers {
+            let pending = self.device.mode_config().lookup(|lookup, _| {
+                lookup
+                    .framebuffer(id, self.owner)
+                    .ok()
+                    .and_then(|framebuffer| framebuffer.pending_fence())
+            });
+            if let Some(pending) = pending {
+                fence::wait(&self.device, &pending)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Imports the shared buffer `id` exported by another device's client (`PRIME
     /// FD_TO_HANDLE`): a new handle of this client that holds the shared buffer. Each
     /// import is a new handle; nothing is allocated or charged but the handle.
@@ -518,8 +553,13 @@ impl Client {
     ///
     /// [`Error::Unplugged`], ID errors, and every check of the new state
     /// ([`Error::FramebufferTooSmall`], [`Error::InvalidConfiguration`], ...),
-    /// [`Error::Busy`] if an event is asked while a flip is pending.
+    /// [`Error::Busy`] if an event is asked while a flip is pending,
+    /// [`Error::FenceTimeout`] if a framebuffer's buffer has a write fence that is not
+    /// signalled in time ([`super::fence`]; a test-only request does not wait).
     pub fn commit(&self, request: &Request) -> Result<()> {
+        if !request.test_only {
+            self.wait_for_fences(request.planes.iter().filter_map(|plane| plane.framebuffer))?;
+        }
         let objects = self.device.objects();
         let queue = request.event.map(|user_data| (&self.events, user_data));
         self.device.atomic(
@@ -582,7 +622,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips.
+    /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips,
+    /// [`Error::FenceTimeout`] (as [`commit`](Self::commit)).
     pub fn dirty_framebuffer(&self, id: u32, clips: &[Rect]) -> Result<()> {
         self.modeset()?;
         let shown = self.device.mode_config().lookup(|lookup, state| {
@@ -598,6 +639,7 @@ impl Client {
         if !shown {
             return Ok(());
         }
+        self.wait_for_fences(core::iter::once(id))?;
         let full;
         let clips = if clips.is_empty() {
             full = [Rect::sized(u32::MAX >> 1, u32::MAX >> 1)];

@@ -16,6 +16,8 @@ pub struct Counts {
     pub framebuffers: usize,
     /// Shared buffers ([`super::prime`]).
     pub shared_buffers: usize,
+    /// Fences ([`super::fence`]), signalled or not, until their buffer forgets them.
+    pub fences: usize,
 }
 
 impl Counts {
@@ -33,5 +35,6 @@ pub fn counts() -> Counts {
         buffers: super::buffer::LIVE_BUFFERS.load(Ordering::Relaxed),
         framebuffers: super::framebuffer::LIVE_FRAMEBUFFERS.load(Ordering::Relaxed),
         shared_buffers: super::prime::LIVE_SHARED.load(Ordering::Relaxed),
+        fences: super::fence::LIVE_FENCES.load(Ordering::Relaxed),
     }
 }

@@ -137,6 +137,13 @@ pub enum Error {
     },
     /// Waiting for an event timed out.
     TimedOut,
+    /// A buffer's write fence was not signalled in time for scanout ([`super::fence`]).
+    FenceTimeout {
+        /// How long the commit waited.
+        waited_micros: u64,
+    },
+    /// The buffer already has an unsignalled write fence.
+    FencePending,
     /// The ID space of a device or client is used up.
     IdsExhausted,
     /// An allocation failed.
@@ -244,6 +251,11 @@ impl fmt::Display for Error {
             Self::Unplugged => write!(formatter, "device unplugged"),
             Self::NotSupported { what } => write!(formatter, "not supported: {what}"),
             Self::TimedOut => write!(formatter, "timed out"),
+            Self::FenceTimeout { waited_micros } => write!(
+                formatter,
+                "the buffer's rendering was not signalled done within {waited_micros} us"
+            ),
+            Self::FencePending => write!(formatter, "the buffer already has an unsignalled fence"),
             Self::IdsExhausted => write!(formatter, "object IDs exhausted"),
             Self::OutOfMemory => write!(formatter, "out of memory"),
             Self::QuotaExceeded {

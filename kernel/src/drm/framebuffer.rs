@@ -92,6 +92,11 @@ impl Framebuffer {
         self.pitch
     }
 
+    /// The unsignalled write fence of its buffer, if any ([`super::fence`]).
+    pub(crate) fn pending_fence(&self) -> Option<alloc::sync::Arc<super::fence::State>> {
+        self.buffer.buffer().pending_fence()
+    }
+
     /// Runs `function` on each row of `area` (clipped to the image) with its `y`:
     /// `function(y, pixels)` where `pixels` are the 32-bit pixels of the row's part.
     pub fn for_each_row(&self, area: Rect, mut function: impl FnMut(u32, &[u32])) {

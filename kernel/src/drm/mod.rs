@@ -16,6 +16,7 @@
 //! | [`vblank`] | vblank count, armed events, delivery | `drm_vblank.c` |
 //! | [`client`] | [`Client`], the ioctl stand-in on an open file | `drm_file.c`, `drm_ioctl.c` |
 //! | [`buffer`], [`framebuffer`] | dumb buffers and their [`Mapping`]; framebuffers | `drm_gem.c`, `drm_framebuffer.c` |
+//! | [`fence`] | [`Fence`]: "rendering done", waited on before scanout | `dma-fence.c`, vgem's fences |
 //! | [`prime`] | [`SharedBuffer`]: buffers shared between devices, who owns what | `drm_prime.c`, `dma-buf.c` |
 //! | [`object`] | ID namespaces | `drm_mode_object.c` |
 //! | [`format`], [`rect`], [`mode`], [`edid`], [`crc`] | the pure logic, from `kernel_core::display` (host-tested): fourcc formats, rectangles, modes, EDID, CRC-32 | `drm_fourcc.c`, `drm_rect.c`, `drm_modes.c`, `drm_edid.c` |
@@ -49,6 +50,7 @@ pub mod counts;
 pub mod device;
 pub mod driver;
 pub mod error;
+pub mod fence;
 pub mod framebuffer;
 pub mod managed;
 pub mod mode_config;
@@ -66,6 +68,7 @@ pub use counts::{Counts, counts};
 pub use device::{Device, Hardware, devices, poll_all};
 pub use driver::Driver;
 pub use error::{Error, Result};
+pub use fence::Fence;
 pub use format::{Format, fourcc};
 pub use mode::Mode;
 pub use mode_config::{Config, Objects};

@@ -283,12 +283,13 @@ fn apply(
                 let display = crate::drm::counts();
                 writeln!(
                     out,
-                    "display: devices={} clients={} buffers={} framebuffers={} shared={}",
+                    "display: devices={} clients={} buffers={} framebuffers={} shared={} fences={}",
                     display.devices,
                     display.clients,
                     display.buffers,
                     display.framebuffers,
-                    display.shared_buffers
+                    display.shared_buffers,
+                    display.fences
                 )
             })
             .and_then(|()| {

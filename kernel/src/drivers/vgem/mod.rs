@@ -3,7 +3,11 @@
 //!
 //! It has no mode-setting objects ([`drm::Device::new_render`]): no CRTC, plane, encoder
 //! or connector, and no hardware. Its buffers come from the same client path and quotas
-//! as every display device's ([`drm::Client::create_dumb`], [`drm::quota`]).
+//! as every display device's ([`drm::Client::create_dumb`], [`drm::quota`]). A client
+//! shares one with another device by exporting it ([`drm::Client::export_buffer`]; see
+//! [`drm::prime`] for who holds what) and marks its rendering with fences that scanout
+//! waits for ([`drm::Client::attach_fence`], [`drm::fence`]), as Linux's vgem does for
+//! testing synchronisation.
 //!
 //! # Lifecycle
 //!
@@ -11,7 +15,7 @@
 //! display device inside a devres group on it; dropping the [`Vgem`] releases the group
 //! (unplug, first reference dropped) and deletes the faux device. Clients and shared
 //! buffers that still hold the display device keep the object (unplugged) until they let
-//! go.
+//! go: a shared buffer holds the device object until its last reference goes.
 
 use alloc::sync::Arc;
 
