@@ -7,7 +7,7 @@
 //! hardware is fed from them by the driver's commit, which copies the damaged area
 //! (shadow-buffered planes, as Linux's simple drivers do).
 //!
-//! Whoever uses a buffer holds a [`Reference`]: a client's handle, a framebuffer, a
+//! Whoever uses a buffer holds a `Reference`: a client's handle, a framebuffer, a
 //! mapping. A reference to an imported buffer also holds its shared buffer, and so the
 //! exporting device ([`super::prime`]).
 
