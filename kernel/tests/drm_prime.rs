@@ -183,15 +183,16 @@ fn picture(x: u32, y: u32) -> u32 {
     0x5a00_0000 | (x * 3) << 16 | (y * 5) << 8 | ((x ^ y) & 0xff)
 }
 
-/// A vgem client's buffer of `width × height` holding [`picture`], exported.
+/// A client's buffer (of vgem, or any device) of `width × height` holding [`picture`],
+/// exported.
 struct Exported {
     client: Client,
     mapping: drm::Mapping,
     shared: SharedBuffer,
 }
 
-fn export_picture(vgem: &Vgem, width: u32, height: u32) -> Result<Exported, Error> {
-    let client = Client::open(vgem.device())?;
+fn export_picture(device: &Arc<drm::Device>, width: u32, height: u32) -> Result<Exported, Error> {
+    let client = Client::open(device)?;
     let buffer = client.create_dumb(width, height, 32)?;
     let mapping = client.map_dumb(buffer.handle)?;
     let stride = (buffer.pitch / 4) as usize;
@@ -265,7 +266,7 @@ kernel_test! {
         const H: u32 = 32;
         let model = DeviceModel::new();
         let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
-        let exported = export_picture(&vgem, W, H).map_err(failure)?;
+        let exported = export_picture(vgem.device(), W, H).map_err(failure)?;
         let vkms = Vkms::create(&model, "vkms", small(W, H)).map_err(failure)?;
         let mode = Mode::new(W, H, 60).map_err(failure)?;
         let importer = import_and_show(vkms.device(), exported.shared.id(), mode).map_err(failure)?;
@@ -394,7 +395,7 @@ kernel_test! {
         let model = kernel::devices::model();
         let pci_device = pci_display()?;
         let vgem = Vgem::create(model, "vgem").map_err(failure)?;
-        let exported = export_picture(&vgem, W, H).map_err(failure)?;
+        let exported = export_picture(vgem.device(), W, H).map_err(failure)?;
         let mode = Mode::new(W, H, 60).map_err(failure)?;
         let importer = import_and_show(&bochs_display()?, exported.shared.id(), mode).map_err(failure)?;
         check!(shows_picture(&pci_device, W, H)?, "bochs does not show the imported picture");
@@ -427,6 +428,66 @@ kernel_test! {
         drop(vgem);
         check_eq!(drm::counts(), baseline_counts());
         check_eq!(drm::counts().devices, 1);
+    }
+}
+
+kernel_test! {
+    /// The exporter is a hardware device: bochs exports a buffer, vkms shows it, and
+    /// bochs is unbound. vkms's frames keep their CRC, bochs's hardware is left alone
+    /// (no section can enter its unplug guard, its registers do not change), and its
+    /// display device object lives, unplugged, while vkms holds the buffer and goes
+    /// with it.
+    fn prime_unbind_exporting_bochs_while_vkms_shows_it() {
+        const W: u32 = 32;
+        const H: u32 = 24;
+        let model = kernel::devices::model();
+        let pci_device = pci_display()?;
+        let exported = export_picture(&bochs_display()?, W, H).map_err(failure)?;
+        let vkms = Vkms::create(model, "vkms", small(W, H)).map_err(failure)?;
+        let importer = import_and_show(vkms.device(), exported.shared.id(), Mode::new(W, H, 60).map_err(failure)?)
+            .map_err(failure)?;
+        let mut expected = vec![0_u32; (W * H) as usize];
+        for y in 0..H {
+            for x in 0..W {
+                expected[(y * W + x) as usize] = picture(x, y) & 0x00ff_ffff;
+            }
+        }
+        let want = reference_crc(&expected);
+        let first = vkms.wait_frame(vkms.device().vblank_count(), SECOND).map_err(failure)?;
+        check_eq!(first.crc, want);
+
+        let exporter = exported.shared.exporter().clone();
+        drop(exported);
+        model.unbind(&pci_device).map_err(failure)?;
+        check!(exporter.is_unplugged());
+        check!(bochs::displays().is_empty());
+        let enable = pci::function(&pci_device)
+            .and_then(|function| function.bar(2))
+            .map(|bar| bar.address + bochs::regs::DISPI_OFFSET + u64::from(bochs::regs::index::ENABLE) * 2)
+            .ok_or_else(|| failure("no BAR2"))?;
+        // No hardware section can start; DISPI's ENABLE register reads the same across
+        // vkms's frames (0 where the BAR still decodes, all ones where unbinding turned
+        // memory decoding off).
+        check!(exporter.enter().is_none());
+        let after_unbind = arch::probe_read(enable);
+        let mut sequence = first.sequence;
+        for _ in 0..3 {
+            let frame = vkms.wait_frame(sequence, SECOND).map_err(failure)?;
+            check_eq!(frame.crc, want);
+            sequence = frame.sequence;
+        }
+        check_eq!(arch::probe_read(enable), after_unbind);
+        // bochs's old display device object, the vkms one and nothing else.
+        check_eq!(drm::counts().devices, 2);
+        drop(exporter);
+        check_eq!(drm::counts().devices, 2);
+        drop(importer);
+        check_eq!(drm::counts().devices, 1);
+        drop(vkms);
+        check_eq!(drm::counts(), drm::Counts::default());
+        model.bind(&pci_device).map_err(failure)?;
+        check_eq!(drm::counts(), baseline_counts());
+        check_eq!(baseline_counts().devices, 1);
     }
 }
 
@@ -575,7 +636,7 @@ kernel_test! {
     fn prime_refusals_change_nothing() {
         let model = DeviceModel::new();
         let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
-        let exported = export_picture(&vgem, 16, 16).map_err(failure)?;
+        let exported = export_picture(vgem.device(), 16, 16).map_err(failure)?;
         let id = exported.shared.id();
         let vkms = Vkms::create(&model, "vkms", small(32, 32)).map_err(failure)?;
         let importer = Client::open(vkms.device()).map_err(failure)?;

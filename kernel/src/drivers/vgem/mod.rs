@@ -38,9 +38,7 @@ impl drm::Driver for Driver {
 
     /// Never called: the core refuses every commit of a render-only device.
     fn atomic_commit(&self, _hardware: &Hardware<'_>, _commit: &Commit<'_>) -> drm::Result<()> {
-        Err(drm::Error::NotSupported {
-            what: "mode setting (a render-only device)",
-        })
+        Err(drm::client::NO_MODESET)
     }
 }
 
