@@ -181,7 +181,16 @@ impl Shared {
                 }
             }
         };
-        Self::may_probe(device, &device.inner().state.lock())?;
+        {
+            let state = device.inner().state.lock();
+            Self::may_probe(device, &state)?;
+            if !request.manual && state.manual_only() {
+                // Automatic probing is off for this device: only explicit binds.
+                return Err(Error::NoMatch {
+                    device: device.name().into(),
+                });
+            }
+        }
         // Bus code runs with no lock held.
         let keys = bus_object.device_keys(device);
         drop(bus_object);
@@ -348,6 +357,7 @@ impl Shared {
                 let state = device.inner().state.lock();
                 matches!(state.binding, Binding::Unbound)
                     && state.lifecycle == Lifecycle::Registered
+                    && !state.manual_only()
                     && state
                         .driver_override()
                         .is_none_or(|name| name == object.name())
@@ -776,6 +786,15 @@ impl Shared {
             .filter_map(|key| registry.devices.get(key))
             .map(|record| record.device.clone())
             .collect()
+    }
+
+    /// Waits (through the [`wait`] hook) until no probe of `device` is running; returns
+    /// its binding state then.
+    pub(crate) fn wait_for_probe(&self, device: &Device) -> crate::device::BindingState {
+        wait::wait_until(Channel::new(WaitPoint::Transition, self), || {
+            !matches!(device.inner().state.lock().binding, Binding::Probing { .. })
+        });
+        device.binding_state()
     }
 
     /// Waits (through the [`wait`] hook) until `device` is neither probing, unbinding

@@ -251,6 +251,9 @@ struct Policy {
     deferred: Option<Box<str>>,
     /// When set, only the driver of this name may bind.
     driver_override: Option<Box<str>>,
+    /// Automatic probing is off ([`DeviceBuilder::autoprobe`]): only an explicit bind
+    /// binds the device.
+    manual_only: bool,
 }
 
 impl State {
@@ -270,10 +273,17 @@ impl State {
         self.update_policy(|policy| policy.driver_override = driver.map(Box::from));
     }
 
+    /// Whether automatic probing is off for the device.
+    pub(crate) fn manual_only(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|policy| policy.manual_only)
+    }
+
     fn update_policy(&mut self, change: impl FnOnce(&mut Policy)) {
         let mut policy = self.policy.take().unwrap_or_default();
         change(&mut policy);
-        if policy.deferred.is_some() || policy.driver_override.is_some() {
+        if policy.deferred.is_some() || policy.driver_override.is_some() || policy.manual_only {
             self.policy = Some(policy);
         }
     }
@@ -318,7 +328,12 @@ impl Device {
                     children: 0,
                     binding: Binding::Unbound,
                     suspended: false,
-                    policy: None,
+                    policy: (!builder.autoprobe).then(|| {
+                        Box::new(Policy {
+                            manual_only: true,
+                            ..Policy::default()
+                        })
+                    }),
                 }),
                 devres: devres::Store::new(),
                 generation: AtomicU64::new(0),
@@ -766,6 +781,7 @@ pub struct DeviceBuilder {
     data: Option<Box<dyn Any + Send + Sync>>,
     release: Option<Box<dyn FnOnce() + Send>>,
     devres_capacity: Option<usize>,
+    autoprobe: bool,
 }
 
 impl DeviceBuilder {
@@ -781,6 +797,7 @@ impl DeviceBuilder {
             data: None,
             release: None,
             devres_capacity: None,
+            autoprobe: true,
         }
     }
 
@@ -864,6 +881,18 @@ impl DeviceBuilder {
     /// running.
     pub fn on_release(mut self, release: impl FnOnce() + Send + 'static) -> Self {
         self.release = Some(Box::new(release));
+        self
+    }
+
+    /// Turns automatic probing on (the default) or off for this device (Linux's
+    /// `drivers_autoprobe` and a device's `match` set to off). With it off, nothing binds
+    /// the device by itself: not its add, not a driver registering, not a deferred retry
+    /// nor an [`AUTOPROBE_CONSUMER`](crate::link::LinkFlags::AUTOPROBE_CONSUMER) link;
+    /// only an explicit [`DeviceModel::bind`](crate::DeviceModel::bind) or
+    /// [`bind_driver`](crate::DeviceModel::bind_driver) does, as often as asked. A bind
+    /// that defers is then not retried automatically either.
+    pub fn autoprobe(mut self, enabled: bool) -> Self {
+        self.autoprobe = enabled;
         self
     }
 

@@ -306,8 +306,10 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
     }
 }
 
-/// A registered driver. Dropping it unregisters the driver: no new matches, then every
-/// device bound to it is unbound, newest bound first.
+/// A registered driver (re-exported as [`DriverRegistration`](crate::DriverRegistration);
+/// not to be confused with [`device::Registration`] nor
+/// [`faux::Registration`](crate::faux::Registration)). Dropping it unregisters the driver:
+/// no new matches, then every device bound to it is unbound, newest bound first.
 pub struct Registration<D: Driver> {
     pub(crate) model: Arc<Shared>,
     pub(crate) key: u64,

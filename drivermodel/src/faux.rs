@@ -107,7 +107,11 @@ impl Driver for FauxDriver {
     }
 }
 
-/// A live, bound faux device. Dropping it deletes the device.
+/// A live, bound faux device (re-exported as [`FauxRegistration`](crate::FauxRegistration);
+/// not to be confused with [`device::Registration`] nor
+/// [`driver::Registration`](crate::driver::Registration), which it combines: it holds a
+/// device registration, on the always-registered faux driver). Dropping it deletes the
+/// device.
 ///
 /// # Invariants
 ///

@@ -43,6 +43,17 @@
 //! - `counters` — the live-object counters behind [`Counts`];
 //! - `fault` — the fault points of the `testing` kit (compiled out without the feature).
 //!
+//! # Three `Registration`s
+//!
+//! Three handles end something when dropped, and each module calls its own
+//! `Registration`; the root re-exports them under distinct names:
+//!
+//! | Type | Root name | Made by | Dropping it |
+//! |---|---|---|---|
+//! | [`device::Registration`] | [`DeviceRegistration`] | [`DeviceModel::add_device`] | deletes the device |
+//! | [`driver::Registration<D>`] | [`DriverRegistration<D>`] | [`DeviceModel::register_driver`] | unregisters the driver, unbinding its devices |
+//! | [`faux::Registration`] | [`FauxRegistration`] | [`faux::Registration::new`] | deletes the always-bound virtual device |
+//!
 //! # Back edges into the core
 //!
 //! Calls go from the facade inwards, except for these RAII handles and drops, which
@@ -108,10 +119,20 @@ pub mod wait;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// The types most drivers and kernels name, at the root. The crate has three handles
+// called `Registration`, one per module; the root names each after what it registers.
 pub use bus::{Bus, IdEntry, KeySet, Match, MatchKey};
-pub use device::{ARef, Device, DeviceBuilder};
+pub use context::{Bound, Core, Normal};
+pub use device::{ARef, BindingState, Device, DeviceBuilder, Registration as DeviceRegistration};
 pub use devres::Devres;
-pub use driver::Driver;
+pub use driver::{Driver, Registration as DriverRegistration};
 pub use drvdata::DriverData;
 pub use error::{Error, Result};
+pub use event::EventKind;
+#[cfg(feature = "events")]
+pub use event::{Event, Subscription};
+pub use faux::Registration as FauxRegistration;
+#[cfg(feature = "links")]
+pub use link::{Link, LinkFlags, LinkId};
 pub use model::{Counts, DeviceModel};
+pub use resource::{Interrupt, IoPortRange, Irq, MmioRange, Resource};

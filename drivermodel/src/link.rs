@@ -299,12 +299,23 @@ impl DeviceModel {
         })
     }
 
-    /// Every link, oldest first.
-    pub fn links(&self) -> Vec<Link> {
+    /// The links in which `device` is the consumer (its suppliers), oldest first.
+    pub fn suppliers(&self, device: &Device) -> Vec<Link> {
         let registry = self.shared().registry.lock();
-        registry
-            .links
-            .records()
+        let links = registry.links.suppliers_of(device.inner().key);
+        Self::listed(&registry, links)
+    }
+
+    /// The links in which `device` is the supplier (its consumers), oldest first.
+    pub fn consumers(&self, device: &Device) -> Vec<Link> {
+        let registry = self.shared().registry.lock();
+        let links = registry.links.consumers_of(device.inner().key);
+        Self::listed(&registry, links)
+    }
+
+    /// `links` as listed: both ends registered.
+    fn listed(registry: &Registry, links: impl Iterator<Item = (u64, LinkRecord)>) -> Vec<Link> {
+        links
             .filter_map(|(id, record)| {
                 Some(Link {
                     id: LinkId(id),
@@ -314,6 +325,12 @@ impl DeviceModel {
                 })
             })
             .collect()
+    }
+
+    /// Every link, oldest first.
+    pub fn links(&self) -> Vec<Link> {
+        let registry = self.shared().registry.lock();
+        Self::listed(&registry, registry.links.records())
     }
 }
 

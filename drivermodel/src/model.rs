@@ -395,6 +395,20 @@ impl DeviceModel {
         self.shared.wait_for_probes();
     }
 
+    /// Waits until no probe of `device` is running (Linux's wait for one device's probe,
+    /// not [`wait_for_probes`](Self::wait_for_probes)' wait for all of them), through
+    /// the [`wait`](crate::wait) hook, and returns where the device then is: bound, or
+    /// unbound because the probe failed or deferred. It returns at once if no probe of
+    /// the device is running. Calling it from that device's own probe deadlocks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ForeignDevice`].
+    pub fn wait_for_probe(&self, device: &Device) -> Result<device::BindingState> {
+        self.shared.check_own(device)?;
+        Ok(self.shared.wait_for_probe(device))
+    }
+
     #[cfg(feature = "debug-reprobe")]
     /// Turns the debug re-probe mode on or off: see [`binding`](crate::binding).
     pub fn set_debug_reprobe(&self, enabled: bool) {

@@ -13,8 +13,10 @@ use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::registry::{DeviceRecord, Shared};
 
-/// A registered device. Dropping it deletes the device (see [`device`] for
-/// the children-first rule) and puts its counted reference.
+/// A registered device (re-exported as [`DeviceRegistration`](crate::DeviceRegistration);
+/// not to be confused with [`driver::Registration`](crate::driver::Registration) nor
+/// [`faux::Registration`](crate::faux::Registration)). Dropping it deletes the device
+/// (see [`device`] for the children-first rule) and puts its counted reference.
 pub struct Registration {
     pub(crate) device: ARef<Device>,
     pub(crate) model: Arc<Shared>,
