@@ -12,6 +12,11 @@
 //! objects, framebuffers, commits, flips, vblank events) fails with
 //! [`Error::NotSupported`] once the device is known to be plugged.
 //!
+//! A client shares a buffer with clients of other devices by exporting it
+//! ([`Client::export_buffer`]) and they import it ([`Client::import_buffer`]); who then
+//! holds what is in [`super::prime`]. A renderer marks its drawing with a fence
+//! ([`Client::attach_fence`]) that commits wait for ([`super::fence`]).
+//!
 //! After an unplug every call that would reach the hardware, or create anything, fails
 //! with [`Error::Unplugged`]; so do writes through a [`Mapping`]. Releasing calls
 //! (destroying buffers, removing framebuffers, dropping the client) keep working, so a
@@ -263,7 +268,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`].
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device.
     pub fn resources(&self) -> Result<Objects> {
         self.modeset()?;
         Ok(self.device.objects())
@@ -273,7 +278,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], or an ID error.
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, or an ID
+    /// error.
     pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
         self.modeset()?;
         let routed = self.device.mode_config().lookup(|lookup, state| {
@@ -293,7 +299,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], or an ID error.
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, or an ID
+    /// error.
     pub fn plane(&self, id: u32) -> Result<PlaneInfo> {
         self.modeset()?;
         let objects = self.device.objects();
@@ -337,7 +344,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], or an ID error.
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, or an ID
+    /// error.
     pub fn encoder(&self, id: u32) -> Result<EncoderInfo> {
         self.modeset()?;
         let active = self.device.mode_config().lookup(|lookup, state| {
@@ -482,7 +490,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], a handle error, or a validation error of the description
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, a handle
+    /// error, or a validation error of the description
     /// (zero or huge size, unknown or unsupported format, bad pitch, overflow, buffer too
     /// small).
     pub fn add_framebuffer(
@@ -551,7 +560,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], ID errors, and every check of the new state
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, ID errors,
+    /// and every check of the new state
     /// ([`Error::FramebufferTooSmall`], [`Error::InvalidConfiguration`], ...),
     /// [`Error::Busy`] if an event is asked while a flip is pending,
     /// [`Error::FenceTimeout`] if a framebuffer's buffer has a write fence that is not
@@ -622,7 +632,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], an ID error, [`Error::TooLarge`] for too many clips,
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, an ID
+    /// error, [`Error::TooLarge`] for too many clips,
     /// [`Error::FenceTimeout`] (as [`commit`](Self::commit)).
     pub fn dirty_framebuffer(&self, id: u32, clips: &[Rect]) -> Result<()> {
         self.modeset()?;
