@@ -1,6 +1,6 @@
 //! The boot demo: a user of the display subsystem, living beside the drivers.
 //!
-//! [`run`] tells two stories after boot:
+//! [`run`] tells three stories after boot:
 //!
 //! 1. **bochs** (when QEMU has a bochs display): a test pattern, the kernel log and the
 //!    device tree on a text console ([`crate::drm::clients::log`]), and a live unbind and
@@ -8,7 +8,11 @@
 //! 2. **a virtual display on a faux device** ([`virtual_display`], the seed's story):
 //!    a vkms display created on a faux device, a known picture composed (its CRC-32
 //!    printed next to the CRC of the expected frame), the faux device deleted, and every
-//!    live-object counter ([`crate::counters`]) and the heap back where they were.
+//!    live-object counter ([`crate::counters`]) and the heap back where they were;
+//! 3. **a shared buffer outliving its exporter** ([`sharing`]): a vgem buffer holding
+//!    the same picture is exported, a vkms display imports and composes it (CRC checked),
+//!    vgem's faux device is deleted and the next frame's CRC is the same; then vkms goes
+//!    and every counter is back where it was.
 //!
 //! The shell's `vkms add NAME` / `vkms delete NAME` do the second story by hand;
 //! `vgem add NAME` makes a vgem device whose buffer (the same picture) is exported, and
@@ -109,7 +113,7 @@ fn open_console() -> Option<Console> {
     }
 }
 
-/// Runs both stories (see the module docs).
+/// Runs the three stories (see the module docs).
 pub fn run(boot: &BootInfo) {
     bochs_story(boot);
     let model = crate::devices::model();
@@ -117,6 +121,10 @@ pub fn run(boot: &BootInfo) {
     match virtual_display(model, VIRTUAL_NAME) {
         Ok(report) => report.print(),
         Err(error) => println!("kernel: demo: virtual display: {error}"),
+    }
+    match sharing(model) {
+        Ok(report) => report.print(),
+        Err(error) => println!("kernel: demo: sharing: {error}"),
     }
 }
 
@@ -572,4 +580,96 @@ pub fn vgem_devices() -> alloc::vec::Vec<VgemDevice> {
         .iter()
         .map(|exporting| exporting.listed)
         .collect()
+}
+
+/// What [`sharing`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct SharingReport {
+    /// The shared buffer's ID.
+    pub shared: u32,
+    /// vkms's CRC of the first frame showing the import, and of the first frame after
+    /// vgem's faux device was deleted.
+    pub crcs: (u32, u32),
+    /// The CRC of the picture, computed here.
+    pub expected: u32,
+    /// Whether vgem's display device object was still alive (unplugged) while vkms
+    /// showed its buffer, after its faux device was deleted.
+    pub exporter_outlived: bool,
+    /// The counters before and after.
+    pub counters: (Readings, Readings),
+}
+
+impl SharingReport {
+    /// Whether both frames were the picture, the exporter outlived its faux device and
+    /// every counter came back.
+    pub fn is_clean(&self) -> bool {
+        self.crcs == (self.expected, self.expected)
+            && self.exporter_outlived
+            && self.counters.0 == self.counters.1
+    }
+
+    fn print(&self) {
+        let verdict = |crc: u32| {
+            if crc == self.expected {
+                "match"
+            } else {
+                "MISMATCH"
+            }
+        };
+        println!(
+            "kernel: demo: sharing: vgem-demo exported shared buffer {:#010x}; vkms-share composes it: CRC {:#010x} (expected {:#010x}: {})",
+            self.shared,
+            self.crcs.0,
+            self.expected,
+            verdict(self.crcs.0)
+        );
+        println!(
+            "kernel: demo: sharing: vgem-demo deleted; next frame CRC {:#010x} ({}); vgem's display object lived on: {}; counters back where they were: {}",
+            self.crcs.1,
+            verdict(self.crcs.1),
+            if self.exporter_outlived { "yes" } else { "NO" },
+            if self.counters.0 == self.counters.1 {
+                "yes"
+            } else {
+                "NO"
+            }
+        );
+    }
+}
+
+/// The third story: a vgem device on faux device `vgem-demo` exports a buffer of the
+/// virtual picture, a vkms display on `vkms-share` shows it, `vgem-demo` is deleted while
+/// vkms composes, and then vkms goes (see [`drm::prime`]).
+///
+/// # Errors
+///
+/// Any display or driver-model error on the way (everything created is released first).
+pub fn sharing(model: &DeviceModel) -> drm::Result<SharingReport> {
+    let before = Readings::take();
+    let (shared, crcs, exporter_outlived) = {
+        let exporter = vgem::Vgem::create(model, "vgem-demo")?;
+        let client = Client::open(exporter.device())?;
+        let (width, height) = VIRTUAL_SIZE;
+        let buffer = client.create_dumb(width, height, 32)?;
+        let mapping = client.map_dumb(buffer.handle)?;
+        draw_virtual(&mapping)?;
+        let shared = client.export_buffer(buffer.handle)?;
+        drop((mapping, client));
+        let shown = Shown::create(model, "vkms-share", Some(shared.id()))?;
+        let id = shared.id();
+        let devices = drm::counts().devices;
+        // The faux device goes, and with the handle the exporter's last reference
+        // but the import's.
+        drop((shared, exporter));
+        let exporter_outlived = drm::counts().devices == devices;
+        let after = shown._display.wait_frame(shown.frame.sequence, 1_000_000)?;
+        (id, (shown.frame.crc, after.crc), exporter_outlived)
+    };
+    Ok(SharingReport {
+        shared,
+        crcs,
+        expected: expected_virtual_crc(),
+        exporter_outlived,
+        counters: (before, Readings::take()),
+    })
 }

@@ -782,3 +782,14 @@ kernel_test! {
         check_eq!(drm::counts(), baseline_counts());
     }
 }
+
+kernel_test! {
+    /// The boot demo's sharing story on a model of its own: both frames are the picture,
+    /// vgem's display object outlives its faux device, and every counter comes back.
+    fn demo_sharing_story() {
+        let model = DeviceModel::new();
+        let report = kernel::demo::sharing(&model).map_err(failure)?;
+        check!(report.is_clean(), "{report:?}");
+        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
+    }
+}
