@@ -12,20 +12,14 @@ mod common;
 
 use std::sync::OnceLock;
 
+use boot::Options;
 use boot::build::Executable;
-use boot::qemu::{Bios, Machine};
-use boot::{Options, run_test_elf};
+use boot::qemu::{Arch, Bios, Machine};
 
-/// The kernel's test ELFs, built once per test binary. The runner fixtures (which fail
-/// on purpose) are left to `tests/runner_fixtures.rs`.
+/// The kernel's x86_64 test ELFs, built once per test binary.
 fn kernel_tests() -> &'static [Executable] {
     static TESTS: OnceLock<Vec<Executable>> = OnceLock::new();
-    TESTS.get_or_init(|| {
-        common::build_kernel_tests(&[])
-            .into_iter()
-            .filter(|test| !test.name.starts_with("fixture_"))
-            .collect()
-    })
+    TESTS.get_or_init(|| common::kernel_tests_for(Arch::X86_64))
 }
 
 /// The CPU count of the `q35` configurations.
@@ -36,45 +30,20 @@ fn boot_every_kernel_test(machine: Machine, bios: Bios) {
         println!("{machine}/{bios} not selected by BOOT_MACHINE/BOOT_BIOS");
         return;
     }
-    let tests = kernel_tests();
-    assert!(!tests.is_empty(), "cargo built no kernel test ELF");
     let from_env = Options::from_env().expect("BOOT_* variables");
-    let smp = if std::env::var("BOOT_SMP").is_ok_and(|value| !value.is_empty()) {
-        from_env.smp
-    } else if machine == Machine::Q35 {
+    let default = if machine == Machine::Q35 {
         SEVERAL_CPUS
     } else {
         1
     };
     let options = Options {
+        arch: Arch::X86_64,
         machine,
         bios,
-        smp,
+        smp: common::cpus(&from_env, default),
         ..from_env
     };
-    let mut failures = Vec::new();
-    for test in tests {
-        let report = run_test_elf(&test.path, &options)
-            .unwrap_or_else(|error| panic!("could not run {}: {error}", test.path.display()));
-        let block = format!(
-            "---- kernel test `{}` on {machine}/{bios}, {smp} CPU(s) ({})\n{}{}\n",
-            report.name,
-            test.path.display(),
-            report.log,
-            report.summary()
-        );
-        common::print_block(&block);
-        if !report.passed() {
-            failures.push(block);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} kernel tests failed on {machine}/{bios}:\n{}",
-        failures.len(),
-        tests.len(),
-        failures.join("\n")
-    );
+    common::boot_every_test(kernel_tests(), &options, &format!("{machine}/{bios}"));
 }
 
 #[test]

@@ -8,8 +8,8 @@
 
 mod common;
 
+use boot::Options;
 use boot::qemu::Arch;
-use boot::{Options, run_test_elf};
 
 #[test]
 fn kernel_tests_on_riscv64_virt() {
@@ -17,49 +17,15 @@ fn kernel_tests_on_riscv64_virt() {
         println!("riscv64 not selected by BOOT_ARCH");
         return;
     }
-    let tests: Vec<_> = common::build_kernel_tests_for(Arch::Riscv64, &[])
-        .into_iter()
-        .filter(|test| !test.name.starts_with("fixture_"))
-        .collect();
-    assert!(!tests.is_empty(), "cargo built no riscv64 kernel test ELF");
     let from_env = Options::from_env().expect("BOOT_* variables");
-    let smp = if std::env::var("BOOT_SMP").is_ok_and(|value| !value.is_empty()) {
-        from_env.smp
-    } else {
-        2
-    };
     let options = Options {
         arch: Arch::Riscv64,
-        smp,
+        smp: common::cpus(&from_env, 2),
         ..from_env
     };
-    let mut failures = Vec::new();
-    for test in &tests {
-        let report = run_test_elf(&test.path, &options)
-            .unwrap_or_else(|error| panic!("could not run {}: {error}", test.path.display()));
-        assert_eq!(
-            report.arch,
-            Arch::Riscv64,
-            "{} is not a riscv64 ELF",
-            test.name
-        );
-        let block = format!(
-            "---- kernel test `{}` on riscv64/virt, {smp} CPU(s) ({})\n{}{}\n",
-            report.name,
-            test.path.display(),
-            report.log,
-            report.summary()
-        );
-        common::print_block(&block);
-        if !report.passed() {
-            failures.push(block);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} kernel tests failed on riscv64/virt:\n{}",
-        failures.len(),
-        tests.len(),
-        failures.join("\n")
+    common::boot_every_test(
+        &common::kernel_tests_for(Arch::Riscv64),
+        &options,
+        "riscv64/virt",
     );
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use boot::build::{self, Executable};
 use boot::qemu::{Arch, Bios, Machine};
+use boot::{Options, run_test_elf};
 
 /// The workspace manifest, so that cargo finds the workspace whatever the current
 /// directory.
@@ -75,4 +76,67 @@ pub fn print_block(text: &str) {
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
+}
+
+/// The kernel's test ELFs for `arch`, without the runner fixtures (which fail on purpose;
+/// `tests/runner_fixtures.rs` runs them).
+///
+/// # Panics
+///
+/// When the build fails, or builds no test: that is a test failure.
+pub fn kernel_tests_for(arch: Arch) -> Vec<Executable> {
+    let tests: Vec<Executable> = build_kernel_tests_for(arch, &[])
+        .into_iter()
+        .filter(|test| !test.name.starts_with("fixture_"))
+        .collect();
+    assert!(!tests.is_empty(), "cargo built no {arch:?} kernel test ELF");
+    tests
+}
+
+/// The CPU count `BOOT_SMP` asks for, when set; `default` otherwise.
+pub fn cpus(options: &Options, default: u32) -> u32 {
+    if std::env::var("BOOT_SMP").is_ok_and(|value| !value.is_empty()) {
+        options.smp
+    } else {
+        default
+    }
+}
+
+/// Boots every test in `tests` with `options`, prints each one's KTAP and summary as a
+/// block, and fails naming every test that did not pass. `configuration` names the
+/// machine in the blocks and the failure (for example `q35/seabios`).
+///
+/// # Panics
+///
+/// When a test fails or QEMU cannot run: that is the test failure.
+pub fn boot_every_test(tests: &[Executable], options: &Options, configuration: &str) {
+    let mut failures = Vec::new();
+    for test in tests {
+        let report = run_test_elf(&test.path, options)
+            .unwrap_or_else(|error| panic!("could not run {}: {error}", test.path.display()));
+        assert_eq!(
+            report.arch, options.arch,
+            "{} is not a {:?} ELF",
+            test.name, options.arch
+        );
+        let block = format!(
+            "---- kernel test `{}` on {configuration}, {} CPU(s) ({})\n{}{}\n",
+            report.name,
+            options.smp,
+            test.path.display(),
+            report.log,
+            report.summary()
+        );
+        print_block(&block);
+        if !report.passed() {
+            failures.push(block);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} kernel tests failed on {configuration}:\n{}",
+        failures.len(),
+        tests.len(),
+        failures.join("\n")
+    );
 }
