@@ -21,7 +21,7 @@
 //! Nothing here allocates: sinks are `Arc`s cloned under a lock, the ring is static.
 //!
 //! With several CPUs, each [`write_fmt`] call's text comes out whole: a console-wide
-//! writer lock ([`Writer`]) is held across it. Its holder's CPU re-enters it freely (an
+//! writer lock (`Writer`) is held across it. Its holder's CPU re-enters it freely (an
 //! interrupt handler that prints in the middle of its own CPU's line interleaves with
 //! it, as on one CPU, rather than deadlocking); another CPU waits with interrupts on.
 //! See [`crate::sync`] for the kernel's lock rules.

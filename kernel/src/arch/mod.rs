@@ -28,7 +28,7 @@
 //!   `Failure`, `Continue`: a test ended the boot, boot again), `exit_qemu`;
 //! - `cpu`: the CPUs (`start_others(main)`, `current()`, `online()`, `MAX_CPUS`, the
 //!   wake-up IPI `wake`, the call-function IPI `call_on`/`call_on_others`, `stop_others`
-//!   for the exit path, the counters `wakeups`/`calls`; errors [`cpu_error`]'s
+//!   for the exit path, the counters `wakeups`/`calls`; errors `cpu_error`'s
 //!   `StartError`, `CallError`);
 //! - interrupt control (`enable_interrupts`, `disable_interrupts`, `interrupts_enabled`,
 //!   `without_interrupts`, `wait_for_interrupt`, `halt_forever`, `idle_forever`) and the

@@ -17,7 +17,7 @@
 //!
 //! CPUs are numbered `0..online()` in the order they came up; 0 is the boot hart. The
 //! number lives in `tp` (the kernel has no thread-local storage, and the trap entry
-//! saves and restores `tp`), set by [`init_boot_hart`] on the boot hart and by the start
+//! saves and restores `tp`), set by `init_boot_hart` on the boot hart and by the start
 //! block on the others; [`current`] reads it.
 //!
 //! # IPIs

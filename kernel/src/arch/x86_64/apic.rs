@@ -11,10 +11,10 @@
 //! is masked (no ExtINT: the PIC stays silent), LINT1 delivers NMI, and the timer runs
 //! periodically on [`TIMER_VECTOR`], its rate calibrated against the TSC.
 //!
-//! The other CPUs ([`super::smp`]) enable their own local APIC with [`init_other_cpu`]:
+//! The other CPUs ([`super::smp`]) enable their own local APIC with `init_other_cpu`:
 //! the same spurious vector and task priority, every LVT entry masked (no timer: the
 //! boot CPU's alone drives [`ticks`]; no LINT1 NMI: one CPU reports a hardware NMI).
-//! Inter-processor interrupts go through the interrupt command register ([`send_ipi`]).
+//! Inter-processor interrupts go through the interrupt command register (`send_ipi`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

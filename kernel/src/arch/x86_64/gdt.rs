@@ -8,7 +8,7 @@
 //!
 //! Every CPU has its own GDT and TSS (a TSS is marked busy by the CPU that loads it, and
 //! each CPU needs its own double-fault stack): the boot CPU's are statics built by
-//! [`init`], another CPU's are built on the heap by [`init_other_cpu`] and live for good.
+//! [`init`], another CPU's are built on the heap by `init_other_cpu` and live for good.
 
 use alloc::boxed::Box;
 

@@ -13,8 +13,8 @@
 //! changes no figure measured under TCG.
 //!
 //! With several CPUs: every other CPU programs entry 1 the same way when it starts
-//! ([`init_other_cpu`]; harmless, since only this module's mappings select entry 1), the
-//! entries are edited under [`TABLES`] (interrupts off), and after an edit every other
+//! (`init_other_cpu`; harmless, since only this module's mappings select entry 1), the
+//! entries are edited under `TABLES` (interrupts off), and after an edit every other
 //! CPU flushes the changed range from its TLB through a call-function IPI (a TLB
 //! shootdown), so no CPU keeps using the old memory type. The shootdown needs interrupts
 //! enabled (see [`super::smp::call_on`]); an edit made with interrupts disabled says so

@@ -13,7 +13,7 @@
 //! page-table root, a fresh stack, the Rust entry and the CPU's index); the trampoline
 //! enters protected mode, then long mode on the boot CPU's page tables, and calls
 //! `cpu_entry`, which sets up the CPU's own GDT and TSS (with its own double-fault
-//! stack), loads the shared IDT, points `GS` at the CPU's [`PerCpu`] entry, enables its
+//! stack), loads the shared IDT, points `GS` at the CPU's `PerCpu` entry, enables its
 //! local APIC, says it is up and calls the kernel's per-CPU main function (the work
 //! queue's idle loop). A CPU that does not answer within a second is reported and left
 //! out.

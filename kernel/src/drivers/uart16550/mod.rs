@@ -2,7 +2,7 @@
 //! receive. One driver for both ways a 16550 is wired: behind I/O ports (the PC's COM1,
 //! a board-table device) and behind MMIO (a devicetree `ns16550a` node, whose
 //! `reg-shift`, `reg-io-width` and `clock-frequency` it honours). Only the register
-//! access differs ([`Registers`]); the programming, the receive path and flow control
+//! access differs (`Registers`); the programming, the receive path and flow control
 //! are the same code (`kernel_core::uart16550`).
 //!
 //! # Probe
