@@ -261,9 +261,16 @@ fn board_names_translation_disabled_nodes_and_console() {
     // Disabled: the node, and a disabled bus with its subtree.
     assert!(population.find("/bus@40000000/serial@200").is_none());
     assert!(population.find("/disabled-bus/child@0").is_none());
-    // stdout-path through an alias, with options.
+    // stdout-path through an alias, with options; the node knows it is the console
+    // (what a UART's probe asks), and no other node thinks it is.
     assert!(population.console().unwrap().same_as(serial));
     assert_eq!(population.console_options(), Some("115200n8"));
+    let stdout: Vec<&str> = population
+        .devices()
+        .filter(|device| devicetree::node(device).unwrap().is_stdout())
+        .map(|device| device.name())
+        .collect();
+    assert_eq!(stdout, ["40000100.serial"]);
     // The serial consumes its clock, reset, regulator and interrupt controller; the
     // keys device consumes the GPIO controller its child node references.
     let mut serial_suppliers: Vec<&str> = population

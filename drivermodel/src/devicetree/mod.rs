@@ -118,6 +118,8 @@ use crate::resource::Resource;
 /// [`node`]).
 pub struct Node {
     path: Box<str>,
+    /// `/chosen/stdout-path` names this node.
+    stdout: bool,
     /// Probing is held back until the population's links exist.
     ready: AtomicBool,
 }
@@ -127,11 +129,22 @@ impl Node {
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// Whether `/chosen/stdout-path` names this node (Linux's `of_stdout`): a UART
+    /// driver's probe asks this to know whether its device is the console, before
+    /// [`populate`] has returned the [`Population`].
+    pub fn is_stdout(&self) -> bool {
+        self.stdout
+    }
 }
 
 impl fmt::Debug for Node {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.debug_tuple("Node").field(&self.path).finish()
+        formatter
+            .debug_struct("Node")
+            .field("path", &self.path)
+            .field("stdout", &self.stdout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -355,6 +368,10 @@ pub fn populate(model: &DeviceModel, blob: &[u8], bus: &str) -> Result<Populatio
             .bus(bus)
             .data(Node {
                 path: tree.nodes[planned.node].path.as_str().into(),
+                stdout: plan
+                    .console
+                    .as_ref()
+                    .is_some_and(|(console, _)| *console == index),
                 ready: AtomicBool::new(false),
             });
         if let Some(parent) = planned.parent.and_then(device_of) {
