@@ -13,5 +13,6 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod display;
+pub mod pci_ranges;
 pub mod shell;
 pub mod uart16550;

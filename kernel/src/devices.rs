@@ -8,7 +8,11 @@
 //! 2. the buses: [`platform`](crate::bus::platform) with the board table, then
 //!    [`pci`](crate::bus::pci) (enumerate, assign BARs firmware left at zero);
 //! 3. the built-in drivers ([`crate::drivers`]), which bind at once: the 16550 UART
-//!    becomes the console.
+//!    becomes the console;
+//! 4. where the firmware passed a devicetree (riscv64), its devices
+//!    ([`platform::populate`](crate::bus::platform::populate)): the interrupt
+//!    controller, then the UART `/chosen/stdout-path` names (the console), the PCI host
+//!    bridge with its functions (the bochs display), the exit device.
 //!
 //! [`report`] prints the event log and the tree at the end of boot, as the command line's
 //! `devices=` option asks.
@@ -46,6 +50,9 @@ pub fn init(options: &Options<'_>) {
         println!("kernel: pci bus: {error}");
     }
     crate::drivers::init(model);
+    if let Err(error) = bus::platform::populate(model) {
+        println!("kernel: devicetree: {error}");
+    }
 }
 
 /// One logged event, stored inline.

@@ -153,7 +153,7 @@ kernel_test! {
     fn assigned_bars_are_aligned_and_disjoint() {
         let mut ranges: Vec<(bool, u64, u64, Address)> = Vec::new();
         let mut assigned_by_kernel = 0;
-        let Some(host) = kernel::arch::platform::pci_host() else {
+        let Some(host) = kernel::bus::pci::host_bridge() else {
             fail!("no PCI host bridge");
         };
         for (_, function) in functions() {

@@ -15,7 +15,9 @@
 //!   copied out: before the heap) and `start_interrupts(timer_hz) -> clock Hz` (clock,
 //!   periodic timer, interrupt controller); the identity-map limit `MAPPED_LIMIT`, the
 //!   ports it keeps (`RESERVED_PORTS`), the firmware's `memory_map()`, raw `port`
-//!   accessors;
+//!   accessors; `pci_host()` (a host bridge it knows without a devicetree),
+//!   `devicetree()` (the firmware's blob, if any) and `register_devicetree_drivers`
+//!   (drivers of its own devicetree devices, such as its interrupt controller);
 //! - `time`: `counter()`, `counter_hz()`, `entry_counter()`, `cycles_to_micros`,
 //!   `micros_since_entry`, `busy_wait_micros`, `COUNTER_NAME`;
 //! - `timer`: `ticks()`, `tick_hz()`; `irq`: device interrupt lines (`request`,

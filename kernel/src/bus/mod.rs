@@ -1,6 +1,8 @@
 //! The kernel's buses, and how a bound driver claims its device's resources.
 //!
-//! - [`platform`]: legacy devices from a static board table, matched by name;
+//! - [`platform`]: legacy devices from a static board table, matched by name, and the
+//!   devicetree's devices, matched by `compatible`;
+//! - [`interrupt`]: which devicetree interrupts are the kernel's interrupt lines;
 //! - [`pci`]: configuration-space enumeration, BARs, ID-table matching;
 //! - the faux bus is drivermodel's own (`drivermodel::faux`).
 //!
@@ -16,6 +18,7 @@
 //! when the binding ends (unbind, failed probe, device delete), newest first, whatever the
 //! driver does.
 
+pub mod interrupt;
 pub mod pci;
 pub mod platform;
 
@@ -154,7 +157,8 @@ pub trait Claim {
     /// As [`claim_io`](Self::claim_io).
     fn claim_mmio(&self, range: MmioRange) -> Result<Devres<MmioWindow>>;
 
-    /// Takes interrupt line `irq`, which must be one of the device's, with `handler`
+    /// Takes interrupt line `irq`, which must be one of the device's (a board line, or a
+    /// devicetree interrupt of the kernel's domain, see [`interrupt`]), with `handler`
     /// (called in interrupt context). The line is masked and the handler dropped when the
     /// binding ends.
     ///
@@ -215,8 +219,7 @@ impl Claim for Device<Bound> {
     }
 
     fn request_irq(&self, line: Irq, handler: Handler) -> Result<Devres<IrqLine>> {
-        let described = self.resources().contains(&Resource::Irq(line));
-        if !described {
+        if !interrupt::describes(self, line) {
             return Err(Error::Irq(IrqError::InvalidLine { line: line.0 }));
         }
         let line = irq::request_as(line.0, handler, owner_of(self).as_str())?;

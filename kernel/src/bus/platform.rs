@@ -1,9 +1,23 @@
-//! The platform bus: the board's legacy devices from a static table, matched by name.
+//! The platform bus: the board's legacy devices from a static table, matched by name,
+//! and the devices of the firmware's devicetree, matched by `compatible`.
 //!
 //! Each [`BoardDevice`] becomes a device named `<name>.<instance>` (Linux's platform
 //! naming, e.g. `uart16550.0`), a child of the bus-less root device `platform`, with its
-//! I/O ports and interrupt line as resources. A driver's ID table lists names; a device
-//! matches an ID equal to its name without the instance suffix.
+//! I/O ports and interrupt line as resources. A driver's ID table lists names; a board
+//! device matches an ID equal to its name without the instance suffix.
+//!
+//! # Devicetree devices
+//!
+//! On an architecture whose firmware passes a devicetree (`arch::platform::devicetree`),
+//! [`populate`] hands the blob to drivermodel's devicetree platform, after every driver
+//! is registered: one device per enabled node on this bus (`10000000.serial`, below
+//! `soc`), with its `reg` as MMIO ranges, its interrupts naming their controller (see
+//! [`super::interrupt`]), its properties, and device links from its phandle references,
+//! so that a consumer (the UART) probes after its supplier (the interrupt controller).
+//! Such a device matches the ID table by `compatible`, the node's first string beating
+//! its later ones, as Linux's `of_match_table` does beside the name table: one driver
+//! (the 16550) can list both a board name and a `compatible`. The population lives for
+//! the kernel's lifetime.
 //!
 //! Platform devices can be deleted and re-added at runtime ([`delete`], [`add`]): the
 //! kernel keeps their registrations here, and re-adding takes the description from the
@@ -13,10 +27,12 @@ use alloc::vec::Vec;
 
 use drivermodel::bus::{Bus, KeySet, Match, MatchKey};
 use drivermodel::device::Registration;
+use drivermodel::devicetree::{self, Population};
 use drivermodel::resource::{IoPortRange, Irq, Resource};
-use drivermodel::{Device, DeviceBuilder, DeviceModel};
-use spin::Mutex;
+use drivermodel::{Device, DeviceBuilder, DeviceModel, driver};
+use spin::{Mutex, Once};
 
+use super::pci::host::{self, EcamHost};
 use super::{Error, Result};
 use crate::arch;
 
@@ -44,7 +60,18 @@ pub static BOARD: &[BoardDevice] = arch::platform::BOARD;
 
 /// The platform bus type.
 #[derive(Debug)]
-pub struct Platform;
+pub struct Platform {
+    /// How devicetree devices match (by `compatible`).
+    devicetree: devicetree::Bus,
+}
+
+impl Platform {
+    fn new() -> Self {
+        Self {
+            devicetree: devicetree::Bus::new(BUS_NAME),
+        }
+    }
+}
 
 /// The name a driver's ID must equal: the device name without its `.instance` suffix.
 pub fn match_name(device: &Device) -> &str {
@@ -64,10 +91,16 @@ impl Bus for Platform {
     }
 
     fn device_keys(&self, device: &Device) -> KeySet {
+        if devicetree::node(device).is_some() {
+            return self.devicetree.device_keys(device);
+        }
         KeySet::one(MatchKey::from_name(match_name(device)))
     }
 
     fn match_id(&self, device: &Device, id: &&'static str) -> Match {
+        if devicetree::node(device).is_some() {
+            return self.devicetree.match_id(device, id);
+        }
         if match_name(device) == *id {
             Match::Yes { score: 1 }
         } else {
@@ -87,6 +120,11 @@ static REGISTRATIONS: Mutex<Registrations> = Mutex::new(Registrations {
     devices: Vec::new(),
 });
 
+/// The devices populated from the devicetree, for the kernel's lifetime.
+static POPULATION: Mutex<Option<Population>> = Mutex::new(None);
+/// The devicetree's PCI host bridge driver.
+static ECAM_HOST: Once<driver::Registration<EcamHost>> = Once::new();
+
 /// Registers the bus, the root device and every board device.
 ///
 /// # Errors
@@ -94,7 +132,7 @@ static REGISTRATIONS: Mutex<Registrations> = Mutex::new(Registrations {
 /// [`Error::Model`] if the bus or the root device cannot be registered. A board device
 /// that fails to register is reported and skipped.
 pub fn init(model: &DeviceModel) -> Result<()> {
-    model.register_bus(Platform)?;
+    model.register_bus(Platform::new())?;
     let root = model.add_device(DeviceBuilder::new(ROOT_NAME))?;
     arch::without_interrupts(|| REGISTRATIONS.lock().root = Some(root));
     for entry in BOARD {
@@ -102,6 +140,33 @@ pub fn init(model: &DeviceModel) -> Result<()> {
             crate::println!("kernel: platform: {}: {error}", entry.name);
         }
     }
+    Ok(())
+}
+
+/// Populates the bus from the firmware's devicetree, if it passed one (see the module
+/// docs): call it once every driver is registered. The architecture's own devicetree
+/// drivers (its interrupt controller, ...) are registered first. Suppliers that no
+/// driver binds stop holding their consumers back ([`Population::relax`]).
+///
+/// # Errors
+///
+/// [`Error::Model`] with the devicetree platform's error (a malformed blob names the
+/// node); nothing stays populated then.
+pub fn populate(model: &DeviceModel) -> Result<()> {
+    let Some(blob) = arch::platform::devicetree() else {
+        return Ok(());
+    };
+    arch::platform::register_devicetree_drivers(model);
+    match model.register_driver(EcamHost) {
+        Ok(registration) => {
+            ECAM_HOST.call_once(|| registration);
+        }
+        Err(error) => crate::println!("kernel: {}: {error}", host::DRIVER_NAME),
+    }
+    // Probes run inside, with no lock of ours held.
+    let mut population = devicetree::populate(model, blob, BUS_NAME)?;
+    population.relax(model);
+    arch::without_interrupts(|| *POPULATION.lock() = Some(population));
     Ok(())
 }
 

@@ -4,11 +4,14 @@
 //! the `fdt` crate (never with pointer arithmetic of our own), then copies out what the
 //! bring-up needs into [`Facts`]: the memory map (the `/memory` RAM split around the blob
 //! itself, the memory reservations and `/reserved-memory`, so the heap cannot overwrite
-//! them), `/chosen/bootargs`, the timebase frequency, the PLIC, the `sifive,test`
-//! finisher and the PCI host bridge's I/O window. The blob stays where it is, in reserved
-//! memory, for [`blob`]'s later readers (the device model's devicetree platform).
+//! them), `/chosen/bootargs`, the timebase frequency, the `sifive,test` finisher (so a
+//! panic before the device model can still exit with a code) and the PCI host bridge's
+//! I/O window (where port 0 is, for the port accessors). The blob stays where it is, in
+//! reserved memory, for [`blob`]'s later reader: the device model's devicetree platform,
+//! which populates every device and binds their drivers.
 
 use fdt::Fdt;
+use kernel_core::pci_ranges::{self, Space};
 use spin::Once;
 
 use crate::memory::{MemoryKind, MemoryRegion};
@@ -30,16 +33,10 @@ pub struct Facts {
     region_count: usize,
     /// `/cpus/timebase-frequency`: the `time` CSR's rate in Hz.
     pub timebase_hz: u64,
-    /// The PLIC's register base and its number of sources (`riscv,ndev`).
-    pub plic: Option<(u64, u32)>,
     /// The `sifive,test` finisher's register.
     pub test_finisher: Option<u64>,
     /// The PCI host bridge's I/O window: CPU address and size.
     pub pci_io: Option<(u64, u64)>,
-    /// The PCI host bridge's ECAM window: address and size.
-    pub pci_ecam: Option<(u64, u64)>,
-    /// The PCI host bridge's 32-bit memory window (CPU address = bus address): start, size.
-    pub pci_memory: Option<(u64, u64)>,
     blob: &'static [u8],
 }
 
@@ -91,28 +88,13 @@ fn collect(hart_id: u64, tree: &Fdt<'static>, blob: &'static [u8]) -> Facts {
         .and_then(|cpus| cpus.property("timebase-frequency"))
         .and_then(|property| property.as_usize())
         .unwrap_or(0) as u64;
-    let plic = tree
-        .find_compatible(&["sifive,plic-1.0.0", "riscv,plic0"])
-        .and_then(|node| {
-            let base = first_reg(node)?;
-            let sources = node.property("riscv,ndev")?.as_usize()?;
-            Some((base, u32::try_from(sources).ok()?))
-        });
     let test_finisher = tree
         .find_compatible(&["sifive,test1", "sifive,test0"])
         .and_then(first_reg);
-    let pci = tree.find_compatible(&["pci-host-ecam-generic"]);
-    let ranges = pci
+    let pci_io = tree
+        .find_compatible(&["pci-host-ecam-generic"])
         .and_then(|node| node.property("ranges"))
-        .map(|property| property.value);
-    let pci_io = ranges.and_then(|ranges| pci_window(ranges, 1));
-    let pci_memory = ranges.and_then(|ranges| pci_window(ranges, 2));
-    let pci_ecam = pci.and_then(|node| node.reg()?.next()).map(|region| {
-        (
-            region.starting_address as u64,
-            region.size.unwrap_or(0) as u64,
-        )
-    });
+        .and_then(|property| pci_io_window(property.value));
 
     let mut map = MemoryMap::default();
     for region in tree.memory().regions() {
@@ -142,11 +124,8 @@ fn collect(hart_id: u64, tree: &Fdt<'static>, blob: &'static [u8]) -> Facts {
         regions: map.regions,
         region_count: map.count,
         timebase_hz,
-        plic,
         test_finisher,
         pci_io,
-        pci_ecam,
-        pci_memory,
         blob,
     }
 }
@@ -157,34 +136,19 @@ fn first_reg(node: fdt::node::FdtNode<'_, '_>) -> Option<u64> {
         .map(|region| region.starting_address as u64)
 }
 
-/// The entry of space `space` (1 = I/O, 2 = 32-bit memory) of a PCI host bridge's
-/// `ranges`: 3 child cells (space code in bits 24-25 of the first), 2 parent cells, 2 size
-/// cells, as on `virt`. Only a window whose bus addresses equal its CPU addresses (or, for
-/// I/O, that starts at port 0) is usable as is; its CPU address and size.
-fn pci_window(ranges: &[u8], space: u64) -> Option<(u64, u64)> {
-    const ENTRY: usize = 7 * 4;
-    if !ranges.len().is_multiple_of(ENTRY) {
+/// The I/O window of a PCI host bridge's `ranges` (2 parent address cells and 2 size
+/// cells, as on `virt`), if it starts at port 0: its CPU address and size.
+fn pci_io_window(ranges: &[u8]) -> Option<(u64, u64)> {
+    let mut cells = [0u32; 7 * 8];
+    let count = ranges.len() / 4;
+    if !ranges.len().is_multiple_of(4) || count > cells.len() {
         return None;
     }
-    let cell = |entry: &[u8], index: usize| {
-        u64::from(u32::from_be_bytes([
-            entry[index * 4],
-            entry[index * 4 + 1],
-            entry[index * 4 + 2],
-            entry[index * 4 + 3],
-        ]))
-    };
-    ranges.chunks_exact(ENTRY).find_map(|entry| {
-        let child = cell(entry, 1) << 32 | cell(entry, 2);
-        let parent = cell(entry, 3) << 32 | cell(entry, 4);
-        let size = cell(entry, 5) << 32 | cell(entry, 6);
-        let usable = if space == 1 {
-            child == 0
-        } else {
-            child == parent
-        };
-        ((cell(entry, 0) >> 24) & 3 == space && usable).then_some((parent, size))
-    })
+    for (cell, bytes) in cells.iter_mut().zip(ranges.chunks_exact(4)) {
+        *cell = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    let windows = pci_ranges::parse(&cells[..count], 2, 2).ok()?;
+    pci_ranges::usable(windows, Space::Io).map(|window| (window.cpu_address, window.size))
 }
 
 /// A fixed-capacity memory map being built: RAM entries split around reservations.

@@ -1,18 +1,30 @@
 //! Device interrupt lines through the PLIC, one owned handler each.
 //!
-//! The PLIC (base and source count from the devicetree) routes source `n` to the boot
-//! hart's S-mode context (`2 * hart + 1` on QEMU `virt`) when its priority is non-zero and
-//! its enable bit is set; the hart claims a pending source, runs its handler and
-//! completes it. [`IrqLine`] is the token of an installed handler, as on x86_64: dropping
-//! it disables the source and drops the handler.
+//! The PLIC routes source `n` to the boot hart's S-mode context (`2 * hart + 1` on QEMU
+//! `virt`) when its priority is non-zero and its enable bit is set; the hart claims a
+//! pending source, runs its handler and completes it. [`IrqLine`] is the token of an
+//! installed handler, as on x86_64: dropping it disables the source and drops the
+//! handler.
+//!
+//! The PLIC is a devicetree device with a driver, [`Plic`]: its probe claims the
+//! registers, programs the PLIC (base and source count from the node's `reg` and
+//! `riscv,ndev`) and registers it as the kernel's interrupt domain
+//! (`crate::bus::interrupt`), so a node's `interrupts = <10>` on it is line 10. The
+//! devicetree's links make every device whose interrupt parent it is probe after it.
+//! Until it binds, and after it unbinds, there are no lines ([`request`] refuses).
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use drivermodel::context::Core;
+use drivermodel::{Device, Devres, Driver, IdEntry};
 use spin::Mutex;
 
-use super::io::Owner;
+use super::io::{MmioWindow, Owner};
 use super::without_interrupts;
+use crate::bus::Claim;
+use crate::bus::interrupt::Domain;
+use crate::bus::platform::Platform;
 
 /// Sources this kernel can own (`virt` has 95, numbered from 1).
 pub const LINES: u32 = 128;
@@ -78,8 +90,9 @@ fn set_enabled(line: u32, enabled: bool) {
 }
 
 /// Sets up the PLIC at `base` with `sources` sources for hart `hart_id`: every source
-/// disabled, threshold 0; then enables external interrupts in `sie`.
-pub fn init(base: u64, sources: u32, hart_id: u64) {
+/// disabled, threshold 0; then enables external interrupts in `sie`. The caller owns the
+/// PLIC's registers (the driver's claimed window) until [`shutdown`].
+fn init(base: u64, sources: u32, hart_id: u64) {
     BASE.store(base, Ordering::Relaxed);
     SOURCES.store(u64::from(sources.min(LINES - 1)), Ordering::Relaxed);
     CONTEXT.store(2 * hart_id + 1, Ordering::Relaxed);
@@ -90,6 +103,69 @@ pub fn init(base: u64, sources: u32, hart_id: u64) {
     write(regs::CONTEXT + 0x1000 * context_offset(), 0);
     // SAFETY: enabling external interrupts; the trap vector dispatches them here.
     unsafe { core::arch::asm!("csrs sie, {0}", in(reg) SIE_SEIE, options(nomem, nostack)) };
+}
+
+/// Disables external interrupts and every source, and forgets the PLIC: no lines until
+/// the next [`init`].
+fn shutdown() {
+    // SAFETY: disabling external interrupts touches no memory.
+    unsafe { core::arch::asm!("csrc sie, {0}", in(reg) SIE_SEIE, options(nomem, nostack)) };
+    let sources = SOURCES.swap(0, Ordering::Relaxed) as u32;
+    for line in 1..=sources {
+        set_enabled(line, false);
+    }
+    BASE.store(0, Ordering::Relaxed);
+}
+
+/// The PLIC's driver name.
+pub const PLIC_DRIVER: &str = "plic";
+
+/// The PLIC driver (see the module docs).
+#[derive(Debug)]
+pub struct Plic;
+
+static PLIC_IDS: [IdEntry<&str, ()>; 2] = [
+    IdEntry::new("sifive,plic-1.0.0", ()),
+    IdEntry::new("riscv,plic0", ()),
+];
+
+/// A bound PLIC: the kernel's interrupt domain while it lives.
+#[derive(Debug)]
+pub struct PlicBinding {
+    _domain: Domain,
+}
+
+impl Driver for Plic {
+    type Bus = Platform;
+    type IdInfo = ();
+    type State = PlicBinding;
+
+    fn name(&self) -> &str {
+        PLIC_DRIVER
+    }
+
+    fn id_table(&self) -> &[IdEntry<&'static str, ()>] {
+        &PLIC_IDS
+    }
+
+    fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<PlicBinding> {
+        let range = device
+            .mmio(0)
+            .ok_or_else(|| drivermodel::Error::driver("no PLIC registers (reg)"))?;
+        let sources = device.read_u32("riscv,ndev")?;
+        let hart_id = super::devicetree::facts().map_or(0, |facts| facts.hart_id);
+        // Held for the binding: nobody else may map the PLIC's registers meanwhile.
+        let window: Devres<MmioWindow> = device.claim_mmio(range)?;
+        init(range.start(), sources, hart_id);
+        device.devres().add_action_or_reset(move || {
+            shutdown();
+            drop(window);
+        })?;
+        let domain = crate::bus::interrupt::register(device)
+            .map_err(|taken| drivermodel::Error::driver(alloc::format!("{taken}")))?;
+        crate::println!("kernel: PLIC at {:#x}, {sources} sources", range.start());
+        Ok(PlicBinding { _domain: domain })
+    }
 }
 
 pub use super::super::irq_error::IrqError;

@@ -4,16 +4,18 @@
 //! `a1` = the flattened devicetree. Map:
 //!
 //! - [`boot`]: `_start` (stack, `.bss`, the entry timestamp) and the first Rust code;
-//! - [`devicetree`]: the early read of the devicetree (memory, bootargs, timebase, PLIC,
-//!   exit device, PCI I/O window), copied out before the heap may reuse the blob's memory;
+//! - [`devicetree`]: the early read of the devicetree (memory, bootargs, timebase, exit
+//!   device, PCI I/O window), copied out before the heap; the device model populates
+//!   every device from the same blob later (`crate::bus::platform::populate`);
 //! - [`platform`]: bring-up for `crate::init` and what the shared arch code needs;
 //! - [`sbi`]: calls into OpenSBI (timer, console, system reset, hart start, IPIs);
 //! - [`trap`]: `stvec`, the trap frame, exceptions and faults (a fault ends the boot
 //!   through the shared `arch::fault`);
 //! - [`time`], [`timer`]: the `time` CSR as the clock, the SBI timer as the tick;
-//! - [`irq`]: device interrupt lines through the PLIC, one owned handler each;
+//! - [`irq`]: device interrupt lines through the PLIC (a devicetree driver), one owned
+//!   handler each;
 //! - [`serial`]: the early console (SBI); [`cache`]: no memory types without paging;
-//!   [`qemu`]: leaving QEMU through the `sifive,test` finisher;
+//!   [`qemu`]: leaving QEMU through the `sifive,test` finisher (a devicetree driver);
 //! - [`cpu`]: the other harts (SBI HSM start-up, the CPU number in `tp`, IPIs through
 //!   SBI).
 //!

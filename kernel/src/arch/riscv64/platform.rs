@@ -4,9 +4,13 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Handoff, devicetree, irq, serial, time, timer, trap};
+use drivermodel::DeviceModel;
+use drivermodel::driver::Registration;
+use spin::Once;
+
+use super::{Handoff, devicetree, irq, qemu, serial, time, timer, trap};
 use crate::arch::Firmware;
-use crate::bus::pci::{ConfigMechanism, HostBridge};
+use crate::bus::pci::HostBridge;
 use crate::bus::platform::BoardDevice;
 use crate::memory::MemoryRegion;
 use crate::println;
@@ -21,19 +25,35 @@ pub const RESERVED_PORTS: &[(u16, u16)] = &[];
 /// No legacy board devices: `virt` describes its devices in the devicetree.
 pub static BOARD: &[BoardDevice] = &[];
 
-/// The devicetree's `pci-host-ecam-generic` bridge: ECAM, BARs from its `ranges` (the
-/// 32-bit memory window; I/O from port 0x1000 of the I/O window). Nothing on `virt`
-/// assigns BARs before the kernel.
+/// No host bridge the architecture knows of: `virt`'s comes from the devicetree, through
+/// the `pci-host-ecam-generic` driver (`crate::bus::pci::host`).
 pub fn pci_host() -> Option<HostBridge> {
-    let facts = devicetree::facts()?;
-    let (start, length) = facts.pci_ecam?;
-    let memory_window = facts.pci_memory.map(|(base, size)| base..base + size)?;
-    let io_window = 0x1000..u64::from(port_space()).max(0x1000);
-    Some(HostBridge {
-        config: ConfigMechanism::Ecam { start, length },
-        memory_window,
-        io_window,
-    })
+    None
+}
+
+/// The flattened devicetree OpenSBI passed (kept in reserved memory).
+pub fn devicetree() -> Option<&'static [u8]> {
+    devicetree::blob()
+}
+
+static PLIC: Once<Registration<irq::Plic>> = Once::new();
+static FINISHER: Once<Registration<qemu::Finisher>> = Once::new();
+
+/// Registers the drivers of riscv64's own devicetree devices: the PLIC and the
+/// `sifive,test` finisher.
+pub fn register_devicetree_drivers(model: &DeviceModel) {
+    match model.register_driver(irq::Plic) {
+        Ok(registration) => {
+            PLIC.call_once(|| registration);
+        }
+        Err(error) => println!("kernel: {}: {error}", irq::PLIC_DRIVER),
+    }
+    match model.register_driver(qemu::Finisher) {
+        Ok(registration) => {
+            FINISHER.call_once(|| registration);
+        }
+        Err(error) => println!("kernel: {}: {error}", qemu::FINISHER_DRIVER),
+    }
 }
 
 /// CPU address of port 0 (the PCI host bridge's I/O window), 0 while unknown.
@@ -72,7 +92,8 @@ pub fn early_init(handoff: Handoff) -> Firmware {
     }
 }
 
-/// Starts the periodic timer (SBI) at `timer_hz` and the PLIC. Returns the clock's rate.
+/// Starts the periodic timer (SBI) at `timer_hz`. Returns the clock's rate. (The PLIC
+/// starts when its driver binds.)
 ///
 /// # Panics
 ///
@@ -84,13 +105,6 @@ pub fn start_interrupts(timer_hz: u32) -> u64 {
         "no timebase-frequency in the devicetree"
     );
     timer::init(timer_hz);
-    match facts.plic {
-        Some((base, sources)) => {
-            irq::init(base, sources, facts.hart_id);
-            println!("kernel: PLIC at {base:#x}, {sources} sources");
-        }
-        None => println!("kernel: no PLIC in the devicetree: no device interrupts"),
-    }
     facts.timebase_hz
 }
 

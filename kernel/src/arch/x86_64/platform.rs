@@ -83,6 +83,14 @@ pub fn pci_host() -> Option<HostBridge> {
     })
 }
 
+/// No devicetree on the PC: its devices come from the board table, PCI and ACPI.
+pub fn devicetree() -> Option<&'static [u8]> {
+    None
+}
+
+/// No devicetree drivers of the architecture's own.
+pub fn register_devicetree_drivers(_model: &drivermodel::DeviceModel) {}
+
 /// Every port of the 64 KiB I/O space exists.
 pub fn port_space() -> u32 {
     0x1_0000

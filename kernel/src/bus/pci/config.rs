@@ -218,6 +218,12 @@ pub(super) fn install(config: HostConfig) {
     arch::without_interrupts(|| *CONFIG.lock() = Some(config));
 }
 
+/// Removes the configuration space (its host bridge is gone), releasing its claim.
+pub(super) fn uninstall() {
+    let old = arch::without_interrupts(|| CONFIG.lock().take());
+    drop(old);
+}
+
 /// Runs `function` on the configuration space, with interrupts off and the address/data
 /// pair locked; `None` before PCI bring-up.
 pub fn with_config<R>(function: impl FnOnce(&HostConfig) -> R) -> Option<R> {

@@ -2,8 +2,9 @@
 //! bound driver uses.
 //!
 //! - [`regs`]: the configuration-space register map; [`config`]: raw access through the
-//!   0xCF8/0xCFC ports (owned by the bus); [`enumerate`]: the scan; [`bar`]: BAR sizing
-//!   and assignment; [`capability`]: the capabilities list.
+//!   0xCF8/0xCFC ports or an ECAM window (owned by the bus); [`enumerate`]: the scan;
+//!   [`bar`]: BAR sizing and assignment; [`capability`]: the capabilities list;
+//!   [`host`]: the devicetree's generic ECAM host bridge as a platform driver.
 //!
 //! # Devices
 //!
@@ -40,6 +41,7 @@ pub mod bar;
 pub mod capability;
 pub mod config;
 pub mod enumerate;
+pub mod host;
 pub mod regs;
 
 use alloc::collections::BTreeMap;
@@ -199,16 +201,52 @@ pub struct HostBridge {
 /// The root device and one registration per function, kept for the kernel's lifetime.
 static REGISTRATIONS: Mutex<Vec<Registration>> = Mutex::new(Vec::new());
 
-/// Registers the bus, claims configuration space, enumerates and adds a device per
-/// function (see the module docs).
+/// The attached host bridge.
+static HOST: Mutex<Option<HostBridge>> = Mutex::new(None);
+
+/// The host bridge the bus is attached to (the architecture's, or the devicetree's
+/// through its driver), if any.
+pub fn host_bridge() -> Option<HostBridge> {
+    arch::without_interrupts(|| HOST.lock().clone())
+}
+
+/// Forgets the host bridge and releases its configuration space (its driver unbound).
+fn detach() {
+    arch::without_interrupts(|| HOST.lock().take());
+    config::uninstall();
+}
+
+/// Registers the bus and, where the architecture knows its host bridge (the PC), claims
+/// configuration space, enumerates and adds a device per function (see the module docs).
+/// A devicetree's host bridge is enumerated by its driver instead ([`host`]).
 ///
 /// # Errors
 ///
-/// [`Error::Claim`] if the configuration ports are taken, [`Error::Model`] if the bus
+/// [`Error::Claim`] if the configuration space is taken, [`Error::Model`] if the bus
 /// or the root device cannot be registered.
 pub fn init(model: &DeviceModel) -> Result<()> {
     model.register_bus(Pci)?;
-    let host = arch::platform::pci_host().ok_or(Error::NoConfigSpace)?;
+    let Some(host) = arch::platform::pci_host() else {
+        return Ok(());
+    };
+    let registrations = attach(model, &host, None)?;
+    arch::without_interrupts(|| REGISTRATIONS.lock().extend(registrations));
+    Ok(())
+}
+
+/// Installs `host`'s configuration access, enumerates its buses (assigning the BARs
+/// firmware left at zero from its windows) and adds the root device (below `parent`)
+/// and one device per function. Returns the registrations, root first.
+///
+/// # Errors
+///
+/// [`Error::Claim`] if the configuration space is taken, [`Error::NoConfigSpace`],
+/// [`Error::Model`] if the root device cannot be registered.
+pub(crate) fn attach(
+    model: &DeviceModel,
+    host: &HostBridge,
+    parent: Option<&Device>,
+) -> Result<Vec<Registration>> {
     config::install(match host.config {
         ConfigMechanism::Ports => config::HostConfig::Ports(config::PortConfig::claim()?),
         ConfigMechanism::Ecam { start, length } => {
@@ -221,7 +259,18 @@ pub fn init(model: &DeviceModel) -> Result<()> {
         enumerate::scan(config, &mut allocator)
     })
     .ok_or(Error::NoConfigSpace)?;
-    let root = model.add_device(DeviceBuilder::new(ROOT_NAME))?;
+    let mut root = DeviceBuilder::new(ROOT_NAME);
+    if let Some(parent) = parent {
+        root = root.parent(parent);
+    }
+    arch::without_interrupts(|| *HOST.lock() = Some(host.clone()));
+    let root = match model.add_device(root) {
+        Ok(root) => root,
+        Err(error) => {
+            detach();
+            return Err(error.into());
+        }
+    };
     let root_device = root.device().clone();
     let mut devices: BTreeMap<Address, drivermodel::ARef<Device>> = BTreeMap::new();
     let mut registrations = Vec::from([root]);
@@ -239,10 +288,7 @@ pub fn init(model: &DeviceModel) -> Result<()> {
             Err(error) => println!("kernel: pci: {address}: {error}"),
         }
     }
-    drop(devices);
-    drop(root_device);
-    arch::without_interrupts(|| REGISTRATIONS.lock().extend(registrations));
-    Ok(())
+    Ok(registrations)
 }
 
 fn builder(function: Function, parent: &Device) -> DeviceBuilder {

@@ -44,9 +44,10 @@ use spin::Mutex;
 use crate::arch;
 use crate::arch::io::{MmioWindow, PortWindow};
 use crate::arch::irq::IrqLine;
-use crate::bus::Claim;
 use crate::bus::platform::Platform;
+use crate::bus::{Claim, interrupt};
 use crate::console;
+use drivermodel::devicetree;
 use drivermodel::resource::MmioRange;
 use regs::{AccessWidth, MmioLayout};
 
@@ -337,6 +338,12 @@ fn optional_u32(device: &Device<Core>, name: &str) -> drivermodel::Result<Option
         .transpose()
 }
 
+/// Whether the UART is the console: a board device (COM1), or the devicetree node
+/// `/chosen/stdout-path` names.
+fn is_console(device: &Device<Core>) -> bool {
+    devicetree::node(device).is_none_or(devicetree::Node::is_stdout)
+}
+
 /// Claims the UART's registers: its eight I/O ports if it has a port range, else its
 /// first MMIO range, as wide as `reg-shift` and `reg-io-width` lay the registers out.
 fn claim_registers(device: &Device<Core>) -> drivermodel::Result<Registers> {
@@ -373,9 +380,8 @@ impl Driver for Uart16550 {
     }
 
     fn probe(&self, device: &Device<Core>, _info: &()) -> drivermodel::Result<Uart> {
-        let line = device
-            .irq(0)
-            .ok_or_else(|| probe_error("no interrupt line"))?;
+        let line = interrupt::irq(device, 0)
+            .ok_or_else(|| probe_error("no interrupt line of the kernel's controller"))?;
         let clock_hz = match device.property("clock-frequency") {
             Some(property) => property.as_u32()?,
             None => regs::PC_CLOCK_HZ,
@@ -404,6 +410,9 @@ impl Driver for Uart16550 {
             .request_irq(line, Arc::new(move || handler_port.receive_interrupt()))
             .map_err(drivermodel::Error::from)?;
         port.enable_receive_interrupt();
+        if !is_console(device) {
+            return Ok(Uart { port, _line: line });
+        }
         let uart = DriverData::of_binding(device)?;
         let sink: Arc<dyn console::Sink> = Arc::new(Console {
             name: port.name,

@@ -1,0 +1,150 @@
+//! The riscv64 kernel's devices come from the firmware's devicetree through
+//! drivermodel's devicetree platform: the shell's `tree` lists them with their drivers
+//! (16550 on `ns16550a`, the PLIC, the PCIe host bridge with the bochs display behind
+//! it, the `sifive,test` finisher), the console is the UART `/chosen/stdout-path` names,
+//! and the device links order the UART after its interrupt controller. The PC has no
+//! devicetree: riscv64 only.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use kernel::kernel_test;
+
+kernel::only_on!(riscv64, {
+    use alloc::string::String;
+    use alloc::sync::Arc;
+
+    use drivermodel::{ARef, Device};
+    use kernel::arch::irq;
+    use kernel::bus::platform;
+    use kernel::devices::model;
+    use kernel::drivers::uart16550;
+    use kernel::shell;
+    use kernel::test::Failure;
+    use kernel::{check, check_eq, console, fail};
+});
+
+kernel::test_main!();
+
+kernel::only_on!(riscv64, {
+    const UART: &str = "10000000.serial";
+    const PLIC: &str = "c000000.plic";
+
+    /// Runs one shell line and returns what it printed.
+    fn run(line: &str) -> String {
+        let mut out = String::new();
+        let _ = shell::run_line(model(), line, &mut out);
+        out
+    }
+
+    fn device(name: &str) -> Result<ARef<Device>, Failure> {
+        model()
+            .find_device(Some(platform::BUS_NAME), name)
+            .ok_or_else(|| Failure::new(format_args!("{name} not registered")))
+    }
+
+    /// The `tree` line of the device at `path`, if it is listed.
+    fn tree_line(tree: &str, path: &str) -> Option<String> {
+        tree.lines()
+            .find(|line| line.split(' ').next() == Some(path))
+            .map(String::from)
+    }
+
+    fn sink_is_uart() -> bool {
+        console::sink_name().is_some_and(|name| name.as_str() == UART)
+    }
+
+    /// Sends bytes through the console UART in loopback: they come back through the
+    /// PLIC's line 10 and the receive interrupt.
+    fn check_receive(bytes: &[u8]) -> Result<(), Failure> {
+        while console::read_queued_input().is_some() {}
+        match uart16550::loopback(bytes, 1_000_000) {
+            Ok(count) => check_eq!(count, bytes.len()),
+            Err(error) => fail!("loopback: {error:?}"),
+        }
+        let mut received = alloc::vec::Vec::new();
+        while let Some(input) = console::read_queued_input() {
+            match input {
+                console::Input::Byte(byte) => received.push(byte),
+                console::Input::Lost { count } => fail!("{count} byte(s) lost in loopback"),
+            }
+        }
+        check_eq!(received.as_slice(), bytes);
+        Ok(())
+    }
+});
+
+kernel_test! {
+    /// `tree` names the devicetree's devices (Linux-style, below `soc`) with the drivers
+    /// that matched them by `compatible`, and the UART's link to its interrupt parent.
+    #[only_on(riscv64)]
+    fn tree_lists_devicetree_devices_with_their_drivers() {
+        let tree = run("tree");
+        for (path, driver) in [
+            ("/devices/platform/soc/10000000.serial", "uart16550"),
+            ("/devices/platform/soc/c000000.plic", "plic"),
+            ("/devices/platform/soc/30000000.pci", "pci-host-ecam-generic"),
+            ("/devices/platform/soc/100000.test", "sifive-test"),
+            ("/devices/platform/soc/30000000.pci/pci0000:00/0000:00:01.0", "bochs-drm"),
+        ] {
+            let Some(line) = tree_line(&tree, path) else {
+                fail!("{path} not in the tree:\n{tree}");
+            };
+            check!(line.contains(&alloc::format!(" driver={driver} ")), "{line}");
+        }
+        let uart = tree_line(&tree, "/devices/platform/soc/10000000.serial").unwrap_or_default();
+        check!(uart.contains(" suppliers=c000000.plic"), "{uart}");
+        check!(uart.contains(" compatible=\"ns16550a\""), "{uart}");
+        // Nodes without a driver are listed unbound; disabled or compatible-less nodes
+        // (cpus, memory) are not devices.
+        let rtc = tree_line(&tree, "/devices/platform/soc/101000.rtc").unwrap_or_default();
+        check!(rtc.contains(" driver=- "), "{tree}");
+        check!(!tree.contains("/cpus") && !tree.contains("memory@"), "{tree}");
+        check!(tree.contains("/bus/platform/drivers/uart16550 devices=10000000.serial"), "{tree}");
+        let show = run("show 10000000.serial");
+        check!(show.contains("resource: mmio 0x10000000..0x10000100"), "{show}");
+        check!(show.contains("resource: interrupt <0xa> on c000000.plic"), "{show}");
+        let claims = run("claims");
+        check!(claims.contains("MMIO 0x10000000..0x10000008 uart16550 10000000.serial"), "{claims}");
+        check!(claims.contains("MMIO 0xc000000..0xc600000 plic c000000.plic"), "{claims}");
+        check!(claims.contains("MMIO 0x30000000..0x40000000 pci bus (ECAM)"), "{claims}");
+        check!(claims.contains("MMIO 0x100000..0x101000 sifive-test 100000.test"), "{claims}");
+    }
+}
+
+kernel_test! {
+    /// The console is the `ns16550a` that `/chosen/stdout-path` names, driven over MMIO
+    /// by the one 16550 driver, receiving through the PLIC.
+    #[only_on(riscv64)]
+    fn the_console_is_the_stdout_path_uart() {
+        check!(sink_is_uart());
+        let before = console::sink_bytes();
+        kernel::println!("# through the MMIO 16550");
+        check!(console::sink_bytes() > before);
+        check_receive(b"devicetree console")?;
+        // PLIC line 10 is the UART's.
+        check!(irq::request(10, Arc::new(|| {})).is_err());
+    }
+}
+
+kernel_test! {
+    /// Unbinding the PLIC unbinds its consumer first (the devicetree's link): the
+    /// console falls back to SBI, and no line can be taken; binding both again brings
+    /// the console and its receive interrupt back, with nothing leaked.
+    #[only_on(riscv64)]
+    fn the_uart_follows_its_interrupt_controller() {
+        let (plic, uart) = (device(PLIC)?, device(UART)?);
+        check!(model().unbind(&plic).is_ok());
+        check!(!uart.is_bound(), "the consumer outlived its supplier");
+        check!(console::sink_name().is_none());
+        check!(irq::request(10, Arc::new(|| {})).is_err(), "a line without a PLIC");
+        check!(model().bind(&plic).is_ok());
+        if !uart.is_bound() {
+            check!(model().bind(&uart).is_ok());
+        }
+        check!(sink_is_uart());
+        check_receive(b"back")?;
+    }
+}
