@@ -134,12 +134,9 @@ impl Shared {
             Some(bus) => registry.buses[bus].names.insert(&device),
             None => registry.root_names.insert(&device),
         }
-        registry.devices.insert(
-            key,
-            DeviceRecord {
-                device: device.clone(),
-            },
-        );
+        registry.devices.insert(DeviceRecord {
+            device: device.clone(),
+        });
         drop(registry);
         self.counters.registered.fetch_add(1, Ordering::Relaxed);
         self.notify(EventKind::Add, &device, None);

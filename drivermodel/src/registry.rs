@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::EventKind;
 #[cfg(feature = "events")]
 use crate::event::{Event, Subscribers};
-use crate::key_map::KeyMap;
+use crate::key_map::{KeyMap, Keyed, KeyedVec};
 use crate::name_index::NameIndex;
 
 /// A registered bus.
@@ -35,10 +35,17 @@ pub(crate) struct BusEntry {
     pub(crate) index: MatchIndex<Arc<dyn ErasedDriver>>,
 }
 
-/// A registered device: just the model's counted reference (its bus and parent are
-/// read from the device, its child count is in its state), to keep the registry small.
+/// A registered device: just the model's counted reference (its key, bus and parent
+/// are read from the device, its child count is in its state), to keep the registry
+/// small: one pointer per device.
 pub(crate) struct DeviceRecord {
     pub(crate) device: ARef<Device>,
+}
+
+impl Keyed for DeviceRecord {
+    fn key(&self) -> u64 {
+        self.device.inner().key
+    }
 }
 
 impl DeviceRecord {
@@ -54,7 +61,7 @@ pub(crate) struct Registry {
     /// Names of bus-less devices.
     pub(crate) root_names: NameIndex,
     /// Registered devices in registration order.
-    pub(crate) devices: KeyMap<DeviceRecord>,
+    pub(crate) devices: KeyedVec<DeviceRecord>,
     pub(crate) drivers: DriverTable,
     #[cfg(feature = "links")]
     pub(crate) links: crate::link::Links,

@@ -121,8 +121,9 @@ mod text {
                 // In key (registration) order, with the names of their links' suppliers.
                 let devices: Vec<Listed> = registry
                     .devices
-                    .iter()
-                    .map(|(key, record)| {
+                    .values()
+                    .map(|record| {
+                        let key = &record.device.inner().key;
                         #[cfg(feature = "links")]
                         let suppliers = registry
                             .links
