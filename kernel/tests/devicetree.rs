@@ -2,7 +2,8 @@
 //! drivermodel's devicetree platform: the shell's `tree` lists them with their drivers
 //! (16550 on `ns16550a`, the PLIC, the PCIe host bridge with the bochs display behind
 //! it, the `sifive,test` finisher), the console is the UART `/chosen/stdout-path` names,
-//! and the device links order the UART after its interrupt controller. The PC has no
+//! and the device links order the UART after its interrupt controller. The early read
+//! (the same `fdt` parser, before the heap) found what the bring-up needs. The PC has no
 //! devicetree: riscv64 only.
 
 #![no_std]
@@ -17,10 +18,11 @@ kernel::only_on!(riscv64, {
     use alloc::sync::Arc;
 
     use drivermodel::{ARef, Device};
-    use kernel::arch::irq;
+    use kernel::arch::{devicetree, irq};
     use kernel::bus::platform;
     use kernel::devices::model;
     use kernel::drivers::uart16550;
+    use kernel::memory::MemoryKind;
     use kernel::shell;
     use kernel::test::Failure;
     use kernel::{check, check_eq, console, fail};
@@ -146,5 +148,27 @@ kernel_test! {
         }
         check!(sink_is_uart());
         check_receive(b"back")?;
+    }
+}
+
+kernel_test! {
+    /// The early read found the timebase, the exit device, the PCI I/O window and a
+    /// memory map that keeps the blob and OpenSBI's `/reserved-memory` out of the RAM.
+    #[only_on(riscv64)]
+    fn the_early_read_finds_what_the_bring_up_needs() {
+        let Some(facts) = devicetree::facts() else { fail!("no devicetree facts") };
+        check_eq!(facts.timebase_hz, 10_000_000);
+        check_eq!(facts.test_finisher, Some(0x10_0000));
+        check_eq!(facts.pci_io, Some((0x300_0000, 0x1_0000)));
+        let Some(blob) = devicetree::blob() else { fail!("no blob") };
+        let (start, end) = (blob.as_ptr() as u64, blob.as_ptr() as u64 + blob.len() as u64);
+        let map = facts.memory_map();
+        let covering = |start: u64, end: u64, kind: MemoryKind| {
+            map.iter().any(|region| region.kind == kind && region.start <= start && end <= region.end())
+        };
+        check!(covering(start, end, MemoryKind::Reserved), "blob {start:#x}..{end:#x} not reserved: {map:?}");
+        // OpenSBI's own memory at the start of RAM (its `/reserved-memory` node).
+        check!(covering(0x8000_0000, 0x8000_1000, MemoryKind::Reserved), "{map:?}");
+        check!(!map.iter().any(|region| region.kind == MemoryKind::Ram && region.start < end && start < region.end()), "{map:?}");
     }
 }
