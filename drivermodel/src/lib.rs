@@ -39,7 +39,9 @@
 //! - [`driver`] — the driver trait and the driver registration flows; `driver_table` —
 //!   the slab of registered drivers;
 //! - `hash_table` — the one hash table, used by the match index ([`bus`]) and the
-//!   device-name index (`name_index`); `capacity` — vector sizes that return the heap;
+//!   device-name index (`name_index`); `key_map` — the sorted vectors that replace
+//!   `BTreeMap` (registry devices, deferred set, links); `capacity` — vector sizes that
+//!   return the heap; `sort` — the one small sort;
 //! - `counters` — the live-object counters behind [`Counts`];
 //! - `fault` — the fault points of the `testing` kit (compiled out without the feature).
 //!
