@@ -16,3 +16,4 @@ pub mod display;
 pub mod pci_ranges;
 pub mod shell;
 pub mod uart16550;
+pub mod virtio_mmio;

@@ -132,20 +132,29 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// Unbinding the PLIC unbinds its consumer first (the devicetree's link): the
-    /// console falls back to SBI, and no line can be taken; binding both again brings
-    /// the console and its receive interrupt back, with nothing leaked.
+    /// Unbinding the PLIC unbinds its consumers first (the devicetree's links: the UART
+    /// and the virtio slots): the console falls back to SBI, and no line can be taken;
+    /// binding them all again brings the console and its receive interrupt back, with
+    /// nothing leaked.
     #[only_on(riscv64)]
     fn the_uart_follows_its_interrupt_controller() {
         let (plic, uart) = (device(PLIC)?, device(UART)?);
+        let bound: alloc::vec::Vec<ARef<Device>> = model()
+            .devices()
+            .into_iter()
+            .filter(|device| device.bus_name() == Some(platform::BUS_NAME) && device.is_bound())
+            .collect();
         check!(model().unbind(&plic).is_ok());
         check!(!uart.is_bound(), "the consumer outlived its supplier");
         check!(console::sink_name().is_none());
         check!(irq::request(10, Arc::new(|| {})).is_err(), "a line without a PLIC");
         check!(model().bind(&plic).is_ok());
-        if !uart.is_bound() {
-            check!(model().bind(&uart).is_ok());
+        for device in &bound {
+            if !device.is_bound() {
+                check!(model().bind(device).is_ok(), "{} does not bind again", device.name());
+            }
         }
+        drop(bound);
         check!(sink_is_uart());
         check_receive(b"back")?;
     }
@@ -170,5 +179,36 @@ kernel_test! {
         // OpenSBI's own memory at the start of RAM (its `/reserved-memory` node).
         check!(covering(0x8000_0000, 0x8000_1000, MemoryKind::Reserved), "{map:?}");
         check!(!map.iter().any(|region| region.kind == MemoryKind::Ram && region.start < end && start < region.end()), "{map:?}");
+    }
+}
+
+kernel_test! {
+    /// The eight virtio-mmio slots of `virt` are bound to the transport driver, and each
+    /// has a child on the virtio bus with the device ID its registers hold (0: empty,
+    /// QEMU's vendor ID); unbinding a slot deletes its child, binding adds it again.
+    #[only_on(riscv64)]
+    fn virtio_mmio_slots_show_their_device_ids() {
+        let tree = run("tree");
+        let mut slots = 0;
+        for index in 1..=8 {
+            let slot = alloc::format!("/devices/platform/soc/1000{index}000.virtio_mmio");
+            let Some(line) = tree_line(&tree, &slot) else { fail!("{slot} missing:\n{tree}") };
+            check!(line.contains(" driver=virtio-mmio "), "{line}");
+            let child = tree.lines().find(|line| line.starts_with(&alloc::format!("{slot}/virtio")));
+            let Some(child) = child else { fail!("{slot} has no virtio device:\n{tree}") };
+            check!(child.contains(" bus=virtio driver=- "), "{child}");
+            check!(child.contains(" device=\"empty\" device-id=0x0 vendor-id=0x554d4551 version=0x"), "{child}");
+            slots += 1;
+        }
+        check_eq!(slots, 8);
+        let slot = device("10001000.virtio_mmio")?;
+        let children = || model().devices().into_iter().filter(|device| device.bus_name() == Some("virtio")).count();
+        check_eq!(children(), 8);
+        check!(model().unbind(&slot).is_ok());
+        check_eq!(children(), 7);
+        check!(!run("claims").contains("MMIO 0x10001000..0x10002000"));
+        check!(model().bind(&slot).is_ok());
+        check_eq!(children(), 8);
+        check!(run("claims").contains("MMIO 0x10001000..0x10002000 virtio-mmio 10001000.virtio_mmio"));
     }
 }

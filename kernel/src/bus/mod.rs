@@ -3,6 +3,7 @@
 //! - [`platform`]: legacy devices from a static board table, matched by name, and the
 //!   devicetree's devices, matched by `compatible`;
 //! - [`interrupt`]: which devicetree interrupts are the kernel's interrupt lines;
+//! - [`virtio`]: the devicetree's virtio-mmio slots and what they hold;
 //! - [`pci`]: configuration-space enumeration, BARs, ID-table matching;
 //! - the faux bus is drivermodel's own (`drivermodel::faux`).
 //!
@@ -21,6 +22,7 @@
 pub mod interrupt;
 pub mod pci;
 pub mod platform;
+pub mod virtio;
 
 use alloc::format;
 use core::fmt;

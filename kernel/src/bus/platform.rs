@@ -33,6 +33,7 @@ use drivermodel::{Device, DeviceBuilder, DeviceModel, driver};
 use spin::{Mutex, Once};
 
 use super::pci::host::{self, EcamHost};
+use super::virtio;
 use super::{Error, Result};
 use crate::arch;
 
@@ -124,6 +125,8 @@ static REGISTRATIONS: Mutex<Registrations> = Mutex::new(Registrations {
 static POPULATION: Mutex<Option<Population>> = Mutex::new(None);
 /// The devicetree's PCI host bridge driver.
 static ECAM_HOST: Once<driver::Registration<EcamHost>> = Once::new();
+/// The devicetree's virtio-mmio transport driver.
+static VIRTIO_MMIO: Once<driver::Registration<virtio::Transport>> = Once::new();
 
 /// Registers the bus, the root device and every board device.
 ///
@@ -162,6 +165,15 @@ pub fn populate(model: &DeviceModel) -> Result<()> {
             ECAM_HOST.call_once(|| registration);
         }
         Err(error) => crate::println!("kernel: {}: {error}", host::DRIVER_NAME),
+    }
+    match model
+        .register_bus(virtio::Virtio)
+        .and_then(|()| model.register_driver(virtio::Transport))
+    {
+        Ok(registration) => {
+            VIRTIO_MMIO.call_once(|| registration);
+        }
+        Err(error) => crate::println!("kernel: {}: {error}", virtio::DRIVER_NAME),
     }
     // Probes run inside, with no lock of ours held.
     let mut population = devicetree::populate(model, blob, BUS_NAME)?;
