@@ -85,6 +85,9 @@ static COMPLETED: [AtomicU64; cpu::MAX_CPUS] = [const { AtomicU64::new(0) }; cpu
 static RUNNING: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
 /// Where [`spawn`] looks first.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// The CPUs waiting in [`flush`], one bit each: the CPU that finishes the last piece of
+/// work wakes them.
+static FLUSHERS: AtomicU64 = AtomicU64::new(0);
 
 /// Why work was not queued; it carries the work back.
 pub struct SpawnError {
@@ -203,7 +206,14 @@ fn run_one(cpu: usize) -> bool {
     work();
     RUNNING[cpu].store(false, Ordering::Relaxed);
     COMPLETED[cpu].fetch_add(1, Ordering::Relaxed);
-    IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    // SeqCst with `flush`'s pair (its bit set, then this count read): one of the two
+    // sides sees the other's write, so no flusher sleeps through the last completion.
+    if IN_FLIGHT.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let flushers = FLUSHERS.load(Ordering::SeqCst);
+        for waiter in (0..cpu::MAX_CPUS).filter(|waiter| flushers & (1 << waiter) != 0) {
+            cpu::wake(waiter);
+        }
+    }
     true
 }
 
@@ -218,7 +228,10 @@ pub fn run_pending() -> usize {
 }
 
 /// Waits until every piece of work queued so far, on every CPU, has finished, running
-/// this CPU's own queue meanwhile. Interrupts stay on.
+/// this CPU's own queue meanwhile. Called with interrupts on (with them off it spins
+/// instead, the interrupt state untouched). The CPU halts while it waits
+/// (no spinning: under TCG a spinning vCPU takes a host thread from the ones doing the
+/// work); the CPU that finishes the last piece wakes it, and so does work queued on it.
 ///
 /// # Panics
 ///
@@ -229,13 +242,30 @@ pub fn flush() {
         !RUNNING[cpu].load(Ordering::Relaxed),
         "work::flush called from inside work"
     );
+    if !arch::interrupts_enabled() {
+        while IN_FLIGHT.load(Ordering::Acquire) != 0 {
+            run_pending();
+            core::hint::spin_loop();
+        }
+        return;
+    }
+    FLUSHERS.fetch_or(1 << cpu, Ordering::SeqCst);
     loop {
         run_pending();
-        if IN_FLIGHT.load(Ordering::Acquire) == 0 {
-            return;
+        // Interrupts off from the check to the halt, which enables them in one step: a
+        // wake-up sent in between is not lost.
+        arch::disable_interrupts();
+        if IN_FLIGHT.load(Ordering::SeqCst) == 0 {
+            arch::enable_interrupts();
+            break;
         }
-        core::hint::spin_loop();
+        if QUEUES[cpu].lock().length == 0 {
+            arch::wait_for_interrupt();
+        } else {
+            arch::enable_interrupts();
+        }
     }
+    FLUSHERS.fetch_and(!(1 << cpu), Ordering::SeqCst);
 }
 
 /// Work queued or running on every CPU now.

@@ -60,15 +60,17 @@ fn failure(error: impl core::fmt::Display) -> Failure {
     Failure::new(format_args!("{error}"))
 }
 
-/// Spins until `condition` holds; fails after 10 s of clock time (a hang, not a slow
-/// host: every wait here is for work that takes microseconds).
+/// Waits until `condition` holds, halting between checks until the next interrupt (a
+/// timer tick: a spinning vCPU would take a host thread from the CPUs doing the work);
+/// fails after 10 s of clock time (a hang, not a slow host: every wait here is for work
+/// that takes microseconds).
 fn wait_for(what: &str, condition: impl Fn() -> bool) -> Result<(), Failure> {
     let deadline = time::counter() + 10 * time::counter_hz();
     while !condition() {
         if time::counter() > deadline {
             return Err(failure(format_args!("timed out waiting for {what}")));
         }
-        core::hint::spin_loop();
+        kernel::arch::wait_for_interrupt();
     }
     Ok(())
 }
