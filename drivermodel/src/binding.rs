@@ -549,6 +549,7 @@ impl Shared {
         // The `Core` reference lives only for the call.
         let result = crate::fault::point!(self.counters, Probe)
             .and_then(|()| handle.object.probe(unsafe { device.assume_core() }, entry));
+        let announcing = self.announces();
         match result {
             // Step 4: failure.
             Err(error) => {
@@ -567,12 +568,12 @@ impl Shared {
                     if let Error::Deferred { reason } = &error {
                         self.record_deferral(device, &mut state, Some(reason));
                     }
+                    state.announcing = announcing;
                     core::mem::replace(&mut state.binding, Binding::Unbound)
                 };
                 drop(old);
                 drop(handle);
-                self.transition_ended();
-                self.notify(EventKind::NotBound, device, Some(driver.name()));
+                self.end_transition(device, announcing, EventKind::NotBound, driver.name());
                 Err(error)
             }
             // Step 5: success.
@@ -582,12 +583,12 @@ impl Shared {
                 let old = {
                     let mut state = device.inner().state.lock();
                     self.record_deferral(device, &mut state, None);
+                    state.announcing = announcing;
                     core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
                 };
                 drop(old);
-                self.transition_ended();
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
-                self.notify(EventKind::Bound, device, Some(driver.name()));
+                self.end_transition(device, announcing, EventKind::Bound, driver.name());
                 Ok(())
             }
         }
@@ -600,6 +601,11 @@ impl Shared {
     fn may_probe(device: &Device, state: &State) -> Result<()> {
         if state.lifecycle != Lifecycle::Registered {
             return Err(Error::deleted(device));
+        }
+        if state.announcing {
+            return Err(Error::Busy {
+                device: device.name().into(),
+            });
         }
         match &state.binding {
             Binding::Unbound => Ok(()),
@@ -696,6 +702,11 @@ impl Shared {
         // flight finish before the driver's state is taken.
         let handle = {
             let mut state = device.inner().state.lock();
+            if state.announcing {
+                return Err(Error::Busy {
+                    device: device.name().into(),
+                });
+            }
             match core::mem::replace(&mut state.binding, Binding::Unbound) {
                 Binding::Bound { driver } => {
                     let refusal = if expected.is_some_and(|key| key != driver.key) {
@@ -752,6 +763,7 @@ impl Shared {
         // Step 4: release devres, newest first.
         devres::release_all(device);
         // Step 5: link cleanup, then clear the driver.
+        let announcing = self.announces();
         let old = {
             #[cfg(feature = "links")]
             let mut registry = self.registry.lock();
@@ -767,14 +779,14 @@ impl Shared {
                 .remove(handle.sequence);
             let mut state = device.inner().state.lock();
             state.suspended = false;
+            state.announcing = announcing;
             core::mem::replace(&mut state.binding, Binding::Unbound)
         };
         drop(old);
         drop(handle);
-        self.transition_ended();
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
-        self.notify(EventKind::Unbound, device, Some(driver.name()));
+        self.end_transition(device, announcing, EventKind::Unbound, driver.name());
         Ok(())
     }
 
@@ -801,8 +813,28 @@ impl Shared {
     /// nor in a power callback.
     pub(crate) fn wait_for_transition(&self, device: &Device) {
         wait::wait_until(Channel::new(WaitPoint::Transition, self), || {
-            !device.inner().state.lock().binding.in_transition()
+            !device.inner().state.lock().in_transition()
         });
+    }
+
+    /// Whether the closing event of a transition must be announced before the
+    /// transition ends (someone subscribed).
+    fn announces(&self) -> bool {
+        #[cfg(feature = "events")]
+        return !self.subscribers.is_empty();
+        #[cfg(not(feature = "events"))]
+        return false;
+    }
+
+    /// Ends a probe or unbind of `device` whose final binding state is published: sends
+    /// its closing event first if `announcing` (the device's next transition waits for
+    /// it, so one device's events never overtake one another), then wakes the waits.
+    fn end_transition(&self, device: &Device, announcing: bool, kind: EventKind, driver: &str) {
+        if announcing {
+            self.notify(kind, device, Some(driver));
+            device.inner().state.lock().announcing = false;
+        }
+        self.transition_ended();
     }
 
     /// A transition of some device of this model ended (or a binding left a driver's

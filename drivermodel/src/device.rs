@@ -241,6 +241,10 @@ pub(crate) struct State {
     /// The bound driver's suspend succeeded and no resume or unbind followed (set and
     /// cleared by [`power`](crate::power); fits in padding, costs no byte).
     pub(crate) suspended: bool,
+    /// A probe or unbind has published its outcome and is sending its closing event
+    /// (`Bound`, `NotBound`, `Unbound`): the device is still in transition until it is
+    /// sent, so its next transition's events come after it (fits in padding too).
+    pub(crate) announcing: bool,
     /// Deferral reason and driver override, boxed because they are rare.
     policy: Option<Box<Policy>>,
 }
@@ -278,6 +282,12 @@ impl State {
         self.policy
             .as_ref()
             .is_some_and(|policy| policy.manual_only)
+    }
+
+    /// Whether a transition is running: a probe, an unbind or a power callback, or the
+    /// announcement that ends one.
+    pub(crate) fn in_transition(&self) -> bool {
+        self.binding.in_transition() || self.announcing
     }
 
     fn update_policy(&mut self, change: impl FnOnce(&mut Policy)) {
@@ -328,6 +338,7 @@ impl Device {
                     children: 0,
                     binding: Binding::Unbound,
                     suspended: false,
+                    announcing: false,
                     policy: (!builder.autoprobe).then(|| {
                         Box::new(Policy {
                             manual_only: true,

@@ -13,8 +13,19 @@
 //!   the bus; for a delete-pending parent, when its last child's deletion completes it,
 //!   after that child's `Removed`).
 //!
+//! A transition's closing event ([`Bound`](EventKind::Bound),
+//! [`NotBound`](EventKind::NotBound), [`Unbound`](EventKind::Unbound)) is sent after the
+//! new binding state is visible but before the transition counts as ended: until the
+//! subscribers return, a bind or unbind of that device fails with
+//! [`Error::Busy`](crate::Error::Busy) and a delete, driver unregistration or power
+//! callback waits. So another thread (an asynchronous probe, a delete) can never slip
+//! its events for the device in between. A delete racing with a probe still interleaves
+//! as the steps above allow: `Delete` may come after the probe's `Bind`.
+//!
 //! Subscribers are called with no lock of the model held, so they may call back into
 //! the model; events of different devices handled on different threads may interleave.
+//! A subscriber must not delete the device whose closing event it handles, nor
+//! unregister its driver: that waits for the subscriber to return.
 
 #![forbid(unsafe_code)]
 

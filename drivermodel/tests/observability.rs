@@ -716,3 +716,49 @@ fn find_by_path_walks_the_tree() {
     drop((platform, other_root));
     assert!(model.is_quiescent());
 }
+
+/// A probe's closing event reaches every subscriber before the device's next transition
+/// can start: a first subscriber that tries to unbind the device from its `Bound` event
+/// is refused, so a second subscriber sees `Bind`, `Bound` and not the unbind's events
+/// overtaking them (before, it saw `Bind`, `Unbind`, `Unbound`, `Bound`).
+#[test]
+fn a_closing_event_reaches_every_subscriber_before_the_next_transition() {
+    let model = model();
+    let log = Log::default();
+    let model_in_subscriber = model.clone();
+    let unbind_results = Arc::new(Mutex::new(Vec::new()));
+    let results = unbind_results.clone();
+    let _first = model.subscribe(move |event| {
+        if event.kind == EventKind::Bound {
+            let device = model_in_subscriber
+                .find_device(Some(common::BUS), "dev")
+                .unwrap();
+            results
+                .lock()
+                .unwrap()
+                .push(model_in_subscriber.unbind(&device));
+        }
+    });
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let sink = kinds.clone();
+    let _second = model.subscribe(move |event| sink.lock().unwrap().push(event.kind));
+    let driver = model
+        .register_driver(TestDriver::exact("drv", "c", &log))
+        .unwrap();
+    let device = model.add_device(test_device("dev", "c")).unwrap();
+    assert!(device.is_bound());
+    assert_eq!(
+        *unbind_results.lock().unwrap(),
+        [Err(Error::Busy {
+            device: "dev".into()
+        })]
+    );
+    assert_eq!(
+        *kinds.lock().unwrap(),
+        [EventKind::Add, EventKind::Bind, EventKind::Bound]
+    );
+    // Once the event is delivered, the device is free again.
+    model.unbind(&device).unwrap();
+    drop((device, driver));
+    assert!(model.is_quiescent());
+}
