@@ -12,6 +12,10 @@
 //!   [`unbind`](crate::DeviceModel::unbind); drivers may refuse these
 //!   ([`Driver::allows_manual_bind`](crate::Driver::allows_manual_bind)).
 //!
+//! With the `async-probe` feature the first two may run on the kernel's executor instead
+//! of the calling thread (`async_probe`: for asynchronous drivers, once the kernel has
+//! installed an executor).
+//!
 //! Matching: the highest [`Match::Yes`] score wins, ties go to the older driver. If any
 //! candidate answers [`Match::Defer`], the attempt defers (the best driver may be the one
 //! that cannot decide yet).
@@ -129,6 +133,10 @@ pub(crate) struct Request<'a> {
     pub(crate) manual: bool,
     /// Only this driver.
     pub(crate) driver: Option<&'a str>,
+    /// The first attach of a newly added device: may go asynchronous
+    /// ([`async_probe`](crate::async_probe)) if its best driver probes so.
+    #[cfg(feature = "async-probe")]
+    pub(crate) added: bool,
 }
 
 impl<'a> Request<'a> {
@@ -136,6 +144,17 @@ impl<'a> Request<'a> {
         Self {
             manual: false,
             driver: None,
+            #[cfg(feature = "async-probe")]
+            added: false,
+        }
+    }
+
+    /// The attach of a device that was just added.
+    pub(crate) fn added() -> Self {
+        Self {
+            #[cfg(feature = "async-probe")]
+            added: true,
+            ..Self::automatic()
         }
     }
 
@@ -143,6 +162,8 @@ impl<'a> Request<'a> {
         Self {
             manual: true,
             driver,
+            #[cfg(feature = "async-probe")]
+            added: false,
         }
     }
 }
@@ -260,6 +281,14 @@ impl Shared {
                 Err(Error::defer(reason))
             }
             Outcome::Bind(candidates) => {
+                // The best driver probes asynchronously: the whole attach is queued.
+                #[cfg(feature = "async-probe")]
+                if request.added
+                    && let Some(best) = candidates.first()
+                    && self.spawn_attach(device, &*best.object)
+                {
+                    return Ok(());
+                }
                 let mut result = Err(Error::NoMatch {
                     device: device.name().into(),
                 });
@@ -371,6 +400,11 @@ impl Shared {
                 Outcome::Bind(candidates) => {
                     // One driver: one candidate.
                     for candidate in candidates {
+                        // An asynchronous driver: queued, one work per device.
+                        #[cfg(feature = "async-probe")]
+                        let Some(candidate) = self.spawn_probe(&device, candidate) else {
+                            continue;
+                        };
                         let _ = self.probe(&device, candidate);
                     }
                 }
@@ -423,9 +457,14 @@ impl Shared {
         wait::wake(Channel::new(WaitPoint::Probes, self));
     }
 
-    /// Waits (through the [`wait`] hook) until no probe and no deferred retry is running.
+    /// Waits (through the [`wait`] hook) until no probe and no deferred retry is running,
+    /// and no asynchronous probe is queued.
     pub(crate) fn wait_for_probes(&self) {
         wait::wait_until(Channel::new(WaitPoint::Probes, self), || {
+            #[cfg(feature = "async-probe")]
+            if !self.no_work_queued() {
+                return false;
+            }
             self.probes_in_flight.load(Ordering::SeqCst) == 0
                 && !self.retrying.load(Ordering::SeqCst)
         });
@@ -804,7 +843,12 @@ impl Shared {
     /// its binding state then.
     pub(crate) fn wait_for_probe(&self, device: &Device) -> crate::device::BindingState {
         wait::wait_until(Channel::new(WaitPoint::Transition, self), || {
-            !matches!(device.inner().state.lock().binding, Binding::Probing { .. })
+            let state = device.inner().state.lock();
+            #[cfg(feature = "async-probe")]
+            if state.queued > 0 {
+                return false;
+            }
+            !matches!(state.binding, Binding::Probing { .. })
         });
         device.binding_state()
     }

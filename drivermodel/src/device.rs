@@ -245,6 +245,11 @@ pub(crate) struct State {
     /// (`Bound`, `NotBound`, `Unbound`): the device is still in transition until it is
     /// sent, so its next transition's events come after it (fits in padding too).
     pub(crate) announcing: bool,
+    /// Asynchronous probe works queued for the device and not yet done
+    /// ([`async_probe`](crate::async_probe); a `u8` fits in padding: at the limit, the
+    /// next probe runs synchronously).
+    #[cfg(feature = "async-probe")]
+    pub(crate) queued: u8,
     /// Deferral reason and driver override, boxed because they are rare.
     policy: Option<Box<Policy>>,
 }
@@ -339,6 +344,8 @@ impl Device {
                     binding: Binding::Unbound,
                     suspended: false,
                     announcing: false,
+                    #[cfg(feature = "async-probe")]
+                    queued: 0,
                     policy: (!builder.autoprobe).then(|| {
                         Box::new(Policy {
                             manual_only: true,

@@ -111,6 +111,29 @@ pub trait Driver: Send + Sync + 'static {
     fn allows_manual_bind(&self) -> bool {
         true
     }
+
+    /// Whether this driver's automatic probes may run asynchronously, on the kernel's
+    /// executor (Linux's `probe_type`). The default, [`ProbeType::Default`], leaves it
+    /// to the model's policy. Only the `async-probe` feature acts on it (see
+    /// `async_probe`); without the feature every probe is synchronous.
+    fn probe_type(&self) -> ProbeType {
+        ProbeType::Default
+    }
+}
+
+/// How a driver wants its automatic probes run: see [`Driver::probe_type`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ProbeType {
+    /// As the model's policy says (synchronous unless the kernel changed it).
+    #[default]
+    Default,
+    /// Always on the thread that registers the driver or adds the device (Linux's
+    /// `PROBE_FORCE_SYNCHRONOUS`): the registration or add returns after the probe.
+    Synchronous,
+    /// On the kernel's executor when it has one (Linux's `PROBE_PREFER_ASYNCHRONOUS`):
+    /// the registration or add returns without waiting for the probe.
+    Asynchronous,
 }
 
 /// The entry index of a bind forced by a driver override without an ID match: the bus
@@ -133,6 +156,8 @@ pub(crate) trait ErasedDriver: Send + Sync {
         operation: crate::power::Operation,
     ) -> Result<()>;
     fn allows_manual_bind(&self) -> bool;
+    #[cfg(feature = "async-probe")]
+    fn probe_type(&self) -> ProbeType;
     fn bindings(&self) -> &Bindings;
     /// The type of [`Driver::State`] and its name, for [`DriverData`](crate::DriverData).
     fn state_type(&self) -> (TypeId, &'static str);
@@ -155,6 +180,10 @@ pub(crate) struct Bindings {
     /// Devices being probed by or bound to this driver. Changed and read only under the
     /// model's registry lock; the lock here is a leaf that only provides mutability.
     pub(crate) bound: spin::Mutex<BoundList>,
+    /// Asynchronous probe works queued for this driver and not yet done
+    /// ([`async_probe`](crate::async_probe)); its unregistration waits for zero.
+    #[cfg(feature = "async-probe")]
+    pub(crate) queued: core::sync::atomic::AtomicUsize,
 }
 
 impl Bindings {
@@ -295,6 +324,11 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
 
     fn allows_manual_bind(&self) -> bool {
         self.driver.allows_manual_bind()
+    }
+
+    #[cfg(feature = "async-probe")]
+    fn probe_type(&self) -> ProbeType {
+        self.driver.probe_type()
     }
 
     fn bindings(&self) -> &Bindings {
@@ -468,12 +502,18 @@ impl Shared {
     /// forget it.
     pub(crate) fn unregister_driver(&self, key: u64) {
         // Step 1: no new probes, no new matches.
+        #[cfg(feature = "async-probe")]
+        let object;
         {
             let mut registry = self.registry.lock();
             let Some(record) = registry.drivers.get_mut(key) else {
                 return;
             };
             record.object.bindings().set_dying();
+            #[cfg(feature = "async-probe")]
+            {
+                object = record.object.clone();
+            }
             let bus_index = record.bus;
             let keys = core::mem::take(&mut record.keys);
             let index = &mut registry.buses[bus_index].index;
@@ -481,6 +521,12 @@ impl Shared {
                 index.remove_driver(filed, key);
             }
         }
+        // Asynchronous probes queued for it: each now skips the driver; wait until
+        // none holds it.
+        #[cfg(feature = "async-probe")]
+        self.wait_for_driver_works(&*object);
+        #[cfg(feature = "async-probe")]
+        drop(object);
         // Step 2: unbind every device, newest bound first, waiting for probes in flight.
         loop {
             let newest = {

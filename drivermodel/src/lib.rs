@@ -18,6 +18,7 @@
 //! - [`event`] — the event stream;
 //! - [`tree`] — unique device paths and a sysfs-like text view;
 //! - [`wait`] — the one hook through which every wait of the crate goes;
+//! - `async_probe` (feature `async-probe`) — probes run on the kernel's executor;
 //! - `testing` (feature `testing`) — a host test kit: test bus, leak assertions, fault
 //!   injection;
 //! - [`property`] — typed device properties in one buffer per device;
@@ -80,6 +81,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "async-probe")]
+pub mod async_probe;
 pub mod binding;
 pub mod bus;
 mod capacity;

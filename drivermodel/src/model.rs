@@ -10,8 +10,9 @@
 //!    links);
 //! 2. a device's **state** lock (registration and binding state);
 //! 3. leaves, under which nothing else is taken: a device's **devres** lock, the
-//!    **subscribers** lock, the **deferred-device set**, a driver's **bound list** and a
-//!    binding's **driver-state** slot.
+//!    **subscribers** lock, the **deferred-device set**, a driver's **bound list**, a
+//!    binding's **driver-state** slot and the **executor** slot
+//!    (`async_probe`, feature `async-probe`).
 //!
 //! At most one device's state lock is held at a time.
 //!
@@ -145,6 +146,8 @@ impl DeviceModel {
             probes_in_flight: AtomicUsize::new(0),
             #[cfg(feature = "debug-reprobe")]
             debug_reprobe: AtomicBool::new(false),
+            #[cfg(feature = "async-probe")]
+            async_probe: Default::default(),
         });
         let model = Self { shared };
         let registered = model
@@ -205,7 +208,7 @@ impl DeviceModel {
     pub fn add_device(&self, builder: DeviceBuilder) -> Result<device::Registration> {
         let device = self.shared.add_device(builder)?;
         if device.bus_name().is_some() {
-            let _ = self.shared.attach(&device, Request::automatic());
+            let _ = self.shared.attach(&device, Request::added());
         }
         Ok(device::Registration {
             device,
@@ -388,9 +391,10 @@ impl DeviceModel {
         bound
     }
 
-    /// Waits until no probe and no deferred retry is running on any thread, through the
-    /// [`wait`](crate::wait) hook (spinning unless the kernel installed one). Calling it
-    /// from a driver callback deadlocks.
+    /// Waits until no probe and no deferred retry is running on any thread, and (with
+    /// `async-probe`) no asynchronous probe is queued, through the [`wait`](crate::wait)
+    /// hook (spinning unless the kernel installed one). Calling it from a driver callback
+    /// deadlocks.
     pub fn wait_for_probes(&self) {
         self.shared.wait_for_probes();
     }
@@ -399,7 +403,9 @@ impl DeviceModel {
     /// not [`wait_for_probes`](Self::wait_for_probes)' wait for all of them), through
     /// the [`wait`](crate::wait) hook, and returns where the device then is: bound, or
     /// unbound because the probe failed or deferred. It returns at once if no probe of
-    /// the device is running. Calling it from that device's own probe deadlocks.
+    /// the device is running. With `async-probe`, it also waits for the asynchronous
+    /// probes queued for the device (so right after an add that queued one, it returns
+    /// once that probe ran). Calling it from that device's own probe deadlocks.
     ///
     /// # Errors
     ///

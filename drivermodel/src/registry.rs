@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     pub(crate) probes_in_flight: AtomicUsize,
     #[cfg(feature = "debug-reprobe")]
     pub(crate) debug_reprobe: AtomicBool,
+    /// The executor, the probe-type policy and the queued works.
+    #[cfg(feature = "async-probe")]
+    pub(crate) async_probe: crate::async_probe::Settings,
 }
 
 impl Shared {

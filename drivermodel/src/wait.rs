@@ -12,8 +12,8 @@
 //! |---|---|---|---|
 //! | [`Readers`](WaitPoint::Readers) | a revocation (unbind, delete, a failed probe's release, a [`Devres`](crate::Devres) drop); an unbind or power callback about to take the driver's state | the last [`try_access`](crate::revocable::Revocable::try_access) guard on the value to drop; the last [`DriverData::with`](crate::DriverData::with) access of the binding to end | the drop of the last guard of a revoked value; the end of the last access |
 //! | [`Revocation`](WaitPoint::Revocation) | the loser of two racing revocations of one value | the winner to finish dropping the value | the end of the winner's drop |
-//! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback | a probe, unbind or power callback in flight on that device | the end of every probe, unbind and power callback |
-//! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) | every probe and deferred retry in flight in the model | the end of every probe and of every retry loop |
+//! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback, `wait_for_probe` | a probe, unbind or power callback in flight on that device (`wait_for_probe`: a probe, and with `async-probe` a queued asynchronous probe) | the end of every probe, unbind and power callback, and of every asynchronous probe work |
+//! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes); with `async-probe`, also a driver unregistration | every probe and deferred retry in flight in the model and every queued asynchronous probe (an unregistration: those queued for its driver) | the end of every probe, of every retry loop and of every asynchronous probe work (run or dropped) |
 //!
 //! Each wait names a [`Channel`] (Unix's "wait channel"): the point and a key, the address
 //! of the object waited on (the revocable value for `Readers` and `Revocation`, the model
@@ -53,7 +53,8 @@ pub enum WaitPoint {
     /// unbind or power callback in flight.
     Transition,
     /// [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) waits for
-    /// every probe and deferred retry.
+    /// every probe and deferred retry (and queued asynchronous probes); a driver
+    /// unregistration waits for the asynchronous probes queued for that driver.
     Probes,
 }
 

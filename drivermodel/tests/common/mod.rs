@@ -8,6 +8,7 @@
 )]
 
 use drivermodel::context::Core;
+use drivermodel::driver::ProbeType;
 use drivermodel::{Device, Driver, IdEntry, Result};
 
 // The test bus, the device builder, the model and the log come from the crate's own
@@ -42,6 +43,8 @@ pub struct TestDriver {
     /// The info a driver override forced without an ID match probes with
     /// (`Driver::override_info`); `None`: cannot be forced.
     pub forced: Option<u32>,
+    /// What `Driver::probe_type` answers.
+    pub probe_type: ProbeType,
 }
 
 impl TestDriver {
@@ -54,6 +57,7 @@ impl TestDriver {
             manual: true,
             fail_suspend: None,
             forced: None,
+            probe_type: ProbeType::Default,
         }
     }
 
@@ -64,6 +68,11 @@ impl TestDriver {
             vec![IdEntry::new(TestId::Exact(compatible.into()), 0)],
             log,
         )
+    }
+
+    pub fn with_probe_type(mut self, probe_type: ProbeType) -> Self {
+        self.probe_type = probe_type;
+        self
     }
 
     pub fn with_probe(
@@ -132,5 +141,9 @@ impl Driver for TestDriver {
 
     fn allows_manual_bind(&self) -> bool {
         self.manual
+    }
+
+    fn probe_type(&self) -> ProbeType {
+        self.probe_type
     }
 }
