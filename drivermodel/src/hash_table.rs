@@ -37,14 +37,12 @@ impl<E> Default for HashTable<E> {
 impl<E> HashTable<E> {
     /// The home slot of `hash` in a table of `slot_count` (a power of two) slots.
     fn home(hash: u64, slot_count: usize) -> usize {
-        // Fibonacci hashing: the high bits of a multiplicative hash.
+        // Fibonacci hashing: the high bits of a multiplicative hash. For a power of two
+        // `slot_count = 2^b`, `(hash * 2^b) >> 64` is exactly `hash >> (64 - b)` (0 for
+        // one slot), without counting trailing zeros (a long software sequence where
+        // the target has no such instruction, as riscv64gc without Zbb).
         let hash = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let bits = slot_count.trailing_zeros();
-        if bits == 0 {
-            0
-        } else {
-            (hash >> (64 - bits)) as usize
-        }
+        ((u128::from(hash) * slot_count as u128) >> 64) as usize
     }
 
     /// The table size for `length` entries: the smallest power of two, at least 16, that
@@ -190,6 +188,25 @@ mod tests {
 
     fn hash_of(value: &u64) -> Option<u64> {
         Some(value % 50)
+    }
+
+    /// The home slot is the top `b` bits of the multiplied hash in a table of `2^b`
+    /// slots (slot 0 for one slot), as with a shift.
+    #[test]
+    fn home_is_the_top_bits_of_the_multiplied_hash() {
+        let mut hash = 0x0123_4567_89ab_cdefu64;
+        for bits in 0..24u32 {
+            for _ in 0..100 {
+                hash = hash.rotate_left(7) ^ 0x5851_f42d_4c95_7f2d;
+                let multiplied = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let expected = if bits == 0 {
+                    0
+                } else {
+                    (multiplied >> (64 - bits)) as usize
+                };
+                assert_eq!(HashTable::<u64>::home(hash, 1 << bits), expected);
+            }
+        }
     }
 
     /// Colliding runs survive removals in any order, and the emptied table frees its
