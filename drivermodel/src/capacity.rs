@@ -8,16 +8,23 @@ use alloc::vec::Vec;
 
 /// The capacity a vector of `length` elements is kept at.
 ///
-/// Never inlined: on targets without a count-leading-zeros instruction (riscv64gc has
-/// none without the Zbb extension) `next_power_of_two` is a long software sequence, and
-/// every vector helper's instance carried its own copy (about 1.4 KiB in all).
-#[inline(never)]
+/// The short lengths (most vectors of the crate) are answered inline; longer ones out
+/// of line: on targets without a count-leading-zeros instruction (riscv64gc has none
+/// without the Zbb extension) `next_power_of_two` is a long software sequence, and every
+/// vector helper's instance carried its own copy (about 1.4 KiB in all).
+#[inline(always)]
 pub(crate) fn canonical_capacity(length: usize) -> usize {
-    if length == 0 {
-        0
-    } else {
-        length.next_power_of_two().max(4)
+    match length {
+        0 => 0,
+        1..=4 => 4,
+        _ => larger_capacity(length),
     }
+}
+
+/// [`canonical_capacity`] of a length above 4.
+#[inline(never)]
+fn larger_capacity(length: usize) -> usize {
+    length.next_power_of_two()
 }
 
 /// Pushes `value`, growing `vector` to [`canonical_capacity`] only.
