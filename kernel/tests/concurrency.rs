@@ -107,6 +107,17 @@ fn pci_display() -> Result<ARef<Device>, Failure> {
         .ok_or_else(|| failure("no 1234:1111 display on the PCI bus"))
 }
 
+/// Whether the driver's framebuffer setup is still in place: the BAR mapped
+/// write-combining, which the unbind's teardown (after the unplug) undoes. `true` where
+/// the architecture has no write-combining (riscv64 without paging): no marker there.
+fn framebuffer_in_place(base: u64) -> bool {
+    !kernel::arch::cache::WRITE_COMBINING || kernel::arch::cache::is_write_combining(base)
+}
+
+/// How long the drawer stays in each hardware section after its draw, so that a
+/// teardown that did not wait for it would release the BAR under it.
+const SECTION_MICROS: u64 = 300;
+
 /// A client showing a framebuffer, shared with the drawing CPU.
 struct Screen {
     client: Client,
@@ -142,6 +153,8 @@ struct Drawing {
     /// Set by the boot CPU once `unbind` returned.
     unplug_returned: AtomicBool,
     stop: AtomicBool,
+    /// The framebuffer BAR's address: set up for as long as a section is open.
+    bar: AtomicU64,
     /// A section entered, or a draw that succeeded or failed otherwise than
     /// `Unplugged`, where the rules forbid it; the first one's frame number.
     violations: AtomicUsize,
@@ -174,10 +187,13 @@ fn draw_until_stopped(screen: &Screen, drawing: &Drawing) {
             Some(hardware) => {
                 drawing.in_section.store(true, Ordering::SeqCst);
                 let drawn = draw();
+                time::busy_wait_micros(SECTION_MICROS);
+                // The unplug waits for this section, so the teardown has not begun.
+                let still_in_place = framebuffer_in_place(drawing.bar.load(Ordering::SeqCst));
                 drawing.in_section.store(false, Ordering::SeqCst);
                 drop(hardware);
                 match drawn {
-                    _ if after_unplug => drawing.violation(frame),
+                    _ if after_unplug || !still_in_place => drawing.violation(frame),
                     Ok(()) => {
                         drawing.drawn.fetch_add(1, Ordering::SeqCst);
                     }
@@ -220,6 +236,12 @@ kernel_test! {
             let screen = Arc::new(show(&device, mode).map_err(failure)?);
             drop(device);
             let drawing = Arc::new(Drawing::default());
+            let bar = pci::function(&pci_device)
+                .and_then(|function| function.bar(0))
+                .map(|bar| bar.address)
+                .ok_or_else(|| failure("no BAR0"))?;
+            check!(framebuffer_in_place(bar), "BAR0 at {bar:#x} not set up while bound");
+            drawing.bar.store(bar, Ordering::SeqCst);
             {
                 let (screen, drawing) = (screen.clone(), drawing.clone());
                 spawn_on(cpu::online() - 1, move || draw_until_stopped(&screen, &drawing))?;
