@@ -14,12 +14,19 @@
 //!    controller, then the UART `/chosen/stdout-path` names (the console), the PCI host
 //!    bridge with its functions (the bochs display), the exit device.
 //!
+//! Before the buses, it installs the model's executor ([`ProbeExecutor`]): drivers that
+//! declare an asynchronous probe are probed on the other CPUs' work queues.
+//!
 //! [`report`] prints the event log and the tree at the end of boot, as the command line's
 //! `devices=` option asks.
 
 use core::fmt::{self, Write};
 
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+
 use drivermodel::DeviceModel;
+use drivermodel::async_probe::{Executor, Work};
 use drivermodel::event::{Event, EventKind, Subscription};
 use spin::{Mutex, Once};
 
@@ -42,6 +49,7 @@ pub fn model() -> &'static DeviceModel {
 pub fn init(options: &Options<'_>) {
     let model = model();
     model.set_debug_reprobe(options.reprobe);
+    model.set_executor(Some(Arc::new(ProbeExecutor)));
     SUBSCRIPTION.call_once(|| model.subscribe(record_event));
     if let Err(error) = bus::platform::init(model) {
         println!("kernel: platform bus: {error}");
@@ -52,6 +60,30 @@ pub fn init(options: &Options<'_>) {
     crate::drivers::init(model);
     if let Err(error) = bus::platform::populate(model) {
         println!("kernel: devicetree: {error}");
+    }
+}
+
+/// The device model's executor hook: an asynchronous probe runs as a piece of
+/// [`work`](crate::work) on another CPU, the CPUs taking turns
+/// ([`work::spawn`](crate::work::spawn)).
+///
+/// With one CPU it gives the work back, so the probe runs on the calling CPU: a work on
+/// the boot CPU's own queue would run only when that CPU flushes, and a
+/// `wait_for_probes` there (which spins) would wait for it forever. A full queue runs
+/// the probe on the calling CPU too.
+#[derive(Debug)]
+pub struct ProbeExecutor;
+
+impl Executor for ProbeExecutor {
+    fn spawn(&self, work: Work) -> Result<(), Work> {
+        if arch::cpu::online() < 2 {
+            return Err(work);
+        }
+        if let Err(error) = crate::work::spawn(Box::new(move || work.run())) {
+            // The closure holds the model's work: running it runs the probe here.
+            (error.into_work())();
+        }
+        Ok(())
     }
 }
 
