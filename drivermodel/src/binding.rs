@@ -528,6 +528,8 @@ impl Shared {
     /// The probe flow (see the module docs): one function, five steps.
     fn really_probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
         let driver_key = candidate.entry.driver;
+        // Each state change with an event, and the event, form one pair (`event`).
+        let pair = self.event_pair();
         // Step 1: claim the device for this driver.
         let handle = {
             let mut registry = self.registry.lock();
@@ -581,6 +583,7 @@ impl Shared {
         let driver = handle.object.clone();
         // Step 2: announce.
         self.notify(EventKind::Bind, device, Some(driver.name()));
+        drop(pair);
         // Step 3: probe, with no lock held.
         // SAFETY: the device is `Probing` for this driver: no unbind can start (it needs
         // `Bound`), a delete or driver unregistration waits for the transition to end,
@@ -588,13 +591,15 @@ impl Shared {
         // The `Core` reference lives only for the call.
         let result = crate::fault::point!(self.counters, Probe)
             .and_then(|()| handle.object.probe(unsafe { device.assume_core() }, entry));
-        let announcing = self.announces();
         match result {
             // Step 4: failure.
             Err(error) => {
                 // No `DriverData` access ever entered (the gate was never opened).
                 handle.gate.end();
                 devres::release_all(device);
+                // Whether to announce is decided inside the pair (`event`).
+                let pair = self.event_pair();
+                let announcing = self.announces();
                 let old = {
                     let _registry = self.registry.lock();
                     handle
@@ -613,12 +618,15 @@ impl Shared {
                 drop(old);
                 drop(handle);
                 self.end_transition(device, announcing, EventKind::NotBound, driver.name());
+                drop(pair);
                 Err(error)
             }
             // Step 5: success.
             Ok(state_box) => {
                 *handle.state.lock() = Some(state_box);
                 handle.gate.open();
+                let pair = self.event_pair();
+                let announcing = self.announces();
                 let old = {
                     let mut state = device.inner().state.lock();
                     self.record_deferral(device, &mut state, None);
@@ -628,6 +636,7 @@ impl Shared {
                 drop(old);
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
                 self.end_transition(device, announcing, EventKind::Bound, driver.name());
+                drop(pair);
                 Ok(())
             }
         }
@@ -737,6 +746,7 @@ impl Shared {
         expected: Option<u64>,
         manual: bool,
     ) -> Result<()> {
+        let pair = self.event_pair();
         // Step 1: claim, then end the binding for `DriverData` handles: accesses in
         // flight finish before the driver's state is taken.
         let handle = {
@@ -791,6 +801,7 @@ impl Shared {
         #[cfg(feature = "links")]
         self.unbind_consumers(device);
         self.notify(EventKind::Unbind, device, Some(driver.name()));
+        drop(pair);
         // Step 3: the driver's unbind hook, then drop its state.
         if let Some(driver_state) = driver_state {
             // SAFETY: the device is `Unbinding`: still bound, its devres not yet released
@@ -802,6 +813,7 @@ impl Shared {
         // Step 4: release devres, newest first.
         devres::release_all(device);
         // Step 5: link cleanup, then clear the driver.
+        let pair = self.event_pair();
         let announcing = self.announces();
         let old = {
             #[cfg(feature = "links")]
@@ -826,6 +838,7 @@ impl Shared {
         self.counters.bindings.fetch_sub(1, Ordering::Relaxed);
         // Step 6: announce.
         self.end_transition(device, announcing, EventKind::Unbound, driver.name());
+        drop(pair);
         Ok(())
     }
 

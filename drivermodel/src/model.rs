@@ -140,6 +140,8 @@ impl DeviceModel {
             }),
             #[cfg(feature = "events")]
             subscribers: Subscribers::default(),
+            #[cfg(feature = "events")]
+            pairs: crate::event::Pairs::default(),
             deferred: spin::Mutex::new(KeyMap::new()),
             deferred_generation: AtomicUsize::new(0),
             retrying: AtomicBool::new(false),
@@ -447,5 +449,24 @@ impl DeviceModel {
             model: Arc::downgrade(&self.shared),
             id,
         }
+    }
+
+    #[cfg(feature = "events")]
+    /// The registered devices as they are now, in registration order, and a
+    /// subscription that calls `subscriber` for every later event: no event of a change
+    /// the snapshot shows is delivered, and none after it is missed (see
+    /// [`event`](crate::event#starting-from-a-snapshot) for how, and for the wait this
+    /// may take). Must not be called from a subscriber or a driver callback (a
+    /// deadlock).
+    pub fn subscribe_with_snapshot(
+        &self,
+        subscriber: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> (Vec<crate::event::DeviceSnapshot>, Subscription) {
+        let (snapshot, id) = self.shared.snapshot_and_subscribe(Arc::new(subscriber));
+        let subscription = Subscription {
+            model: Arc::downgrade(&self.shared),
+            id,
+        };
+        (snapshot, subscription)
     }
 }

@@ -76,6 +76,8 @@ impl Shared {
         if let Some(parent) = &builder.parent {
             self.check_own(parent)?;
         }
+        // The add and its event form one pair (`event`).
+        let pair = self.event_pair();
         let mut registry = self.registry.lock();
         // Step 1: validate everything before creating the object.
         let checked = (|| {
@@ -140,6 +142,7 @@ impl Shared {
         drop(registry);
         self.counters.registered.fetch_add(1, Ordering::Relaxed);
         self.notify(EventKind::Add, &device, None);
+        drop(pair);
         Ok(device)
     }
 
@@ -151,6 +154,7 @@ impl Shared {
         // Step 1: mark it dead. From here no probe starts (every probe path checks the
         // lifecycle under the device's state lock), no child is added (child adds check
         // it under the registry lock, held here) and it leaves the deferred set.
+        let pair = self.event_pair();
         {
             let _registry = self.registry.lock();
             let mut state = device.inner().state.lock();
@@ -169,6 +173,7 @@ impl Shared {
             self.record_deferral(device, &mut state, None);
         }
         self.notify(EventKind::Delete, device, None);
+        drop(pair);
         // Step 2: unbind (waiting for a probe or an unbind in flight). The driver's
         // remove may delete children it owns; their deletions do not wait for this one.
         loop {
@@ -219,6 +224,7 @@ impl Shared {
     fn finish_delete_one(&self, device: &Device) -> Option<ARef<Device>> {
         // Anything added to the devres list since step 3 (a delete-pending device).
         crate::devres::release_all(device);
+        let pair = self.event_pair();
         let (record, parent) = {
             let mut registry = self.registry.lock();
             let key = device.inner().key;
@@ -251,6 +257,7 @@ impl Shared {
         };
         self.counters.registered.fetch_sub(1, Ordering::Relaxed);
         self.notify(EventKind::Removed, device, None);
+        drop(pair);
         // The registry's reference drops with no lock held.
         drop(record);
         parent

@@ -89,6 +89,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<Counters>,
     #[cfg(feature = "events")]
     pub(crate) subscribers: Subscribers,
+    /// The state changes with events in flight, for snapshots (`event`).
+    #[cfg(feature = "events")]
+    pub(crate) pairs: crate::event::Pairs,
     /// Keys of the registered devices with a deferral reason, in registration order, so
     /// a retry visits only them. A leaf lock (taken under a device's state lock).
     pub(crate) deferred: spin::Mutex<KeyMap<()>>,

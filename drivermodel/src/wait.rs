@@ -14,6 +14,7 @@
 //! | [`Revocation`](WaitPoint::Revocation) | the loser of two racing revocations of one value | the winner to finish dropping the value | the end of the winner's drop |
 //! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback, `wait_for_probe` | a probe, unbind or power callback in flight on that device (`wait_for_probe`: a probe, and with `async-probe` a queued asynchronous probe) | the end of every probe, unbind and power callback, and of every asynchronous probe work |
 //! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes); with `async-probe`, also a driver unregistration | every probe and deferred retry in flight in the model and every queued asynchronous probe (an unregistration: those queued for its driver) | the end of every probe, of every retry loop and of every asynchronous probe work (run or dropped) |
+//! | [`Events`](WaitPoint::Events) | a snapshot ([`DeviceModel::subscribe_with_snapshot`](crate::DeviceModel::subscribe_with_snapshot)); a state change with an event while a snapshot is taken | no state change with an event in flight; the end of the snapshot | the end of the last such change while a snapshot waits; the end of the snapshot |
 //!
 //! Each wait names a [`Channel`] (Unix's "wait channel"): the point and a key, the address
 //! of the object waited on (the revocable value for `Readers` and `Revocation`, the model
@@ -56,6 +57,10 @@ pub enum WaitPoint {
     /// every probe and deferred retry (and queued asynchronous probes); a driver
     /// unregistration waits for the asynchronous probes queued for that driver.
     Probes,
+    /// A snapshot ([`DeviceModel::subscribe_with_snapshot`](crate::DeviceModel::subscribe_with_snapshot))
+    /// waits for a moment with no event in flight, or a state change waits for a
+    /// snapshot to finish.
+    Events,
 }
 
 /// What a wait waits on: its point and the address of the object it waits on.
