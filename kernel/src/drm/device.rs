@@ -274,8 +274,11 @@ impl Device {
 
     /// Enters a hardware section, or `None` once unplugged (`drm_dev_enter`).
     pub fn enter(&self) -> Option<Hardware<'_>> {
-        self.readers.fetch_add(1, Ordering::AcqRel);
-        if self.unplugged.load(Ordering::Acquire) {
+        // SeqCst on both sides: with `unplug`'s swap-then-load this is a store-buffering
+        // pattern, where acquire/release would let each side miss the other's store (an
+        // enter that does not see `unplugged` while the unplug sees no reader).
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        if self.unplugged.load(Ordering::SeqCst) {
             self.readers.fetch_sub(1, Ordering::Release);
             return None;
         }
@@ -290,10 +293,11 @@ impl Device {
     /// Marks the device gone, waits for hardware sections in flight, unregisters it and
     /// drops pending events (`drm_dev_unplug`). Idempotent.
     pub fn unplug(&self) {
-        if self.unplugged.swap(true, Ordering::AcqRel) {
+        // SeqCst: see `enter`.
+        if self.unplugged.swap(true, Ordering::SeqCst) {
             return;
         }
-        while self.readers.load(Ordering::Acquire) != 0 {
+        while self.readers.load(Ordering::SeqCst) != 0 {
             core::hint::spin_loop();
         }
         unregister(self.minor);
