@@ -5,8 +5,11 @@
 //! timestamp), masks every S-mode interrupt source, lets FP state be "initial" (the
 //! target's code may use FP registers), sets up the boot stack from the linker script,
 //! zeroes `.bss`, stores the timestamp, and calls `kernel_entry` with `a0`/`a1`
-//! untouched. Only the boot hart comes here (QEMU starts the others parked in OpenSBI;
-//! [`super::cpu`] starts them through SBI HSM at an entry of their own).
+//! untouched. Only the boot hart should come here (QEMU starts the others parked in
+//! OpenSBI; [`super::cpu`] starts them through SBI HSM at an entry of their own), but a
+//! started hart can arrive here too (an OpenSBI race, see [`super::cpu`]): the first
+//! instructions draw a lottery, and only its winner goes on; any later hart leaves for
+//! `riscv_stray_hart` before touching memory.
 
 use core::arch::global_asm;
 
@@ -23,6 +26,12 @@ global_asm!(
     "_start:",
     "rdtime t2",
     "csrw sie, zero",
+    "la t0, BOOT_LOTTERY",
+    "amoswap.w.aqrl t1, zero, (t0)",
+    "bnez t1, 4f",
+    "la t0, riscv_stray_hart",
+    "jr t0",
+    "4:",
     "li t0, 1 << 13",
     "csrs sstatus, t0",
     ".option push",

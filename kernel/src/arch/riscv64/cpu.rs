@@ -13,6 +13,18 @@
 //! main function (the work queue's idle loop). A hart that does not come up within a
 //! second is reported and left out.
 //!
+//! # A started hart that enters `_start`
+//!
+//! The OpenSBI that QEMU 7.2 ships marks the hart "start pending" before it stores the
+//! start address. A hart that is still on its way into OpenSBI's wait (late, on a busy
+//! host) sees "start pending" at once and jumps to the address it had: the kernel's
+//! `_start`, with the devicetree in `a1`. Let through, it would zero `.bss` and take the
+//! boot stack from the running boot hart. So `_start` holds a lottery
+//! (`BOOT_LOTTERY`): the first hart boots, any later one goes to `riscv_stray_hart`,
+//! which touches no memory but `HART_BLOCKS`: it waits there for the start block
+//! [`start_others`] published for its hart id and continues at `riscv_hart_start` as
+//! if OpenSBI had sent it there.
+//!
 //! # CPU numbers
 //!
 //! CPUs are numbered `0..online()` in the order they came up; 0 is the boot hart. The
@@ -33,7 +45,7 @@
 
 use alloc::boxed::Box;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -84,6 +96,15 @@ struct StartBlock {
     cpu: AtomicU64,
 }
 
+/// `_start`'s lottery: 1 until the first hart takes it (swapping in 0). Not zero at
+/// first, so it lives in `.data`: the winner zeroes `.bss` after drawing.
+#[unsafe(no_mangle)]
+pub(super) static BOOT_LOTTERY: AtomicU32 = AtomicU32::new(1);
+
+/// Per hart id, the address of the start block [`start_one`] gave it (0: none yet), for
+/// a started hart that entered `_start` instead of `riscv_hart_start`.
+static HART_BLOCKS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
 static START_BLOCKS: [StartBlock; MAX_CPUS] = [const {
     StartBlock {
         stack_top: AtomicU64::new(0),
@@ -116,6 +137,35 @@ global_asm!(
     "wfi",
     "j 1b",
     entry = sym hart_entry,
+);
+
+// The lottery's loser (see the module docs): `a0` = hart id. Waits, without a stack, for
+// the hart's start block, then enters as a started hart.
+global_asm!(
+    ".section .text",
+    ".balign 4",
+    ".global riscv_stray_hart",
+    "riscv_stray_hart:",
+    "csrw sie, zero",
+    "li t0, {max}",
+    "bgeu a0, t0, 3f",
+    "la t0, {blocks}",
+    "slli t1, a0, 3",
+    "add t0, t0, t1",
+    "1:",
+    "ld a1, 0(t0)",
+    "bnez a1, 2f",
+    "nop",
+    "j 1b",
+    "2:",
+    "fence r, rw",
+    "la t0, riscv_hart_start",
+    "jr t0",
+    "3:",
+    "wfi",
+    "j 3b",
+    max = const MAX_CPUS,
+    blocks = sym HART_BLOCKS,
 );
 
 unsafe extern "C" {
@@ -207,6 +257,11 @@ fn start_one(cpu: usize, hart: u64) -> bool {
     block.stack_top.store(top, Ordering::Relaxed);
     block.cpu.store(cpu as u64, Ordering::Relaxed);
     CPUS[cpu].hart_id.store(hart, Ordering::Relaxed);
+    // For the hart if it comes in through `_start` (see the module docs); `hart` is below
+    // MAX_CPUS (the ids asked about).
+    if let Some(slot) = HART_BLOCKS.get(hart as usize) {
+        slot.store(core::ptr::from_ref(block) as u64, Ordering::Release);
+    }
     STARTED.store(false, Ordering::SeqCst);
     let entry = riscv_hart_start as *const () as u64;
     if !sbi::hart_start(hart, entry, core::ptr::from_ref(block) as u64) {
