@@ -187,14 +187,20 @@ pub fn init(hz: u32) {
     apic.write(regs::LVT_LINT1, regs::LVT_DELIVERY_NMI);
     apic.write(regs::LVT_ERROR, regs::LVT_MASKED);
 
-    // Calibrate: count down from the maximum, masked, for 5 ms of TSC time.
+    // Calibrate: count down from the maximum, masked, for about 5 ms of TSC time. The
+    // rate is the count over the TSC time actually measured between the start and the
+    // reading, so a host stall during the wait (which makes it last longer) does not
+    // skew it.
     apic.write(regs::TIMER_DIVIDE, regs::DIVIDE_BY_16);
     apic.write(regs::LVT_TIMER, regs::LVT_MASKED);
     apic.write(regs::TIMER_INITIAL_COUNT, u32::MAX);
+    let start = time::rdtsc();
     time::busy_wait_micros(CALIBRATION_MICROS);
     let elapsed = u32::MAX - apic.read(regs::TIMER_CURRENT_COUNT);
+    let cycles = (time::rdtsc() - start).max(1);
     apic.write(regs::TIMER_INITIAL_COUNT, 0);
-    let counts_per_second = u64::from(elapsed) * (1_000_000 / CALIBRATION_MICROS);
+    let counts_per_second =
+        (u128::from(elapsed) * u128::from(time::tsc_hz()) / u128::from(cycles)) as u64;
 
     let hz = hz.max(1);
     let initial = (counts_per_second / u64::from(hz)).clamp(1, u64::from(u32::MAX)) as u32;
