@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod calibration;
 pub mod cmdline;
 pub mod display;
 pub mod pci_ranges;

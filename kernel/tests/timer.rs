@@ -56,8 +56,8 @@ kernel_test! {
     /// loaded host QEMU coalesces the periods a starved vCPU missed into one interrupt
     /// (seen: 10 ticks in 1.4 s of clock time on a busy 2-core host). So the upper bound,
     /// which catches a slow timer or a clock calibrated too slow, is checked on the least
-    /// disturbed of up to five rounds, the way the calibration itself keeps its least
-    /// disturbed round.
+    /// disturbed of up to five rounds, the way the calibration itself rejects its
+    /// disturbed rounds.
     fn clock_agrees_with_ticks() {
         let mut fastest = u64::MAX;
         for _ in 0..5 {

@@ -1,22 +1,30 @@
 //! Time: the TSC as the clock, calibrated against the PIT.
 //!
 //! The TSC is read with `rdtsc`; its frequency is measured once at boot against PIT
-//! channel 2, gated on through port `0x61` and read back by polling (latch + read), over
-//! a 10 ms window. This needs no interrupts, so it works under every QEMU firmware. Of two
-//! rounds, the one whose end readings were quickest (least disturbed) is kept; the
-//! calibration is most of the boot time.
+//! channel 2, gated on through port `0x61` and read back by polling (latch + read). This
+//! needs no interrupts, so it works under every QEMU firmware. Under TCG on a loaded host
+//! the virtual CPU can stall for tens of milliseconds anywhere, and the 16-bit PIT wraps
+//! every 55 ms, so the calibration takes several short rounds ([`ROUND_MICROS`] each) and
+//! lets `kernel_core::calibration` reject the disturbed ones (a slow reading, or a step
+//! between readings long enough to hide a wrap) and take the median of the others, within
+//! a bound on the number of rounds. The chosen figure, the rounds kept and their spread
+//! go to the boot log in one line.
 //!
 //! The trampoline stores the TSC at its very first instruction ([`entry_tsc`]); boot-phase
 //! timings are TSC differences from there.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use kernel_core::calibration::{Calibration, Round, Rounds};
 use x86_64::instructions::port::Port;
+
+use crate::println;
 
 /// The PIT's input clock in Hz.
 const PIT_HZ: u64 = 1_193_182;
-/// Calibration window.
-const CALIBRATION_MICROS: u64 = 10_000;
+/// One calibration round's window: far below the PIT's wrap (55 ms), as
+/// `kernel_core::calibration` needs, and long against a reading (about a microsecond).
+pub const ROUND_MICROS: u64 = 2_000;
 /// Counter readings before calibration gives up on a PIT that does not count (a reading
 /// takes about a microsecond under TCG, so this is seconds, far beyond the window).
 const MAX_POLLS: u32 = 5_000_000;
@@ -120,23 +128,26 @@ impl Pit {
     }
 }
 
-/// One calibration round: TSC cycles per second, and the round's uncertainty in cycles.
+/// One calibration round (see `kernel_core::calibration`).
 ///
-/// Rather than trusting that a poll notices the end of the window in time (under TCG the
-/// vCPU thread may be preempted for milliseconds), both ends of the window are actual
-/// readings of the PIT counter, each bracketed by TSC reads; the elapsed PIT ticks are
-/// what was read, not what was intended.
+/// Rather than trusting that a poll notices the end of the window in time, both ends of
+/// the window are actual readings of the PIT counter, each bracketed by TSC reads; the
+/// elapsed PIT ticks are what was read, not what was intended. The longest gap between
+/// two consecutive readings is kept: a stall long enough to hide a wrap of the counter
+/// shows there.
 ///
 /// `None` if the counter did not advance through the window within [`MAX_POLLS`]
 /// readings (no PIT, or channel 2 not gated on).
-fn measure_window() -> Option<(u64, u64)> {
-    let window_ticks = PIT_HZ * CALIBRATION_MICROS / 1_000_000;
-    let mut pit = Pit::new();
-    pit.start();
+fn measure_round(pit: &mut Pit) -> Option<Round> {
+    let window_ticks = PIT_HZ * ROUND_MICROS / 1_000_000;
     let first = pit.sample();
+    let mut previous = first.tsc;
+    let mut longest_step = 0;
     let mut polls = 0;
     let last = loop {
         let sample = pit.sample();
+        longest_step = longest_step.max(sample.tsc - previous);
+        previous = sample.tsc;
         if u64::from(first.count.wrapping_sub(sample.count)) >= window_ticks {
             break sample;
         }
@@ -146,10 +157,12 @@ fn measure_window() -> Option<(u64, u64)> {
         }
         core::hint::spin_loop();
     };
-    let ticks = u64::from(first.count.wrapping_sub(last.count)).max(1);
-    let cycles = last.tsc - first.tsc;
-    let hz = (u128::from(cycles) * u128::from(PIT_HZ) / u128::from(ticks)) as u64;
-    Some((hz, first.uncertainty + last.uncertainty))
+    Some(Round {
+        cycles: last.tsc - first.tsc,
+        ticks: u64::from(first.count.wrapping_sub(last.count)),
+        read_cycles: first.uncertainty + last.uncertainty,
+        longest_step,
+    })
 }
 
 /// The PIT does not count: the TSC cannot be calibrated.
@@ -164,22 +177,42 @@ impl core::fmt::Display for PitNotCounting {
 
 impl core::error::Error for PitNotCounting {}
 
-/// Calibrates the TSC against the PIT; returns the frequency in Hz.
+/// Calibrates the TSC against the PIT (see the module docs), prints the result in one
+/// line and returns the frequency in Hz.
 ///
 /// # Errors
 ///
 /// [`PitNotCounting`] when the machine has no working PIT channel 2 (a hang otherwise).
 pub fn calibrate() -> Result<u64, PitNotCounting> {
-    let mut best: Option<(u64, u64)> = None;
-    for _ in 0..2 {
-        let round = measure_window().ok_or(PitNotCounting)?;
-        if best.is_none_or(|(_, uncertainty)| round.1 < uncertainty) {
-            best = Some(round);
-        }
+    let mut pit = Pit::new();
+    pit.start();
+    let mut rounds = Rounds::new();
+    while !rounds.is_done() {
+        rounds.push(measure_round(&mut pit).ok_or(PitNotCounting)?);
     }
-    let hz = best.map_or(1, |(hz, _)| hz.max(1));
+    let chosen = rounds.choose(PIT_HZ).ok_or(PitNotCounting)?;
+    report(&chosen);
+    let hz = chosen.hz.max(1);
     TSC_HZ.store(hz, Ordering::Relaxed);
     Ok(hz)
+}
+
+/// The calibration's boot-log line.
+fn report(chosen: &Calibration) {
+    let quality = if chosen.disturbed {
+        "every round disturbed: the least disturbed one"
+    } else {
+        "median of the undisturbed"
+    };
+    println!(
+        "kernel: TSC {}.{:03} MHz against the PIT: {quality}, {} of {} rounds of {} us, spread {} ppm",
+        chosen.hz / 1_000_000,
+        (chosen.hz / 1_000) % 1_000,
+        chosen.kept,
+        chosen.rounds,
+        ROUND_MICROS,
+        chosen.spread_ppm()
+    );
 }
 
 /// The calibrated TSC frequency in Hz (0 before calibration).
