@@ -3,10 +3,12 @@
 //! Everything above `arch` is safe Rust and reaches the hardware through the wrappers
 //! here; the crate root denies `unsafe_code` and only this module is exempt. Each
 //! architecture lives in its own directory (`x86_64/`, `riscv64/`) and is re-exported
-//! here, so nothing outside `arch` names an architecture. Four files are shared by both:
+//! here, so nothing outside `arch` names an architecture. Five files are shared by both:
 //! [`io`] (owned port and MMIO windows), [`heap`] (the global allocator), [`linker`]
-//! (linker-script symbols) and [`fault`] (a CPU fault ends the boot, through the test
-//! framework's handler in a test kernel).
+//! (linker-script symbols), [`fault`] (a CPU fault ends the boot, through the test
+//! framework's handler in a test kernel) and `cross_cpu` (the CPU table, the start-up
+//! handshake, the call-function mailbox, wake-ups and stopping: each architecture's
+//! `cpu` re-exports them and only sends the interrupts).
 //!
 //! # The interface each architecture provides
 //!
@@ -39,6 +41,7 @@
 use crate::memory::MemoryRegion;
 
 mod cpu_error;
+mod cross_cpu;
 pub mod fault;
 pub mod heap;
 pub mod io;
@@ -54,6 +57,13 @@ pub use self::x86_64::*;
 mod riscv64;
 #[cfg(target_arch = "riscv64")]
 pub use self::riscv64::*;
+
+#[cfg(target_arch = "riscv64")]
+use self::riscv64::cpu as this_cpu;
+/// The architecture's CPU module, for [`cross_cpu`]: its `current`, `MAX_CPUS` and the
+/// interrupts it sends (`send_call`, `send_wake`, `send_stop_to_others`).
+#[cfg(target_arch = "x86_64")]
+use self::x86_64::smp as this_cpu;
 
 /// `__on_arch!(ARCH, { yes }, { no })` expands `yes` when building for `ARCH`, else `no`:
 /// how `#[only_on(ARCH)]` in [`crate::kernel_test!`] keeps code for one architecture out of

@@ -11,7 +11,9 @@
 //! sets its stack and `tp`, and calls `hart_entry`, which installs the trap vector,
 //! enables the supervisor software interrupt (the IPI) and calls the kernel's per-CPU
 //! main function (the work queue's idle loop). A hart that does not come up within a
-//! second is reported and left out.
+//! second is reported and left out. The handshake with the boot hart, the CPU table, the
+//! calls and wake-ups are the shared `arch::cross_cpu`'s; this file sends
+//! their interrupts.
 //!
 //! # A started hart that enters `_start`
 //!
@@ -27,30 +29,30 @@
 //!
 //! # CPU numbers
 //!
-//! CPUs are numbered `0..online()` in the order they came up; 0 is the boot hart. The
-//! number lives in `tp` (the kernel has no thread-local storage, and the trap entry
+//! The CPU's number lives in `tp` (the kernel has no thread-local storage, and the trap entry
 //! saves and restores `tp`), set by `init_boot_hart` on the boot hart and by the start
 //! block on the others; [`current`] reads it.
 //!
 //! # IPIs
 //!
-//! Every IPI is a supervisor software interrupt sent through the SBI IPI extension; its
-//! handler clears `sip.SSIP` and then does what is pending for this hart: the call in
-//! flight if it targets this hart ([`call_on`], the same protocol as on x86_64: one
-//! call at a time, callers wait with interrupts on, and a caller with interrupts off is
-//! refused), or nothing (a wake-up, [`wake`]). [`stop_others`] sets the stop flag and
+//! Every IPI is a supervisor software interrupt sent through the SBI IPI extension to
+//! the hart (the CPU's hardware id); its handler clears `sip.SSIP` and then does what
+//! is pending for this hart: the call waiting in its slot ([`call_on`]), or nothing (a
+//! wake-up, [`wake`]). [`stop_others`] sets the stop flag and
 //! sends an IPI; the handler then halts the hart for good. S-mode has no NMI, so a hart
 //! that keeps interrupts off does not stop; leaving QEMU (SBI system reset or the
 //! `sifive,test` finisher) ends every hart anyway.
 
 use alloc::boxed::Box;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-
-use spin::{Mutex, Once};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub use super::super::cpu_error::{CallError, StartError};
-use super::{sbi, time, trap};
+use super::super::cross_cpu;
+pub use super::super::cross_cpu::{
+    call_on, call_on_others, calls, online, stop_others, wake, wakeups,
+};
+use super::{sbi, trap};
 use crate::println;
 
 /// The most CPUs the kernel runs (and the hart ids it asks OpenSBI about).
@@ -59,33 +61,8 @@ pub const MAX_CPUS: usize = 16;
 /// Each hart's stack (the boot hart keeps the boot stack).
 const STACK_SIZE: usize = 64 * 1024;
 
-/// How long a hart may take to come up after `hart_start`.
-const START_TIMEOUT_MICROS: u64 = 1_000_000;
-
 /// `sie.SSIE`: supervisor software interrupt enable.
 const SIE_SSIE: u64 = 1 << 1;
-
-/// One CPU's data.
-#[derive(Debug)]
-struct PerCpu {
-    hart_id: AtomicU64,
-    online: AtomicBool,
-    wakeups: AtomicU64,
-    calls: AtomicU64,
-}
-
-impl PerCpu {
-    const fn new() -> Self {
-        Self {
-            hart_id: AtomicU64::new(0),
-            online: AtomicBool::new(false),
-            wakeups: AtomicU64::new(0),
-            calls: AtomicU64::new(0),
-        }
-    }
-}
-
-static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 
 /// A starting hart's stack top and number, read by `riscv_hart_start` (field offsets
 /// are used by the assembly).
@@ -111,15 +88,6 @@ static START_BLOCKS: [StartBlock; MAX_CPUS] = [const {
         cpu: AtomicU64::new(0),
     }
 }; MAX_CPUS];
-
-/// CPUs up, the boot hart included.
-static ONLINE: AtomicUsize = AtomicUsize::new(1);
-/// Set by a starting hart once it runs Rust code on its own stack.
-static STARTED: AtomicBool = AtomicBool::new(false);
-/// The kernel's per-CPU main function, given to [`start_others`].
-static CPU_MAIN: Once<fn(usize) -> !> = Once::new();
-/// Set by [`stop_others`].
-static STOPPING: AtomicBool = AtomicBool::new(false);
 
 global_asm!(
     ".section .text",
@@ -178,8 +146,7 @@ pub(super) fn init_boot_hart(hart_id: u64) {
     // SAFETY: `tp` is the kernel's CPU number register (see the module docs): nothing
     // else uses it, and the trap entry saves and restores it.
     unsafe { core::arch::asm!("mv tp, zero", options(nomem, nostack)) };
-    CPUS[0].hart_id.store(hart_id, Ordering::Relaxed);
-    CPUS[0].online.store(true, Ordering::Release);
+    cross_cpu::boot_cpu_is(hart_id);
 }
 
 /// This CPU's number (0 is the boot hart).
@@ -192,31 +159,6 @@ pub fn current() -> usize {
     cpu
 }
 
-/// How many CPUs are up (1 until [`start_others`] started more).
-pub fn online() -> usize {
-    ONLINE.load(Ordering::Acquire)
-}
-
-/// How many IPIs CPU `cpu` has taken that ran no call (wake-ups).
-pub fn wakeups(cpu: usize) -> u64 {
-    CPUS.get(cpu)
-        .map_or(0, |entry| entry.wakeups.load(Ordering::Relaxed))
-}
-
-/// How many calls CPU `cpu` has run for [`call_on`].
-pub fn calls(cpu: usize) -> u64 {
-    CPUS.get(cpu)
-        .map_or(0, |entry| entry.calls.load(Ordering::Relaxed))
-}
-
-fn hart_of(cpu: usize) -> Option<u64> {
-    let entry = CPUS.get(cpu)?;
-    entry
-        .online
-        .load(Ordering::Acquire)
-        .then(|| entry.hart_id.load(Ordering::Relaxed))
-}
-
 /// Starts every other hart OpenSBI reports stopped (see the module docs); each runs
 /// `main(cpu)` once it is up. Returns how many CPUs are up, the boot hart included.
 /// Called once, on the boot hart, after the heap and the clock are up.
@@ -225,7 +167,7 @@ fn hart_of(cpu: usize) -> Option<u64> {
 ///
 /// [`StartError::NoProcessorList`] when the firmware lacks the HSM extension.
 pub fn start_others(main: fn(usize) -> !) -> Result<usize, StartError> {
-    CPU_MAIN.call_once(|| main);
+    cross_cpu::set_main(main);
     // The boot hart takes IPIs too (calls from the others, wake-ups).
     // SAFETY: enabling the software interrupt source only lets IPIs in; the trap vector
     // is installed.
@@ -233,7 +175,7 @@ pub fn start_others(main: fn(usize) -> !) -> Result<usize, StartError> {
     if !sbi::has_hart_state_management() {
         return Err(StartError::NoProcessorList);
     }
-    let boot_hart = CPUS[0].hart_id.load(Ordering::Relaxed);
+    let boot_hart = cross_cpu::hardware_id(0).unwrap_or(0);
     for hart in 0..MAX_CPUS as u64 {
         if hart == boot_hart || sbi::hart_status(hart) != Some(sbi::HART_STOPPED) {
             continue;
@@ -256,125 +198,41 @@ fn start_one(cpu: usize, hart: u64) -> bool {
     let block = &START_BLOCKS[cpu];
     block.stack_top.store(top, Ordering::Relaxed);
     block.cpu.store(cpu as u64, Ordering::Relaxed);
-    CPUS[cpu].hart_id.store(hart, Ordering::Relaxed);
     // For the hart if it comes in through `_start` (see the module docs); `hart` is below
     // MAX_CPUS (the ids asked about).
     if let Some(slot) = HART_BLOCKS.get(hart as usize) {
         slot.store(core::ptr::from_ref(block) as u64, Ordering::Release);
     }
-    STARTED.store(false, Ordering::SeqCst);
     let entry = riscv_hart_start as *const () as u64;
-    if !sbi::hart_start(hart, entry, core::ptr::from_ref(block) as u64) {
-        return false;
-    }
-    let deadline = time::counter() + START_TIMEOUT_MICROS * time::counter_hz() / 1_000_000;
-    while !STARTED.load(Ordering::Acquire) {
-        if time::counter() > deadline {
-            return false;
-        }
-        core::hint::spin_loop();
-    }
-    while online() <= cpu {
-        core::hint::spin_loop();
-    }
-    true
+    cross_cpu::start(cpu, hart, || {
+        sbi::hart_start(hart, entry, core::ptr::from_ref(block) as u64)
+    })
 }
 
 /// The first Rust code on a started hart, on its own stack with `tp` set.
 extern "C" fn hart_entry(_hart: u64, cpu: u64) -> ! {
-    let cpu = cpu as usize;
     trap::init();
     // SAFETY: as in `start_others`.
     unsafe { core::arch::asm!("csrs sie, {0}", in(reg) SIE_SSIE, options(nomem, nostack)) };
-    CPUS[cpu].online.store(true, Ordering::Release);
-    STARTED.store(true, Ordering::Release);
-    ONLINE.fetch_add(1, Ordering::AcqRel);
-    match CPU_MAIN.get() {
-        Some(main) => main(cpu),
-        None => super::halt_forever(),
-    }
+    cross_cpu::entered(cpu as usize)
 }
 
-/// The call in flight: what to run and whether it ran.
-struct Call<'a> {
-    function: &'a (dyn Fn() + Sync),
-    done: AtomicBool,
+/// Sends the call's software interrupt to hart `hardware_id`.
+pub(in crate::arch) fn send_call(hardware_id: u64) {
+    sbi::send_ipi(hardware_id);
 }
 
-static CALL_LOCK: Mutex<()> = Mutex::new(());
-/// Per CPU, the address of the `Call` waiting for it, 0 if none. The handler swaps it
-/// out, so a later IPI (a wake-up) never sees a call that already ran.
-static PENDING_CALL: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
-
-/// Sends the software interrupt to CPU `cpu`'s hart.
-fn send_ipi(hart: u64) {
-    sbi::send_ipi(hart);
+/// Sends the wake-up's software interrupt to hart `hardware_id`.
+pub(in crate::arch) fn send_wake(hardware_id: u64) {
+    sbi::send_ipi(hardware_id);
 }
 
-/// Runs `function` on CPU `cpu`, in its interrupt context (interrupts off), and returns
-/// once it has run. On the calling CPU itself it runs directly.
-///
-/// # Errors
-///
-/// [`CallError`]; nothing ran then.
-pub fn call_on(cpu: usize, function: &(dyn Fn() + Sync)) -> Result<(), CallError> {
-    let Some(hart) = hart_of(cpu) else {
-        return Err(CallError::NoSuchCpu {
-            cpu,
-            online: online(),
-        });
-    };
-    if cpu == current() {
-        function();
-        return Ok(());
-    }
-    if !super::interrupts_enabled() {
-        return Err(CallError::InterruptsDisabled);
-    }
-    let _guard = CALL_LOCK.lock();
-    let call = Call {
-        function,
-        done: AtomicBool::new(false),
-    };
-    PENDING_CALL[cpu].store(core::ptr::from_ref(&call) as usize, Ordering::Release);
-    send_ipi(hart);
-    while !call.done.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-    }
-    Ok(())
-}
-
-/// Runs `function` on every other CPU that is up, one after the other.
-///
-/// # Errors
-///
-/// [`CallError::InterruptsDisabled`], before anything ran.
-pub fn call_on_others(function: &(dyn Fn() + Sync)) -> Result<(), CallError> {
+/// Sends the stop's software interrupt to every other hart that is up.
+pub(in crate::arch) fn send_stop_to_others() {
     let me = current();
     for cpu in (0..online()).filter(|&cpu| cpu != me) {
-        call_on(cpu, function)?;
-    }
-    Ok(())
-}
-
-/// Takes CPU `cpu` out of `wfi`; nothing for this CPU or one that is not up.
-pub fn wake(cpu: usize) {
-    if cpu == current() {
-        return;
-    }
-    if let Some(hart) = hart_of(cpu) {
-        send_ipi(hart);
-    }
-}
-
-/// Stops every other CPU (see the module docs). Takes no lock.
-pub fn stop_others() {
-    if online() > 1 && !STOPPING.swap(true, Ordering::SeqCst) {
-        let me = current();
-        for cpu in (0..online()).filter(|&cpu| cpu != me) {
-            if let Some(hart) = hart_of(cpu) {
-                send_ipi(hart);
-            }
+        if let Some(hart) = cross_cpu::hardware_id(cpu) {
+            sbi::send_ipi(hart);
         }
     }
 }
@@ -383,20 +241,10 @@ pub fn stop_others() {
 pub(super) fn software_interrupt() {
     // SAFETY: clearing `sip.SSIP` acknowledges this hart's IPI; it touches no memory.
     unsafe { core::arch::asm!("csrc sip, {0}", in(reg) SIE_SSIE, options(nomem, nostack)) };
-    if STOPPING.load(Ordering::SeqCst) {
+    if cross_cpu::stopping() {
         super::halt_forever();
     }
-    let me = current();
-    let address = PENDING_CALL[me].swap(0, Ordering::AcqRel);
-    if address == 0 {
-        CPUS[me].wakeups.fetch_add(1, Ordering::Relaxed);
-        return;
+    if !cross_cpu::run_pending_call() {
+        cross_cpu::count_wakeup();
     }
-    // SAFETY: a non-zero slot is the address of the `Call` on the stack of a `call_on`
-    // that waits, without returning, until `done` is set below; the swap took it out of
-    // the slot, so this handler alone runs it, once.
-    let call = unsafe { &*(address as *const Call<'_>) };
-    (call.function)();
-    CPUS[me].calls.fetch_add(1, Ordering::Relaxed);
-    call.done.store(true, Ordering::Release);
 }

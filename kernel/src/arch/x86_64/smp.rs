@@ -16,38 +16,41 @@
 //! stack), loads the shared IDT, points `GS` at the CPU's `PerCpu` entry, enables its
 //! local APIC, says it is up and calls the kernel's per-CPU main function (the work
 //! queue's idle loop). A CPU that does not answer within a second is reported and left
-//! out.
+//! out. The handshake with the boot CPU, the CPU table, the calls and wake-ups are the
+//! shared `arch::cross_cpu`'s; this file sends their interrupts.
 //!
 //! # CPU numbers
 //!
-//! CPUs are numbered `0..online()` in the order they came up; 0 is the boot CPU.
-//! [`current`] reads the number through `GS` (one load); every CPU's `GS` base points at
-//! its entry of a static table, set before anything can ask.
+//! [`current`] reads the CPU's number through `GS` (one load); every CPU's `GS` base
+//! points at its entry of a static table, set before anything can ask.
 //!
 //! # IPIs
 //!
-//! - [`wake`]: a fixed interrupt whose handler does nothing but end it; it takes a CPU
-//!   out of `hlt` (the work queue's idle loop halts with `sti; hlt`, so a wake-up sent
-//!   after the queue was found empty is not lost).
-//! - [`call_on`]: runs a function on another CPU, in its interrupt context, and waits
-//!   for it (the TLB shootdown of [`super::pat`] uses it). One call is in flight at a
-//!   time; a caller waits for the previous one with interrupts *enabled*, so two CPUs
-//!   calling each other do not deadlock. A caller with interrupts disabled is refused:
-//!   it could never answer another CPU's call while it waits for its own.
-//! - [`stop_others`]: an NMI to every other CPU, whose handler halts for good when the
+//! Each is a local APIC IPI to the CPU's local APIC ID (its hardware id):
+//!
+//! - [`wake`]: a fixed interrupt on its own vector, whose handler counts it and ends it;
+//!   it takes a CPU out of `hlt` (the work queue's idle loop halts with `sti; hlt`, so a
+//!   wake-up sent after the queue was found empty is not lost).
+//! - [`call_on`]: a fixed interrupt on the call-function vector, whose handler runs the
+//!   call waiting in the CPU's slot (the TLB shootdown of [`super::pat`] uses it).
+//! - [`stop_others`]: one NMI to every other CPU, whose handler halts for good when the
 //!   stop flag is set. A panic or a fault stops the others before it reports (no line
 //!   of theirs lands in the middle of the report, no CPU keeps running on a broken
 //!   state), and so does every exit from QEMU ([`super::exit_qemu`]).
 
 use alloc::boxed::Box;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use spin::{Mutex, Once};
+use x86_64::VirtAddr;
 use x86_64::registers::model_specific::GsBase;
-use x86_64::{VirtAddr, instructions};
 
 pub use super::super::cpu_error::{CallError, StartError};
+use super::super::cross_cpu;
+pub(super) use super::super::cross_cpu::stopping;
+pub use super::super::cross_cpu::{
+    call_on, call_on_others, calls, online, stop_others, wake, wakeups,
+};
 use super::acpi::{self, MAX_PROCESSORS};
 use super::apic::{self, Destination, Ipi};
 use super::{boot, gdt, idt, pat, time};
@@ -65,9 +68,6 @@ const STACK_SIZE: usize = 64 * 1024;
 /// Each CPU's double-fault stack (the boot CPU keeps the static one in [`gdt`]).
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
 
-/// How long a CPU may take to come up after its second STARTUP.
-const START_TIMEOUT_MICROS: u64 = 1_000_000;
-
 /// Offsets of the trampoline's parameters (see the trampoline's layout).
 mod parameter {
     /// The page-table root (CR3), 32 bits used.
@@ -80,7 +80,8 @@ mod parameter {
     pub const CPU: u64 = 32;
 }
 
-/// One CPU's data, reached through its `GS` base.
+/// One CPU's x86-only data, reached through its `GS` base (the rest is in the shared
+/// CPU table of `cross_cpu`).
 ///
 /// # Invariants
 ///
@@ -90,10 +91,6 @@ mod parameter {
 #[derive(Debug)]
 struct PerCpu {
     index: AtomicUsize,
-    apic_id: AtomicU32,
-    online: AtomicBool,
-    wakeups: AtomicU64,
-    calls: AtomicU64,
     /// This CPU's double-fault stack, `start..end`.
     double_fault_stack: (AtomicU64, AtomicU64),
 }
@@ -102,28 +99,12 @@ impl PerCpu {
     const fn new() -> Self {
         Self {
             index: AtomicUsize::new(0),
-            apic_id: AtomicU32::new(0),
-            online: AtomicBool::new(false),
-            wakeups: AtomicU64::new(0),
-            calls: AtomicU64::new(0),
             double_fault_stack: (AtomicU64::new(0), AtomicU64::new(0)),
         }
     }
 }
 
 static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
-
-/// CPUs up, the boot CPU included.
-static ONLINE: AtomicUsize = AtomicUsize::new(1);
-
-/// Set by a starting CPU once it no longer needs the trampoline's parameters.
-static STARTED: AtomicBool = AtomicBool::new(false);
-
-/// The kernel's per-CPU main function, given to [`start_others`].
-static CPU_MAIN: Once<fn(usize) -> !> = Once::new();
-
-/// Set by [`stop_others`]: an NMI halts its CPU from then on.
-static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Points this CPU's `GS` base at entry `index` of [`CPUS`].
 fn set_gs_base(index: usize) {
@@ -137,7 +118,8 @@ fn set_gs_base(index: usize) {
 /// after the GDT is loaded (which clears `GS`).
 pub(super) fn init_boot_cpu() {
     set_gs_base(0);
-    CPUS[0].online.store(true, Ordering::Relaxed);
+    // The local APIC ID is recorded in `start_others`, once the APIC is up.
+    cross_cpu::boot_cpu_is(0);
     let stack = gdt::double_fault_stack_of_boot_cpu();
     CPUS[0]
         .double_fault_stack
@@ -161,37 +143,11 @@ pub fn current() -> usize {
     index
 }
 
-/// How many CPUs are up (1 until [`start_others`] started more).
-pub fn online() -> usize {
-    ONLINE.load(Ordering::Acquire)
-}
-
 /// This CPU's double-fault stack.
 pub fn double_fault_stack() -> core::ops::Range<u64> {
     let entry = &CPUS[current()];
     entry.double_fault_stack.0.load(Ordering::Relaxed)
         ..entry.double_fault_stack.1.load(Ordering::Relaxed)
-}
-
-/// How many wake-up IPIs CPU `cpu` has taken (0 for a CPU that is not up).
-pub fn wakeups(cpu: usize) -> u64 {
-    CPUS.get(cpu)
-        .map_or(0, |entry| entry.wakeups.load(Ordering::Relaxed))
-}
-
-/// How many call-function IPIs CPU `cpu` has run.
-pub fn calls(cpu: usize) -> u64 {
-    CPUS.get(cpu)
-        .map_or(0, |entry| entry.calls.load(Ordering::Relaxed))
-}
-
-/// The local APIC ID of CPU `cpu`, if it is up.
-fn apic_id_of(cpu: usize) -> Option<u8> {
-    let entry = CPUS.get(cpu)?;
-    entry
-        .online
-        .load(Ordering::Acquire)
-        .then(|| entry.apic_id.load(Ordering::Relaxed) as u8)
 }
 
 // The trampoline, assembled into the kernel image and run from its copy at
@@ -311,12 +267,10 @@ fn trampoline_page_is_ram(memory: &[crate::memory::MemoryRegion]) -> bool {
 /// [`StartError`] when no other CPU can be started (the boot CPU runs alone); a CPU
 /// that does not come up is reported on the console and left out.
 pub fn start_others(main: fn(usize) -> !) -> Result<usize, StartError> {
-    CPU_MAIN.call_once(|| main);
+    cross_cpu::set_main(main);
     let processors = acpi::processors().ok_or(StartError::NoProcessorList)?;
     let boot_apic_id = apic::local_apic_id();
-    CPUS[0]
-        .apic_id
-        .store(u32::from(boot_apic_id), Ordering::Relaxed);
+    cross_cpu::boot_cpu_is(u64::from(boot_apic_id));
     let others = processors
         .apic_ids()
         .iter()
@@ -387,7 +341,6 @@ fn start_one(cpu: usize, apic_id: u8) -> bool {
     let stack = leak_stack(STACK_SIZE);
     let double_fault = leak_stack(DOUBLE_FAULT_STACK_SIZE);
     let entry = &CPUS[cpu];
-    entry.apic_id.store(u32::from(apic_id), Ordering::Relaxed);
     entry
         .double_fault_stack
         .0
@@ -402,30 +355,20 @@ fn start_one(cpu: usize, apic_id: u8) -> bool {
     write_parameter(parameter::STACK, stack.end);
     write_parameter(parameter::ENTRY, cpu_entry as *const () as u64);
     write_parameter(parameter::CPU, cpu as u64);
-    STARTED.store(false, Ordering::SeqCst);
 
-    let page = (TRAMPOLINE_BASE / 4096) as u8;
-    apic::send_ipi(Destination::Apic(apic_id), Ipi::Init);
-    time::busy_wait_micros(10_000);
-    for _ in 0..2 {
-        apic::send_ipi(Destination::Apic(apic_id), Ipi::Startup(page));
-        time::busy_wait_micros(200);
-        if STARTED.load(Ordering::Acquire) {
-            break;
+    cross_cpu::start(cpu, u64::from(apic_id), || {
+        let page = (TRAMPOLINE_BASE / 4096) as u8;
+        apic::send_ipi(Destination::Apic(apic_id), Ipi::Init);
+        time::busy_wait_micros(10_000);
+        for _ in 0..2 {
+            apic::send_ipi(Destination::Apic(apic_id), Ipi::Startup(page));
+            time::busy_wait_micros(200);
+            if cross_cpu::has_started() {
+                break;
+            }
         }
-    }
-    let deadline = time::rdtsc() + START_TIMEOUT_MICROS * time::tsc_hz() / 1_000_000;
-    while !STARTED.load(Ordering::Acquire) {
-        if time::rdtsc() > deadline {
-            return false;
-        }
-        core::hint::spin_loop();
-    }
-    // The CPU is up and counted itself in; wait for that to be visible.
-    while online() <= cpu {
-        core::hint::spin_loop();
-    }
-    true
+        true
+    })
 }
 
 /// The first Rust code on a started CPU, called by the trampoline on its own stack.
@@ -437,117 +380,43 @@ extern "C" fn cpu_entry(cpu: u64) -> ! {
     set_gs_base(cpu);
     pat::init_other_cpu();
     apic::init_other_cpu();
-    CPUS[cpu].online.store(true, Ordering::Release);
-    STARTED.store(true, Ordering::Release);
-    ONLINE.fetch_add(1, Ordering::AcqRel);
-    match CPU_MAIN.get() {
-        Some(main) => main(cpu),
-        None => super::halt_forever(),
-    }
+    cross_cpu::entered(cpu)
 }
 
-/// The call in flight: what to run and whether it ran.
-struct Call<'a> {
-    function: &'a (dyn Fn() + Sync),
-    done: AtomicBool,
+/// The local APIC ID in a hardware id of the CPU table.
+fn apic_id(hardware_id: u64) -> u8 {
+    hardware_id as u8
 }
 
-/// Serialises callers (one call in flight).
-static CALL_LOCK: Mutex<()> = Mutex::new(());
-/// The address of the `Call` in flight, 0 if none.
-static CALL: AtomicUsize = AtomicUsize::new(0);
-
-/// Runs `function` on CPU `cpu`, in its interrupt context (interrupts off), and returns
-/// once it has run. On the calling CPU itself it runs directly.
-///
-/// # Errors
-///
-/// [`CallError`]; nothing ran then.
-pub fn call_on(cpu: usize, function: &(dyn Fn() + Sync)) -> Result<(), CallError> {
-    let Some(apic_id) = apic_id_of(cpu) else {
-        return Err(CallError::NoSuchCpu {
-            cpu,
-            online: online(),
-        });
-    };
-    if cpu == current() {
-        function();
-        return Ok(());
-    }
-    if !instructions::interrupts::are_enabled() {
-        return Err(CallError::InterruptsDisabled);
-    }
-    let _guard = CALL_LOCK.lock();
-    let call = Call {
-        function,
-        done: AtomicBool::new(false),
-    };
-    CALL.store(core::ptr::from_ref(&call) as usize, Ordering::Release);
+/// Sends the call-function IPI to the CPU with local APIC ID `hardware_id`.
+pub(in crate::arch) fn send_call(hardware_id: u64) {
     apic::send_ipi(
-        Destination::Apic(apic_id),
+        Destination::Apic(apic_id(hardware_id)),
         Ipi::Fixed(apic::CALL_FUNCTION_VECTOR),
     );
-    while !call.done.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-    }
-    CALL.store(0, Ordering::Release);
-    Ok(())
-}
-
-/// Runs `function` on every other CPU that is up, one after the other.
-///
-/// # Errors
-///
-/// [`CallError::InterruptsDisabled`], before anything ran.
-pub fn call_on_others(function: &(dyn Fn() + Sync)) -> Result<(), CallError> {
-    let me = current();
-    for cpu in (0..online()).filter(|&cpu| cpu != me) {
-        call_on(cpu, function)?;
-    }
-    Ok(())
 }
 
 /// The call-function IPI's handler (called from the IDT dispatcher).
 pub(super) fn call_function_interrupt() {
-    let address = CALL.load(Ordering::Acquire);
-    if address != 0 {
-        // SAFETY: a non-zero `CALL` is the address of the `Call` on the stack of a
-        // `call_on` that waits, without returning, until `done` is set below, and it was
-        // sent to this CPU alone (the IPI's only target) under `CALL_LOCK`.
-        let call = unsafe { &*(address as *const Call<'_>) };
-        (call.function)();
-        CPUS[current()].calls.fetch_add(1, Ordering::Relaxed);
-        call.done.store(true, Ordering::Release);
-    }
+    cross_cpu::run_pending_call();
     apic::end_of_interrupt();
 }
 
-/// Takes CPU `cpu` out of `hlt` (see the module docs); nothing for this CPU or one that
-/// is not up.
-pub fn wake(cpu: usize) {
-    if cpu == current() {
-        return;
-    }
-    if let Some(apic_id) = apic_id_of(cpu) {
-        apic::send_ipi(Destination::Apic(apic_id), Ipi::Fixed(apic::WAKE_VECTOR));
-    }
+/// Sends the wake-up IPI to the CPU with local APIC ID `hardware_id`.
+pub(in crate::arch) fn send_wake(hardware_id: u64) {
+    apic::send_ipi(
+        Destination::Apic(apic_id(hardware_id)),
+        Ipi::Fixed(apic::WAKE_VECTOR),
+    );
 }
 
 /// The wake-up IPI's handler (called from the IDT dispatcher).
 pub(super) fn wake_interrupt() {
-    CPUS[current()].wakeups.fetch_add(1, Ordering::Relaxed);
+    cross_cpu::count_wakeup();
     apic::end_of_interrupt();
 }
 
-/// Stops every other CPU for good (an NMI each, see the module docs). For the panic,
-/// fault and exit paths; takes no lock.
-pub fn stop_others() {
-    if online() > 1 && !STOPPING.swap(true, Ordering::SeqCst) {
-        apic::send_ipi(Destination::AllButSelf, Ipi::Nmi);
-    }
-}
-
-/// Whether [`stop_others`] ran: the NMI handler then halts its CPU.
-pub(super) fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
+/// Sends the stop NMI to every other CPU (see the module docs).
+pub(in crate::arch) fn send_stop_to_others() {
+    apic::send_ipi(Destination::AllButSelf, Ipi::Nmi);
 }
