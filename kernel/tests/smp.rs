@@ -192,6 +192,21 @@ kernel_test! {
 }
 
 kernel_test! {
+    /// A panic in a call on another CPU (in its interrupt handler) is judged against the
+    /// test that made the call, and ends the boot: the caller, waiting for the call with
+    /// interrupts on, is stopped and never returns. It ends the boot, so it comes last
+    /// but one.
+    #[should_panic = "panicking in a call on CPU"]
+    fn a_panic_in_a_call_ends_the_boot() {
+        let target = cpu::online() - 1;
+        let result = cpu::call_on(target, &|| {
+            panic!("panicking in a call on CPU {}", cpu::current())
+        });
+        fail!("call_on returned ({result:?}) after the call panicked");
+    }
+}
+
+kernel_test! {
     /// A panic in work on another CPU is judged against the test that queued it, and
     /// ends the boot: leaving QEMU stops the waiting boot CPU by NMI. Last, since it
     /// ends the boot.
