@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod calibration;
 pub mod cmdline;
 pub mod display;
+pub mod id_map;
 pub mod pci_ranges;
 pub mod shell;
 pub mod uart16550;
