@@ -108,12 +108,14 @@ impl Buffer {
     ///
     /// # Errors
     ///
-    /// [`Error::FencePending`] while the last one is unsignalled.
+    /// [`Error::FencePending`] while the last one is unsignalled, [`Error::OutOfMemory`].
     pub(crate) fn attach_fence(&self) -> Result<Fence> {
         let mut slot = self.fence.lock();
         if slot.as_ref().is_some_and(|state| !state.is_signalled()) {
             return Err(Error::FencePending);
         }
+        // The fence's `Arc` is made infallibly ([`quota`]).
+        quota::object_room()?;
         let (fence, state) = Fence::new();
         let signalled = slot.replace(state);
         drop(slot);
@@ -140,7 +142,7 @@ impl Buffer {
     ///
     /// # Errors
     ///
-    /// [`Error::IdsExhausted`].
+    /// [`Error::IdsExhausted`], [`Error::OutOfMemory`].
     pub(crate) fn shared(self: &Arc<Self>, exporter: &Arc<Device>) -> Result<Arc<Shared>> {
         let mut exported = self.exported.lock();
         if let Some(shared) = exported.upgrade() {

@@ -130,6 +130,10 @@ impl fmt::Debug for Client {
 }
 
 /// An atomic update, built from raw IDs and checked as a whole at commit.
+///
+/// The builder grows its lists fallibly: a plane or damage rectangle that finds no heap
+/// is not added and the request remembers it, so that [`Client::commit`] refuses it with
+/// [`Error::OutOfMemory`] instead of committing part of it.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     mode: Option<(u32, Option<Mode>)>,
@@ -138,6 +142,8 @@ pub struct Request {
     damage: Option<Vec<Rect>>,
     test_only: bool,
     event: Option<u64>,
+    /// A plane or a damage rectangle could not be added.
+    out_of_memory: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +182,7 @@ impl Request {
         source: Rect,
         destination: Rect,
     ) -> Self {
-        self.planes.push(PlaneRequest {
+        self.push_plane(PlaneRequest {
             plane,
             crtc: Some(crtc),
             framebuffer: Some(framebuffer),
@@ -188,7 +194,7 @@ impl Request {
 
     /// Turns `plane` off.
     pub fn disable_plane(mut self, plane: u32) -> Self {
-        self.planes.push(PlaneRequest {
+        self.push_plane(PlaneRequest {
             plane,
             crtc: None,
             framebuffer: None,
@@ -198,10 +204,24 @@ impl Request {
         self
     }
 
+    /// Adds `plane`, or marks the request out of memory.
+    fn push_plane(&mut self, plane: PlaneRequest) {
+        if self.planes.try_reserve(1).is_ok() {
+            self.planes.push(plane);
+        } else {
+            self.out_of_memory = true;
+        }
+    }
+
     /// Adds a damage rectangle (framebuffer coordinates of the primary plane). Without
     /// any, the whole plane counts as changed.
     pub fn damage(mut self, rect: Rect) -> Self {
-        self.damage.get_or_insert_with(Vec::new).push(rect);
+        let clips = self.damage.get_or_insert_with(Vec::new);
+        if clips.try_reserve(1).is_ok() {
+            clips.push(rect);
+        } else {
+            self.out_of_memory = true;
+        }
         self
     }
 
@@ -223,11 +243,13 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`].
+    /// [`Error::Unplugged`], [`Error::OutOfMemory`].
     pub fn open(device: &Arc<Device>) -> Result<Self> {
         if device.is_unplugged() {
             return Err(Error::Unplugged);
         }
+        // The event queue's and the quota's `Arc`s are made infallibly ([`quota`]).
+        quota::object_room()?;
         let handles = Table::new();
         let owner = handles.namespace_tag();
         LIVE_CLIENTS.fetch_add(1, Ordering::Relaxed);
@@ -278,18 +300,23 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, or an ID
-    /// error.
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, an ID
+    /// error, [`Error::OutOfMemory`].
     pub fn connector(&self, id: u32) -> Result<ConnectorInfo> {
         self.modeset()?;
         let routed = self.device.mode_config().lookup(|lookup, state| {
             lookup.resolve(id, Kind::Connector)?;
             Ok::<_, Error>(state.connected)
         })?;
+        let mut modes = Vec::new();
+        modes
+            .try_reserve_exact(self.device.config().modes.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        modes.extend_from_slice(&self.device.config().modes);
         Ok(ConnectorInfo {
             id,
             connector_type: self.device.config().connector_type,
-            modes: self.device.config().modes.clone(),
+            modes,
             encoder: self.device.objects().encoder,
             routed,
         })
@@ -299,8 +326,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, or an ID
-    /// error.
+    /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, an ID
+    /// error, [`Error::OutOfMemory`].
     pub fn plane(&self, id: u32) -> Result<PlaneInfo> {
         self.modeset()?;
         let objects = self.device.objects();
@@ -319,18 +346,16 @@ impl Client {
                     .map(|framebuffer| framebuffer.id()),
             )
         })?;
-        let (plane_type, formats) = if primary {
-            let formats = self
-                .device
-                .config()
-                .primary_formats
-                .iter()
-                .map(|format| format.fourcc())
-                .collect();
-            (PlaneType::Primary, formats)
+        let (plane_type, scanned): (_, &[Format]) = if primary {
+            (PlaneType::Primary, self.device.config().primary_formats)
         } else {
-            (PlaneType::Cursor, alloc::vec![Format::Argb8888.fourcc()])
+            (PlaneType::Cursor, &[Format::Argb8888])
         };
+        let mut formats = Vec::new();
+        formats
+            .try_reserve_exact(scanned.len())
+            .map_err(|_| Error::OutOfMemory)?;
+        formats.extend(scanned.iter().map(|format| format.fourcc()));
         Ok(PlaneInfo {
             id,
             plane_type,
@@ -366,6 +391,8 @@ impl Client {
     /// [`Error::OutOfMemory`].
     pub fn create_dumb(&self, width: u32, height: u32, bpp: u32) -> Result<DumbBuffer> {
         self.live()?;
+        // The buffer's `Arc` is made infallibly ([`quota`]).
+        quota::object_room()?;
         let quotas = [&self.buffer_quota, self.device.buffer_quota()];
         let buffer = Arc::new(Buffer::new(width, height, bpp, quotas)?);
         let (pitch, size) = (buffer.pitch(), buffer.size());
@@ -391,7 +418,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Unplugged`], a handle error, [`Error::IdsExhausted`].
+    /// [`Error::Unplugged`], a handle error, [`Error::IdsExhausted`],
+    /// [`Error::OutOfMemory`].
     pub fn export_buffer(&self, handle: u32) -> Result<SharedBuffer> {
         self.live()?;
         let buffer = self.buffer(handle)?;
@@ -409,7 +437,7 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::Unplugged`], a handle error, [`Error::FencePending`] while the buffer's
-    /// last fence is unsignalled.
+    /// last fence is unsignalled, [`Error::OutOfMemory`].
     pub fn attach_fence(&self, handle: u32) -> Result<Fence> {
         self.live()?;
         self.buffer(handle)?.buffer().attach_fence()
@@ -445,7 +473,8 @@ impl Client {
     /// [`Error::Unplugged`] (this client's device); [`Error::StaleObject`],
     /// [`Error::NoSuchObject`] or [`Error::ForeignObject`] for an ID that names no live
     /// shared buffer ([`super::prime`]); [`Error::ImportIntoExporter`] for a buffer this
-    /// device exported; [`Error::IdsExhausted`]. Nothing changes on an error.
+    /// device exported; [`Error::IdsExhausted`], [`Error::OutOfMemory`]. Nothing changes
+    /// on an error.
     pub fn import_buffer(&self, id: u32) -> Result<DumbBuffer> {
         self.live()?;
         let shared = prime::Shared::lookup(id)?;
@@ -493,7 +522,7 @@ impl Client {
     /// [`Error::Unplugged`], [`Error::NotSupported`] on a render-only device, a handle
     /// error, or a validation error of the description
     /// (zero or huge size, unknown or unsupported format, bad pitch, overflow, buffer too
-    /// small).
+    /// small), [`Error::OutOfMemory`].
     pub fn add_framebuffer(
         &self,
         handle: u32,
@@ -509,6 +538,8 @@ impl Client {
         framebuffers
             .try_reserve(1)
             .map_err(|_| Error::OutOfMemory)?;
+        // The framebuffer's `Arc` is made infallibly ([`quota`]).
+        quota::object_room()?;
         let id = self.device.mode_config().add_framebuffer(|id| {
             Framebuffer::new(id, self.owner, buffer, (width, height, pitch), format)
         })?;
@@ -565,8 +596,13 @@ impl Client {
     /// ([`Error::FramebufferTooSmall`], [`Error::InvalidConfiguration`], ...),
     /// [`Error::Busy`] if an event is asked while a flip is pending,
     /// [`Error::FenceTimeout`] if a framebuffer's buffer has a write fence that is not
-    /// signalled in time ([`super::fence`]; a test-only request does not wait).
+    /// signalled in time ([`super::fence`]; a test-only request does not wait),
+    /// [`Error::OutOfMemory`] if the request could not be built whole ([`Request`]) or
+    /// the commit finds no memory for its event or damage.
     pub fn commit(&self, request: &Request) -> Result<()> {
+        if request.out_of_memory {
+            return Err(Error::OutOfMemory);
+        }
         if !request.test_only {
             self.wait_for_fences(request.planes.iter().filter_map(|plane| plane.framebuffer))?;
         }
@@ -726,7 +762,8 @@ impl Drop for Client {
             let _ = self.device.mode_config().remove_framebuffer(id, None);
             self.device.disable_framebuffer(id);
         }
-        let handles: Vec<Reference> = self.handles.lock().drain().collect();
+        // Taken out under the lock without allocating, dropped after it.
+        let handles = self.handles.lock().drain();
         drop(handles);
         LIVE_CLIENTS.fetch_sub(1, Ordering::Relaxed);
     }

@@ -34,14 +34,13 @@
 //! ([`super::managed`]); the atomic commit is in [`super::atomic`].
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use drivermodel::context::Bound;
+use kernel_core::id_map::IdMap;
 
 use super::atomic::{Commit, State};
 use super::driver::Driver;
@@ -52,12 +51,13 @@ use super::mode_config::{Config, ModeConfig, Objects};
 use super::quota::{self, Quota};
 use super::vblank::Vblank;
 use crate::arch::time;
+use crate::text::FixedString;
 
 pub(crate) static LIVE_DEVICES: AtomicUsize = AtomicUsize::new(0);
 static NEXT_MINOR: AtomicU32 = AtomicU32::new(0);
 
 /// Registered devices by minor number (the kernel's `/dev/dri`).
-static REGISTERED: spin::Mutex<BTreeMap<u32, Weak<Device>>> = spin::Mutex::new(BTreeMap::new());
+static REGISTERED: spin::Mutex<IdMap<Weak<Device>>> = spin::Mutex::new(IdMap::new());
 
 /// Proof of being inside the unplug guard; dropping it leaves the section.
 pub struct Hardware<'a> {
@@ -81,7 +81,8 @@ impl fmt::Debug for Hardware<'_> {
 
 /// A display device (Linux's `struct drm_device`).
 pub struct Device {
-    name: String,
+    /// `cardN`: at most 14 bytes.
+    name: FixedString<16>,
     minor: u32,
     parent: Option<drivermodel::ARef<drivermodel::Device>>,
     driver: Option<Box<dyn Driver>>,
@@ -117,7 +118,7 @@ impl Device {
     /// # Errors
     ///
     /// [`Error::DriverModel`] if the devres action cannot be added (the device is then
-    /// already unplugged and released), [`Error::IdsExhausted`].
+    /// already unplugged and released), [`Error::IdsExhausted`], [`Error::OutOfMemory`].
     pub fn new(
         parent: &drivermodel::Device<Bound>,
         driver: impl Driver,
@@ -137,7 +138,8 @@ impl Device {
     ///
     /// # Errors
     ///
-    /// [`Error::DriverModel`] if the devres action cannot be added.
+    /// [`Error::DriverModel`] if the devres action cannot be added,
+    /// [`Error::OutOfMemory`].
     pub fn new_render(
         parent: &drivermodel::Device<Bound>,
         driver: impl Driver,
@@ -161,10 +163,18 @@ impl Device {
     ) -> Result<Arc<Self>> {
         let has_modeset = modeset.is_some();
         let (mode_config, objects) = modeset.unwrap_or_else(ModeConfig::without_objects);
+        // The device, its quota and the driver's box are made infallibly (stable Rust
+        // has no `Arc::try_new`): the room for them is checked first, and the registry
+        // entry is reserved before anything is counted (see `super::quota`).
+        quota::object_room()?;
+        let mut registered = REGISTERED.lock();
+        registered
+            .try_reserve_one()
+            .map_err(|_| Error::OutOfMemory)?;
         let minor = NEXT_MINOR.fetch_add(1, Ordering::Relaxed);
         LIVE_DEVICES.fetch_add(1, Ordering::Relaxed);
         let device = Arc::new(Self {
-            name: alloc::format!("card{minor}"),
+            name: FixedString::from_fmt(format_args!("card{minor}")),
             minor,
             parent: Some(drivermodel::ARef::from(&**parent)),
             driver: Some(driver),
@@ -178,7 +188,12 @@ impl Device {
             managed: Managed::new(),
             buffer_quota: Quota::new("device buffer memory", quota::DEVICE_BUFFER_LIMIT),
         });
-        REGISTERED.lock().insert(minor, Arc::downgrade(&device));
+        let filed = registered.try_insert(minor, Arc::downgrade(&device));
+        drop(registered);
+        if filed.is_err() {
+            // Not reached (room was reserved above); the device unregisters itself.
+            return Err(Error::OutOfMemory);
+        }
         let first = device.clone();
         parent.devres().add_action_or_reset(move || {
             first.unplug();
@@ -189,7 +204,7 @@ impl Device {
 
     /// The device's name (`cardN`).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The minor number.
@@ -326,28 +341,53 @@ impl Drop for Device {
     }
 }
 
-/// Takes `minor` out of the registry; an emptied map gives its node back to the heap.
+/// Takes `minor` out of the registry (its capacity follows it down: see
+/// [`IdMap`]).
 fn unregister(minor: u32) {
-    let mut registered = REGISTERED.lock();
-    registered.remove(&minor);
-    if registered.is_empty() {
-        *registered = BTreeMap::new();
+    let entry = REGISTERED.lock().remove(minor);
+    drop(entry);
+}
+
+/// The registered (not unplugged) devices, by minor number. For listings and tests: it
+/// allocates the vector infallibly; [`poll_all`] walks the registry without allocating.
+pub fn devices() -> Vec<Arc<Device>> {
+    let mut devices = Vec::new();
+    let mut from = 0;
+    while let Some((minor, device)) = next_device(from) {
+        devices.push(device);
+        match minor.checked_add(1) {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    devices
+}
+
+/// The live registered device with the smallest minor at or above `from`, taken out
+/// under the lock (a device's last reference may go in the caller's hands, and its drop
+/// takes the lock).
+fn next_device(mut from: u32) -> Option<(u32, Arc<Device>)> {
+    let registered = REGISTERED.lock();
+    loop {
+        let (minor, device) = registered.first_from(from)?;
+        if let Some(device) = device.upgrade() {
+            return Some((minor, device));
+        }
+        from = minor.checked_add(1)?;
     }
 }
 
-/// The registered (not unplugged) devices, by minor number.
-pub fn devices() -> Vec<Arc<Device>> {
-    REGISTERED
-        .lock()
-        .values()
-        .filter_map(Weak::upgrade)
-        .collect()
-}
-
-/// Runs every registered device's deferred work ([`Device::poll`]).
+/// Runs every registered device's deferred work ([`Device::poll`]); allocates nothing
+/// (it runs in the idle loop, whatever the heap holds).
 pub fn poll_all() {
-    for device in devices() {
+    let mut from = 0;
+    while let Some((minor, device)) = next_device(from) {
         device.poll();
+        drop(device);
+        match minor.checked_add(1) {
+            Some(next) => from = next,
+            None => break,
+        }
     }
 }
 

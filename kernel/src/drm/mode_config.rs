@@ -246,7 +246,8 @@ impl ModeConfig {
     /// Drops every object and the state (the device's final release).
     pub(crate) fn release_all(&mut self) {
         let inner = self.inner.get_mut();
-        let objects: Vec<Object> = inner.objects.drain().collect();
+        // Taken out without allocating, dropped after.
+        let objects = inner.objects.drain();
         drop(objects);
         inner.state = State::default();
     }

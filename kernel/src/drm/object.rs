@@ -7,9 +7,14 @@
 //! the client API tell apart, with distinct errors, an ID that belongs to someone else
 //! ([`Error::ForeignObject`]), one of ours whose object is gone ([`Error::StaleObject`])
 //! and one that was never handed out ([`Error::NoSuchObject`]).
+//!
+//! A `Table` files the objects in a [`kernel_core::id_map::IdMap`]: growing it is
+//! fallible ([`Error::OutOfMemory`], nothing changed, no ID used up), and its capacity
+//! follows its length down again, so removing what a test added gives the heap back.
 
-use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU32, Ordering};
+
+use kernel_core::id_map::IdMap;
 
 use super::error::{Error, Result};
 
@@ -87,34 +92,44 @@ impl Namespace {
 #[derive(Debug)]
 pub(crate) struct Table<T> {
     namespace: Namespace,
-    objects: BTreeMap<u32, T>,
+    objects: IdMap<T>,
 }
 
 impl<T> Table<T> {
     pub(crate) fn new() -> Self {
         Self {
             namespace: Namespace::new(),
-            objects: BTreeMap::new(),
+            objects: IdMap::new(),
         }
     }
 
     /// Inserts `make(id)` under a fresh ID.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`] (before `make` runs), [`Error::IdsExhausted`].
     pub(crate) fn insert_with(&mut self, make: impl FnOnce(u32) -> T) -> Result<u32> {
+        self.objects
+            .try_reserve_one()
+            .map_err(|_| Error::OutOfMemory)?;
         let id = self.namespace.allocate()?;
-        self.objects.insert(id, make(id));
+        // Room was reserved above: this cannot fail.
+        self.objects
+            .try_insert(id, make(id))
+            .map_err(|_| Error::OutOfMemory)?;
         Ok(id)
     }
 
     /// The object named `id`, or why there is none.
     pub(crate) fn get(&self, id: u32) -> Result<&T> {
         self.objects
-            .get(&id)
+            .get(id)
             .ok_or_else(|| self.namespace.missing(id))
     }
 
     /// Takes the object named `id` out.
     pub(crate) fn remove(&mut self, id: u32) -> Result<T> {
-        match self.objects.remove(&id) {
+        match self.objects.remove(id) {
             Some(object) => Ok(object),
             None => Err(self.namespace.missing(id)),
         }
@@ -125,7 +140,9 @@ impl<T> Table<T> {
         self.namespace.tag
     }
 
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
-        core::mem::take(&mut self.objects).into_values()
+    /// Empties the table (giving its memory back) and yields the objects; allocates
+    /// nothing.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + use<T> {
+        self.objects.drain()
     }
 }

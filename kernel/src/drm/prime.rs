@@ -56,12 +56,13 @@
 //! [`Error::NoSuchObject`], and an ID of another namespace (a buffer handle, a
 //! framebuffer) [`Error::ForeignObject`].
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
+
+use kernel_core::id_map::IdMap;
 
 use super::buffer::Buffer;
 use super::device::Device;
@@ -73,13 +74,13 @@ pub(crate) static LIVE_SHARED: AtomicUsize = AtomicUsize::new(0);
 /// The shared buffers by ID, weakly (the kernel's stand-in for the file table).
 static REGISTRY: spin::Mutex<Registry> = spin::Mutex::new(Registry {
     namespace: None,
-    buffers: BTreeMap::new(),
+    buffers: IdMap::new(),
 });
 
 struct Registry {
     /// Made on the first export.
     namespace: Option<Namespace>,
-    buffers: BTreeMap<u32, Weak<Shared>>,
+    buffers: IdMap<Weak<Shared>>,
 }
 
 /// A shared buffer: the memory and the exporting device it keeps alive.
@@ -104,9 +105,15 @@ impl Shared {
     ///
     /// # Errors
     ///
-    /// [`Error::IdsExhausted`].
+    /// [`Error::OutOfMemory`], [`Error::IdsExhausted`].
     pub(crate) fn export(buffer: Arc<Buffer>, exporter: Arc<Device>) -> Result<Arc<Self>> {
+        // The `Arc` is made infallibly: its room is checked first ([`super::quota`]).
+        super::quota::object_room()?;
         let mut registry = REGISTRY.lock();
+        registry
+            .buffers
+            .try_reserve_one()
+            .map_err(|_| Error::OutOfMemory)?;
         let id = registry
             .namespace
             .get_or_insert_with(Namespace::new)
@@ -117,7 +124,8 @@ impl Shared {
             buffer,
             exporter,
         });
-        registry.buffers.insert(id, Arc::downgrade(&shared));
+        // Room was reserved above: this cannot fail.
+        let _ = registry.buffers.try_insert(id, Arc::downgrade(&shared));
         Ok(shared)
     }
 
@@ -132,7 +140,7 @@ impl Shared {
         let Some(namespace) = &registry.namespace else {
             return Err(Error::NoSuchObject { id });
         };
-        match registry.buffers.get(&id) {
+        match registry.buffers.get(id) {
             // Its last reference is going right now.
             Some(shared) => shared.upgrade().ok_or(Error::StaleObject { id }),
             None => Err(namespace.missing(id)),
@@ -155,14 +163,9 @@ impl Drop for Shared {
         // Only the registry's entry here; the buffer and the exporter are dropped with
         // the fields, after the registry lock is released (the exporter's release may
         // drop other shared buffers).
-        {
-            let mut registry = REGISTRY.lock();
-            registry.buffers.remove(&self.id);
-            if registry.buffers.is_empty() {
-                // An emptied map gives its node back to the heap.
-                registry.buffers = BTreeMap::new();
-            }
-        }
+        // (An emptied map gives its memory back to the heap: see `IdMap`.)
+        let entry = REGISTRY.lock().buffers.remove(self.id);
+        drop(entry);
         LIVE_SHARED.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -220,7 +223,8 @@ pub struct SharedInfo {
     pub references: usize,
 }
 
-/// Every live shared buffer, by ID.
+/// Every live shared buffer, by ID. For listings (the shell's `shared`): it allocates
+/// the listing infallibly (the shell checks its heap headroom first).
 pub fn shared_buffers() -> Vec<SharedInfo> {
     let live: Vec<Arc<Shared>> = REGISTRY
         .lock()

@@ -17,6 +17,44 @@
 //! size, 64 MiB), a device [`DEVICE_BUFFER_LIMIT`] (128 MiB: two such clients), and the
 //! reserve is [`HEAP_RESERVE`] (8 MiB: the kernel's own use after boot is a few hundred
 //! KiB; a whole boot with every driver bound uses about 3 MiB).
+//!
+//! # Allocation after boot: an error, never an abort
+//!
+//! Every allocation on the display client paths (open and close, dumb create and
+//! destroy, framebuffer add and remove, atomic commit, page flip, vblank requests and
+//! delivery, prime export and import, fences, vgem's buffers) either is fallible or is
+//! preceded by `object_room`; an exhausted heap is answered with
+//! [`Error::OutOfMemory`] (or [`Error::HeapReserve`]) and changes nothing:
+//!
+//! - fallible (`try_reserve`): buffer memory (`zeroed_words`); the ID tables (client
+//!   handles, mode objects and framebuffers, the registered devices, the shared
+//!   buffers: [`kernel_core::id_map::IdMap`], whose capacity follows its length back
+//!   down without ever allocating infallibly); a client's framebuffer list; event room
+//!   and armed events ([`super::vblank`]); damage clips of a commit; a [`Request`](super::Request)'s
+//!   planes and damage (it answers [`Error::OutOfMemory`] at commit); the connector's
+//!   modes and a plane's formats as listed; vkms's CRC history;
+//! - allocation-free: closing a client, destroying handles, removing framebuffers,
+//!   vblank delivery (into room reserved when the event was asked for), and the idle
+//!   loop's [`poll_all`](super::poll_all) (which walks the registry without a list).
+//!
+//! What stable Rust cannot make fallible (`Arc::try_new` and `Box::try_new` are
+//! unstable) stays infallible, each site after an `object_room` check that a free
+//! block of [`OBJECT_ROOM`] bytes exists; the objects are a few hundred bytes, covered
+//! by the reserve (which buffers never take):
+//!
+//! - `Client::open`: the client's `Arc<EventQueue>` and its `Arc<Quota>`;
+//! - `Client::create_dumb`: the `Arc<Buffer>` (its memory is fallible);
+//! - `Client::add_framebuffer`: the `Arc<Framebuffer>`;
+//! - `Client::export_buffer`: the `Arc<Shared>` (a new shared buffer);
+//! - `Client::attach_fence`: the fence's `Arc`;
+//! - `Device::new` and `Device::new_render` (a driver's probe: bind, `vkms add`, `vgem
+//!   add`): the `Arc<Device>`, the `Box<dyn Driver>` and the device's `Arc<Quota>`.
+//!
+//! Left infallible, without that check, because they run only at a driver's probe or in
+//! listings that the shell guards with its own headroom check
+//! (`crate::shell::HEAP_RESERVE`): a managed action's `Box` ([`super::managed`]), a
+//! failed probe's message (`From<Error> for drivermodel::Error`), and the listings
+//! [`devices`](super::devices) and [`shared_buffers`](super::shared_buffers).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -104,6 +142,25 @@ impl Drop for Charge {
     fn drop(&mut self) {
         self.quota.used.fetch_sub(self.bytes, Ordering::Relaxed);
     }
+}
+
+/// The free block `object_room` asks for: more than the small objects one display
+/// call makes infallibly (the largest, a `Device`, is well under 1 KiB).
+pub const OBJECT_ROOM: usize = 4 << 10;
+
+/// Checks that the heap has a free block of [`OBJECT_ROOM`] bytes, so that the few small
+/// objects a display call then makes infallibly (see the module docs) find their room.
+/// The check takes and frees such a block; it may dip into the reserve (the objects are
+/// covered by it), so it fails only when the heap itself is nearly exhausted.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`].
+pub(crate) fn object_room() -> Result<()> {
+    let mut probe: Vec<u64> = Vec::new();
+    probe
+        .try_reserve_exact(OBJECT_ROOM / 8)
+        .map_err(|_| Error::OutOfMemory)
 }
 
 /// Heap bytes display allocations may still take (free bytes above the reserve).
