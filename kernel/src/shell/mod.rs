@@ -14,7 +14,6 @@
 //! by their path in the tree (`/devices/platform/uart16550.0`).
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 use drivermodel::device::BindingState;
@@ -28,22 +27,44 @@ pub use kernel_core::shell::parse::{COMMANDS, Command, ParseError, parse};
 
 use crate::arch::{self, io};
 use crate::bus::{pci, platform};
+use crate::text::FixedString;
 use crate::{console, devices};
 
 /// The prompt.
 pub const PROMPT: &str = "devices> ";
 
-/// Why a command could not run.
+/// A bus name copied out of a device that is dropped before the message is written.
+type BusName = FixedString<32>;
+
+/// Why a command could not run. It borrows the typed line and holds nothing on the heap:
+/// an error message needs no memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Refusal {
-    NoDevice(String),
-    Ambiguous(String),
-    NoDriver { bus: String, driver: String },
-    NotPlatform { device: String, bus: String },
-    Failed(String),
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the message is held inline so that an error needs no heap"
+)]
+enum Refusal<'a> {
+    NoDevice(&'a str),
+    Ambiguous(&'a str),
+    NoDriver {
+        bus: BusName,
+        driver: &'a str,
+    },
+    NotPlatform {
+        device: &'a str,
+        bus: BusName,
+    },
+    NotPlatformName(&'a str),
+    NoBoardDevice(&'a str),
+    NoVirtualDisplay(&'a str),
+    NoVgem(&'a str),
+    /// The message of a failed operation's error (cut at 256 bytes).
+    Failed(FixedString<256>),
+    /// The command's own allocation failed.
+    OutOfMemory,
 }
 
-impl fmt::Display for Refusal {
+impl fmt::Display for Refusal<'_> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoDevice(name) => write!(formatter, "no device named `{name}` (see `tree`)"),
@@ -63,24 +84,45 @@ impl fmt::Display for Refusal {
                 formatter,
                 "`{device}` is on bus `{bus}`; only platform devices can be deleted or added"
             ),
-            Self::Failed(message) => formatter.write_str(message),
+            Self::NotPlatformName(device) => write!(
+                formatter,
+                "`{device}` is not a platform device name (NAME, platform/NAME or /devices/platform/NAME)"
+            ),
+            Self::NoBoardDevice(name) => {
+                write!(formatter, "no board device `{name}`; the board has: ")?;
+                for (index, entry) in platform::BOARD.iter().enumerate() {
+                    if index > 0 {
+                        formatter.write_str(", ")?;
+                    }
+                    formatter.write_str(entry.name)?;
+                }
+                Ok(())
+            }
+            Self::NoVirtualDisplay(name) => {
+                write!(formatter, "no virtual display `{name}` (see `vkms`)")
+            }
+            Self::NoVgem(name) => write!(formatter, "no vgem device `{name}` (see `vgem`)"),
+            Self::Failed(message) => formatter.write_str(message.as_str()),
+            Self::OutOfMemory => formatter.write_str("out of memory; nothing changed"),
         }
     }
 }
 
 /// Finds a registered device by its tree path (`/devices/...`), `NAME` or `BUS/NAME`
 /// (`-` for bus-less devices).
-fn find(model: &DeviceModel, name: &str) -> Result<ARef<Device>, Refusal> {
+#[expect(
+    clippy::result_large_err,
+    reason = "a refusal is inline so that the error path needs no heap (see `Refusal`)"
+)]
+fn find<'a>(model: &DeviceModel, name: &'a str) -> Result<ARef<Device>, Refusal<'a>> {
     let name = match DeviceName::parse(name) {
         DeviceName::Path(path) => {
-            return model
-                .find_by_path(path)
-                .ok_or_else(|| Refusal::NoDevice(name.into()));
+            return model.find_by_path(path).ok_or(Refusal::NoDevice(name));
         }
         DeviceName::OnBus { bus, name: device } => {
             return model
                 .find_device(bus, device)
-                .ok_or_else(|| Refusal::NoDevice(name.into()));
+                .ok_or(Refusal::NoDevice(name));
         }
         DeviceName::Name(name) => name,
     };
@@ -88,23 +130,28 @@ fn find(model: &DeviceModel, name: &str) -> Result<ARef<Device>, Refusal> {
         .devices()
         .into_iter()
         .filter(|device| device.name() == name);
-    let first = matches
-        .next()
-        .ok_or_else(|| Refusal::NoDevice(name.into()))?;
+    let first = matches.next().ok_or(Refusal::NoDevice(name))?;
     if matches.next().is_some() {
-        return Err(Refusal::Ambiguous(name.into()));
+        return Err(Refusal::Ambiguous(name));
     }
     Ok(first)
 }
 
-fn failed(error: impl fmt::Display) -> Refusal {
-    Refusal::Failed(alloc::format!("{error}"))
+fn failed(error: impl fmt::Display) -> Refusal<'static> {
+    Refusal::Failed(FixedString::from_fmt(format_args!("{error}")))
 }
 
 /// Heap a command may need: below this much free heap, a command is refused rather
-/// than run. The device model and the display code allocate infallibly (a failed
-/// allocation ends the kernel), so the shell checks before it calls them; the
-/// commands' own needs (a tree listing, a name) are a few KiB.
+/// than run.
+///
+/// The shell's own code allocates nothing infallibly: a refusal borrows the typed line
+/// or formats into a fixed buffer, properties are listed sorted without a list, a name
+/// kept across a delete is copied fallibly. What it calls does allocate infallibly: the
+/// device model's listings and operations (`tree`, finding a device by name, `bind`,
+/// `unbind`, `add`, `delete`, `suspend`, `events`) and the display listings (`vkms`,
+/// `vgem`, `shared`) and device creation (`vkms add`, `vgem add`: the display
+/// subsystem's own rules are in `crate::drm::quota`). Those needs are a few KiB per
+/// command, so the shell checks this headroom before it calls them.
 pub const HEAP_RESERVE: usize = 64 * 1024;
 
 /// Parses and runs one line, writing the answer (or `error: ...`) to `out`. With less
@@ -141,11 +188,15 @@ pub fn execute(model: &DeviceModel, command: Command<'_>, out: &mut dyn Write) -
 }
 
 /// The command's effect; `Err` is a refusal (nothing changed).
-fn apply(
+#[expect(
+    clippy::result_large_err,
+    reason = "a refusal is inline so that the error path needs no heap (see `Refusal`)"
+)]
+fn apply<'a>(
     model: &DeviceModel,
-    command: Command<'_>,
+    command: Command<'a>,
     out: &mut dyn Write,
-) -> Result<fmt::Result, Refusal> {
+) -> Result<fmt::Result, Refusal<'a>> {
     Ok(match command {
         Command::Empty => Ok(()),
         Command::Help => help(out),
@@ -218,11 +269,15 @@ fn apply(
             let bus = found.bus_name().unwrap_or("-");
             if bus != platform::BUS_NAME {
                 return Err(Refusal::NotPlatform {
-                    device: device.into(),
-                    bus: bus.into(),
+                    device,
+                    bus: FixedString::from_fmt(format_args!("{bus}")),
                 });
             }
-            let name = String::from(found.name());
+            // The name outlives the reference (which must go before the delete).
+            let mut name = String::new();
+            name.try_reserve_exact(found.name().len())
+                .map_err(|_| Refusal::OutOfMemory)?;
+            name.push_str(found.name());
             drop(found);
             platform::delete(&name).map_err(failed)?;
             writeln!(out, "{name} deleted")
@@ -230,17 +285,9 @@ fn apply(
         Command::Add { device } => {
             let name = DeviceName::parse(device)
                 .on_bus(platform::BUS_NAME)
-                .map_err(|_| {
-                    Refusal::Failed(alloc::format!(
-                        "`{device}` is not a platform device name (NAME, platform/NAME or /devices/platform/NAME)"
-                    ))
-                })?;
+                .map_err(|_| Refusal::NotPlatformName(device))?;
             if !platform::BOARD.iter().any(|entry| entry.name == name) {
-                let names: Vec<&str> = platform::BOARD.iter().map(|entry| entry.name).collect();
-                return Err(Refusal::Failed(alloc::format!(
-                    "no board device `{name}`; the board has: {}",
-                    names.join(", ")
-                )));
+                return Err(Refusal::NoBoardDevice(name));
             }
             platform::add(model, name).map_err(failed)?;
             let driver = model
@@ -339,9 +386,7 @@ fn apply(
         }
         Command::VkmsDelete { name } => {
             if !crate::demo::delete_virtual(name) {
-                return Err(Refusal::Failed(alloc::format!(
-                    "no virtual display `{name}` (see `vkms`)"
-                )));
+                return Err(Refusal::NoVirtualDisplay(name));
             }
             let display = crate::drm::counts();
             writeln!(
@@ -373,9 +418,7 @@ fn apply(
         }
         Command::VgemDelete { name } => {
             if !crate::demo::delete_vgem(name) {
-                return Err(Refusal::Failed(alloc::format!(
-                    "no vgem device `{name}` (see `vgem`)"
-                )));
+                return Err(Refusal::NoVgem(name));
             }
             let display = crate::drm::counts();
             writeln!(
@@ -413,7 +456,15 @@ fn apply(
 }
 
 /// Refuses a driver name the device's bus does not have.
-fn check_driver(model: &DeviceModel, device: &Device, driver: &str) -> Result<(), Refusal> {
+#[expect(
+    clippy::result_large_err,
+    reason = "a refusal is inline so that the error path needs no heap (see `Refusal`)"
+)]
+fn check_driver<'a>(
+    model: &DeviceModel,
+    device: &Device,
+    driver: &'a str,
+) -> Result<(), Refusal<'a>> {
     let bus = device.bus_name().unwrap_or("-");
     if model
         .drivers()
@@ -423,8 +474,8 @@ fn check_driver(model: &DeviceModel, device: &Device, driver: &str) -> Result<()
         Ok(())
     } else {
         Err(Refusal::NoDriver {
-            bus: bus.into(),
-            driver: driver.into(),
+            bus: FixedString::from_fmt(format_args!("{bus}")),
+            driver,
         })
     }
 }
@@ -436,29 +487,46 @@ fn tree(model: &DeviceModel, out: &mut dyn Write) -> fmt::Result {
         out.write_str(line)?;
         let path = line.split(' ').next().unwrap_or("");
         if let Some(device) = model.find_by_path(path) {
-            for property in sorted_properties(&device) {
+            for_each_sorted_property(&device, |property| {
                 let key = property.name();
                 match property.value() {
                     Value::U64(numbers) if numbers.len() == 1 => {
-                        write!(out, " {key}={:#x}", numbers.get(0).unwrap_or(0))?
+                        write!(out, " {key}={:#x}", numbers.get(0).unwrap_or(0))
                     }
-                    Value::String(text) => write!(out, " {key}={text:?}")?,
-                    Value::Bool(flag) => write!(out, " {key}={flag}")?,
-                    other => write!(out, " {key}={other}")?,
+                    Value::String(text) => write!(out, " {key}={text:?}"),
+                    Value::Bool(flag) => write!(out, " {key}={flag}"),
+                    other => write!(out, " {key}={other}"),
                 }
-            }
+            })?;
         }
         out.write_char('\n')?;
     }
     Ok(())
 }
 
-/// A device's properties sorted by name, so the views do not depend on the order the
-/// bus code set them in.
-fn sorted_properties(device: &Device) -> Vec<Property<'_>> {
-    let mut properties: Vec<Property<'_>> = device.properties().collect();
-    properties.sort_unstable_by_key(|property| property.name());
-    properties
+/// Calls `each` on a device's properties sorted by name (then by the order they were
+/// set in), so the views do not depend on the order the bus code set them in. Without
+/// allocating: each step picks the next property by a walk of them all (a device has a
+/// handful).
+fn for_each_sorted_property(
+    device: &Device,
+    mut each: impl FnMut(Property<'_>) -> fmt::Result,
+) -> fmt::Result {
+    let mut last: Option<(&str, usize)> = None;
+    loop {
+        let next = device
+            .properties()
+            .enumerate()
+            .filter(|(index, property)| last.is_none_or(|last| (property.name(), *index) > last))
+            .min_by(|(left_index, left), (right_index, right)| {
+                (left.name(), left_index).cmp(&(right.name(), right_index))
+            });
+        let Some((index, property)) = next else {
+            return Ok(());
+        };
+        last = Some((property.name(), index));
+        each(property)?;
+    }
 }
 
 fn help(out: &mut dyn Write) -> fmt::Result {
@@ -475,14 +543,15 @@ fn help(out: &mut dyn Write) -> fmt::Result {
 fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Result {
     writeln!(out, "{}", device.path())?;
     writeln!(out, "  bus: {}", device.bus_name().unwrap_or("-"))?;
-    let binding = match device.binding_state() {
-        BindingState::Unbound => String::from("unbound"),
-        BindingState::Bound { driver } => alloc::format!("bound to {driver}"),
-        BindingState::Probing { driver } => alloc::format!("probing by {driver}"),
-        BindingState::Unbinding { driver } => alloc::format!("unbinding from {driver}"),
-        _ => String::from("?"),
-    };
-    writeln!(out, "  driver: {binding}")?;
+    match device.binding_state() {
+        BindingState::Unbound => writeln!(out, "  driver: unbound"),
+        BindingState::Bound { driver } => writeln!(out, "  driver: bound to {driver}"),
+        BindingState::Probing { driver } => writeln!(out, "  driver: probing by {driver}"),
+        BindingState::Unbinding { driver } => {
+            writeln!(out, "  driver: unbinding from {driver}")
+        }
+        _ => writeln!(out, "  driver: ?"),
+    }?;
     if let Some(reason) = device.deferred_reason() {
         writeln!(out, "  deferred: {reason}")?;
     }
@@ -505,17 +574,17 @@ fn show(model: &DeviceModel, device: &Device, out: &mut dyn Write) -> fmt::Resul
             _ => writeln!(out, "  resource: {resource}")?,
         }
     }
-    for property in sorted_properties(device) {
+    for_each_sorted_property(device, |property| {
         let key = property.name();
         match property.value() {
             Value::U64(numbers) if numbers.len() == 1 => {
-                writeln!(out, "  {key}: {:#x}", numbers.get(0).unwrap_or(0))?
+                writeln!(out, "  {key}: {:#x}", numbers.get(0).unwrap_or(0))
             }
-            Value::String(text) => writeln!(out, "  {key}: {text}")?,
-            Value::Bool(flag) => writeln!(out, "  {key}: {flag}")?,
-            other => writeln!(out, "  {key}: {other}")?,
+            Value::String(text) => writeln!(out, "  {key}: {text}"),
+            Value::Bool(flag) => writeln!(out, "  {key}: {flag}"),
+            other => writeln!(out, "  {key}: {other}"),
         }
-    }
+    })?;
     if let Some(function) = pci::function(device) {
         writeln!(
             out,
