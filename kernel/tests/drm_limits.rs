@@ -402,3 +402,150 @@ kernel_test! {
         check!(model.is_quiescent());
     }
 }
+
+/// Runs one shell line into `out` (cleared first, its capacity kept: nothing allocates
+/// while the answer fits).
+fn shell_into(out: &mut String, line: &str) {
+    out.clear();
+    let _ = kernel::shell::run_line(kernel::devices::model(), line, out);
+}
+
+/// Free heap bytes now.
+fn free_heap() -> usize {
+    kernel::arch::heap::size_bytes().saturating_sub(kernel::arch::heap::used_bytes())
+}
+
+/// Takes every free byte of the heap, the reserve included, into `blocks` (whose
+/// capacity bounds the count): the largest block that fits, again and again, halving
+/// the size on each refusal, down to one byte.
+fn take_the_heap(blocks: &mut Vec<Vec<u8>>) {
+    let mut size = free_heap();
+    while size > 0 && blocks.len() < blocks.capacity() {
+        let mut block = Vec::new();
+        if block.try_reserve_exact(size).is_ok() {
+            blocks.push(block);
+        } else {
+            size /= 2;
+        }
+    }
+}
+
+/// Whether `result` is a clear out-of-memory refusal.
+fn out_of_memory<T>(result: &drm::Result<T>) -> bool {
+    matches!(result, Err(Error::OutOfMemory | Error::HeapReserve { .. }))
+}
+
+kernel_test! {
+    /// With the whole heap taken (reserve included), every display client call that
+    /// needs memory answers OutOfMemory and changes nothing, releasing calls and vblanks
+    /// still work, and shell commands answer `error: out of memory`; with a little heap
+    /// back, a command whose display needs more is refused cleanly. Once the heap is
+    /// given back the same calls work, and the heap ends where it began.
+    fn exhausted_heap_answers_out_of_memory_then_works_again() {
+        let model = DeviceModel::new();
+        let card = vkms_with(&model, "vkms-oom", 64, 48)?;
+        let (client, mapping, framebuffer) =
+            show(card.device(), 64, 48, 0x0040_4040).map_err(failure)?;
+        let objects = client.resources().map_err(failure)?;
+        let handle = client.create_dumb(64, 48, 32).map_err(failure)?.handle;
+        let spare = client.create_dumb(16, 16, 32).map_err(failure)?.handle;
+        let fresh = Client::open(card.device()).map_err(failure)?;
+        let closing = Client::open(card.device()).map_err(failure)?;
+        closing.create_dumb(16, 16, 32).map_err(failure)?;
+        let vgem = kernel::drivers::vgem::Vgem::create(&model, "vgem-oom").map_err(failure)?;
+        let exporter = Client::open(vgem.device()).map_err(failure)?;
+        let exported = exporter.create_dumb(64, 48, 32).map_err(failure)?;
+        let shared = exporter.export_buffer(exported.handle).map_err(failure)?;
+        let mut out = String::new();
+        out.try_reserve_exact(4096).map_err(|_| failure("no room for the shell's answers"))?;
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        blocks.try_reserve_exact(512).map_err(|_| failure("no room for the block list"))?;
+
+        take_the_heap(&mut blocks);
+        let exhausted = Vec::<u8>::new().try_reserve_exact(1).is_err();
+        let connector = client.connector(objects.connector);
+        let plane = client.plane(objects.primary);
+        let answers = [
+            ("open", out_of_memory(&Client::open(card.device()))),
+            ("create_dumb", out_of_memory(&client.create_dumb(16, 16, 32))),
+            ("import_buffer", out_of_memory(&fresh.import_buffer(shared.id()))),
+            ("export_buffer", out_of_memory(&client.export_buffer(handle))),
+            ("attach_fence", out_of_memory(&client.attach_fence(handle))),
+            (
+                "add_framebuffer",
+                out_of_memory(&client.add_framebuffer(handle, 64, 48, Format::Xrgb8888.fourcc(), 256)),
+            ),
+            ("page_flip", out_of_memory(&client.page_flip(objects.crtc, framebuffer, 1))),
+            ("request_vblank", out_of_memory(&client.request_vblank(2))),
+            (
+                "dirty_framebuffer",
+                out_of_memory(&client.dirty_framebuffer(framebuffer, &[Rect::sized(8, 8)])),
+            ),
+            ("connector", out_of_memory(&connector)),
+            ("plane", out_of_memory(&plane)),
+        ];
+        drop((connector, plane));
+        // Releasing calls, a client's close and vblanks need no memory.
+        let destroyed = client.destroy_dumb(spare);
+        drop(closing);
+        let before = card.device().vblank_count();
+        let ticked = drm::device::wait_until(card.device(), SECOND, || {
+            card.device().vblank_count() > before + 1
+        });
+        drm::poll_all();
+        let mut shell_answers = [false; 4];
+        for (answer, line) in shell_answers.iter_mut().zip(["counts", "tree", "vkms add oom", "vgem add oom"]) {
+            shell_into(&mut out, line);
+            *answer = out.starts_with("error: out of memory");
+        }
+        // A little heap back: the shell runs commands again, and one whose display
+        // needs more than the reserve allows is refused with the display's error.
+        while free_heap() < 2 * kernel::shell::HEAP_RESERVE {
+            if blocks.pop().is_none() {
+                break;
+            }
+        }
+        shell_into(&mut out, "counts");
+        let counts_ran = out.starts_with("devices=");
+        shell_into(&mut out, "vkms add oom");
+        let vkms_refused = out.starts_with("error:") && out.contains("heap reserve");
+        let refusal: kernel::text::FixedString<160> =
+            kernel::text::FixedString::from_fmt(format_args!("{out}"));
+        drop(blocks);
+
+        check!(exhausted, "the heap still had a free byte");
+        for (call, answered) in answers {
+            check!(answered, "`{call}` on an exhausted heap did not answer out of memory");
+        }
+        destroyed.map_err(failure)?;
+        ticked.map_err(failure)?;
+        check!(shell_answers.iter().all(|answered| *answered), "shell answers: {shell_answers:?}");
+        check!(counts_ran && vkms_refused, "counts ran: {counts_ran}; `vkms add`: {refusal}");
+
+        // The heap is back: the same calls work.
+        let again = Client::open(card.device()).map_err(failure)?;
+        check_eq!(again.import_buffer(shared.id()).map(|buffer| buffer.size), Ok(64 * 48 * 4));
+        drop(again);
+        client.create_dumb(16, 16, 32).map_err(failure)?;
+        client.export_buffer(handle).map_err(failure)?;
+        client.attach_fence(handle).map_err(failure)?.signal();
+        let second = client
+            .add_framebuffer(handle, 64, 48, Format::Xrgb8888.fourcc(), 256)
+            .map_err(failure)?;
+        client.connector(objects.connector).map_err(failure)?;
+        client.plane(objects.primary).map_err(failure)?;
+        client.dirty_framebuffer(framebuffer, &[Rect::sized(8, 8)]).map_err(failure)?;
+        client.page_flip(objects.crtc, second, 1).map_err(failure)?;
+        client.request_vblank(2).map_err(failure)?;
+        check_eq!(client.wait_event(SECOND).map(|event| event.user_data), Ok(1));
+        check_eq!(client.wait_event(SECOND).map(|event| event.user_data), Ok(2));
+        shell_into(&mut out, "vkms add oom");
+        check!(out.starts_with("oom: "), "`vkms add oom`: {out}");
+        shell_into(&mut out, "vkms delete oom");
+        check!(out.starts_with("oom deleted"), "`vkms delete oom`: {out}");
+        drop((client, mapping, fresh, exporter, shared));
+        drop(vgem);
+        drop(card);
+        check!(model.is_quiescent());
+    }
+}
