@@ -245,7 +245,7 @@ mod tests {
             manifest_path: Some("/w/Cargo.toml".into()),
             release: true,
             tests: true,
-            features: vec!["runner-fixtures".into(), "x".into()],
+            features: vec!["devicetree".into(), "x".into()],
             quiet: true,
         };
         let args: Vec<_> = request
@@ -257,7 +257,7 @@ mod tests {
             args.join(" "),
             "build --package kernel --target x86_64-unknown-none \
              --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml \
-             --release --tests --features runner-fixtures,x --quiet"
+             --release --tests --features devicetree,x --quiet"
         );
         let riscv = Request {
             arch: Arch::Riscv64,

@@ -1,9 +1,12 @@
 //! The runner must fail kernel tests that fail, panic or leak, and say which test and
 //! why; a test that ends its boot (a panic or a fault, declared or not) must not end the
 //! run: the runner boots the kernel again and every test of the file is reported in one
-//! KTAP document. The kernel's `runner-fixtures` feature builds test ELFs that do exactly
-//! that; each goes through the same code as `boot runner` (the cargo runner), and one
-//! through the `boot runner` binary itself.
+//! KTAP document. The kernel's runner fixtures (`kernel/tests/fixture_*.rs`,
+//! `kernel::test_main!(runner_fixture)`) are test ELFs that do exactly that when
+//! `runner_fixtures` is on their command line (and skip every test otherwise); they are
+//! built with the other kernel tests, in the same cargo build. Each goes through the same
+//! code as `boot runner` (the cargo runner), and one through the `boot runner` binary
+//! itself.
 
 mod common;
 
@@ -17,15 +20,16 @@ use boot::ktap::Outcome;
 use boot::runner::Exit;
 use boot::{Options, TestReport, qemu, run_test_elf};
 
+/// The kernel command-line flag that makes a runner fixture run its tests.
+const RUN_FIXTURES: &str = "runner_fixtures";
+
 fn fixture(name: &str) -> &'static Path {
     static FIXTURES: OnceLock<Vec<Executable>> = OnceLock::new();
-    let fixtures = FIXTURES.get_or_init(|| common::build_kernel_tests(&["runner-fixtures"]));
+    let fixtures = FIXTURES.get_or_init(|| common::build_kernel_tests(&[]));
     let fixture = fixtures
         .iter()
         .find(|test| test.name == name)
-        .unwrap_or_else(|| {
-            panic!("the kernel has no test `{name}` with --features runner-fixtures")
-        });
+        .unwrap_or_else(|| panic!("the kernel has no test `{name}`"));
     &fixture.path
 }
 
@@ -33,8 +37,15 @@ fn boot_fixture(name: &str) -> TestReport {
     boot_fixture_with(name, &Options::from_env().expect("BOOT_* variables"))
 }
 
+/// Boots the fixture `name` with `options` and [`RUN_FIXTURES`] on its command line.
 fn boot_fixture_with(name: &str, options: &Options) -> TestReport {
-    let report = run_test_elf(fixture(name), options)
+    let options = Options {
+        append: format!("{} {RUN_FIXTURES}", options.append)
+            .trim_start()
+            .to_owned(),
+        ..options.clone()
+    };
+    let report = run_test_elf(fixture(name), &options)
         .unwrap_or_else(|error| panic!("could not run {name}: {error}"));
     // Captured: fixtures fail on purpose, so they show only with --nocapture or on error.
     println!(
@@ -86,6 +97,30 @@ fn assert_names(report: &TestReport, test: &str, reason: &str) {
         summary.contains(test) && summary.contains(reason),
         "the report should name `{test}` with `{reason}`:\n{summary}\n---- serial output\n{}",
         report.log
+    );
+}
+
+/// Without [`RUN_FIXTURES`] a fixture runs none of its tests and passes, so that a plain
+/// `cargo ktest` (which boots every test ELF) passes; the same ELF fails with the flag
+/// (`a_failing_test_is_named_with_its_reason`).
+#[test]
+fn a_fixture_skips_its_tests_unless_asked_to_run_them() {
+    let options = Options::from_env().expect("BOOT_* variables");
+    let report = run_test_elf(fixture("fixture_fail"), &options)
+        .unwrap_or_else(|error| panic!("could not run fixture_fail: {error}"));
+    println!(
+        "---- runner fixture `fixture_fail` without {RUN_FIXTURES}\n{}",
+        report.log
+    );
+    assert!(report.passed(), "{}\n{}", report.summary(), report.log);
+    let skipped = Outcome::Skipped {
+        reason: "runner fixture (fails on purpose): runs only with `runner_fixtures` on the \
+                 command line"
+            .into(),
+    };
+    assert_eq!(
+        outcomes(&report),
+        [("passes", &skipped), ("deliberate_failure", &skipped)]
     );
 }
 
@@ -245,9 +280,11 @@ fn declared_panics_and_faults_restart_the_kernel_and_pass() {
 #[test]
 fn a_hang_and_a_reset_fail_their_tests_and_the_run_goes_on() {
     let mut options = Options::from_env().expect("BOOT_* variables");
-    // Long enough for a boot to reach its first test on a loaded machine, short enough
-    // not to slow the suite: the hang costs exactly this.
-    options.timeout = Some(Duration::from_secs(6));
+    // The hang costs exactly this. Each of the three boots must also reach its first
+    // result within it: that takes 0.1 to 0.3 s under TCG on 2 loaded cores (a whole
+    // passing file such as `framework` boots and exits in that time), so 3 s is ten
+    // times the need.
+    options.timeout = Some(Duration::from_secs(3));
     let report = boot_fixture_with("fixture_lost", &options);
     assert!(!report.passed(), "{}", report.summary());
     let outcomes = outcomes(&report);
@@ -305,6 +342,7 @@ fn the_runner_binary_fails_with_a_summary() {
     let output = Command::new(env!("CARGO_BIN_EXE_boot"))
         .arg("runner")
         .arg(fixture("fixture_fail"))
+        .arg(RUN_FIXTURES)
         .output()
         .expect("running boot");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -13,6 +13,7 @@
 //! | `test=TEXT` | test kernels run only tests whose name contains `TEXT` | all |
 //! | `test_resume=NEXT,PASSED,FAILED` | test kernels go on with test `NEXT`, counting the results so far (the host runner's restart after a test ended the boot) | start at test 1 |
 //! | `test_lost=hang\|reset` | with `test_resume`: the boot before ended during test `NEXT` without a result (it hung and the runner stopped it, or the machine reset, as a triple fault does); that test fails with this reason and the run goes on after it | none |
+//! | `runner_fixtures` | a runner fixture (a test kernel that fails on purpose, `kernel::test_main!(runner_fixture)`) runs its tests; without it every test is skipped | off |
 //! | `reprobe` | driver-model debug mode: every probe is followed by remove and a second probe | off |
 //! | `devices=all\|tree\|events\|none` | what the binary prints about the device model at the end of boot | `all` |
 
@@ -101,6 +102,8 @@ pub struct Options<'a> {
     pub devices: DeviceReport,
     /// `reprobe`: the driver model's debug re-probe mode.
     pub reprobe: bool,
+    /// `runner_fixtures`: a runner fixture kernel runs its tests instead of skipping them.
+    pub runner_fixtures: bool,
 }
 
 impl Default for Options<'_> {
@@ -113,6 +116,7 @@ impl Default for Options<'_> {
             test_lost: None,
             devices: DeviceReport::All,
             reprobe: false,
+            runner_fixtures: false,
         }
     }
 }
@@ -213,6 +217,11 @@ pub fn parse<'a>(line: &'a str, mut report: impl FnMut(Problem<'a>)) -> Options<
                 options.reprobe = true;
                 report(Problem::UnexpectedValue { key, value });
             }
+            ("runner_fixtures", None) => options.runner_fixtures = true,
+            ("runner_fixtures", Some(value)) => {
+                options.runner_fixtures = true;
+                report(Problem::UnexpectedValue { key, value });
+            }
             ("timer_hz" | "test" | "test_resume" | "test_lost" | "devices", None) => {
                 report(Problem::MissingValue { key })
             }
@@ -303,9 +312,9 @@ mod tests {
 
     #[test]
     fn known_options_are_applied() {
-        let (options, problems) = parse_all("exit timer_hz=250 test=heap reprobe");
+        let (options, problems) = parse_all("exit timer_hz=250 test=heap reprobe runner_fixtures");
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(options.exit && options.reprobe);
+        assert!(options.exit && options.reprobe && options.runner_fixtures);
         assert_eq!(options.timer_hz, 250);
         assert_eq!(options.test_filter, Some("heap"));
     }

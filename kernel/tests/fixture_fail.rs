@@ -1,11 +1,11 @@
-//! Runner fixture: a test that fails through a check (`--features runner-fixtures`).
+//! Runner fixture: a test that fails through a check.
 
 #![no_std]
 #![no_main]
 
 use kernel::{check_eq, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 kernel_test! {
     /// Passes, so the runner sees a mixed result.

@@ -1,4 +1,4 @@
-//! Runner fixture: a test that leaks a heap allocation (`--features runner-fixtures`).
+//! Runner fixture: a test that leaks a heap allocation.
 
 #![no_std]
 #![no_main]
@@ -9,7 +9,7 @@ use alloc::boxed::Box;
 
 use kernel::{check_eq, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 kernel_test! {
     /// Passes, so the runner sees a mixed result.

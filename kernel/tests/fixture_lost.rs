@@ -1,14 +1,14 @@
-//! Runner fixture: tests that never end their boot themselves (`--features
-//! runner-fixtures`). One hangs, so the runner stops QEMU after its timeout; one resets
-//! the machine (a triple fault on x86). Each fails with its reason, and the tests after
-//! them still run, in one KTAP document over three boots.
+//! Runner fixture: tests that never end their boot themselves. One hangs, so the runner
+//! stops QEMU after its timeout; one resets the machine (a triple fault on x86). Each
+//! fails with its reason, and the tests after them still run, in one KTAP document over
+//! three boots.
 
 #![no_std]
 #![no_main]
 
 use kernel::{arch, check_eq, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 kernel_test! {
     /// Runs in the first boot.

@@ -1,6 +1,6 @@
-//! Runner fixture: expected panics and faults that do not happen as declared
-//! (`--features runner-fixtures`). Each such test fails with a reason saying what was
-//! expected and what happened; the run goes on to the end.
+//! Runner fixture: expected panics and faults that do not happen as declared. Each such
+//! test fails with a reason saying what was expected and what happened; the run goes on
+//! to the end.
 
 #![no_std]
 #![no_main]
@@ -9,7 +9,7 @@ use kernel::arch::{self, trap::Exception};
 use kernel::test::ExpectedFault;
 use kernel::{check_eq, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 /// An address above the 4 GiB identity map: never mapped.
 const UNMAPPED: u64 = 0x1_dead_0000;

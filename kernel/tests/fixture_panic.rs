@@ -1,6 +1,6 @@
-//! Runner fixture: a test that panics without declaring it, with tests after it
-//! (`--features runner-fixtures`). The panic fails that test and ends its boot; the
-//! runner boots the kernel again and the tests after it are reported too.
+//! Runner fixture: a test that panics without declaring it, with tests after it. The
+//! panic fails that test and ends its boot; the runner boots the kernel again and the
+//! tests after it are reported too.
 
 #![no_std]
 #![no_main]
@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{check, check_eq, fail, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 /// Set just before the panic; a new boot starts with it clear.
 static PANICKED: AtomicBool = AtomicBool::new(false);

@@ -1,6 +1,6 @@
-//! Runner fixture: tests that end their boot as declared, and tests after them
-//! (`--features runner-fixtures`). The whole file passes, in one KTAP document over
-//! several boots; a panic inside a driver's probe leaves nothing stuck for the next test.
+//! Runner fixture: tests that end their boot as declared, and tests after them. The
+//! whole file passes, in one KTAP document over several boots; a panic inside a driver's
+//! probe leaves nothing stuck for the next test.
 
 #![no_std]
 #![no_main]
@@ -13,7 +13,7 @@ use kernel::devices::model;
 use kernel::test::{ExpectedFault, Failure};
 use kernel::{check, check_eq, fail, kernel_test};
 
-kernel::test_main!();
+kernel::test_main!(runner_fixture);
 
 const UART: &str = "uart16550.0";
 

@@ -78,8 +78,9 @@ pub fn print_block(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// The kernel's test ELFs for `arch`, without the runner fixtures (which fail on purpose;
-/// `tests/runner_fixtures.rs` runs them).
+/// The kernel's test ELFs for `arch`, without the runner fixtures (which fail on purpose
+/// when asked to run, and skip every test otherwise; `tests/runner_fixtures.rs` runs
+/// them), so that they are not booted at all.
 ///
 /// # Panics
 ///

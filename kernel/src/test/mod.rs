@@ -63,8 +63,10 @@
 //! not ok 2 name # reason
 //! ok 3 name # SKIP filtered out by test=     (kernel option test=TEXT; counts as passed)
 //! ok 4 name # SKIP only on x86_64            (`#[only_on(ARCH)]` on another architecture)
+//! ok 5 name # SKIP runner fixture ...        (`test_main!(runner_fixture)` without the
+//!                                             `runner_fixtures` kernel option)
 //! # name: panicked at ...: ... (as declared); it ended the boot   (diagnostics: "# ")
-//! ok 5 name                                  (a declared panic or fault: see below)
+//! ok 6 name                                  (a declared panic or fault: see below)
 //! # N passed, N failed
 //! ```
 //!
@@ -119,4 +121,4 @@ mod runner;
 
 pub(crate) use ending::panicked;
 pub use registry::{Expect, ExpectedFault, Failure, FaultMismatch, Test, TestResult};
-pub use runner::run_all;
+pub use runner::{RUNNER_FIXTURE_SKIP, run_all, run_runner_fixture};

@@ -277,6 +277,12 @@ macro_rules! check_eq {
 
 /// Defines the test kernel's entry point: boot, then run every registered test.
 ///
+/// `test_main!(runner_fixture)` marks a runner fixture, a file whose tests fail, hang or
+/// leak on purpose so that the host runner's own tests can check what it reports: it
+/// runs its tests only with `runner_fixtures` on the kernel command line and otherwise
+/// reports each one `# SKIP` ([`run_runner_fixture`](crate::test::run_runner_fixture)).
+/// So the fixtures build with every other test kernel, and a plain `cargo ktest` passes.
+///
 /// (There is no setup hook any more: it existed only to register and drop each test
 /// driver once before the leak snapshots, because the device model's match index kept
 /// the capacity the first registration grew. Unregistering a driver now returns
@@ -285,6 +291,9 @@ macro_rules! check_eq {
 macro_rules! test_main {
     () => {
         $crate::entry_point!($crate::test::run_all);
+    };
+    (runner_fixture) => {
+        $crate::entry_point!($crate::test::run_runner_fixture);
     };
 }
 

@@ -37,9 +37,25 @@ fn judge(number: usize, index: usize, test: &Test) -> Option<FixedString<320>> {
     // The `Failure`, if any, is dropped here, before the leak check's second snapshot.
 }
 
+/// Why a runner fixture's tests are skipped without `runner_fixtures` on the command line.
+pub const RUNNER_FIXTURE_SKIP: &str =
+    "runner fixture (fails on purpose): runs only with `runner_fixtures` on the command line";
+
 /// Runs every registered test from the resume point on (honouring `test=FILTER`), prints
 /// KTAP and exits QEMU: success iff no test failed, in this boot or an earlier one.
 pub fn run_all(boot: &'static BootInfo) -> ! {
+    run(boot, false)
+}
+
+/// [`run_all`] for a runner fixture (`test_main!(runner_fixture)`): without
+/// `runner_fixtures` on the command line, every test is reported skipped with
+/// [`RUNNER_FIXTURE_SKIP`] and none runs, so the boot passes.
+pub fn run_runner_fixture(boot: &'static BootInfo) -> ! {
+    run(boot, !boot.options.runner_fixtures)
+}
+
+/// Runs the tests; `skip_all` reports each one skipped with [`RUNNER_FIXTURE_SKIP`].
+fn run(boot: &'static BootInfo, skip_all: bool) -> ! {
     let mut tests: Vec<(usize, &'static Test)> =
         registry::registered().iter().enumerate().collect();
     tests.sort_by(|(_, a), (_, b)| (a.file, a.line).cmp(&(b.file, b.line)));
@@ -92,6 +108,7 @@ pub fn run_all(boot: &'static BootInfo) -> ! {
     for (position, (index, test)) in tests.iter().enumerate().skip(first - 1) {
         let number = position + 1;
         let skip = match test.expect {
+            _ if skip_all => Some(RUNNER_FIXTURE_SKIP),
             Expect::OtherArchitecture(reason) => Some(reason),
             _ if filter.is_some_and(|filter| !test.name.contains(filter)) => {
                 Some("filtered out by test=")
