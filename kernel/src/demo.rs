@@ -475,17 +475,24 @@ pub fn delete_virtual(name: &str) -> bool {
 }
 
 /// The virtual displays the shell created.
-pub fn virtual_displays() -> alloc::vec::Vec<VirtualDisplay> {
-    SHOWN
-        .lock()
-        .iter()
-        .map(|shown| VirtualDisplay {
-            name: shown.name,
-            card: shown.card,
-            frame: shown.frame,
-            expected: expected_virtual_crc(),
-        })
-        .collect()
+///
+/// # Errors
+///
+/// [`drm::Error::OutOfMemory`] when the heap has no room for the listing.
+pub fn virtual_displays() -> drm::Result<alloc::vec::Vec<VirtualDisplay>> {
+    let expected = expected_virtual_crc();
+    let shown = SHOWN.lock();
+    let mut displays = alloc::vec::Vec::new();
+    displays
+        .try_reserve_exact(shown.len())
+        .map_err(|_| drm::Error::OutOfMemory)?;
+    displays.extend(shown.iter().map(|shown| VirtualDisplay {
+        name: shown.name,
+        card: shown.card,
+        frame: shown.frame,
+        expected,
+    }));
+    Ok(displays)
 }
 
 /// A vgem device the shell created, with the client whose buffer it exported.
@@ -574,12 +581,18 @@ pub fn delete_vgem(name: &str) -> bool {
 }
 
 /// The vgem devices the shell created.
-pub fn vgem_devices() -> alloc::vec::Vec<VgemDevice> {
-    EXPORTING
-        .lock()
-        .iter()
-        .map(|exporting| exporting.listed)
-        .collect()
+///
+/// # Errors
+///
+/// [`drm::Error::OutOfMemory`] when the heap has no room for the listing.
+pub fn vgem_devices() -> drm::Result<alloc::vec::Vec<VgemDevice>> {
+    let exporting = EXPORTING.lock();
+    let mut devices = alloc::vec::Vec::new();
+    devices
+        .try_reserve_exact(exporting.len())
+        .map_err(|_| drm::Error::OutOfMemory)?;
+    devices.extend(exporting.iter().map(|exporting| exporting.listed));
+    Ok(devices)
 }
 
 /// What [`sharing`] saw.

@@ -483,6 +483,7 @@ kernel_test! {
             ),
             ("connector", out_of_memory(&connector)),
             ("plane", out_of_memory(&plane)),
+            ("shared_buffers", out_of_memory(&drm::shared_buffers())),
         ];
         drop((connector, plane));
         // Releasing calls, a client's close and vblanks need no memory.
@@ -534,6 +535,7 @@ kernel_test! {
             .map_err(failure)?;
         client.connector(objects.connector).map_err(failure)?;
         client.plane(objects.primary).map_err(failure)?;
+        check_eq!(drm::shared_buffers().map(|listed| listed.len()), Ok(1));
         client.dirty_framebuffer(framebuffer, &[Rect::sized(8, 8)]).map_err(failure)?;
         client.page_flip(objects.crtc, second, 1).map_err(failure)?;
         client.request_vblank(2).map_err(failure)?;

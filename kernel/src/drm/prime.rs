@@ -56,7 +56,6 @@
 //! [`Error::NoSuchObject`], and an ID of another namespace (a buffer handle, a
 //! framebuffer) [`Error::ForeignObject`].
 
-use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::fmt;
@@ -68,6 +67,7 @@ use super::buffer::Buffer;
 use super::device::Device;
 use super::error::{Error, Result};
 use super::object::Namespace;
+use crate::text::FixedString;
 
 pub(crate) static LIVE_SHARED: AtomicUsize = AtomicUsize::new(0);
 
@@ -214,7 +214,7 @@ pub struct SharedInfo {
     /// Width, height and pitch of the buffer.
     pub layout: (u32, u32, u32),
     /// The exporting device's name (`cardN`).
-    pub exporter: String,
+    pub exporter: FixedString<16>,
     /// The exporting device's driver.
     pub driver: &'static str,
     /// Whether the exporting device is unplugged (its object lives on for the buffer).
@@ -223,28 +223,37 @@ pub struct SharedInfo {
     pub references: usize,
 }
 
-/// Every live shared buffer, by ID. For listings (the shell's `shared`): it allocates
-/// the listing infallibly (the shell checks its heap headroom first).
-pub fn shared_buffers() -> Vec<SharedInfo> {
-    let live: Vec<Arc<Shared>> = REGISTRY
-        .lock()
-        .buffers
-        .values()
-        .filter_map(Weak::upgrade)
-        .collect();
-    live.iter()
-        .map(|shared| SharedInfo {
-            id: shared.id,
-            layout: (
-                shared.buffer.width(),
-                shared.buffer.height(),
-                shared.buffer.pitch(),
-            ),
-            exporter: String::from(shared.exporter.name()),
-            driver: shared.exporter.driver_name(),
-            exporter_unplugged: shared.exporter.is_unplugged(),
-            // The listing's own upgrade is one.
-            references: Arc::strong_count(shared) - 1,
-        })
-        .collect()
+/// Every live shared buffer, by ID (the shell's `shared`).
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`] when the heap has no room for the listing.
+pub fn shared_buffers() -> Result<Vec<SharedInfo>> {
+    let mut live: Vec<Arc<Shared>> = Vec::new();
+    let mut infos = Vec::new();
+    {
+        let registry = REGISTRY.lock();
+        let count = registry.buffers.len();
+        live.try_reserve_exact(count)
+            .and_then(|()| infos.try_reserve_exact(count))
+            .map_err(|_| Error::OutOfMemory)?;
+        live.extend(registry.buffers.values().filter_map(Weak::upgrade));
+    }
+    // Built and dropped outside the lock: a listed buffer's last reference may go here,
+    // and its drop takes the lock.
+    infos.extend(live.iter().map(|shared| SharedInfo {
+        id: shared.id,
+        layout: (
+            shared.buffer.width(),
+            shared.buffer.height(),
+            shared.buffer.pitch(),
+        ),
+        exporter: FixedString::from_fmt(format_args!("{}", shared.exporter.name())),
+        driver: shared.exporter.driver_name(),
+        exporter_unplugged: shared.exporter.is_unplugged(),
+        // The listing's own upgrade is one.
+        references: Arc::strong_count(shared) - 1,
+    }));
+    drop(live);
+    Ok(infos)
 }

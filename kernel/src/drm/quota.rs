@@ -53,8 +53,10 @@
 //! Left infallible, without that check, because they run only at a driver's probe or in
 //! listings that the shell guards with its own headroom check
 //! (`crate::shell::HEAP_RESERVE`): a managed action's `Box` ([`super::managed`]), a
-//! failed probe's message (`From<Error> for drivermodel::Error`), and the listings
-//! [`devices`](super::devices) and [`shared_buffers`](super::shared_buffers).
+//! failed probe's message (`From<Error> for drivermodel::Error`), and the listing
+//! [`devices`](super::devices) (for drivers and tests; [`poll_all`](super::poll_all)
+//! walks the registry without it). The shell's listings ([`shared_buffers`](super::shared_buffers),
+//! `crate::demo`'s displays) reserve fallibly.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

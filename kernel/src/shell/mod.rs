@@ -352,7 +352,7 @@ fn apply<'a>(
             })
         }
         Command::VkmsList => {
-            let displays = crate::demo::virtual_displays();
+            let displays = crate::demo::virtual_displays().map_err(failed)?;
             if displays.is_empty() {
                 return Ok(writeln!(
                     out,
@@ -396,7 +396,7 @@ fn apply<'a>(
             )
         }
         Command::VgemList => {
-            let devices = crate::demo::vgem_devices();
+            let devices = crate::demo::vgem_devices().map_err(failed)?;
             if devices.is_empty() {
                 return Ok(writeln!(out, "no vgem devices (`vgem add NAME` makes one)"));
             }
@@ -428,7 +428,7 @@ fn apply<'a>(
             )
         }
         Command::Shared => {
-            let shared = crate::drm::shared_buffers();
+            let shared = crate::drm::shared_buffers().map_err(failed)?;
             if shared.is_empty() {
                 return Ok(writeln!(
                     out,
