@@ -153,7 +153,11 @@ pub const OBJECT_ROOM: usize = 4 << 10;
 /// Checks that the heap has a free block of [`OBJECT_ROOM`] bytes, so that the few small
 /// objects a display call then makes infallibly (see the module docs) find their room.
 /// The check takes and frees such a block; it may dip into the reserve (the objects are
-/// covered by it), so it fails only when the heap itself is nearly exhausted.
+/// covered by it), so it fails only when the heap itself is nearly exhausted. It is a
+/// check, not a reservation: another CPU could take the block before the objects are
+/// made, but display allocations leave the reserve free, so only code outside the
+/// display subsystem that exhausts the heap at that very moment could then end the
+/// kernel.
 ///
 /// # Errors
 ///
