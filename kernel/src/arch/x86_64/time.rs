@@ -5,9 +5,9 @@
 //! needs no interrupts, so it works under every QEMU firmware. Under TCG on a loaded host
 //! the virtual CPU can stall for tens of milliseconds anywhere, and the 16-bit PIT wraps
 //! every 55 ms, so the calibration takes several short rounds ([`ROUND_MICROS`] each) and
-//! lets `kernel_core::calibration` reject the disturbed ones (a slow reading, or a step
-//! between readings long enough to hide a wrap) and take the median of the others, within
-//! a bound on the number of rounds. The chosen figure, the rounds kept and their spread
+//! lets `kernel_core::calibration` reject the disturbed ones (a slow reading, a step
+//! between readings or a round long enough to hide a wrap) and take the median of the
+//! others, within a bound on the number of rounds. The chosen figure, the rounds kept and their spread
 //! go to the boot log in one line.
 //!
 //! The trampoline stores the TSC at its very first instruction ([`entry_tsc`]); boot-phase
@@ -15,7 +15,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel_core::calibration::{Calibration, Round, Rounds};
+use kernel_core::calibration::{Calibration, Meter, Reading, Round, Rounds};
 use x86_64::instructions::port::Port;
 
 use crate::println;
@@ -78,10 +78,10 @@ struct Pit {
 /// One reading of the PIT counter with the TSC around it.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
-    /// TSC halfway through the read.
-    tsc: u64,
-    /// TSC cycles the read took: the uncertainty of `tsc`.
-    uncertainty: u64,
+    /// TSC just before the read.
+    before: u64,
+    /// TSC just after it: the count was latched in between.
+    after: u64,
     /// Channel 2's count (counting down).
     count: u16,
 }
@@ -121,8 +121,8 @@ impl Pit {
         };
         let after = rdtsc();
         Sample {
-            tsc: before + (after - before) / 2,
-            uncertainty: after - before,
+            before,
+            after,
             count,
         }
     }
@@ -132,37 +132,28 @@ impl Pit {
 ///
 /// Rather than trusting that a poll notices the end of the window in time, both ends of
 /// the window are actual readings of the PIT counter, each bracketed by TSC reads; the
-/// elapsed PIT ticks are what was read, not what was intended. The longest gap between
-/// two consecutive readings is kept: a stall long enough to hide a wrap of the counter
-/// shows there.
+/// elapsed PIT ticks are what was read, not what was intended. Every reading goes to the
+/// [`Meter`], which keeps the longest step between two (a stall long enough to hide a wrap
+/// of the counter shows there).
 ///
 /// `None` if the counter did not advance through the window within [`MAX_POLLS`]
 /// readings (no PIT, or channel 2 not gated on).
 fn measure_round(pit: &mut Pit) -> Option<Round> {
     let window_ticks = PIT_HZ * ROUND_MICROS / 1_000_000;
     let first = pit.sample();
-    let mut previous = first.tsc;
-    let mut longest_step = 0;
-    let mut polls = 0;
-    let last = loop {
-        let sample = pit.sample();
-        longest_step = longest_step.max(sample.tsc - previous);
-        previous = sample.tsc;
-        if u64::from(first.count.wrapping_sub(sample.count)) >= window_ticks {
-            break sample;
-        }
-        polls += 1;
-        if polls > MAX_POLLS {
-            return None;
+    let reading = |sample: Sample| Reading {
+        before: sample.before,
+        after: sample.after,
+        ticks: u64::from(first.count.wrapping_sub(sample.count)),
+    };
+    let mut meter = Meter::new(window_ticks, reading(first));
+    for _ in 0..MAX_POLLS {
+        if let Some(round) = meter.add(reading(pit.sample())) {
+            return Some(round);
         }
         core::hint::spin_loop();
-    };
-    Some(Round {
-        cycles: last.tsc - first.tsc,
-        ticks: u64::from(first.count.wrapping_sub(last.count)),
-        read_cycles: first.uncertainty + last.uncertainty,
-        longest_step,
-    })
+    }
+    None
 }
 
 /// The PIT does not count: the TSC cannot be calibrated.
