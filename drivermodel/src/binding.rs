@@ -458,16 +458,16 @@ impl Shared {
     }
 
     /// Waits (through the [`wait`] hook) until no probe and no deferred retry is running,
-    /// and no asynchronous probe is queued.
+    /// and no asynchronous probe is queued (running the queued ones on this thread).
     pub(crate) fn wait_for_probes(&self) {
-        wait::wait_until(Channel::new(WaitPoint::Probes, self), || {
-            #[cfg(feature = "async-probe")]
-            if !self.no_work_queued() {
-                return false;
-            }
+        let done = || {
             self.probes_in_flight.load(Ordering::SeqCst) == 0
                 && !self.retrying.load(Ordering::SeqCst)
-        });
+        };
+        #[cfg(feature = "async-probe")]
+        return self.wait_for_probes_helping(done);
+        #[cfg(not(feature = "async-probe"))]
+        wait::wait_until(Channel::new(WaitPoint::Probes, self), done);
     }
 
     /// Retries every deferred device until a whole pass binds nothing new. Only one
@@ -852,17 +852,22 @@ impl Shared {
             .collect()
     }
 
-    /// Waits (through the [`wait`] hook) until no probe of `device` is running; returns
-    /// its binding state then.
+    /// Waits (through the [`wait`] hook) until no probe of `device` is running (and
+    /// none is queued: its queued ones run on this thread); returns its binding state
+    /// then.
     pub(crate) fn wait_for_probe(&self, device: &Device) -> crate::device::BindingState {
-        wait::wait_until(Channel::new(WaitPoint::Transition, self), || {
+        let done = || {
             let state = device.inner().state.lock();
             #[cfg(feature = "async-probe")]
             if state.queued > 0 {
                 return false;
             }
             !matches!(state.binding, Binding::Probing { .. })
-        });
+        };
+        #[cfg(feature = "async-probe")]
+        self.wait_for_probe_helping(device, done);
+        #[cfg(not(feature = "async-probe"))]
+        wait::wait_until(Channel::new(WaitPoint::Transition, self), done);
         device.binding_state()
     }
 

@@ -521,10 +521,10 @@ impl Shared {
                 index.remove_driver(filed, key);
             }
         }
-        // Asynchronous probes queued for it: each now skips the driver; wait until
-        // none holds it.
+        // Asynchronous probes queued for it: cancel them, and wait until none that
+        // was running holds it.
         #[cfg(feature = "async-probe")]
-        self.wait_for_driver_works(&*object);
+        self.wait_for_driver_works(key, &*object);
         #[cfg(feature = "async-probe")]
         drop(object);
         // Step 2: unbind every device, newest bound first, waiting for probes in flight.

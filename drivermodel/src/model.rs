@@ -394,9 +394,11 @@ impl DeviceModel {
     }
 
     /// Waits until no probe and no deferred retry is running on any thread, and (with
-    /// `async-probe`) no asynchronous probe is queued, through the [`wait`](crate::wait)
-    /// hook (spinning unless the kernel installed one). Calling it from a driver callback
-    /// deadlocks.
+    /// `async-probe`) no asynchronous probe is queued or running, through the
+    /// [`wait`](crate::wait) hook (spinning unless the kernel installed one). With
+    /// `async-probe` it first runs the queued asynchronous probes on the calling thread
+    /// (see [`async_probe`](crate::async_probe)), so call it with no lock held that a
+    /// probe may take. Calling it from a driver callback deadlocks.
     pub fn wait_for_probes(&self) {
         self.shared.wait_for_probes();
     }
@@ -405,9 +407,11 @@ impl DeviceModel {
     /// not [`wait_for_probes`](Self::wait_for_probes)' wait for all of them), through
     /// the [`wait`](crate::wait) hook, and returns where the device then is: bound, or
     /// unbound because the probe failed or deferred. It returns at once if no probe of
-    /// the device is running. With `async-probe`, it also waits for the asynchronous
-    /// probes queued for the device (so right after an add that queued one, it returns
-    /// once that probe ran). Calling it from that device's own probe deadlocks.
+    /// the device is running. With `async-probe`, it first runs the asynchronous probes
+    /// queued for the device on the calling thread (so right after an add that queued
+    /// one, it returns once that probe ran; from another device's probe, that probe
+    /// probes this device inside it). Calling it from that device's own probe
+    /// deadlocks.
     ///
     /// # Errors
     ///

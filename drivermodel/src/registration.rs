@@ -174,6 +174,9 @@ impl Shared {
         }
         self.notify(EventKind::Delete, device, None);
         drop(pair);
+        // Its queued asynchronous probes would find it dead: cancel them now.
+        #[cfg(feature = "async-probe")]
+        self.cancel_device_works(device);
         // Step 2: unbind (waiting for a probe or an unbind in flight). The driver's
         // remove may delete children it owns; their deletions do not wait for this one.
         loop {

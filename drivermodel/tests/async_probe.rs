@@ -1,6 +1,8 @@
 //! Asynchronous probe (issue 14): the semantics of Linux's `test_async_driver_probe`,
 //! with host threads or a hand-run queue as the kernel's executor, and a parking wait
-//! hook that shows which wait each blocked thread is in.
+//! hook that shows which wait each blocked thread is in. Waits for queued works help:
+//! `wait_for_probes` and `wait_for_probe` run the queued works themselves, deletes and
+//! unregistrations cancel them; each work is claimed exactly once.
 //!
 //! The wait hook is global, so the tests take turns (`setup`): a thread seen parked at
 //! a wait point is one of the running test's.
@@ -81,6 +83,18 @@ struct Refusing;
 impl Executor for Refusing {
     fn spawn(&self, work: Work) -> Result<(), Work> {
         Err(work)
+    }
+}
+
+/// Leaves every work in the model's queue (an executor that only wakes a thread to run
+/// `run_queued_probes`; here nobody is woken: the waiters and the test run them).
+struct Leaving(AtomicUsize);
+
+impl Executor for Leaving {
+    fn spawn(&self, work: Work) -> Result<(), Work> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        work.leave_queued();
+        Ok(())
     }
 }
 
@@ -175,6 +189,37 @@ fn until_parked(point: WaitPoint) {
 
 fn waits(point: WaitPoint) -> usize {
     HOOK.state.lock().unwrap().waits[slot(point).unwrap()]
+}
+
+/// Yields until `done` is set or a thread parks in the hook at `point`; whether it was
+/// set first. A wait that helps (or cancels) finishes without parking; one that waits
+/// for the test's own queue parks (the old rule), and the test then runs the queue to
+/// let it go before failing.
+fn finished_without_parking(point: WaitPoint, done: &AtomicBool) -> bool {
+    let slot = slot(point).unwrap();
+    loop {
+        if done.load(Ordering::SeqCst) {
+            return true;
+        }
+        if HOOK.state.lock().unwrap().parked[slot] > 0 {
+            return done.load(Ordering::SeqCst);
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Runs `action` on a new thread; the flag is set when it returns.
+fn on_thread<T: Send + 'static>(
+    action: impl FnOnce() -> T + Send + 'static,
+) -> (JoinHandle<T>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = std::thread::spawn(move || {
+        let result = action();
+        flag.store(true, Ordering::SeqCst);
+        result
+    });
+    (handle, done)
 }
 
 // ---- helpers ---------------------------------------------------------------------
@@ -416,9 +461,11 @@ fn a_refused_work_runs_at_once_and_a_dropped_one_cancels_its_probe() {
 
 // ---- unregister and delete -------------------------------------------------------
 
-/// Queued works for a leaving driver skip it, and the unregistration waits for them.
+/// A leaving driver's queued works are cancelled: the unregistration does not wait for
+/// them (on a single-queue executor, a work that unregisters a driver whose works queue
+/// behind it would wait for itself), and they never call the driver.
 #[test]
-fn driver_unregister_waits_for_its_queued_probes_which_skip_it() {
+fn driver_unregister_cancels_its_queued_probes_and_does_not_wait() {
     let _turn = setup();
     let model = model();
     let log = Log::default();
@@ -430,23 +477,16 @@ fn driver_unregister_waits_for_its_queued_probes_which_skip_it() {
         .register_driver(asynchronous("drv", "c", &log))
         .unwrap();
     assert_eq!(queue.len(), 2);
-    let done = Arc::new(AtomicBool::new(false));
     let before = waits(WaitPoint::Probes);
-    let unregister = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            drop(driver);
-            done.store(true, Ordering::SeqCst);
-        })
-    };
-    until_parked(WaitPoint::Probes);
-    assert!(waits(WaitPoint::Probes) > before, "through the wait hook");
-    assert!(
-        !done.load(Ordering::SeqCst),
-        "it waits for the queued works"
-    );
-    assert_eq!(queue.run_all(), 2);
+    let (unregister, done) = on_thread(move || drop(driver));
+    let cancelled = finished_without_parking(WaitPoint::Probes, &done);
+    if !cancelled {
+        queue.run_all();
+    }
     unregister.join().unwrap();
+    assert!(cancelled, "the unregistration waited for its queued works");
+    assert_eq!(waits(WaitPoint::Probes), before, "it never waited");
+    assert_eq!(queue.run_all(), 2, "the executor still holds both works");
     assert!(log.take().is_empty(), "the leaving driver was never called");
     assert!(devices.iter().all(|device| !device.is_bound()));
     drop(devices);
@@ -529,7 +569,10 @@ fn a_pending_async_attach_skips_a_device_deleted_meanwhile() {
     drop(device);
     let counts = model.counts();
     assert_eq!(counts.registered_devices, 0, "the delete did not wait");
-    assert_eq!(counts.devices, 1, "the queued work holds the object");
+    assert_eq!(
+        counts.devices, 0,
+        "the delete cancelled the queued work, which let go of the object"
+    );
     assert_eq!(queue.run_all(), 1);
     assert!(log.take().is_empty(), "no probe of a deleted device");
     drop(driver);
@@ -548,6 +591,7 @@ fn a_queued_registration_probe_skips_a_device_deleted_meanwhile() {
         .unwrap();
     assert_eq!(queue.len(), 1);
     drop(device);
+    assert_eq!(model.counts().devices, 0, "cancelled by the delete");
     assert_eq!(queue.run_all(), 1);
     assert!(log.take().is_empty());
     drop(driver);
@@ -591,8 +635,10 @@ fn a_pending_async_attach_skips_a_driver_unregistered_meanwhile() {
 
 // ---- wait_for_probes and deferred probe ----------------------------------------------
 
+/// `wait_for_probes` runs the queued works itself instead of waiting for an executor
+/// (which may be the waiting thread's own queue); the executor's copies then do nothing.
 #[test]
-fn wait_for_probes_waits_for_queued_async_probes() {
+fn wait_for_probes_runs_the_queued_probes_itself() {
     let _turn = setup();
     let model = model();
     let log = Log::default();
@@ -603,19 +649,26 @@ fn wait_for_probes_waits_for_queued_async_probes() {
     let devices: Vec<_> = (0..3)
         .map(|index| add(&model, &format!("dev{index}"), "c"))
         .collect();
-    let done = Arc::new(AtomicBool::new(false));
-    let waiter = {
-        let (model, done) = (model.clone(), done.clone());
-        std::thread::spawn(move || {
-            model.wait_for_probes();
-            done.store(true, Ordering::SeqCst);
-        })
+    let (waiter, done) = {
+        let model = model.clone();
+        on_thread(move || model.wait_for_probes())
     };
-    until_parked(WaitPoint::Probes);
-    assert!(!done.load(Ordering::SeqCst));
-    queue.run_all();
+    let helped = finished_without_parking(WaitPoint::Probes, &done);
+    if !helped {
+        queue.run_all();
+    }
     waiter.join().unwrap();
+    assert!(
+        helped,
+        "wait_for_probes waited for the queue instead of running it"
+    );
     assert!(devices.iter().all(|device| device.is_bound()));
+    assert_eq!(queue.run_all(), 3, "the executor still holds the works");
+    assert_eq!(
+        log.take(),
+        ["probe:drv:dev0:0", "probe:drv:dev1:0", "probe:drv:dev2:0"],
+        "oldest first, each once"
+    );
     drop((devices, driver));
     assert_quiescent(&model);
 }
@@ -648,10 +701,10 @@ fn wait_for_probes_waits_for_running_async_probes() {
     assert_quiescent(&model);
 }
 
-/// `wait_for_probe` of one device waits for that device's queued attach, not for the
+/// `wait_for_probe` of one device runs that device's queued attach itself, and not the
 /// works of other devices.
 #[test]
-fn wait_for_probe_waits_for_the_devices_queued_probe() {
+fn wait_for_probe_runs_only_the_devices_queued_probe() {
     let _turn = setup();
     let model = model();
     let log = Log::default();
@@ -660,33 +713,158 @@ fn wait_for_probe_waits_for_the_devices_queued_probe() {
         .register_driver(asynchronous("drv", "c", &log))
         .unwrap();
     let (first, second) = (add(&model, "first", "c"), add(&model, "second", "c"));
-    let done = Arc::new(AtomicBool::new(false));
-    let waiter = {
-        let (model, done, device) = (model.clone(), done.clone(), second.device().clone());
-        std::thread::spawn(move || {
-            let state = model.wait_for_probe(&device).unwrap();
-            done.store(true, Ordering::SeqCst);
-            state
-        })
+    let (waiter, done) = {
+        let (model, device) = (model.clone(), second.device().clone());
+        on_thread(move || model.wait_for_probe(&device).unwrap())
     };
-    until_parked(WaitPoint::Transition);
+    let helped = finished_without_parking(WaitPoint::Transition, &done);
+    if !helped {
+        queue.run_all();
+    }
+    let state = waiter.join().unwrap();
     assert!(
-        !done.load(Ordering::SeqCst),
-        "the attach of `second` is queued"
+        helped,
+        "wait_for_probe waited for the queue instead of running it"
     );
-    // Run only `first`'s work: the waiter for `second` keeps waiting.
-    let mut works = std::mem::take(&mut *queue.0.lock().unwrap());
-    let second_work = works.pop().unwrap();
-    works.into_iter().for_each(Work::run);
-    assert!(first.is_bound() && !done.load(Ordering::SeqCst));
-    second_work.run();
     assert_eq!(
-        waiter.join().unwrap(),
+        state,
         drivermodel::device::BindingState::Bound {
             driver: "drv".into()
         }
     );
+    assert!(!first.is_bound(), "the other device's work stays queued");
+    assert_eq!(queue.run_all(), 2);
+    assert!(first.is_bound());
+    assert_eq!(log.take(), ["probe:drv:second:0", "probe:drv:first:0"]);
     drop((first, second, driver));
+    assert_quiescent(&model);
+}
+
+/// A probe that waits for another device's probe runs that device's queued attach
+/// inside its own (as a probe that adds a child probes it), and only that one.
+#[test]
+fn a_probe_waiting_for_another_device_runs_only_that_devices_work() {
+    let _turn = setup();
+    let model = model();
+    let log = Log::default();
+    let queue = with_queue(&model);
+    let later = model
+        .register_driver(asynchronous("later", "l", &log))
+        .unwrap();
+    let (supplier, other) = (add(&model, "supplier", "l"), add(&model, "other", "l"));
+    assert_eq!(queue.len(), 2);
+    let waiting = {
+        let (model, supplier) = (model.clone(), supplier.device().clone());
+        model.clone().register_driver(
+            TestDriver::exact("consumer", "k", &log)
+                .with_probe_type(ProbeType::Synchronous)
+                .with_probe(move |_, _, log| {
+                    let state = model.wait_for_probe(&supplier)?;
+                    let bound = matches!(state, drivermodel::device::BindingState::Bound { .. });
+                    log.push(format!("waited:bound={bound}"));
+                    Ok(())
+                }),
+        )
+    }
+    .unwrap();
+    let (consumer, done) = {
+        let model = model.clone();
+        on_thread(move || model.add_device(common::test_device("consumer0", "k")))
+    };
+    let helped = finished_without_parking(WaitPoint::Transition, &done);
+    if !helped {
+        queue.run_all();
+    }
+    let consumer = consumer.join().unwrap().unwrap();
+    assert!(
+        helped,
+        "the probe waited for the queue instead of running the work"
+    );
+    assert!(consumer.is_bound() && supplier.is_bound() && !other.is_bound());
+    assert_eq!(
+        log.take(),
+        [
+            "probe:consumer:consumer0:0",
+            "probe:later:supplier:0",
+            "waited:bound=true"
+        ]
+    );
+    queue.run_all();
+    assert!(other.is_bound());
+    drop((consumer, supplier, other, waiting, later));
+    assert_quiescent(&model);
+}
+
+/// An executor that leaves its works queued: they run in `run_queued_probes` or in a
+/// wait for them, and a delete cancels them. Nothing waits forever.
+#[test]
+fn works_left_queued_run_when_someone_runs_or_waits_for_them() {
+    let _turn = setup();
+    let model = model();
+    let log = Log::default();
+    let leaving = Arc::new(Leaving(AtomicUsize::new(0)));
+    model.set_executor(Some(leaving.clone()));
+    let driver = model
+        .register_driver(asynchronous("drv", "c", &log))
+        .unwrap();
+    let (dev0, dev1) = (add(&model, "dev0", "c"), add(&model, "dev1", "c"));
+    assert_eq!(leaving.0.load(Ordering::SeqCst), 2);
+    assert!(!dev0.is_bound() && !dev1.is_bound() && log.take().is_empty());
+    assert_eq!(model.run_queued_probes(), 2);
+    assert!(dev0.is_bound() && dev1.is_bound());
+    assert_eq!(model.run_queued_probes(), 0, "nothing left");
+
+    let dev2 = add(&model, "dev2", "c");
+    model.wait_for_probe(&dev2).unwrap();
+    assert!(dev2.is_bound());
+    let dev3 = add(&model, "dev3", "c");
+    model.wait_for_probes();
+    assert!(dev3.is_bound());
+    let gone = add(&model, "gone", "c");
+    drop(gone);
+    assert_eq!(model.run_queued_probes(), 0, "the delete cancelled it");
+    assert_eq!(
+        log.take(),
+        [
+            "probe:drv:dev0:0",
+            "probe:drv:dev1:0",
+            "probe:drv:dev2:0",
+            "probe:drv:dev3:0"
+        ]
+    );
+    drop((dev0, dev1, dev2, dev3, driver));
+    assert_quiescent(&model);
+}
+
+/// Executor threads and a helping waiter race for the same works: each device is probed
+/// exactly once.
+#[test]
+fn each_queued_work_is_claimed_exactly_once() {
+    let _turn = setup();
+    let model = model();
+    let log = Log::default();
+    let threads = with_threads(&model);
+    let count = if cfg!(miri) { 3 } else { 16 };
+    let devices: Vec<_> = (0..count)
+        .map(|index| add(&model, &format!("dev{index}"), "c"))
+        .collect();
+    let driver = model
+        .register_driver(asynchronous("drv", "c", &log).with_probe(|_, _, _| {
+            std::thread::yield_now();
+            Ok(())
+        }))
+        .unwrap();
+    model.wait_for_probes();
+    assert!(devices.iter().all(|device| device.is_bound()));
+    threads.join();
+    let mut probes = log.take();
+    probes.sort();
+    let mut expected: Vec<String> = (0..count)
+        .map(|index| format!("probe:drv:dev{index}:0"))
+        .collect();
+    expected.sort();
+    assert_eq!(probes, expected);
+    drop((devices, driver));
     assert_quiescent(&model);
 }
 

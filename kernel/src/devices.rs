@@ -15,7 +15,8 @@
 //!    bridge with its functions (the bochs display), the exit device.
 //!
 //! Before the buses, it installs the model's executor ([`ProbeExecutor`]): drivers that
-//! declare an asynchronous probe are probed on the other CPUs' work queues.
+//! declare an asynchronous probe are probed on every CPU, the other CPUs through their
+//! work queues and the registering one while it waits for the probes.
 //!
 //! [`report`] prints the event log and the tree at the end of boot, as the command line's
 //! `devices=` option asks.
@@ -24,6 +25,7 @@ use core::fmt::{self, Write};
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use drivermodel::DeviceModel;
 use drivermodel::async_probe::{Executor, Work};
@@ -63,27 +65,58 @@ pub fn init(options: &Options<'_>) {
     }
 }
 
-/// The device model's executor hook: an asynchronous probe runs as a piece of
-/// [`work`](crate::work) on another CPU, the CPUs taking turns
-/// ([`work::spawn`](crate::work::spawn)).
+/// The device model's executor hook: an asynchronous probe runs on whichever CPU gets
+/// to it first, so with C CPUs, C probes run at once.
 ///
-/// With one CPU it gives the work back, so the probe runs on the calling CPU: a work on
-/// the boot CPU's own queue would run only when that CPU flushes, and a
-/// `wait_for_probes` there (which spins) would wait for it forever. A full queue runs
-/// the probe on the calling CPU too.
+/// A work stays in the model's own queue ([`Work::leave_queued`]); the executor only
+/// makes sure a CPU will drain that queue: it queues a drain on another CPU's
+/// [work queue](crate::work) (the CPUs taking turns, [`work::spawn`](crate::work::spawn)),
+/// which runs [`DeviceModel::run_queued_probes`] there. The CPU that queued the probes
+/// takes part by waiting: `wait_for_probes` (and `wait_for_probe` of a device) run the
+/// queued probes on the waiting CPU too, each probe claimed exactly once, by a drain or
+/// by a waiter. With one CPU the drain goes on its own queue: the registration still
+/// returns at once, and the probes run when the CPU waits for them or flushes its
+/// queue ([`work::flush`](crate::work::flush), [`work::run_pending`](crate::work::run_pending)).
+///
+/// Nothing here allocates: a drain is a function without captures (a box of it holds
+/// no memory), and at most one waits on each CPU's queue (a second would find the
+/// model's queue drained by the first), so the work queues cannot fill up with them.
+/// A full queue runs the probe on the calling CPU. The executor serves the kernel's
+/// [`model`] only.
 #[derive(Debug)]
 pub struct ProbeExecutor;
 
+/// Whether a drain waits, not started yet, on each CPU's work queue.
+static DRAIN_QUEUED: [AtomicBool; arch::cpu::MAX_CPUS] =
+    [const { AtomicBool::new(false) }; arch::cpu::MAX_CPUS];
+
+/// Runs the model's queued probes on this CPU (a drain, queued by [`ProbeExecutor`]).
+fn drain() {
+    // Cleared before draining: a probe queued after this point is either seen by the
+    // drain below or queues a new drain.
+    DRAIN_QUEUED[arch::cpu::current()].store(false, Ordering::SeqCst);
+    model().run_queued_probes();
+}
+
 impl Executor for ProbeExecutor {
     fn spawn(&self, work: Work) -> Result<(), Work> {
-        if arch::cpu::online() < 2 {
-            return Err(work);
+        let cpu = crate::work::next_cpu();
+        if DRAIN_QUEUED[cpu].swap(true, Ordering::SeqCst) {
+            // A drain that has not started yet will run this probe too.
+            work.leave_queued();
+            return Ok(());
         }
-        if let Err(error) = crate::work::spawn(Box::new(move || work.run())) {
-            // The closure holds the model's work: running it runs the probe here.
-            (error.into_work())();
+        match crate::work::spawn_on(cpu, Box::new(drain)) {
+            Ok(()) => {
+                work.leave_queued();
+                Ok(())
+            }
+            Err(_) => {
+                // A full queue (or a CPU gone): the model runs the probe here.
+                DRAIN_QUEUED[cpu].store(false, Ordering::SeqCst);
+                Err(work)
+            }
         }
-        Ok(())
     }
 }
 

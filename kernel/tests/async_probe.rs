@@ -1,14 +1,18 @@
 //! Asynchronous probe on several CPUs (issue 14): a platform driver that declares an
-//! asynchronous probe is probed on the other CPUs' work queues (the kernel's executor,
-//! `devices::ProbeExecutor`), so its registration returns before the probes finish.
+//! asynchronous probe is probed on every CPU (the kernel's executor,
+//! `devices::ProbeExecutor`: the other CPUs drain the model's queue of probes from
+//! their work queues, and the registering CPU runs queued probes while it waits for
+//! them), so its registration returns before the probes finish, on any number of CPUs.
 //!
-//! - the semantics: the registration returns while every probe is still held at a
-//!   gate on another CPU; all bind once the gate opens; nothing leaks. With one CPU the
-//!   executor gives the work back and the registration probes synchronously, as before;
+//! - the semantics: the registration returns before any probe ran; each other CPU takes
+//!   one probe and holds it at a closed gate, and the registering CPU runs the rest
+//!   itself (`run_queued_probes`, what its `wait_for_probes` does first); all bind once
+//!   the gate opens; nothing leaks. With one CPU the registering CPU runs them all;
 //! - the timing figure: [`DEVICES`] devices whose probe is a [`PROBE_MS`] busy wait;
-//!   the test prints how long the registration took and how long until all were bound,
-//!   beside the issue's target of 1.2 x ceil(N / C) x T. It checks no time (the host is
-//!   shared and TCG is slow); the figures are diagnostics.
+//!   the test prints how long the registration took, how long until all were bound and
+//!   how many probes ran on the registering CPU, beside the issue's target of
+//!   1.2 x ceil(N / C) x T. It checks no time (the host is shared and TCG is slow); the
+//!   figures are diagnostics.
 
 #![no_std]
 #![no_main]
@@ -46,27 +50,58 @@ const DEVICES: usize = 16;
 /// How long each probe of the timing test takes, in milliseconds.
 const PROBE_MS: u64 = 20;
 
-/// The longest a probe waits at the gate: only a registration that waited for its own
-/// probes (the bug this catches) keeps it closed that long.
+/// The longest a probe waits at the gate, and the test for the probes to reach it: only
+/// a deadlock (a registration that waited for its own probes, a CPU that never took
+/// one) takes that long.
 const GATE_TIMEOUT_S: u64 = 10;
 
 static IDS: [IdEntry<&'static str, ()>; 1] = [IdEntry::new("async_probe", ())];
 
 /// What a probe does before it succeeds.
 enum Behaviour {
-    /// Waits until the gate opens (fails after [`GATE_TIMEOUT_S`]).
+    /// On any CPU but the registering one, waits until the gate opens (fails after
+    /// [`GATE_TIMEOUT_S`]).
     Gate(Arc<AtomicBool>),
     /// Busy-waits this many milliseconds.
     Busy(u64),
 }
 
-/// A platform driver with an asynchronous probe; counts its probes and notes whether one
-/// ran on the registering CPU.
+/// What the probes of a [`Slow`] driver counted.
+#[derive(Default)]
+struct Tally {
+    /// Probes that started.
+    started: AtomicUsize,
+    /// Probes that succeeded.
+    finished: AtomicUsize,
+    /// Probes that ran on the CPU that registered the driver.
+    on_registering_cpu: AtomicUsize,
+    /// Each probe's CPU, start and end (counter ticks), where the timing test wants them.
+    spans: Option<spin::Mutex<Vec<(usize, u64, u64)>>>,
+}
+
+impl Tally {
+    fn finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    fn on_registering_cpu(&self) -> usize {
+        self.on_registering_cpu.load(Ordering::SeqCst)
+    }
+
+    /// A tally that records every probe's span, with room for `probes`.
+    fn with_spans(probes: usize) -> Self {
+        Self {
+            spans: Some(spin::Mutex::new(Vec::with_capacity(probes))),
+            ..Self::default()
+        }
+    }
+}
+
+/// A platform driver with an asynchronous probe; counts its probes and where they ran.
 struct Slow {
     behaviour: Behaviour,
-    probes: Arc<AtomicUsize>,
+    tally: Arc<Tally>,
     registering_cpu: usize,
-    on_registering_cpu: Arc<AtomicBool>,
 }
 
 impl Driver for Slow {
@@ -83,10 +118,14 @@ impl Driver for Slow {
     }
 
     fn probe(&self, _device: &Device<Core>, _: &()) -> drivermodel::Result<()> {
-        if cpu::current() == self.registering_cpu {
-            self.on_registering_cpu.store(true, Ordering::SeqCst);
+        let start = time::counter();
+        self.tally.started.fetch_add(1, Ordering::SeqCst);
+        let here = cpu::current() == self.registering_cpu;
+        if here {
+            self.tally.on_registering_cpu.fetch_add(1, Ordering::SeqCst);
         }
         match &self.behaviour {
+            Behaviour::Gate(_) if here => {}
             Behaviour::Gate(open) => {
                 let deadline = time::counter() + GATE_TIMEOUT_S * time::counter_hz();
                 while !open.load(Ordering::SeqCst) {
@@ -98,7 +137,10 @@ impl Driver for Slow {
             }
             Behaviour::Busy(milliseconds) => busy_wait(*milliseconds),
         }
-        self.probes.fetch_add(1, Ordering::SeqCst);
+        if let Some(spans) = &self.tally.spans {
+            spans.lock().push((cpu::current(), start, time::counter()));
+        }
+        self.tally.finished.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -128,43 +170,53 @@ fn add_devices(count: usize) -> Result<Vec<drivermodel::device::Registration>, F
         .collect()
 }
 
-fn slow(
-    behaviour: Behaviour,
-    probes: &Arc<AtomicUsize>,
-    on_registering_cpu: &Arc<AtomicBool>,
-) -> Slow {
+fn slow(behaviour: Behaviour, tally: &Arc<Tally>) -> Slow {
     Slow {
         behaviour,
-        probes: probes.clone(),
+        tally: tally.clone(),
         registering_cpu: cpu::current(),
-        on_registering_cpu: on_registering_cpu.clone(),
     }
 }
 
-kernel_test! {
-    /// With several CPUs the registration returns while every probe waits at a closed
-    /// gate on another CPU; they all bind once it opens. With one CPU the probes run in
-    /// the registration (the gate is open from the start).
-    fn registration_returns_before_the_probes_finish() {
-        let counts = model().counts();
-        let several = cpu::online() > 1;
-        let devices = add_devices(4)?;
-        let (probes, on_registering_cpu) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-        let open = Arc::new(AtomicBool::new(!several));
-        let driver = model()
-            .register_driver(slow(Behaviour::Gate(open.clone()), &probes, &on_registering_cpu))
-            .map_err(failure)?;
-        if several {
-            // Returned with the gate still closed: no probe can have finished.
-            check_eq!(probes.load(Ordering::SeqCst), 0);
-            check!(devices.iter().all(|device| !device.is_bound()));
-            open.store(true, Ordering::SeqCst);
-            model().wait_for_probes();
-            check!(!on_registering_cpu.load(Ordering::SeqCst), "a probe ran on the registering CPU");
-        } else {
-            println!("# one CPU: the executor gives the work back, the probes are synchronous");
+/// Waits until `count` probes have started; fails after [`GATE_TIMEOUT_S`].
+fn until_started(tally: &Tally, count: usize) -> Result<(), Failure> {
+    let deadline = time::counter() + GATE_TIMEOUT_S * time::counter_hz();
+    while tally.started.load(Ordering::SeqCst) < count {
+        if time::counter() > deadline {
+            return Err(Failure::new(format_args!(
+                "{} of {count} probes started on the other CPUs",
+                tally.started.load(Ordering::SeqCst)
+            )));
         }
-        check_eq!(probes.load(Ordering::SeqCst), devices.len());
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+kernel_test! {
+    /// The registration returns before any probe ran. Each other CPU then takes one
+    /// probe and holds it at the closed gate; the registering CPU runs the two left
+    /// itself (its help while it waits); once the gate opens, all are bound.
+    fn registration_returns_at_once_and_every_cpu_probes() {
+        let counts = model().counts();
+        let others = cpu::online() - 1;
+        let devices = add_devices(others + 2)?;
+        let tally = Arc::new(Tally::default());
+        let open = Arc::new(AtomicBool::new(false));
+        let driver = model()
+            .register_driver(slow(Behaviour::Gate(open.clone()), &tally))
+            .map_err(failure)?;
+        // Returned with no probe done: none runs on this CPU before it waits, and the
+        // others' wait at the gate.
+        check_eq!(tally.finished(), 0);
+        check!(devices.iter().all(|device| !device.is_bound()));
+        until_started(&tally, others)?;
+        check_eq!(model().run_queued_probes(), 2);
+        check_eq!(tally.on_registering_cpu(), 2);
+        check_eq!(tally.finished(), 2);
+        open.store(true, Ordering::SeqCst);
+        model().wait_for_probes();
+        check_eq!(tally.finished(), devices.len());
         check!(devices.iter().all(|device| device.is_bound()));
         drop(driver);
         drop(devices);
@@ -174,30 +226,47 @@ kernel_test! {
 
 kernel_test! {
     /// The timing figure: N devices x T ms of probe, registered at once. Prints the
-    /// registration's time and the time until all are bound (no time is checked).
+    /// registration's time, the time until all are bound and how many probes the
+    /// registering CPU ran while it waited (no time is checked).
     fn probes_of_many_devices_run_in_parallel() {
         let counts = model().counts();
         let devices = add_devices(DEVICES)?;
-        let (probes, on_registering_cpu) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+        let tally = Arc::new(Tally::with_spans(DEVICES));
         let hz = time::counter_hz();
         let start = time::counter();
         let driver = model()
-            .register_driver(slow(Behaviour::Busy(PROBE_MS), &probes, &on_registering_cpu))
+            .register_driver(slow(Behaviour::Busy(PROBE_MS), &tally))
             .map_err(failure)?;
         let registered = time::counter();
         model().wait_for_probes();
         let bound = time::counter();
-        check_eq!(probes.load(Ordering::SeqCst), DEVICES);
+        check_eq!(tally.finished(), DEVICES);
         check!(devices.iter().all(|device| device.is_bound()));
         let cpus = cpu::online();
         let micros = |ticks: u64| ticks * 1_000_000 / hz;
         let target_ms = 12 * (DEVICES.div_ceil(cpus) as u64) * PROBE_MS / 10;
         println!(
-            "# async probe: {DEVICES} devices x {PROBE_MS} ms on {cpus} CPUs: registration {} us, all bound in {} ms (target 1.2 x ceil(N/C) x T = {target_ms} ms; {} probe CPUs)",
+            "# async probe: {DEVICES} devices x {PROBE_MS} ms on {cpus} CPUs: registration {} us, all bound in {} ms (target 1.2 x ceil(N/C) x T = {target_ms} ms; {} probes on the registering CPU)",
             micros(registered - start),
             micros(bound - start) / 1000,
-            if cpus > 1 { cpus - 1 } else { 1 },
+            tally.on_registering_cpu(),
         );
+        // Where the time went: per CPU, its probes, the time inside them, and when its
+        // last one ended (from the registration's start).
+        if let Some(spans) = &tally.spans {
+            let spans = spans.lock();
+            for cpu in 0..cpus {
+                let own = spans.iter().filter(|(on, ..)| *on == cpu);
+                let (count, inside, last) = own.fold((0, 0, 0), |(count, inside, last), (_, begin, end)| {
+                    (count + 1, inside + (end - begin), last.max(end - start))
+                });
+                println!(
+                    "# cpu {cpu}: {count} probes, {} ms inside them, last one ended at {} ms",
+                    micros(inside) / 1000,
+                    micros(last) / 1000,
+                );
+            }
+        }
         drop(driver);
         drop(devices);
         check_eq!(model().counts(), counts);
