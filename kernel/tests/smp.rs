@@ -153,6 +153,68 @@ kernel_test! {
     }
 }
 
+/// Calls each CPU makes in `calls_cross_between_every_pair_of_cpus`.
+const CROSS_CALLS: usize = 25;
+
+kernel_test! {
+    /// Every CPU calls every other at once, while being called itself: no caller
+    /// deadlocks (waiting callers keep answering calls), and each call runs exactly once,
+    /// on the CPU asked.
+    fn calls_cross_between_every_pair_of_cpus() {
+        let online = cpu::online();
+        // ran[caller * online + target]: calls from `caller` that ran on `target`.
+        let ran: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..online * online).map(|_| AtomicUsize::new(0)).collect());
+        let refused = Arc::new(AtomicUsize::new(0));
+        let calls_before: Vec<u64> = (0..online).map(cpu::calls).collect();
+        let caller = move |me: usize, ran: &Vec<AtomicUsize>, refused: &AtomicUsize| {
+            for round in 0..CROSS_CALLS {
+                let target = (me + 1 + round % online.max(2).saturating_sub(1)) % online;
+                let result = cpu::call_on(target, &|| {
+                    ran[me * online + cpu::current()].fetch_add(1, Ordering::Relaxed);
+                });
+                if result.is_err() {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        };
+        for me in 1..online {
+            let (ran, refused) = (ran.clone(), refused.clone());
+            if let Err(error) = work::spawn_on(me, Box::new(move || caller(me, &ran, &refused))) {
+                fail!("spawn_on({me}): {error}");
+            }
+        }
+        caller(0, &ran, &refused);
+        work::flush();
+        check_eq!(refused.load(Ordering::Relaxed), 0);
+        let mut expected = alloc::vec![0_usize; online * online];
+        for me in 0..online {
+            for round in 0..CROSS_CALLS {
+                let target = (me + 1 + round % online.max(2).saturating_sub(1)) % online;
+                expected[me * online + target] += 1;
+            }
+        }
+        for (index, (count, expected)) in ran.iter().zip(&expected).enumerate() {
+            let count = count.load(Ordering::Relaxed);
+            check!(
+                count == *expected,
+                "{count} calls from CPU {} ran on CPU {}, expected {expected}",
+                index / online,
+                index % online
+            );
+        }
+        // Every call to another CPU went through its interrupt handler.
+        for target in 0..online {
+            let from_others = (0..online)
+                .filter(|&caller| caller != target)
+                .map(|caller| expected[caller * online + target] as u64)
+                .sum::<u64>();
+            check_eq!(cpu::calls(target) - calls_before[target], from_others);
+        }
+        println!("# {} calls on {online} CPUs", online * CROSS_CALLS);
+    }
+}
+
 kernel_test! {
     /// A full queue hands the work back with a clear error; nothing is lost.
     fn a_full_queue_is_an_error() {
