@@ -13,7 +13,7 @@ use drivermodel::{BindingState, DeviceBuilder, Error};
 #[test]
 fn a_device_with_autoprobe_off_binds_only_when_asked() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -53,7 +53,7 @@ fn a_device_with_autoprobe_off_binds_only_when_asked() {
 #[test]
 fn an_autoprobe_consumer_link_does_not_bind_a_manual_device() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let _driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -131,7 +131,7 @@ fn wait_for(flag: &AtomicBool) {
 #[test]
 fn wait_for_probe_waits_for_that_device_only() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     // Each device's probe blocks until its own flag is set.
     let gates: Arc<[(AtomicBool, AtomicBool); 2]> = Arc::default();
     let driver = {

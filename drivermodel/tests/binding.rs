@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 #[test]
 fn device_added_after_driver_binds() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("uart", "ns16550", &log))
         .unwrap();
@@ -31,7 +31,7 @@ fn device_added_after_driver_binds() {
 #[test]
 fn driver_registered_after_devices_binds_matching_ones_in_order() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let first = model.add_device(test_device("a", "x")).unwrap();
     let other = model.add_device(test_device("b", "y")).unwrap();
     let second = model.add_device(test_device("c", "x")).unwrap();
@@ -66,7 +66,7 @@ fn driver_registered_after_devices_binds_matching_ones_in_order() {
 #[test]
 fn best_score_wins_and_ties_go_to_the_older_driver() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let generic = model
         .register_driver(TestDriver::new(
             "generic",
@@ -103,7 +103,7 @@ fn best_score_wins_and_ties_go_to_the_older_driver() {
 #[test]
 fn id_info_of_the_matching_entry_reaches_probe() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_in_probe = seen.clone();
     let driver = model
@@ -132,7 +132,7 @@ fn id_info_of_the_matching_entry_reaches_probe() {
 #[test]
 fn unbind_order_hook_state_devres_then_clear() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let events_in_subscriber = events.clone();
     let log_in_subscriber = log.clone();
@@ -187,7 +187,7 @@ fn unbind_order_hook_state_devres_then_clear() {
 fn failed_probe_releases_its_devres_at_each_step() {
     for steps in 0..4 {
         let model = model();
-        let log = Log::default();
+        let log = Log::new();
         let driver = model
             .register_driver(TestDriver::exact("drv", "c", &log).with_probe(
                 move |device, _, log| {
@@ -222,7 +222,7 @@ fn failed_probe_releases_its_devres_at_each_step() {
 #[test]
 fn probe_refused_when_resources_are_present() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(test_device("dev", "c")).unwrap();
     let key = device.devres().add_action(log.action("early")).unwrap();
     let driver = model
@@ -247,7 +247,7 @@ fn probe_refused_when_resources_are_present() {
 #[test]
 fn misuse_returns_errors() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     // Unknown bus for a driver.
     struct OtherBus;
     impl drivermodel::Bus for OtherBus {
@@ -365,9 +365,8 @@ fn misuse_returns_errors() {
 #[test]
 fn manual_bind_refusal_is_per_driver() {
     let model = model();
-    let log = Log::default();
-    let mut stubborn = TestDriver::exact("stubborn", "c", &log);
-    stubborn.manual = false;
+    let log = Log::new();
+    let stubborn = TestDriver::exact("stubborn", "c", &log).without_manual_bind();
     let driver = model.register_driver(stubborn).unwrap();
     let device = model.add_device(test_device("dev", "c")).unwrap();
     assert!(device.is_bound(), "automatic bind still happens");
@@ -385,7 +384,7 @@ fn manual_bind_refusal_is_per_driver() {
 #[test]
 fn match_defer_records_the_reason_and_blocks_lesser_matches() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let generic = model
         .register_driver(TestDriver::new(
             "generic",
@@ -419,7 +418,7 @@ fn match_defer_records_the_reason_and_blocks_lesser_matches() {
 #[test]
 fn probe_defer_records_the_reason() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let ready = Arc::new(Mutex::new(false));
     let ready_in_probe = ready.clone();
     let driver = model
@@ -445,7 +444,7 @@ fn probe_defer_records_the_reason() {
 #[test]
 fn probe_may_add_children_and_register_drivers_without_deadlock() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let children = Arc::new(Mutex::new(Vec::new()));
     let children_in_probe = children.clone();
     let model_in_probe = model.clone();
@@ -483,7 +482,7 @@ fn probe_may_add_children_and_register_drivers_without_deadlock() {
 #[test]
 fn override_restricts_binding() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let first = model
         .register_driver(TestDriver::new(
             "first",
@@ -513,7 +512,7 @@ fn override_restricts_binding() {
 #[test]
 fn reused_driver_slots_keep_registration_order() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let table = || vec![IdEntry::new(TestId::Prefix("c".into()), 0)];
     let first = model
         .register_driver(TestDriver::new("first", table(), &log))

@@ -14,7 +14,7 @@ const ROUNDS: usize = if cfg!(miri) { 4 } else { 200 };
 #[test]
 fn hotplug_and_driver_churn_race_without_leaks() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let probes = Arc::new(AtomicUsize::new(0));
     let values: Arc<Mutex<Vec<Devres<usize>>>> = Arc::default();
     let make_driver = {
@@ -153,7 +153,7 @@ const TEARDOWN: [&str; 4] = [
 #[test]
 fn driver_unregistration_waits_for_a_probe_in_flight() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let gate = Gate::new();
     let driver = model.register_driver(gate.driver(&log)).unwrap();
     let adder = {
@@ -178,7 +178,7 @@ fn driver_unregistration_waits_for_a_probe_in_flight() {
 #[test]
 fn device_deletion_waits_for_a_probe_in_flight() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let gate = Gate::new();
     let registration = model.add_device(test_device("dev", "c")).unwrap();
     let device = registration.device().clone();

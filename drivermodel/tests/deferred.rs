@@ -30,7 +30,7 @@ fn needs_supplier(
 #[test]
 fn consumer_added_before_its_supplier_binds_when_the_supplier_arrives() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let consumer_driver = model
         .register_driver(
             TestDriver::exact("consumer", "cons", &log).with_probe(needs_supplier(&model)),
@@ -64,7 +64,7 @@ fn consumer_added_before_its_supplier_binds_when_the_supplier_arrives() {
 #[test]
 fn a_bind_during_a_probe_is_not_lost() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let supplier = model.add_device(test_device("supplier", "supp")).unwrap();
     let registrations = Arc::new(Mutex::new(Vec::new()));
     let check = needs_supplier(&model);
@@ -107,7 +107,7 @@ fn a_bind_during_a_probe_is_not_lost() {
 #[test]
 fn debug_reprobe_leaves_one_set_of_resources() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     model.set_debug_reprobe(true);
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -162,7 +162,7 @@ fn deferred_listing_names_devices_and_reasons() {
     use common::TestId;
     use drivermodel::IdEntry;
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let listing = |model: &DeviceModel| -> Vec<(String, String)> {
         model
             .deferred_devices()
@@ -246,7 +246,7 @@ fn deferred_listing_names_devices_and_reasons() {
 fn wait_for_probes_waits_for_a_probe_on_another_thread() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let started = Arc::new(AtomicBool::new(false));
     let gate = Arc::new(AtomicBool::new(false));
     let (started_in_probe, gate_in_probe) = (started.clone(), gate.clone());

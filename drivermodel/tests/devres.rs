@@ -14,7 +14,7 @@ enum TestKind {}
 #[test]
 fn newest_match_wins_for_release_destroy_and_remove() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(DeviceBuilder::new("d")).unwrap();
     let devres = device.devres();
     let key = ResourceKey::new::<TestKind>(7);
@@ -71,7 +71,7 @@ fn managed_allocations_drop_at_release_or_come_back_on_remove() {
 #[test]
 fn add_action_or_reset_runs_the_action_when_adding_fails() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let device = model
         .add_device(DeviceBuilder::new("small").devres_capacity(1))
         .unwrap();
@@ -103,7 +103,7 @@ fn add_action_or_reset_runs_the_action_when_adding_fails() {
 #[test]
 fn groups_release_lifo_with_nesting() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(DeviceBuilder::new("d")).unwrap();
     let devres = device.devres();
     devres.add_action(log.action("before")).unwrap();
@@ -135,7 +135,7 @@ fn groups_release_lifo_with_nesting() {
 #[test]
 fn open_group_releases_to_the_end_and_removed_groups_merge() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(DeviceBuilder::new("d")).unwrap();
     let devres = device.devres();
     let merged = devres.open_group().unwrap();
@@ -162,7 +162,7 @@ fn open_group_releases_to_the_end_and_removed_groups_merge() {
 #[test]
 fn whole_list_release_is_lifo_across_groups_at_unbind() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(
             TestDriver::exact("drv", "c", &log).with_probe(|device, _, log| {
@@ -218,7 +218,7 @@ fn release_group_on_an_emptied_list_is_a_no_op() {
 #[test]
 fn devres_is_revoked_when_the_binding_ends() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let stash: Arc<Mutex<Option<Devres<u32>>>> = Arc::default();
     let stash_in_probe = stash.clone();
     let driver = model
@@ -266,7 +266,7 @@ fn devres_is_revoked_when_the_binding_ends() {
 #[test]
 fn dropping_devres_first_revokes_and_unlists_it() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(
             TestDriver::exact("drv", "c", &log).with_probe(|device, _, log| {
@@ -289,7 +289,7 @@ fn dropping_devres_first_revokes_and_unlists_it() {
 #[test]
 fn devres_survives_group_release_but_not_unbind() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let stash: Arc<Mutex<Option<Devres<u8>>>> = Arc::default();
     let stash_in_probe = stash.clone();
     let driver = model
@@ -329,7 +329,7 @@ fn revocation_waits_for_a_reader_in_flight() {
         }
     }
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let dropped = Arc::new(AtomicBool::new(false));
     let stash: Arc<Mutex<Option<Devres<Value>>>> = Arc::default();
     let (stash_in_probe, dropped_in_probe) = (stash.clone(), dropped.clone());

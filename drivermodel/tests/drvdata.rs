@@ -76,7 +76,7 @@ impl Driver for Sensor {
 }
 
 fn sensor(model: &DeviceModel) -> (drivermodel::driver::Registration<Sensor>, Log) {
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(Sensor {
             table: [IdEntry::new(TestId::exact("acme,sensor"), ())],
@@ -206,7 +206,7 @@ fn an_access_is_busy_while_a_power_callback_has_the_state() {
 #[test]
 fn a_handle_keeps_no_device_object_alive() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -240,7 +240,7 @@ fn wait_for(flag: &AtomicBool) {
 #[test]
 fn unbind_waits_for_an_access_in_flight() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -257,7 +257,7 @@ fn unbind_waits_for_an_access_in_flight() {
                 inside.store(true, Ordering::SeqCst);
                 wait_for(&finish);
                 assert_eq!(bound.name(), "dev");
-                log.push(format!("access ended, state {}", state.entry));
+                log.push(format!("access ended, state {}", state.remove_entry()));
             })
         })
     };
@@ -304,7 +304,7 @@ fn unbind_waits_for_an_access_in_flight() {
 #[test]
 fn accesses_racing_a_delete_either_run_bound_or_fail() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -314,7 +314,7 @@ fn accesses_racing_a_delete_either_run_bound_or_fail() {
         let mut ran = 0;
         loop {
             // The state is never seen dropped (its entry is taken by its drop).
-            match data.with(|_, state| assert_eq!(state.entry, "remove:drv:dev")) {
+            match data.with(|_, state| assert_eq!(state.remove_entry(), "remove:drv:dev")) {
                 Ok(()) => ran += 1,
                 Err(Error::NotBound { .. }) => return ran,
                 Err(other) => panic!("{other:?}"),

@@ -66,7 +66,7 @@ fn recorder() -> (
 fn a_snapshot_waits_for_a_change_in_flight_and_never_sees_it_twice() {
     wait::set_hook(&HOOK);
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let _driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -201,7 +201,7 @@ fn apply(devices: &mut BTreeMap<String, (Seen, bool)>, event: &Event) {
 fn snapshot_plus_stream_replays_to_the_final_state_under_load() {
     wait::set_hook(&HOOK);
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let _driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();

@@ -27,15 +27,13 @@ fn record_events(model: &drivermodel::DeviceModel) -> (Arc<Mutex<Vec<String>>>, 
 }
 
 fn generic(log: &Log) -> TestDriver {
-    let mut driver = TestDriver::exact("generic", "generic-only", log);
-    driver.forced = Some(99);
-    driver
+    TestDriver::exact("generic", "generic-only", log).with_override_info(99)
 }
 
 #[test]
 fn override_binds_the_named_driver_without_an_id_match() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let uart = model
         .register_driver(TestDriver::exact("uart", "ns16550", &log))
         .unwrap();
@@ -60,7 +58,7 @@ fn override_binds_the_named_driver_without_an_id_match() {
 #[test]
 fn a_forced_driver_registering_later_binds_the_waiting_device() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(test_device("dev0", "ns16550")).unwrap();
     model.set_driver_override(&device, Some("generic")).unwrap();
     assert!(!device.is_bound());
@@ -75,13 +73,13 @@ fn a_forced_driver_registering_later_binds_the_waiting_device() {
 #[test]
 fn an_id_match_of_the_override_driver_keeps_its_id_info() {
     let model = model();
-    let log = Log::default();
-    let mut driver = TestDriver::new(
+    let log = Log::new();
+    let driver = TestDriver::new(
         "both",
         vec![IdEntry::new(TestId::Exact("ns16550".into()), 7)],
         &log,
-    );
-    driver.forced = Some(99);
+    )
+    .with_override_info(99);
     let driver = model.register_driver(driver).unwrap();
     let device = model.add_device(test_device("uart0", "ns16550")).unwrap();
     model.unbind(&device).unwrap();
@@ -96,7 +94,7 @@ fn an_id_match_of_the_override_driver_keeps_its_id_info() {
 #[test]
 fn a_driver_without_override_info_cannot_be_forced() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("strict", "other", &log))
         .unwrap();
@@ -110,7 +108,7 @@ fn a_driver_without_override_info_cannot_be_forced() {
 #[test]
 fn the_bus_may_refuse_an_override() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let generic = model.register_driver(generic(&log)).unwrap();
     let device = model
         .add_device(test_device("dev", "ns16550").property("override", "refuse"))
@@ -133,7 +131,7 @@ fn scored_driver(name: &str, score: u32, log: &Log) -> TestDriver {
 #[test]
 fn not_my_device_falls_through_in_score_order() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let (events, _subscription) = record_events(&model);
     let low = model
         .register_driver(scored_driver("low", 1, &log))
@@ -177,7 +175,7 @@ fn not_my_device_falls_through_in_score_order() {
 #[test]
 fn other_probe_errors_stop_the_attempt() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let low = model
         .register_driver(scored_driver("low", 1, &log))
         .unwrap();
@@ -198,7 +196,7 @@ fn other_probe_errors_stop_the_attempt() {
 #[test]
 fn when_every_driver_says_not_mine_the_device_stays_unbound() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let only = model
         .register_driver(
             scored_driver("only", 3, &log).with_probe(|_, _, _| Err(Error::no_device("no"))),

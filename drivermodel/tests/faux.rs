@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 #[test]
 fn create_returns_a_bound_device_and_destroy_releases_everything() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let vkms = faux::Registration::with_probe(&model, "vkms", None, {
         let log = log.clone();
         move |device| {
@@ -41,7 +41,7 @@ fn create_returns_a_bound_device_and_destroy_releases_everything() {
 #[test]
 fn failed_create_leaves_nothing_registered() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let events_in_subscriber = events.clone();
     let _subscription = model.subscribe(move |event| {

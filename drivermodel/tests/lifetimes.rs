@@ -110,7 +110,7 @@ fn child_holds_its_parent_object() {
 #[test]
 fn parent_deletion_waits_for_children() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "bus-ctl", &log))
         .unwrap();
@@ -218,7 +218,7 @@ fn reference_loop_unbound_is_broken_at_delete() {
 #[test]
 fn reference_loop_bound_is_broken_at_unbind() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let released = Arc::new(AtomicUsize::new(0));
     let driver = model
         .register_driver(
@@ -276,7 +276,7 @@ fn managed_object_holding_its_parent_is_freed_at_delete() {
 #[test]
 fn devres_added_after_delete_is_released_at_final_drop() {
     let model = DeviceModel::new();
-    let log = Log::default();
+    let log = Log::new();
     let registration = model.add_device(DeviceBuilder::new("late")).unwrap();
     let object = registration.device().clone();
     drop(registration);
@@ -323,7 +323,7 @@ fn typed_resources_and_properties() {
 #[test]
 fn listings_follow_registration_order() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let a = model.add_device(test_device("a", "x")).unwrap();
     let root = model.add_device(DeviceBuilder::new("root")).unwrap();
     let b = model.add_device(test_device("b", "x")).unwrap();
@@ -429,7 +429,7 @@ fn a_parent_with_a_foreign_child_stays_pending_unbound() {
     let foreign = model
         .add_device(DeviceBuilder::new("foreign").parent(&parent))
         .unwrap();
-    let log = Log::default();
+    let log = Log::new();
     let object = parent.device().clone();
     assert_eq!(
         parent.delete(),

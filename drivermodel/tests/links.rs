@@ -10,7 +10,7 @@ use drivermodel::{DeviceBuilder, Error, faux};
 #[test]
 fn consumer_waits_for_its_supplier_and_unbinds_first() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let consumer_driver = model
         .register_driver(
             TestDriver::exact("uart", "uart", &log).with_probe(|device, _, log| {
@@ -136,7 +136,7 @@ fn cycles_and_bad_links_are_refused() {
 #[test]
 fn autoremove_and_autoprobe() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let drivers = (
         model
             .register_driver(TestDriver::exact("s", "s", &log))

@@ -25,7 +25,7 @@ fn kinds(events: &Arc<Mutex<Vec<Event>>>) -> Vec<EventKind> {
 fn event_sequences_for_success_failure_deferral_unbind_and_delete() {
     use EventKind::*;
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let (_subscription, events) = recorder(&model);
     let good = model
         .register_driver(TestDriver::exact("good", "g", &log))
@@ -72,7 +72,7 @@ fn event_sequences_for_success_failure_deferral_unbind_and_delete() {
 #[test]
 fn a_subscriber_may_call_back_into_the_model() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let model_in_subscriber = model.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_in_subscriber = seen.clone();
@@ -97,7 +97,7 @@ fn a_subscriber_may_call_back_into_the_model() {
 #[test]
 fn a_subscriber_may_change_the_model() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let model_in_subscriber = model.clone();
     let children = Arc::new(Mutex::new(Vec::new()));
     let children_in_subscriber = children.clone();
@@ -125,7 +125,7 @@ fn a_subscriber_may_change_the_model() {
 #[test]
 fn tree_view_of_a_representative_model() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let uart = model
         .register_driver(
             TestDriver::exact("uart", "ns16550", &log).with_probe(|device, _, log| {
@@ -184,7 +184,7 @@ fn tree_view_of_a_representative_model() {
 #[test]
 fn driver_override_restricts_and_clears() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let table = || vec![IdEntry::new(TestId::Prefix("c".into()), 0)];
     let first = model
         .register_driver(TestDriver::new("first", table(), &log))
@@ -233,7 +233,7 @@ fn expect(list: &[(EventKind, &str, Option<&str>)]) -> Vec<(EventKind, String, O
 fn exact_event_sequence_for_each_transition() {
     use EventKind::*;
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let (_subscription, events) = recorder(&model);
     let model_in_probe = model.clone();
     let drivers = (
@@ -396,7 +396,7 @@ fn exact_event_sequence_for_each_transition() {
 #[test]
 fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let drivers = (
         model
             .register_driver(TestDriver::exact("drv", "c", &log))
@@ -475,7 +475,7 @@ fn a_subscriber_may_bind_unbind_and_inspect_from_the_callback() {
 #[test]
 fn driver_override_restricts_every_path_and_clears() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let table = || vec![IdEntry::new(TestId::Prefix("c".into()), 0)];
     let first = model
         .register_driver(TestDriver::new("first", table(), &log))
@@ -560,7 +560,7 @@ fn driver_override_restricts_every_path_and_clears() {
 fn tree_view_with_every_flag() {
     use drivermodel::link::LinkFlags;
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let with_devres = |count: usize| {
         move |device: &drivermodel::Device<drivermodel::context::Core>,
               _: &u32,
@@ -724,7 +724,7 @@ fn find_by_path_walks_the_tree() {
 #[test]
 fn a_closing_event_reaches_every_subscriber_before_the_next_transition() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let model_in_subscriber = model.clone();
     let unbind_results = Arc::new(Mutex::new(Vec::new()));
     let results = unbind_results.clone();

@@ -22,7 +22,9 @@ fn triangle(
         vec![IdEntry::new(TestId::Prefix(String::new()), 0)],
         log,
     );
-    driver.fail_suspend = fail_suspend.map(String::from);
+    if let Some(device) = fail_suspend {
+        driver = driver.with_failing_suspend(device);
+    }
     let driver = model.register_driver(driver).unwrap();
     let bridge = model.add_device(test_device("bridge", "b")).unwrap();
     let panel = model
@@ -39,7 +41,7 @@ fn triangle(
 
 #[test]
 fn suspend_resume_and_shutdown_follow_dependencies() {
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, None);
     let order: Vec<String> = model
         .power_order()
@@ -68,7 +70,7 @@ fn suspend_resume_and_shutdown_follow_dependencies() {
 
 #[test]
 fn a_failing_suspend_resumes_what_was_suspended() {
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, Some("backlight"));
     let error = model.suspend_all().unwrap_err();
     assert_eq!(
@@ -93,7 +95,7 @@ fn a_failing_suspend_resumes_what_was_suspended() {
 /// left suspended stay suspended.
 #[test]
 fn a_rollback_keeps_what_an_earlier_suspend_did() {
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, Some("backlight"));
     model.unbind(&devices[1]).unwrap(); // backlight, whose suspend fails
     model.suspend_all().unwrap();
@@ -113,7 +115,7 @@ fn a_rollback_keeps_what_an_earlier_suspend_did() {
 
 #[test]
 fn unbound_devices_are_skipped() {
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, None);
     model.unbind(&devices[1]).unwrap(); // backlight
     log.take();
@@ -128,7 +130,7 @@ fn unbound_devices_are_skipped() {
 /// only what is new, and a rolled-back suspend leaves nothing suspended.
 #[test]
 fn the_suspended_state_is_tracked() {
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, None);
     let names = |model: &drivermodel::DeviceModel| -> Vec<String> {
         model
@@ -169,7 +171,7 @@ fn the_suspended_state_is_tracked() {
     assert!(model.is_quiescent());
 
     // A failing suspend rolls back: nothing stays suspended.
-    let log = Log::default();
+    let log = Log::new();
     let (model, devices, driver) = triangle(&log, Some("bridge"));
     assert!(model.suspend_all().is_err());
     assert_eq!(

@@ -41,7 +41,7 @@ struct Fixture {
 /// A bound device whose probe made one `Devres<SlowDrop>`, handed out here.
 fn bound_with_devres() -> Fixture {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let started = Arc::new(AtomicBool::new(false));
     let finish = Arc::new(AtomicBool::new(false));
     let slot: Arc<Mutex<Option<Devres<SlowDrop>>>> = Arc::default();

@@ -22,7 +22,7 @@ impl Drop for Tracked {
 fn the_nth_devres_add_fails_once_and_drops_its_action_unrun() {
     let model = model();
     let faults = Faults::of(&model);
-    let log = Log::default();
+    let log = Log::new();
     let device = model.add_device(DeviceBuilder::new("dev")).unwrap();
     faults.fail_nth(FaultPoint::DevresAdd, 2);
     device.devres().add_action(log.action("first")).unwrap();
@@ -74,7 +74,7 @@ fn fail_from_fails_every_later_pass_until_cleared() {
 fn the_nth_probe_fails_without_calling_the_driver() {
     let model = model();
     let faults = Faults::of(&model);
-    let log = Log::default();
+    let log = Log::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let _subscription = model.subscribe(move |event| sink.lock().unwrap().push(event.kind));
@@ -126,7 +126,7 @@ fn a_faux_device_whose_probe_fails_is_not_created() {
 fn the_nth_managed_allocation_fails_and_drops_its_value() {
     let model = model();
     let faults = Faults::of(&model);
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "x", &log))
         .unwrap();
@@ -201,7 +201,7 @@ fn faults_belong_to_one_model() {
 fn every_failure_path_of_a_probe_leaves_nothing() {
     let model = model();
     let faults = Faults::of(&model);
-    let log = Log::default();
+    let log = Log::new();
     let child_model = model.clone();
     let children: Arc<Mutex<Vec<drivermodel::device::Registration>>> = Arc::default();
     let owned = children.clone();
@@ -267,7 +267,7 @@ fn assert_quiescent_reports_a_live_device() {
 #[should_panic(expected = "a counter is not zero")]
 fn assert_counts_zero_reports_a_registered_driver() {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let driver = model
         .register_driver(TestDriver::exact("drv", "x", &log))
         .unwrap();

@@ -28,6 +28,12 @@ impl TestId {
     pub fn exact(name: impl Into<String>) -> Self {
         Self::Exact(name.into())
     }
+
+    /// [`TestId::Scored`]: give each driver its own score for one `compatible` to decide
+    /// which of several matching drivers binds (the highest score does).
+    pub fn scored(name: impl Into<String>, score: u32) -> Self {
+        Self::Scored(name.into(), score)
+    }
 }
 
 /// A bus named [`BUS`] that matches a device's `compatible` string property (see

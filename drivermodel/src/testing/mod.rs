@@ -6,7 +6,9 @@
 //! - a ready test bus, [`TestBus`], matching a device's `compatible` string property
 //!   against [`TestId`]s, with [`device`] to build a device on it and [`model`] for a
 //!   model with the bus registered;
-//! - an ordered [`Log`] of what your callbacks did;
+//! - an ordered [`Log`] of what your callbacks did, of strings or of your own entry type;
+//! - a driver whose probe is a closure and whose every callback is logged,
+//!   [`TestDriver`], for code that needs a bound device;
 //! - leak assertions: [`assert_quiescent`] (no device object, binding or devres node
 //!   left) and [`assert_counts_zero`] (every counter back to zero, drivers included),
 //!   which show the counts and, with the `tree` feature, the tree when they fail;
@@ -94,46 +96,19 @@
 #![forbid(unsafe_code)]
 
 mod bus;
+mod driver;
 mod faults;
+mod log;
 
 pub use bus::{BUS, TestBus, TestId, device, model};
+pub use driver::{TestDriver, TestState};
 pub(crate) use faults::FaultState;
 pub use faults::{FaultPoint, Faults};
+pub use log::Log;
 
 use alloc::string::String;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use crate::model::{Counts, DeviceModel};
-
-/// A shared, ordered log of what happened, for checking the order of callbacks, devres
-/// releases and drops. Clones share one log.
-#[derive(Debug, Clone, Default)]
-pub struct Log(Arc<spin::Mutex<Vec<String>>>);
-
-impl Log {
-    /// Appends `entry`.
-    pub fn push(&self, entry: impl Into<String>) {
-        self.0.lock().push(entry.into());
-    }
-
-    /// The entries so far, emptying the log.
-    pub fn take(&self) -> Vec<String> {
-        core::mem::take(&mut *self.0.lock())
-    }
-
-    /// The entries so far.
-    pub fn snapshot(&self) -> Vec<String> {
-        self.0.lock().clone()
-    }
-
-    /// An action (for devres, a release hook, ...) that logs `entry` when it runs.
-    pub fn action(&self, entry: impl Into<String>) -> impl FnOnce() + Send + 'static {
-        let log = self.clone();
-        let entry = entry.into();
-        move || log.push(entry)
-    }
-}
 
 /// Asserts that no device object, binding or devres node of `model` is alive
 /// ([`DeviceModel::is_quiescent`]); registered drivers may remain.

@@ -99,7 +99,7 @@ fn gated_driver(log: &Log, inside: &Arc<AtomicBool>, leave: &Arc<AtomicBool>) ->
 /// it too (`Probes`).
 pub fn transition_and_probes(waiting: &dyn Fn(WaitPoint) -> bool) {
     let model = model();
-    let log = Log::default();
+    let log = Log::new();
     let (inside, leave) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
