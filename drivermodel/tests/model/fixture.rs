@@ -1,10 +1,16 @@
-//! The test doubles of the model test: a bus that matches on a small numeric
-//! "compatible" ID, drivers whose probe follows a plan attached to each device, and the
-//! shared log that every callback and every devres release writes to.
+//! What the model test adds to the crate's test kit (`drivermodel::testing`): drivers
+//! whose probe follows a plan attached to each device, the entries of the shared log
+//! that every callback and every devres release writes to, and the uids that name the
+//! devices of events.
+//!
+//! The devices sit on the kit's [`TestBus`]: compatible ID `c` is the `compatible`
+//! string [`compatible(c)`](compatible), and each driver's IDs are
+//! [`TestId::Scored`] with its score from [`SCORES`].
 //!
 //! Everything that the driver model runs on our behalf (probe, unbind hook, driver state
 //! drop, devres actions and values, release hooks, event subscriber) pushes one
-//! [`Entry`] here, so the reference model can predict the exact log of every step.
+//! [`Entry`] to the kit's [`Log`](testing::Log), so the reference model can predict the
+//! exact log of every step.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,19 +18,22 @@ use std::sync::{Arc, Mutex};
 
 use drivermodel::context::Core;
 use drivermodel::event::EventKind;
-use drivermodel::{
-    Bus, Device, DeviceBuilder, Devres, Driver, Error, IdEntry, KeySet, Match, MatchKey, Result,
-    device,
-};
+use drivermodel::testing::{self, TestBus, TestId};
+use drivermodel::{Device, DeviceBuilder, Devres, Driver, Error, IdEntry, Result, device};
 
 /// The bus name.
-pub const BUS: &str = "mbus";
+pub const BUS: &str = testing::BUS;
 /// Device name slots: the device in slot `s` is named `d<s>`.
 pub const SLOTS: usize = 3;
 /// Drivers `m0`, `m1`, `m2`.
 pub const DRIVERS: usize = 3;
 /// Compatible IDs 0..4; ID 3 matches no driver.
 pub const COMPATS: u8 = 4;
+
+/// The `compatible` property of a device with compatible ID `compat`.
+pub fn compatible(compat: u8) -> String {
+    format!("c{compat}")
+}
 /// Every device's devres list holds at most this many nodes (markers included), so the
 /// "list full" paths (`add_action_or_reset` running the action at once) are exercised.
 pub const CAPACITY: usize = 4;
@@ -67,8 +76,8 @@ pub enum Entry {
     Freed { device: usize },
     /// A power callback of the bound driver ran (a suspend logs even when it fails).
     Power { device: usize, op: PowerOp },
-    /// An event of the model's event stream. (Until [`Log::take`] resolves it, `device`
-    /// indexes the log's table of event paths.)
+    /// An event of the model's event stream. (Until [`Uids::name_events`] names it,
+    /// `device` indexes the table of event paths.)
     Event {
         device: usize,
         kind: Event,
@@ -139,69 +148,66 @@ impl Entry {
 }
 
 /// The shared log.
+pub type Log = testing::Log<Entry>;
+
+/// Device uids and the paths they are filed under, for naming the device of each event
+/// (an event names its device by path). Clones share one table.
 #[derive(Debug, Clone, Default)]
-pub struct Log(Arc<Mutex<Entries>>);
+pub struct Uids(Arc<Mutex<UidTable>>);
 
 #[derive(Debug, Default)]
-struct Entries {
-    entries: Vec<Entry>,
-    /// The device paths of the events in `entries`.
+struct UidTable {
+    /// The device paths of the events logged since the last [`Uids::name_events`].
     event_paths: Vec<String>,
-    /// Device paths to uids, for naming the devices of events (a path names the
-    /// newest device added under it).
+    /// Device paths to uids (a path names the newest device added under it).
     paths: HashMap<String, usize>,
     /// The uid of the next device added (by the test or by a probe).
     next_uid: usize,
 }
 
-impl Log {
-    pub fn push(&self, entry: Entry) {
-        self.0.lock().unwrap().entries.push(entry);
-    }
-
-    /// Logs an event of the model's stream.
-    pub fn push_event(&self, event: &drivermodel::event::Event) {
-        let mut log = self.0.lock().unwrap();
-        let index = log.event_paths.len();
-        log.event_paths.push(event.path.clone());
+impl Uids {
+    /// Logs an event of the model's stream to `log`; its `device` indexes the event
+    /// paths until [`name_events`](Self::name_events) names it.
+    pub fn push_event(&self, log: &Log, event: &drivermodel::event::Event) {
+        let mut table = self.0.lock().unwrap();
+        let index = table.event_paths.len();
+        table.event_paths.push(event.path.clone());
         let driver = event.driver.as_deref().map(|name| {
             name.strip_prefix('m')
                 .and_then(|index| index.parse().ok())
                 .unwrap_or(usize::MAX)
         });
-        log.entries.push(Entry::Event {
+        log.push(Entry::Event {
             device: index,
             kind: event.kind.into(),
             driver,
         });
     }
 
-    /// Takes the entries, naming the device of each event by uid.
-    pub fn take(&self) -> Vec<Entry> {
-        let mut log = self.0.lock().unwrap();
-        let paths = std::mem::take(&mut log.event_paths);
-        let mut entries = std::mem::take(&mut log.entries);
-        for entry in &mut entries {
+    /// Names the device of each event in `entries` (the log's entries, taken) by uid.
+    pub fn name_events(&self, entries: &mut [Entry]) {
+        let mut table = self.0.lock().unwrap();
+        let paths = std::mem::take(&mut table.event_paths);
+        for entry in entries {
             if let Entry::Event { device, .. } = entry {
-                *device = log
+                *device = table
                     .paths
                     .get(&paths[*device])
                     .copied()
                     .unwrap_or(usize::MAX);
             }
         }
-        entries
     }
 
     /// Before adding a device: the next uid, filed under the path `path_of(uid)` (before
     /// the add, whose probe may add a child). Undo with [`cancel`](Self::cancel) if the
     /// add fails.
     pub fn reserve(&self, path_of: impl FnOnce(usize) -> String) -> Reserved {
-        let mut log = self.0.lock().unwrap();
-        let uid = log.next_uid;
-        log.next_uid += 1;
+        let mut table = self.0.lock().unwrap();
+        let uid = table.next_uid;
+        table.next_uid += 1;
         let path = path_of(uid);
-        let previous = log.paths.insert(path.clone(), uid);
+        let previous = table.paths.insert(path.clone(), uid);
         Reserved {
             uid,
             path,
@@ -211,22 +217,16 @@ impl Log {
 
     /// The add failed (and added nothing else): give the uid and the path back.
     pub fn cancel(&self, reserved: Reserved) {
-        let mut log = self.0.lock().unwrap();
-        log.next_uid = reserved.uid;
+        let mut table = self.0.lock().unwrap();
+        table.next_uid = reserved.uid;
         match reserved.previous {
-            Some(previous) => log.paths.insert(reserved.path, previous),
-            None => log.paths.remove(&reserved.path),
+            Some(previous) => table.paths.insert(reserved.path, previous),
+            None => table.paths.remove(&reserved.path),
         };
-    }
-
-    /// A devres action that logs its release.
-    pub fn release_action(&self, device: usize, id: u32) -> impl FnOnce() + Send + 'static {
-        let log = self.clone();
-        move || log.push(Entry::Release { device, id })
     }
 }
 
-/// A uid handed out by [`Log::reserve`].
+/// A uid handed out by [`Uids::reserve`].
 pub struct Reserved {
     pub uid: usize,
     path: String,
@@ -289,10 +289,10 @@ impl Plan {
     }
 }
 
-/// Per-device data, given at add time.
+/// Per-device data, given at add time (its compatible ID is the device's `compatible`
+/// property, which the bus matches).
 pub struct DeviceInfo {
     pub uid: usize,
-    pub compat: u8,
     pub plan: Plan,
 }
 
@@ -317,36 +317,8 @@ impl Drop for Tracked {
 /// device: a new probe replaces the handle of the previous binding).
 pub type Stash = Arc<Mutex<BTreeMap<usize, Devres<Tracked>>>>;
 
-/// The bus: `Id = (compat, score)`, indexed by compat.
-pub struct ModelBus;
-
 fn info(device: &Device) -> Option<&DeviceInfo> {
     device.data::<DeviceInfo>()
-}
-
-impl Bus for ModelBus {
-    type Id = (u8, u32);
-
-    fn name(&self) -> &str {
-        BUS
-    }
-
-    fn id_key(&self, id: &(u8, u32)) -> Option<MatchKey> {
-        Some(MatchKey::new(u64::from(id.0)))
-    }
-
-    fn device_keys(&self, device: &Device) -> KeySet {
-        info(device).map_or(KeySet::new(), |info| {
-            KeySet::one(MatchKey::new(u64::from(info.compat)))
-        })
-    }
-
-    fn match_id(&self, device: &Device, &(compat, score): &(u8, u32)) -> Match {
-        match info(device) {
-            Some(info) if info.compat == compat => Match::Yes { score },
-            _ => Match::No,
-        }
-    }
 }
 
 /// The driver's per-device state: logs [`Entry::Remove`] when dropped, then drops (so
@@ -371,8 +343,9 @@ impl Drop for ModelState {
 pub struct ModelDriver {
     index: usize,
     name: String,
-    table: Vec<IdEntry<(u8, u32), u8>>,
+    table: Vec<IdEntry<TestId, u8>>,
     log: Log,
+    uids: Uids,
     ids: Ids,
     stash: Stash,
 }
@@ -382,11 +355,11 @@ pub fn driver_name(index: usize) -> String {
 }
 
 impl ModelDriver {
-    pub fn new(index: usize, log: &Log, ids: &Ids, stash: &Stash) -> Self {
+    pub fn new(index: usize, log: &Log, uids: &Uids, ids: &Ids, stash: &Stash) -> Self {
         let table = (0..COMPATS)
             .filter_map(|compat| {
                 SCORES[index][usize::from(compat)]
-                    .map(|score| IdEntry::new((compat, score), compat))
+                    .map(|score| IdEntry::new(TestId::scored(compatible(compat), score), compat))
             })
             .collect();
         Self {
@@ -394,6 +367,7 @@ impl ModelDriver {
             name: driver_name(index),
             table,
             log: log.clone(),
+            uids: uids.clone(),
             ids: ids.clone(),
             stash: stash.clone(),
         }
@@ -401,7 +375,7 @@ impl ModelDriver {
 }
 
 impl Driver for ModelDriver {
-    type Bus = ModelBus;
+    type Bus = TestBus;
     type IdInfo = u8;
     type State = ModelState;
 
@@ -409,7 +383,7 @@ impl Driver for ModelDriver {
         &self.name
     }
 
-    fn id_table(&self) -> &[IdEntry<(u8, u32), u8>] {
+    fn id_table(&self) -> &[IdEntry<TestId, u8>] {
         &self.table
     }
 
@@ -431,7 +405,7 @@ impl Driver for ModelDriver {
             let id = self.ids.next();
             device
                 .devres()
-                .add_action(self.log.release_action(uid, id))?;
+                .add_action(self.log.action(Entry::Release { device: uid, id }))?;
         }
         if plan.devres {
             let value = Tracked {
@@ -453,7 +427,7 @@ impl Driver for ModelDriver {
         let child = if plan.child {
             let model = device.model().ok_or_else(|| Error::driver("no model"))?;
             let parent = device.path();
-            let reserved = self.log.reserve(|child| format!("{parent}/c{child}"));
+            let reserved = self.uids.reserve(|child| format!("{parent}/c{child}"));
             let (log, child) = (self.log.clone(), reserved.uid);
             let builder = DeviceBuilder::new(format!("c{child}"))
                 .parent(device)
@@ -461,7 +435,7 @@ impl Driver for ModelDriver {
             match model.add_device(builder) {
                 Ok(registration) => Some(registration),
                 Err(error) => {
-                    self.log.cancel(reserved);
+                    self.uids.cancel(reserved);
                     return Err(error);
                 }
             }

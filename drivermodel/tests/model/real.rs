@@ -4,11 +4,12 @@
 use drivermodel::devres::{GroupId, ResourceKey};
 use drivermodel::event::Subscription;
 use drivermodel::link::LinkId;
-use drivermodel::{ARef, Device, DeviceBuilder, DeviceModel, Result, device, driver};
+use drivermodel::testing;
+use drivermodel::{ARef, Device, DeviceModel, Result, device, driver};
 
 use super::fixture::{
-    BUS, CAPACITY, DRIVERS, DeviceInfo, Entry, Ids, Log, ModelBus, ModelDriver, Plan, SLOTS, Stash,
-    Tracked, driver_name,
+    BUS, CAPACITY, DRIVERS, DeviceInfo, Entry, Ids, Log, ModelDriver, Plan, SLOTS, Stash, Tracked,
+    Uids, compatible, driver_name,
 };
 use super::ops::{How, Kind, LINK_FLAGS, Observed, Op, Target, error_name};
 
@@ -30,6 +31,7 @@ pub struct Real {
     pub model: DeviceModel,
     _subscription: Subscription,
     pub log: Log,
+    pub uids: Uids,
     pub ids: Ids,
     pub stash: Stash,
     pub slots: [Option<RealDevice>; SLOTS],
@@ -47,19 +49,17 @@ fn observe(result: Result<()>) -> Observed {
 
 impl Real {
     pub fn new() -> Self {
-        let model = DeviceModel::new();
-        model
-            .register_bus(ModelBus)
-            .expect("a new model has no mbus");
-        let log = Log::default();
+        let model = testing::model();
+        let (log, uids) = (Log::default(), Uids::default());
         let subscription = {
-            let log = log.clone();
-            model.subscribe(move |event| log.push_event(event))
+            let (log, uids) = (log.clone(), uids.clone());
+            model.subscribe(move |event| uids.push_event(&log, event))
         };
         Self {
             model,
             _subscription: subscription,
             log,
+            uids,
             ids: Ids::default(),
             stash: Stash::default(),
             slots: Default::default(),
@@ -70,7 +70,9 @@ impl Real {
 
     /// Takes the log, naming the devices of events by uid.
     pub fn take_log(&self) -> Vec<Entry> {
-        self.log.take()
+        let mut entries = self.log.take();
+        self.uids.name_events(&mut entries);
+        entries
     }
 
     /// The slot's device, through the registration or the held reference.
@@ -120,7 +122,7 @@ impl Real {
             }
             Op::Register { driver } => {
                 let driver = usize::from(driver);
-                let new = ModelDriver::new(driver, &self.log, &self.ids, &self.stash);
+                let new = ModelDriver::new(driver, &self.log, &self.uids, &self.ids, &self.stash);
                 match self.model.register_driver(new) {
                     Ok(registration) => {
                         let previous = self.drivers[driver].replace(registration);
@@ -297,11 +299,10 @@ impl Real {
             .filter(|&parent| parent != slot)
             .and_then(|parent| self.device(parent));
         let parent_path = parent.map_or_else(|| format!("/devices/{BUS}"), Device::path);
-        let reserved = self.log.reserve(|_| format!("{parent_path}/d{slot}"));
+        let reserved = self.uids.reserve(|_| format!("{parent_path}/d{slot}"));
         let (log, uid) = (self.log.clone(), reserved.uid);
-        let mut builder = DeviceBuilder::new(format!("d{slot}"))
-            .bus(BUS)
-            .data(DeviceInfo { uid, compat, plan })
+        let mut builder = testing::device(&format!("d{slot}"), &compatible(compat))
+            .data(DeviceInfo { uid, plan })
             .devres_capacity(CAPACITY)
             .on_release(move || log.push(Entry::Freed { device: uid }));
         if let Some(parent) = parent {
@@ -320,7 +321,7 @@ impl Real {
                 Observed::Ok
             }
             Err(error) => {
-                self.log.cancel(reserved);
+                self.uids.cancel(reserved);
                 Observed::Err(error_name(&error))
             }
         }
@@ -342,11 +343,13 @@ impl Real {
             id,
         };
         let result = match kind {
-            Kind::Action => devres.add_action(self.log.release_action(uid, id)),
-            Kind::ActionOrReset => devres.add_action_or_reset(self.log.release_action(uid, id)),
+            Kind::Action => devres.add_action(self.log.action(Entry::Release { device: uid, id })),
+            Kind::ActionOrReset => {
+                devres.add_action_or_reset(self.log.action(Entry::Release { device: uid, id }))
+            }
             Kind::Alloc => devres.alloc(tracked()),
             Kind::SelfRef => {
-                let release = self.log.release_action(uid, id);
+                let release = self.log.action(Entry::Release { device: uid, id });
                 let itself = device.to_ref();
                 devres.add_action(move || {
                     release();
@@ -358,7 +361,8 @@ impl Real {
                 let added = if alloc {
                     devres.alloc_keyed(key, tracked())
                 } else {
-                    devres.add_action_keyed(key, self.log.release_action(uid, id))
+                    devres
+                        .add_action_keyed(key, self.log.action(Entry::Release { device: uid, id }))
                 };
                 return observe(added);
             }
