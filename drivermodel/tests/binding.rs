@@ -133,13 +133,9 @@ fn id_info_of_the_matching_entry_reaches_probe() {
 fn unbind_order_hook_state_devres_then_clear() {
     let model = model();
     let log = Log::new();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let events_in_subscriber = events.clone();
-    let log_in_subscriber = log.clone();
-    let _subscription = model.subscribe(move |event| {
-        events_in_subscriber.lock().unwrap().push(event.kind);
-        log_in_subscriber.push(format!("event:{:?}", event.kind));
-    });
+    let events = Log::default();
+    let _subscription = events.subscribe(&model, |event| Some(event.kind));
+    let _in_log = log.subscribe(&model, |event| Some(format!("event:{:?}", event.kind)));
     let driver = model
         .register_driver(
             TestDriver::exact("drv", "c", &log).with_probe(|device, _, log| {
@@ -167,7 +163,7 @@ fn unbind_order_hook_state_devres_then_clear() {
     assert!(device.devres().is_empty());
     drop((device, driver));
     assert_eq!(
-        *events.lock().unwrap(),
+        events.take(),
         [
             EventKind::Add,
             EventKind::Bind,

@@ -109,9 +109,8 @@ fn debug_reprobe_leaves_one_set_of_resources() {
     let model = model();
     let log = Log::new();
     model.set_debug_reprobe(true);
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let _subscription = model.subscribe(move |event| sink.lock().unwrap().push(event.kind));
+    let events = Log::default();
+    let _subscription = events.subscribe(&model, |event| Some(event.kind));
     let driver = model
         .register_driver(
             TestDriver::exact("drv", "c", &log).with_probe(|device, _, log| {
@@ -137,7 +136,7 @@ fn debug_reprobe_leaves_one_set_of_resources() {
     );
     use EventKind::*;
     assert_eq!(
-        *events.lock().unwrap(),
+        events.take(),
         [Add, Bind, Bound, Unbind, Unbound, Bind, Bound]
     );
     // Faux devices survive it too: their probe runs again.

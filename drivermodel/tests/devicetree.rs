@@ -2,19 +2,16 @@
 //! (`tests/fixtures/README.md` says how each was made), made-up boards and malformed
 //! blobs.
 
-use std::sync::{Arc, Mutex};
-
 use drivermodel::context::Core;
 use drivermodel::devicetree::{self, Bus, Population};
 use drivermodel::property::PropertyError;
 use drivermodel::resource::Resource;
+use drivermodel::testing::Log;
 use drivermodel::{Device, DeviceModel, Driver, Error, IdEntry, Result};
 
 const RISCV: &[u8] = include_bytes!("fixtures/qemu-riscv64-virt.dtb");
 const AARCH64: &[u8] = include_bytes!("fixtures/qemu-aarch64-virt.dtb");
 const BOARD: &[u8] = include_bytes!("fixtures/board.dtb");
-
-type Log = Arc<Mutex<Vec<String>>>;
 
 /// Binds the `compatible` strings it lists, each with a number as per-entry data, and
 /// logs `probe:<driver>:<device>:<data>` and `remove:<driver>:<device>`.
@@ -31,7 +28,7 @@ struct Bound {
 
 impl Drop for Bound {
     fn drop(&mut self) {
-        self.log.lock().unwrap().push(self.entry.clone());
+        self.log.push(self.entry.clone());
     }
 }
 
@@ -50,10 +47,7 @@ impl Driver for Recorder {
 
     fn probe(&self, device: &Device<Core>, data: &u32) -> Result<Bound> {
         let name = device.name();
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("probe:{}:{name}:{data}", self.name));
+        self.log.push(format!("probe:{}:{name}:{data}", self.name));
         Ok(Bound {
             entry: format!("remove:{}:{name}", self.name),
             log: self.log.clone(),
@@ -91,10 +85,6 @@ fn sorted(names: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
     names.sort();
     names
-}
-
-fn taken(log: &Log) -> Vec<String> {
-    std::mem::take(&mut *log.lock().unwrap())
 }
 
 #[test]
@@ -306,7 +296,7 @@ fn board_names_translation_disabled_nodes_and_console() {
 #[test]
 fn consumers_probe_after_suppliers_and_unbind_before_them() {
     let model = model();
-    let log: Log = Log::default();
+    let log = Log::new();
     let drivers = [
         model
             .register_driver(recorder("uart", &[("ns16550a", 1)], &log))
@@ -325,7 +315,7 @@ fn consumers_probe_after_suppliers_and_unbind_before_them() {
             .unwrap(),
     ];
     let population = devicetree::populate(&model, BOARD, "platform").unwrap();
-    let probes = taken(&log);
+    let probes = log.take();
     let position = |entry: &str| {
         probes
             .iter()
@@ -345,7 +335,7 @@ fn consumers_probe_after_suppliers_and_unbind_before_them() {
     let clock = population.find("/clock-controller@50001000").unwrap();
     model.unbind(clock).unwrap();
     assert_eq!(
-        taken(&log),
+        log.take(),
         [
             "remove:uart:40000100.serial",
             "remove:reset:50002000.reset-controller",
@@ -353,7 +343,7 @@ fn consumers_probe_after_suppliers_and_unbind_before_them() {
         ]
     );
     drop(population);
-    let removed = taken(&log);
+    let removed = log.take();
     assert!(removed.len() == 2 && removed.iter().all(|entry| entry.starts_with("remove:")));
     drop(drivers);
     assert!(model.is_quiescent());
@@ -362,7 +352,7 @@ fn consumers_probe_after_suppliers_and_unbind_before_them() {
 #[test]
 fn the_most_specific_compatible_wins_with_its_entry_data() {
     let model = model();
-    let log: Log = Log::default();
+    let log = Log::new();
     // The generic driver registers first and lists both strings; the specific one
     // lists the node's first `compatible` entry.
     let generic = model
@@ -387,13 +377,13 @@ fn the_most_specific_compatible_wins_with_its_entry_data() {
     assert_eq!(relaxed, 7);
     assert_eq!(population.link_count(), 0);
     assert_eq!(serial.driver_name().as_deref(), Some("specific"));
-    assert_eq!(taken(&log), ["probe:specific:40000100.serial:20"]);
+    assert_eq!(log.take(), ["probe:specific:40000100.serial:20"]);
     // Without the specific driver, the generic one binds, with its own entry's data.
     drop(specific);
     model.bind(&serial).unwrap();
     assert_eq!(serial.driver_name().as_deref(), Some("generic"));
     assert_eq!(
-        taken(&log),
+        log.take(),
         [
             "remove:specific:40000100.serial",
             "probe:generic:40000100.serial:10"
@@ -409,7 +399,7 @@ fn the_most_specific_compatible_wins_with_its_entry_data() {
 fn malformed_blobs_register_nothing() {
     fn refused(blob: &[u8], expected_node: &str, expected: &str) {
         let model = model();
-        let log: Log = Log::default();
+        let log = Log::new();
         let driver = model
             .register_driver(recorder(
                 "any",
@@ -431,7 +421,7 @@ fn malformed_blobs_register_nothing() {
             model.devices().is_empty() && model.links().is_empty(),
             "{error}"
         );
-        assert!(taken(&log).is_empty(), "{error}");
+        assert!(log.take().is_empty(), "{error}");
         drop(driver);
         assert!(model.is_quiescent());
     }

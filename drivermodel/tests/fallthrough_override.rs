@@ -3,25 +3,22 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::{Log, TestDriver, TestId, model, test_device};
 use drivermodel::event::EventKind;
 use drivermodel::{Error, IdEntry};
 
 /// Records `kind:driver` of every bind event.
-fn record_events(model: &drivermodel::DeviceModel) -> (Arc<Mutex<Vec<String>>>, impl Sized) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let subscription = model.subscribe(move |event| {
+fn record_events(model: &drivermodel::DeviceModel) -> (Log, impl Sized) {
+    let events = Log::new();
+    let subscription = events.subscribe(model, |event| {
         let kind = match event.kind {
             EventKind::Bind => "bind",
             EventKind::Bound => "bound",
             EventKind::NotBound => "notbound",
-            _ => return,
+            _ => return None,
         };
         let driver = event.driver.clone().unwrap_or_default();
-        sink.lock().unwrap().push(format!("{kind}:{driver}"));
+        Some(format!("{kind}:{driver}"))
     });
     (events, subscription)
 }
@@ -148,7 +145,7 @@ fn not_my_device_falls_through_in_score_order() {
                 .with_probe(|_, _, _| Err(Error::no_device("not this board"))),
         )
         .unwrap();
-    events.lock().unwrap().clear();
+    events.take();
     log.take();
     let device = model.add_device(test_device("dev", "c")).unwrap();
     assert_eq!(device.driver_name().as_deref(), Some("low"));
@@ -157,7 +154,7 @@ fn not_my_device_falls_through_in_score_order() {
         ["probe:high:dev:9", "probe:middle:dev:5", "probe:low:dev:1"]
     );
     assert_eq!(
-        *events.lock().unwrap(),
+        events.take(),
         [
             "bind:high",
             "notbound:high",

@@ -5,8 +5,8 @@ mod common;
 use common::Log;
 use drivermodel::event::EventKind;
 use drivermodel::{DeviceBuilder, DeviceModel, Devres, Error, faux};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 #[test]
 fn create_returns_a_bound_device_and_destroy_releases_everything() {
@@ -42,11 +42,8 @@ fn create_returns_a_bound_device_and_destroy_releases_everything() {
 fn failed_create_leaves_nothing_registered() {
     let model = DeviceModel::new();
     let log = Log::new();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let events_in_subscriber = events.clone();
-    let _subscription = model.subscribe(move |event| {
-        events_in_subscriber.lock().unwrap().push(event.kind);
-    });
+    let events = Log::default();
+    let _subscription = events.subscribe(&model, |event| Some(event.kind));
     let result = faux::Registration::with_probe(&model, "broken", None, {
         let log = log.clone();
         move |device| {
@@ -60,7 +57,7 @@ fn failed_create_leaves_nothing_registered() {
     assert!(model.devices().is_empty());
     assert!(model.is_quiescent(), "{:?}", model.counts());
     assert_eq!(
-        *events.lock().unwrap(),
+        events.take(),
         [
             EventKind::Add,
             EventKind::Bind,

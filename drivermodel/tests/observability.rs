@@ -7,18 +7,13 @@ use drivermodel::event::{Event, EventKind};
 use drivermodel::{DeviceBuilder, DeviceModel, Error, IdEntry, faux};
 use std::sync::{Arc, Mutex};
 
-fn recorder(model: &DeviceModel) -> (drivermodel::event::Subscription, Arc<Mutex<Vec<Event>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let subscription = model.subscribe(move |event| sink.lock().unwrap().push(event.clone()));
-    (subscription, events)
+fn recorder(model: &DeviceModel) -> (drivermodel::event::Subscription, Log<Event>) {
+    let events = Log::default();
+    (events.subscribe(model, |event| Some(event.clone())), events)
 }
 
-fn kinds(events: &Arc<Mutex<Vec<Event>>>) -> Vec<EventKind> {
-    std::mem::take(&mut *events.lock().unwrap())
-        .into_iter()
-        .map(|event| event.kind)
-        .collect()
+fn kinds(events: &Log<Event>) -> Vec<EventKind> {
+    events.take().into_iter().map(|event| event.kind).collect()
 }
 
 #[test]
@@ -43,7 +38,7 @@ fn event_sequences_for_success_failure_deferral_unbind_and_delete() {
         .unwrap();
     let device = model.add_device(test_device("g0", "g")).unwrap();
     {
-        let recorded = events.lock().unwrap();
+        let recorded = events.snapshot();
         assert_eq!(recorded[0].path, "/devices/test/g0");
         assert_eq!(recorded[0].bus.as_deref(), Some("test"));
         assert_eq!(recorded[1].driver.as_deref(), Some("good"));
@@ -212,8 +207,9 @@ fn driver_override_restricts_and_clears() {
 }
 
 /// `(kind, path, driver)` of every event recorded since the last call.
-fn take_full(events: &Arc<Mutex<Vec<Event>>>) -> Vec<(EventKind, String, Option<String>)> {
-    std::mem::take(&mut *events.lock().unwrap())
+fn take_full(events: &Log<Event>) -> Vec<(EventKind, String, Option<String>)> {
+    events
+        .take()
         .into_iter()
         .map(|event| (event.kind, event.path, event.driver))
         .collect()
@@ -739,9 +735,8 @@ fn a_closing_event_reaches_every_subscriber_before_the_next_transition() {
                 .push(model_in_subscriber.unbind(&device));
         }
     });
-    let kinds = Arc::new(Mutex::new(Vec::new()));
-    let sink = kinds.clone();
-    let _second = model.subscribe(move |event| sink.lock().unwrap().push(event.kind));
+    let kinds = Log::default();
+    let _second = kinds.subscribe(&model, |event| Some(event.kind));
     let driver = model
         .register_driver(TestDriver::exact("drv", "c", &log))
         .unwrap();
@@ -754,7 +749,7 @@ fn a_closing_event_reaches_every_subscriber_before_the_next_transition() {
         })]
     );
     assert_eq!(
-        *kinds.lock().unwrap(),
+        kinds.snapshot(),
         [EventKind::Add, EventKind::Bind, EventKind::Bound]
     );
     // Once the event is delivered, the device is free again.

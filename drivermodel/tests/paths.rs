@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{BUS, model};
-use drivermodel::event::{Event, EventKind};
+use common::{BUS, Log, model};
+use drivermodel::event::EventKind;
 use drivermodel::{Bus, Device, DeviceBuilder, Error, Match, faux};
-use std::sync::{Arc, Mutex};
 
 /// A second bus, so that one name can live on two buses.
 struct OtherBus;
@@ -180,9 +179,8 @@ fn a_root_device_named_like_a_bus_shares_the_bus_directory() {
 #[test]
 fn every_event_path_names_one_device() {
     let model = two_bus_model();
-    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let sink = events.clone();
-    let subscription = model.subscribe(move |event| sink.lock().unwrap().push(event.clone()));
+    let events = Log::default();
+    let subscription = events.subscribe(&model, |event| Some(event.clone()));
     let devices = [
         model.add_device(DeviceBuilder::new("uart0")).unwrap(),
         model
@@ -193,8 +191,7 @@ fn every_event_path_names_one_device() {
             .unwrap(),
     ];
     let added: Vec<String> = events
-        .lock()
-        .unwrap()
+        .snapshot()
         .iter()
         .filter(|event| event.kind == EventKind::Add)
         .map(|event| event.path.clone())

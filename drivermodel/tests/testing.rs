@@ -75,9 +75,8 @@ fn the_nth_probe_fails_without_calling_the_driver() {
     let model = model();
     let faults = Faults::of(&model);
     let log = Log::new();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let _subscription = model.subscribe(move |event| sink.lock().unwrap().push(event.kind));
+    let events = Log::default();
+    let _subscription = events.subscribe(&model, |event| Some(event.kind));
     let driver = model
         .register_driver(
             TestDriver::exact("drv", "x", &log).with_probe(|device, _, _| {
@@ -91,7 +90,7 @@ fn the_nth_probe_fails_without_calling_the_driver() {
     assert!(!device.is_bound());
     assert!(log.take().is_empty(), "the driver's probe must not run");
     assert_eq!(
-        std::mem::take(&mut *events.lock().unwrap()),
+        events.take(),
         [EventKind::Add, EventKind::Bind, EventKind::NotBound]
     );
     // The second probe is not the first: it runs.

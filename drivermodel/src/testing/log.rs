@@ -5,6 +5,11 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "events")]
+use crate::event::{Event, Subscription};
+#[cfg(feature = "events")]
+use crate::model::DeviceModel;
+
 /// A shared, ordered log of what happened, for checking the order of callbacks, devres
 /// releases and drops. Clones share one log.
 ///
@@ -58,6 +63,36 @@ impl<E> Log<E> {
         let log = self.clone();
         let entry = entry.into();
         move || log.push(entry)
+    }
+}
+
+#[cfg(feature = "events")]
+impl<E: Send + 'static> Log<E> {
+    /// Logs the events of `model` from now on, each as the entry `entry` makes of it
+    /// (`None`: not logged), until the returned subscription drops.
+    ///
+    /// ```
+    /// use drivermodel::event::EventKind;
+    /// use drivermodel::testing::{self, Log};
+    ///
+    /// let model = testing::model();
+    /// let events = Log::default();
+    /// let _subscription = events.subscribe(&model, |event| Some(event.kind));
+    /// drop(model.add_device(testing::device("dev", "acme,none"))?);
+    /// assert_eq!(events.take(), [EventKind::Add, EventKind::Delete, EventKind::Removed]);
+    /// # Ok::<(), drivermodel::Error>(())
+    /// ```
+    pub fn subscribe(
+        &self,
+        model: &DeviceModel,
+        entry: impl Fn(&Event) -> Option<E> + Send + Sync + 'static,
+    ) -> Subscription {
+        let log = self.clone();
+        model.subscribe(move |event| {
+            if let Some(entry) = entry(event) {
+                log.push(entry);
+            }
+        })
     }
 }
 

@@ -6,7 +6,8 @@
 //! - a ready test bus, [`TestBus`], matching a device's `compatible` string property
 //!   against [`TestId`]s, with [`device`] to build a device on it and [`model`] for a
 //!   model with the bus registered;
-//! - an ordered [`Log`] of what your callbacks did, of strings or of your own entry type;
+//! - an ordered [`Log`] of what your callbacks did, of strings or of your own entry type,
+//!   which can also log the model's events (`Log::subscribe`, with the `events` feature);
 //! - a driver whose probe is a closure and whose every callback is logged,
 //!   [`TestDriver`], for code that needs a bound device;
 //! - leak assertions: [`assert_quiescent`] (no device object, binding or devres node

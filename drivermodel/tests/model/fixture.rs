@@ -166,9 +166,9 @@ struct UidTable {
 }
 
 impl Uids {
-    /// Logs an event of the model's stream to `log`; its `device` indexes the event
+    /// The entry of an event of the model's stream; its `device` indexes the event
     /// paths until [`name_events`](Self::name_events) names it.
-    pub fn push_event(&self, log: &Log, event: &drivermodel::event::Event) {
+    pub fn event_entry(&self, event: &drivermodel::event::Event) -> Entry {
         let mut table = self.0.lock().unwrap();
         let index = table.event_paths.len();
         table.event_paths.push(event.path.clone());
@@ -177,11 +177,11 @@ impl Uids {
                 .and_then(|index| index.parse().ok())
                 .unwrap_or(usize::MAX)
         });
-        log.push(Entry::Event {
+        Entry::Event {
             device: index,
             kind: event.kind.into(),
             driver,
-        });
+        }
     }
 
     /// Names the device of each event in `entries` (the log's entries, taken) by uid.

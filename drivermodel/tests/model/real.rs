@@ -52,8 +52,8 @@ impl Real {
         let model = testing::model();
         let (log, uids) = (Log::default(), Uids::default());
         let subscription = {
-            let (log, uids) = (log.clone(), uids.clone());
-            model.subscribe(move |event| uids.push_event(&log, event))
+            let uids = uids.clone();
+            log.subscribe(&model, move |event| Some(uids.event_entry(event)))
         };
         Self {
             model,
