@@ -3,12 +3,13 @@
 //! Everything above `arch` is safe Rust and reaches the hardware through the wrappers
 //! here; the crate root denies `unsafe_code` and only this module is exempt. Each
 //! architecture lives in its own directory (`x86_64/`, `riscv64/`) and is re-exported
-//! here, so nothing outside `arch` names an architecture. Five files are shared by both:
+//! here, so nothing outside `arch` names an architecture. Six files are shared by both:
 //! [`io`] (owned port and MMIO windows), [`heap`] (the global allocator), [`linker`]
 //! (linker-script symbols), [`fault`] (a CPU fault ends the boot, through the test
 //! framework's handler in a test kernel) and `cross_cpu` (the CPU table, the start-up
 //! handshake, the call-function mailbox, wake-ups and stopping: each architecture's
-//! `cpu` re-exports them and only sends the interrupts).
+//! `cpu` re-exports them and only sends the interrupts); `clock` converts and waits on
+//! each architecture's clock (its `time` re-exports those).
 //!
 //! # The interface each architecture provides
 //!
@@ -40,6 +41,7 @@
 
 use crate::memory::MemoryRegion;
 
+mod clock;
 mod cpu_error;
 mod cross_cpu;
 pub mod fault;

@@ -6,6 +6,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+pub use super::super::clock::{busy_wait_micros, cycles_to_micros, micros_since_entry};
+
 /// The clock's name in the boot log.
 pub const COUNTER_NAME: &str = "time CSR";
 
@@ -37,32 +39,4 @@ pub fn counter_hz() -> u64 {
 pub fn entry_counter() -> u64 {
     // SAFETY: written once by `_start` before any Rust code ran; only read since.
     unsafe { (&raw const super::boot::ENTRY_COUNTER).read() }
-}
-
-/// Converts a counter difference to microseconds (0 before [`init`]).
-pub fn cycles_to_micros(cycles: u64) -> u64 {
-    match counter_hz() {
-        0 => 0,
-        hz => (u128::from(cycles) * 1_000_000 / u128::from(hz)) as u64,
-    }
-}
-
-/// Microseconds since the kernel's entry.
-pub fn micros_since_entry() -> u64 {
-    cycles_to_micros(counter().saturating_sub(entry_counter()))
-}
-
-/// Spins for `micros` microseconds of clock time.
-///
-/// # Panics
-///
-/// If the clock's frequency is not known yet.
-pub fn busy_wait_micros(micros: u64) {
-    let hz = counter_hz();
-    assert!(hz != 0, "busy_wait_micros before the timebase is known");
-    let cycles = (u128::from(micros) * u128::from(hz) / 1_000_000) as u64;
-    let start = counter();
-    while counter() - start < cycles {
-        core::hint::spin_loop();
-    }
 }

@@ -15,6 +15,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+pub use super::super::clock::{busy_wait_micros, cycles_to_micros, micros_since_entry};
+
 use kernel_core::calibration::{Calibration, Meter, Reading, Round, Rounds};
 use x86_64::instructions::port::Port;
 
@@ -209,32 +211,4 @@ fn report(chosen: &Calibration) {
 /// The calibrated TSC frequency in Hz (0 before calibration).
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
-}
-
-/// Converts a TSC difference to microseconds (0 before calibration).
-pub fn cycles_to_micros(cycles: u64) -> u64 {
-    match tsc_hz() {
-        0 => 0,
-        hz => (u128::from(cycles) * 1_000_000 / u128::from(hz)) as u64,
-    }
-}
-
-/// Microseconds since the PVH entry.
-pub fn micros_since_entry() -> u64 {
-    cycles_to_micros(rdtsc().saturating_sub(entry_tsc()))
-}
-
-/// Spins for `micros` microseconds of TSC time.
-///
-/// # Panics
-///
-/// If the TSC is not calibrated yet.
-pub fn busy_wait_micros(micros: u64) {
-    let hz = tsc_hz();
-    assert!(hz != 0, "busy_wait_micros before TSC calibration");
-    let cycles = (u128::from(micros) * u128::from(hz) / 1_000_000) as u64;
-    let start = rdtsc();
-    while rdtsc() - start < cycles {
-        core::hint::spin_loop();
-    }
 }
