@@ -25,7 +25,7 @@ use core::fmt::{self, Write};
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use drivermodel::DeviceModel;
 use drivermodel::async_probe::{Executor, Work};
@@ -69,54 +69,81 @@ pub fn init(options: &Options<'_>) {
 /// to it first, so with C CPUs, C probes run at once.
 ///
 /// A work stays in the model's own queue ([`Work::leave_queued`]); the executor only
-/// makes sure a CPU will drain that queue: it queues a drain on another CPU's
-/// [work queue](crate::work) (the CPUs taking turns, [`work::spawn`](crate::work::spawn)),
-/// which runs [`DeviceModel::run_queued_probes`] there. The CPU that queued the probes
-/// takes part by waiting: `wait_for_probes` (and `wait_for_probe` of a device) run the
-/// queued probes on the waiting CPU too, each probe claimed exactly once, by a drain or
-/// by a waiter. With one CPU the drain goes on its own queue: the registration still
-/// returns at once, and the probes run when the CPU waits for them or flushes its
-/// queue ([`work::flush`](crate::work::flush), [`work::run_pending`](crate::work::run_pending)).
+/// makes sure CPUs drain that queue: a drain ([`DeviceModel::run_queued_probes`] until
+/// the queue is empty) runs from a CPU's [work queue](crate::work). The CPU that queued
+/// the probes takes part by waiting: `wait_for_probes` (and `wait_for_probe` of a
+/// device) run the queued probes on the waiting CPU too, each probe claimed exactly
+/// once, by a drain or by a waiter. With one CPU the drain goes on its own queue: the
+/// registration still returns at once, and the probes run when the CPU waits for them
+/// or flushes its queue ([`work::flush`](crate::work::flush),
+/// [`work::run_pending`](crate::work::run_pending)).
 ///
-/// Nothing here allocates: a drain is a function without captures (a box of it holds
-/// no memory), and at most one waits on each CPU's queue (a second would find the
-/// model's queue drained by the first), so the work queues cannot fill up with them.
-/// A full queue runs the probe on the calling CPU. The executor serves the kernel's
+/// Each spawn wakes at most one CPU, and only one that is not *covered* yet: a CPU is
+/// covered from the moment a drain is queued on it until that drain finds the queue
+/// empty, since it will get to every probe queued meanwhile. So a registration of N
+/// probes sends at most C - 1 wake-ups, and once every other CPU is covered a spawn is
+/// a push and C flag reads. Nothing here allocates: a drain is a function without
+/// captures (a box of it holds no memory), and at most one is queued per CPU. A full
+/// work queue runs the probe on the calling CPU. The executor serves the kernel's
 /// [`model`] only.
 #[derive(Debug)]
 pub struct ProbeExecutor;
 
-/// Whether a drain waits, not started yet, on each CPU's work queue.
-static DRAIN_QUEUED: [AtomicBool; arch::cpu::MAX_CPUS] =
+/// Whether each CPU is covered: a drain is queued on it or running there (see
+/// [`ProbeExecutor`]).
+static COVERED: [AtomicBool; arch::cpu::MAX_CPUS] =
     [const { AtomicBool::new(false) }; arch::cpu::MAX_CPUS];
 
-/// Runs the model's queued probes on this CPU (a drain, queued by [`ProbeExecutor`]).
+/// Where the next spawn starts looking for a CPU that is not covered.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the model's queued probes on this CPU until none is left (queued by
+/// [`ProbeExecutor`]; this CPU is covered meanwhile).
 fn drain() {
-    // Cleared before draining: a probe queued after this point is either seen by the
-    // drain below or queues a new drain.
-    DRAIN_QUEUED[arch::cpu::current()].store(false, Ordering::SeqCst);
-    model().run_queued_probes();
+    let cpu = arch::cpu::current();
+    loop {
+        model().run_queued_probes();
+        COVERED[cpu].store(false, Ordering::SeqCst);
+        // Pairs with the fence in `spawn`: a probe queued before the store above is
+        // seen below, and one queued after it finds this CPU not covered.
+        fence(Ordering::SeqCst);
+        if model().run_queued_probes() == 0 || COVERED[cpu].swap(true, Ordering::SeqCst) {
+            // Nothing left, or a new drain was queued here and will go on.
+            return;
+        }
+    }
 }
 
 impl Executor for ProbeExecutor {
     fn spawn(&self, work: Work) -> Result<(), Work> {
-        let cpu = crate::work::next_cpu();
-        if DRAIN_QUEUED[cpu].swap(true, Ordering::SeqCst) {
-            // A drain that has not started yet will run this probe too.
-            work.leave_queued();
-            return Ok(());
-        }
-        match crate::work::spawn_on(cpu, Box::new(drain)) {
-            Ok(()) => {
-                work.leave_queued();
-                Ok(())
+        // The work is in the model's queue already: pairs with the fence in `drain`.
+        fence(Ordering::SeqCst);
+        let (online, me) = (arch::cpu::online(), arch::cpu::current());
+        let others = online - 1;
+        let start = NEXT.fetch_add(1, Ordering::Relaxed);
+        // The other CPUs, taking turns; with one CPU, this one.
+        let candidates = (0..others.max(1)).map(|turn| {
+            if others == 0 {
+                me
+            } else {
+                let cpu = (start + turn) % others;
+                if cpu >= me { cpu + 1 } else { cpu }
             }
-            Err(_) => {
-                // A full queue (or a CPU gone): the model runs the probe here.
-                DRAIN_QUEUED[cpu].store(false, Ordering::SeqCst);
-                Err(work)
+        });
+        for cpu in candidates {
+            if COVERED[cpu].swap(true, Ordering::SeqCst) {
+                continue;
             }
+            if crate::work::spawn_on(cpu, Box::new(drain)).is_err() {
+                // A full queue: the model runs the probe here.
+                COVERED[cpu].store(false, Ordering::SeqCst);
+                return Err(work);
+            }
+            break;
         }
+        // A CPU woken, or every one covered already.
+        work.leave_queued();
+        Ok(())
     }
 }
 

@@ -185,22 +185,16 @@ pub fn spawn_on(cpu: usize, work: Work) -> Result<(), SpawnError> {
 /// [`SpawnErrorKind::Full`] when the chosen CPU's queue is full; the error carries
 /// `work`.
 pub fn spawn(work: Work) -> Result<usize, SpawnError> {
-    let cpu = next_cpu();
-    spawn_on(cpu, work).map(|()| cpu)
-}
-
-/// The CPU [`spawn`] queues on next (and moves the turn on): the CPUs other than the
-/// caller's take turns; with one CPU, the caller's own.
-pub fn next_cpu() -> usize {
     let online = cpu::online();
     let me = cpu::current();
-    if online == 1 {
+    let cpu = if online == 1 {
         me
     } else {
         // Round robin over the others: skip the caller.
         let turn = NEXT.fetch_add(1, Ordering::Relaxed) % (online - 1);
         if turn >= me { turn + 1 } else { turn }
-    }
+    };
+    spawn_on(cpu, work).map(|()| cpu)
 }
 
 /// Runs one piece of this CPU's queued work, if there is one; whether it ran one.
