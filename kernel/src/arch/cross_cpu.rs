@@ -148,6 +148,10 @@ pub(super) fn has_started() -> bool {
 /// Starts CPU number `cpu` (the next one: [`online`]), whose hardware id is
 /// `hardware_id`: `kick` asks the hardware or firmware to start it and says whether the
 /// request went out. Returns whether the CPU came up (see the module docs).
+///
+/// The hardware id is recorded and `STARTED` cleared before `kick` runs, so nothing that
+/// lets the CPU run (a start request, a published start block) may happen before it: a
+/// CPU that entered before would be up with a stale id, and its `STARTED` lost.
 pub(super) fn start(cpu: usize, hardware_id: u64, kick: impl FnOnce() -> bool) -> bool {
     let Some(entry) = CPUS.get(cpu) else {
         return false;

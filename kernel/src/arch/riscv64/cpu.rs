@@ -198,13 +198,14 @@ fn start_one(cpu: usize, hart: u64) -> bool {
     let block = &START_BLOCKS[cpu];
     block.stack_top.store(top, Ordering::Relaxed);
     block.cpu.store(cpu as u64, Ordering::Relaxed);
-    // For the hart if it comes in through `_start` (see the module docs); `hart` is below
-    // MAX_CPUS (the ids asked about).
-    if let Some(slot) = HART_BLOCKS.get(hart as usize) {
-        slot.store(core::ptr::from_ref(block) as u64, Ordering::Release);
-    }
     let entry = riscv_hart_start as *const () as u64;
     cross_cpu::start(cpu, hart, || {
+        // For the hart if it comes in through `_start` (see the module docs): it runs
+        // from here on, so not before `start` recorded it. `hart` is below MAX_CPUS (the
+        // ids asked about).
+        if let Some(slot) = HART_BLOCKS.get(hart as usize) {
+            slot.store(core::ptr::from_ref(block) as u64, Ordering::Release);
+        }
         sbi::hart_start(hart, entry, core::ptr::from_ref(block) as u64)
     })
 }
