@@ -26,6 +26,10 @@ pub struct Request {
     pub cargo: Option<OsString>,
     /// The architecture: which target to build for.
     pub arch: Arch,
+    /// Further architectures to build in the same cargo run (one more `--target` each):
+    /// cargo then schedules the crates of every target on one job server, so that one
+    /// kernel's serial steps overlap the other's.
+    pub more_arches: Vec<Arch>,
     /// The workspace manifest; `None` lets cargo find it from the current directory.
     pub manifest_path: Option<PathBuf>,
     /// `--release`.
@@ -65,12 +69,14 @@ impl Request {
     /// The arguments after `cargo`.
     #[must_use]
     pub fn args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["build", "--package", KERNEL_PACKAGE, "--target"]
+        let mut args: Vec<OsString> = ["build", "--package", KERNEL_PACKAGE]
             .into_iter()
-            .chain([
-                self.arch.target(),
-                "--message-format=json-render-diagnostics",
-            ])
+            .chain(
+                std::iter::once(self.arch)
+                    .chain(self.more_arches.iter().copied())
+                    .flat_map(|arch| ["--target", arch.target()]),
+            )
+            .chain(["--message-format=json-render-diagnostics"])
             .map(OsString::from)
             .collect();
         if let Some(manifest) = &self.manifest_path {
@@ -242,6 +248,7 @@ mod tests {
         let request = Request {
             cargo: None,
             arch: Arch::X86_64,
+            more_arches: Vec::new(),
             manifest_path: Some("/w/Cargo.toml".into()),
             release: true,
             tests: true,
@@ -269,6 +276,19 @@ mod tests {
                 .join(std::ffi::OsStr::new(" "))
                 .to_string_lossy()
                 .starts_with("build --package kernel --target riscv64gc-unknown-none-elf ")
+        );
+        let both = Request {
+            more_arches: vec![Arch::Riscv64],
+            ..Request::default()
+        };
+        assert!(
+            both.args()
+                .join(std::ffi::OsStr::new(" "))
+                .to_string_lossy()
+                .starts_with(
+                    "build --package kernel --target x86_64-unknown-none \
+                     --target riscv64gc-unknown-none-elf --message-format="
+                )
         );
     }
 }

@@ -6,7 +6,6 @@
     reason = "each test binary compiles this module and uses a different part of it"
 )]
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use boot::build::{self, Executable};
@@ -35,13 +34,27 @@ pub fn build_kernel_tests(features: &[&str]) -> Vec<Executable> {
 ///
 /// When the build fails: that is a test failure.
 pub fn build_kernel_tests_for(arch: Arch, features: &[&str]) -> Vec<Executable> {
+    build_kernel_tests_for_each(&[arch], features)
+}
+
+/// As [`build_kernel_tests`], for every architecture in `arches` (at least one), in one
+/// cargo run.
+///
+/// # Panics
+///
+/// When the build fails: that is a test failure.
+pub fn build_kernel_tests_for_each(arches: &[Arch], features: &[&str]) -> Vec<Executable> {
+    let (&arch, more_arches) = arches.split_first().expect("an architecture to build for");
     // The exact, actionable message rather than rustc's missing-`core` errors.
-    if let Err(error) = boot::prereq::check_kernel_target(arch) {
-        panic!("{error}");
+    for &arch in arches {
+        if let Err(error) = boot::prereq::check_kernel_target(arch) {
+            panic!("{error}");
+        }
     }
     let request = build::Request {
         cargo: Some(env!("CARGO").into()),
         arch,
+        more_arches: more_arches.to_vec(),
         manifest_path: Some(workspace_manifest()),
         tests: true,
         features: features
@@ -67,31 +80,29 @@ pub fn selected(machine: Machine, bios: Bios) -> bool {
     matches("BOOT_MACHINE", machine.qemu_name()) && matches("BOOT_BIOS", bios.name())
 }
 
-/// Prints a block of output past the test harness's capture, in one write, so that
-/// plain `cargo test` shows the KTAP of every kernel test and parallel tests do not
-/// interleave within a block.
-pub fn print_block(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    // Printing is best effort: a closed stdout must not fail the test.
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-}
-
-/// The kernel's test ELFs for `arch`, without the runner fixtures (which fail on purpose
-/// when asked to run, and skip every test otherwise; `tests/runner_fixtures.rs` runs
-/// them), so that they are not booted at all.
+/// The kernel's test ELFs for each of `arches`, built in one cargo run, without the
+/// runner fixtures (which fail on purpose when asked to run, and skip every test
+/// otherwise; `tests/runner_fixtures.rs` runs them), so that they are not booted at all.
 ///
 /// # Panics
 ///
-/// When the build fails, or builds no test: that is a test failure.
-pub fn kernel_tests_for(arch: Arch) -> Vec<Executable> {
-    let tests: Vec<Executable> = build_kernel_tests_for(arch, &[])
-        .into_iter()
-        .filter(|test| !test.name.starts_with("fixture_"))
-        .collect();
-    assert!(!tests.is_empty(), "cargo built no {arch:?} kernel test ELF");
-    tests
+/// When the build fails, or builds no test for one of `arches`: that is a test failure.
+pub fn kernel_tests_for_each(arches: &[Arch]) -> Vec<(Arch, Vec<Executable>)> {
+    let built = build_kernel_tests_for_each(arches, &[]);
+    arches
+        .iter()
+        .map(|&arch| {
+            let tests: Vec<Executable> = built
+                .iter()
+                .filter(|test| {
+                    !test.name.starts_with("fixture_") && Arch::of_elf(&test.path) == Some(arch)
+                })
+                .cloned()
+                .collect();
+            assert!(!tests.is_empty(), "cargo built no {arch:?} kernel test ELF");
+            (arch, tests)
+        })
+        .collect()
 }
 
 /// The CPU count `BOOT_SMP` asks for, when set; `default` otherwise.
@@ -103,9 +114,10 @@ pub fn cpus(options: &Options, default: u32) -> u32 {
     }
 }
 
-/// Boots every test in `tests` with `options`, prints each one's KTAP and summary as a
-/// block, and fails naming every test that did not pass. `configuration` names the
-/// machine in the blocks and the failure (for example `q35/seabios`).
+/// Boots every test in `tests` with `options` and fails naming every test that did not
+/// pass, with its KTAP, summary and QEMU command. A passing test prints one summary line
+/// (captured by the test harness: shown with `--nocapture`). `configuration` names the
+/// machine in the lines and the failure (for example `q35/seabios`).
 ///
 /// # Panics
 ///
@@ -120,17 +132,17 @@ pub fn boot_every_test(tests: &[Executable], options: &Options, configuration: &
             "{} is not a {:?} ELF",
             test.name, options.arch
         );
-        let block = format!(
-            "---- kernel test `{}` on {configuration}, {} CPU(s) ({})\n{}{}\n",
-            report.name,
-            options.smp,
-            test.path.display(),
-            report.log,
-            report.summary()
-        );
-        print_block(&block);
-        if !report.passed() {
-            failures.push(block);
+        if report.passed() {
+            println!("{}, {} CPU(s)", report.summary(), options.smp);
+        } else {
+            failures.push(format!(
+                "---- kernel test `{}` on {configuration}, {} CPU(s) ({})\n{}{}\n",
+                report.name,
+                options.smp,
+                test.path.display(),
+                report.log,
+                report.summary()
+            ));
         }
     }
     assert!(
