@@ -384,7 +384,7 @@ impl Shared {
         for device in devices {
             let eligible = {
                 let state = device.inner().state.lock();
-                matches!(state.binding, Binding::Unbound)
+                matches!(state.binding(), Binding::Unbound)
                     && state.lifecycle == Lifecycle::Registered
                     && !state.manual_only()
                     && state
@@ -429,7 +429,7 @@ impl Shared {
         #[cfg(feature = "debug-reprobe")]
         if result.is_ok() && self.debug_reprobe.load(Ordering::Relaxed) {
             // Debug mode: exercise the whole teardown, then bind again.
-            let _ = self.release_driver(device, Some(candidate.entry.driver), false);
+            let _ = self.release_driver(device, Some(&*candidate.object), false);
             result = self.really_probe(device, candidate);
         }
         #[cfg(feature = "links")]
@@ -485,7 +485,7 @@ impl Shared {
                 for device in devices {
                     let waiting = {
                         let state = device.inner().state.lock();
-                        state.deferred().is_some() && matches!(state.binding, Binding::Unbound)
+                        state.deferred().is_some() && matches!(state.binding(), Binding::Unbound)
                     };
                     if waiting {
                         let _ = self.attach(&device, Request::automatic());
@@ -527,7 +527,6 @@ impl Shared {
 
     /// The probe flow (see the module docs): one function, five steps.
     fn really_probe(&self, device: &Device, candidate: Candidate) -> Result<()> {
-        let driver_key = candidate.entry.driver;
         // Each state change with an event, and the event, form one pair (`event`).
         let pair = self.event_pair();
         // Step 1: claim the device for this driver.
@@ -563,16 +562,16 @@ impl Shared {
             }
             bindings.bound.lock().push((sequence, device.inner().key));
             let handle: DriverHandle = Arc::new(Handle {
-                key: driver_key,
-                sequence,
                 object: candidate.object.clone(),
                 state: spin::Mutex::new(None),
                 gate: crate::drvdata::Gate::new(),
             });
-            state.binding = Binding::Probing {
+            state.restore_binding(Binding::Probing {
                 driver: handle.clone(),
-            };
-            device.inner().generation.fetch_add(1, Ordering::AcqRel);
+            });
+            // The binding's generation is its place in the model's bind order: new at
+            // every probe start, and the key of its driver's bound-list entry.
+            device.inner().generation.store(sequence, Ordering::Release);
             drop(state);
             registry.next_sequence += 1;
             handle
@@ -607,13 +606,13 @@ impl Shared {
                         .bindings()
                         .bound
                         .lock()
-                        .remove(handle.sequence);
+                        .remove(device.inner().generation.load(Ordering::Acquire));
                     let mut state = device.inner().state.lock();
                     if let Error::Deferred { reason } = &error {
                         self.record_deferral(device, &mut state, Some(reason));
                     }
-                    state.announcing = announcing;
-                    core::mem::replace(&mut state.binding, Binding::Unbound)
+                    state.set_announcing(announcing);
+                    state.replace_binding(Binding::Unbound)
                 };
                 drop(old);
                 drop(handle);
@@ -630,8 +629,8 @@ impl Shared {
                 let old = {
                     let mut state = device.inner().state.lock();
                     self.record_deferral(device, &mut state, None);
-                    state.announcing = announcing;
-                    core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
+                    state.set_announcing(announcing);
+                    state.replace_binding(Binding::Bound { driver: handle })
                 };
                 drop(old);
                 self.counters.bindings.fetch_add(1, Ordering::Relaxed);
@@ -650,12 +649,12 @@ impl Shared {
         if state.lifecycle != Lifecycle::Registered {
             return Err(Error::deleted(device));
         }
-        if state.announcing {
+        if state.announcing() {
             return Err(Error::Busy {
                 device: device.name().into(),
             });
         }
-        match &state.binding {
+        match state.binding() {
             Binding::Unbound => Ok(()),
             Binding::Bound { driver, .. } => Err(Error::AlreadyBound {
                 device: device.name().into(),
@@ -679,22 +678,22 @@ impl Shared {
         let handle = {
             let mut state = device.inner().state.lock();
             let skip = match operation {
-                Operation::Suspend => state.suspended,
-                Operation::Resume => !state.suspended,
+                Operation::Suspend => state.suspended(),
+                Operation::Resume => !state.suspended(),
                 Operation::Shutdown => false,
             };
             if skip {
                 return Ok(false);
             }
-            match core::mem::replace(&mut state.binding, Binding::Unbound) {
+            match state.replace_binding(Binding::Unbound) {
                 Binding::Bound { driver } => {
-                    state.binding = Binding::Calling {
+                    state.restore_binding(Binding::Calling {
                         driver: driver.clone(),
-                    };
+                    });
                     driver
                 }
                 other => {
-                    state.binding = other;
+                    state.restore_binding(other);
                     return Ok(false);
                 }
             }
@@ -704,10 +703,11 @@ impl Shared {
         let taken = handle.state.lock().take();
         let Some(mut driver_state) = taken else {
             handle.gate.open();
-            let old = core::mem::replace(
-                &mut device.inner().state.lock().binding,
-                Binding::Bound { driver: handle },
-            );
+            let old = device
+                .inner()
+                .state
+                .lock()
+                .replace_binding(Binding::Bound { driver: handle });
             drop(old);
             self.transition_ended();
             return Ok(false);
@@ -725,25 +725,26 @@ impl Shared {
         let old = {
             let mut state = device.inner().state.lock();
             match operation {
-                Operation::Suspend => state.suspended = result.is_ok(),
+                Operation::Suspend => state.set_suspended(result.is_ok()),
                 // A failed resume is reported; the device counts as resumed (awake,
                 // perhaps broken) so that it is not resumed twice.
-                Operation::Resume => state.suspended = false,
+                Operation::Resume => state.set_suspended(false),
                 Operation::Shutdown => {}
             }
-            core::mem::replace(&mut state.binding, Binding::Bound { driver: handle })
+            state.replace_binding(Binding::Bound { driver: handle })
         };
         drop(old);
         self.transition_ended();
         result.map(|()| true)
     }
 
-    /// The unbind flow (see the module docs). `expected`: only unbind from this driver.
+    /// The unbind flow (see the module docs). `expected`: only unbind from this driver
+    /// (the object it registered).
     /// `manual`: an explicit request, refused by drivers that forbid it.
     pub(crate) fn release_driver(
         &self,
         device: &Device,
-        expected: Option<u64>,
+        expected: Option<&dyn ErasedDriver>,
         manual: bool,
     ) -> Result<()> {
         let pair = self.event_pair();
@@ -751,14 +752,14 @@ impl Shared {
         // flight finish before the driver's state is taken.
         let handle = {
             let mut state = device.inner().state.lock();
-            if state.announcing {
+            if state.announcing() {
                 return Err(Error::Busy {
                     device: device.name().into(),
                 });
             }
-            match core::mem::replace(&mut state.binding, Binding::Unbound) {
+            match state.replace_binding(Binding::Unbound) {
                 Binding::Bound { driver } => {
-                    let refusal = if expected.is_some_and(|key| key != driver.key) {
+                    let refusal = if expected.is_some_and(|object| !driver.is(object)) {
                         Some(Error::NotBound {
                             device: device.name().into(),
                         })
@@ -770,12 +771,12 @@ impl Shared {
                         None
                     };
                     if let Some(error) = refusal {
-                        state.binding = Binding::Bound { driver };
+                        state.restore_binding(Binding::Bound { driver });
                         return Err(error);
                     }
-                    state.binding = Binding::Unbinding {
+                    state.restore_binding(Binding::Unbinding {
                         driver: driver.clone(),
-                    };
+                    });
                     driver
                 }
                 other => {
@@ -788,7 +789,7 @@ impl Shared {
                             device: device.name().into(),
                         }
                     };
-                    state.binding = other;
+                    state.restore_binding(other);
                     return Err(error);
                 }
             }
@@ -827,11 +828,11 @@ impl Shared {
                 .bindings()
                 .bound
                 .lock()
-                .remove(handle.sequence);
+                .remove(device.inner().generation.load(Ordering::Acquire));
             let mut state = device.inner().state.lock();
-            state.suspended = false;
-            state.announcing = announcing;
-            core::mem::replace(&mut state.binding, Binding::Unbound)
+            state.set_suspended(false);
+            state.set_announcing(announcing);
+            state.replace_binding(Binding::Unbound)
         };
         drop(old);
         drop(handle);
@@ -862,7 +863,7 @@ impl Shared {
             if state.queued > 0 {
                 return false;
             }
-            !matches!(state.binding, Binding::Probing { .. })
+            !matches!(state.binding(), Binding::Probing { .. })
         };
         #[cfg(feature = "async-probe")]
         self.wait_for_probe_helping(device, done);
@@ -894,7 +895,7 @@ impl Shared {
     fn end_transition(&self, device: &Device, announcing: bool, kind: EventKind, driver: &str) {
         if announcing {
             self.notify(kind, device, Some(driver));
-            device.inner().state.lock().announcing = false;
+            device.inner().state.lock().set_announcing(false);
         }
         self.transition_ended();
     }

@@ -113,7 +113,8 @@ pub(crate) struct Inner {
     /// Lock order: after the model's registry lock, before the devres lock.
     pub(crate) state: spin::Mutex<State>,
     pub(crate) devres: devres::Store,
-    /// Incremented at every probe start; tells bindings apart for [`crate::Devres`].
+    /// New at every probe start (the model's bind sequence number, which also orders the
+    /// driver's bound list); tells bindings apart for [`crate::Devres`].
     /// 64 bits because [`Devres::access`](crate::Devres::access) relies on it for
     /// soundness: a 32-bit count could wrap within minutes of rebinding while an old
     /// `Devres` still lives. `portable_atomic` where the target has no 64-bit atomics.
@@ -157,27 +158,37 @@ pub(crate) enum Lifecycle {
     Deleted,
 }
 
-/// Where a device is in its binding lifetime.
-pub(crate) enum Binding {
+/// Where a device is in its binding lifetime, with the driver it is being bound to,
+/// bound to or unbound from. `State` keeps it packed (the driver beside a [`Phase`]
+/// byte): [`State::binding`] reads it, [`State::replace_binding`] changes it.
+pub(crate) enum Binding<H = DriverHandle> {
     Unbound,
     Probing {
-        driver: DriverHandle,
+        driver: H,
     },
     /// The driver's state is in the handle (keeps this enum, and so every device, small).
     Bound {
-        driver: DriverHandle,
+        driver: H,
     },
     Unbinding {
-        driver: DriverHandle,
+        driver: H,
     },
-    /// Bound, with the driver's state lent to a power-management callback.
-    #[cfg_attr(
-        not(feature = "power"),
-        expect(dead_code, reason = "only power callbacks lend the state")
-    )]
+    /// Bound, with the driver's state lent to a power-management callback (only
+    /// [`power`](crate::power) lends it).
     Calling {
-        driver: DriverHandle,
+        driver: H,
     },
+}
+
+/// The tag of a [`Binding`], as `State` stores it (one byte beside the other small
+/// fields, where the enum's own tag would take a word).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Unbound,
+    Probing,
+    Bound,
+    Unbinding,
+    Calling,
 }
 
 /// A device's binding state, as reported by [`Device::binding_state`].
@@ -203,12 +214,37 @@ pub enum BindingState {
     },
 }
 
-impl Binding {
+impl<H> Binding<H> {
     pub(crate) fn in_transition(&self) -> bool {
         matches!(
             self,
             Self::Probing { .. } | Self::Unbinding { .. } | Self::Calling { .. }
         )
+    }
+
+    /// The tag and the driver, apart.
+    fn split(self) -> (Phase, Option<H>) {
+        match self {
+            Self::Unbound => (Phase::Unbound, None),
+            Self::Probing { driver } => (Phase::Probing, Some(driver)),
+            Self::Bound { driver } => (Phase::Bound, Some(driver)),
+            Self::Unbinding { driver } => (Phase::Unbinding, Some(driver)),
+            Self::Calling { driver } => (Phase::Calling, Some(driver)),
+        }
+    }
+
+    /// Puts a tag and a driver back together (no driver: unbound).
+    fn join(phase: Phase, driver: Option<H>) -> Self {
+        let Some(driver) = driver else {
+            return Self::Unbound;
+        };
+        match phase {
+            Phase::Unbound => Self::Unbound,
+            Phase::Probing => Self::Probing { driver },
+            Phase::Bound => Self::Bound { driver },
+            Phase::Unbinding => Self::Unbinding { driver },
+            Phase::Calling => Self::Calling { driver },
+        }
     }
 }
 
@@ -217,10 +253,11 @@ impl Binding {
 pub(crate) type DriverHandle = Arc<Handle>;
 
 /// See [`DriverHandle`].
+///
+/// It names the driver by its object alone: the driver key and the binding's place in
+/// the driver's bound list (the device's generation) are not repeated here, so a bound
+/// device pays for three fields.
 pub(crate) struct Handle {
-    pub(crate) key: u64,
-    /// The binding's place in the driver's newest-bound-first order.
-    pub(crate) sequence: u64,
     pub(crate) object: Arc<dyn ErasedDriver>,
     /// The driver's per-device state while bound: filed by a successful probe, lent out
     /// to power callbacks and taken by the unbind. Its lock is a leaf for the core, which
@@ -232,27 +269,43 @@ pub(crate) struct Handle {
     pub(crate) gate: crate::drvdata::Gate,
 }
 
+impl Handle {
+    /// Whether the binding is with `object` (a registered driver's object: unique while
+    /// registered, and kept alive by every handle naming it).
+    pub(crate) fn is(&self, object: &dyn ErasedDriver) -> bool {
+        core::ptr::addr_eq(Arc::as_ptr(&self.object), object)
+    }
+}
+
 /// The mutable part of a device, under its state lock.
+///
+/// Packed into three words: a pointer, a box and the small fields together (the `heap`
+/// bench counts it once per device).
 pub(crate) struct State {
-    pub(crate) lifecycle: Lifecycle,
-    /// Registered children (maintained under the registry lock).
-    pub(crate) children: u32,
-    pub(crate) binding: Binding,
-    /// The bound driver's suspend succeeded and no resume or unbind followed (set and
-    /// cleared by [`power`](crate::power); fits in padding, costs no byte).
-    pub(crate) suspended: bool,
-    /// A probe or unbind has published its outcome and is sending its closing event
-    /// (`Bound`, `NotBound`, `Unbound`): the device is still in transition until it is
-    /// sent, so its next transition's events come after it (fits in padding too).
-    pub(crate) announcing: bool,
-    /// Asynchronous probe works queued for the device and not yet done
-    /// ([`async_probe`](crate::async_probe); a `u8` fits in padding: at the limit, the
-    /// next probe runs synchronously).
-    #[cfg(feature = "async-probe")]
-    pub(crate) queued: u8,
+    /// The driver of the binding (`None` exactly when `phase` is `Unbound`).
+    driver: Option<DriverHandle>,
     /// Deferral reason and driver override, boxed because they are rare.
     policy: Option<Box<Policy>>,
+    /// Registered children (maintained under the registry lock).
+    pub(crate) children: u32,
+    pub(crate) lifecycle: Lifecycle,
+    phase: Phase,
+    /// `SUSPENDED` and `ANNOUNCING`.
+    flags: u8,
+    /// Asynchronous probe works queued for the device and not yet done
+    /// ([`async_probe`](crate::async_probe); a `u8` fits beside the other small fields:
+    /// at the limit, the next probe runs synchronously).
+    #[cfg(feature = "async-probe")]
+    pub(crate) queued: u8,
 }
+
+/// The bound driver's suspend succeeded and no resume or unbind followed (set and
+/// cleared by [`power`](crate::power)).
+const SUSPENDED: u8 = 1;
+/// A probe or unbind has published its outcome and is sending its closing event
+/// (`Bound`, `NotBound`, `Unbound`): the device is still in transition until it is sent,
+/// so its next transition's events come after it.
+const ANNOUNCING: u8 = 2;
 
 #[derive(Default)]
 struct Policy {
@@ -292,7 +345,55 @@ impl State {
     /// Whether a transition is running: a probe, an unbind or a power callback, or the
     /// announcement that ends one.
     pub(crate) fn in_transition(&self) -> bool {
-        self.binding.in_transition() || self.announcing
+        self.binding().in_transition() || self.announcing()
+    }
+
+    /// Where the device is in its binding lifetime.
+    pub(crate) fn binding(&self) -> Binding<&DriverHandle> {
+        Binding::join(self.phase, self.driver.as_ref())
+    }
+
+    /// Sets the binding and returns the old one (to be dropped with no lock held).
+    pub(crate) fn replace_binding(&mut self, binding: Binding) -> Binding {
+        let (phase, driver) = binding.split();
+        let old = Binding::join(self.phase, core::mem::replace(&mut self.driver, driver));
+        self.phase = phase;
+        old
+    }
+
+    /// Puts back a binding taken out with `replace_binding(Binding::Unbound)` (so there
+    /// is no old one to drop under the lock).
+    pub(crate) fn restore_binding(&mut self, binding: Binding) {
+        debug_assert!(self.driver.is_none(), "the binding was taken out first");
+        let (phase, driver) = binding.split();
+        self.driver = driver;
+        self.phase = phase;
+    }
+
+    /// See [`SUSPENDED`].
+    pub(crate) fn suspended(&self) -> bool {
+        self.flags & SUSPENDED != 0
+    }
+
+    pub(crate) fn set_suspended(&mut self, suspended: bool) {
+        self.set_flag(SUSPENDED, suspended);
+    }
+
+    /// See [`ANNOUNCING`].
+    pub(crate) fn announcing(&self) -> bool {
+        self.flags & ANNOUNCING != 0
+    }
+
+    pub(crate) fn set_announcing(&mut self, announcing: bool) {
+        self.set_flag(ANNOUNCING, announcing);
+    }
+
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
     }
 
     fn update_policy(&mut self, change: impl FnOnce(&mut Policy)) {
@@ -339,19 +440,19 @@ impl Device {
                 parent: builder.parent,
                 description,
                 state: spin::Mutex::new(State {
-                    lifecycle: Lifecycle::Registered,
-                    children: 0,
-                    binding: Binding::Unbound,
-                    suspended: false,
-                    announcing: false,
-                    #[cfg(feature = "async-probe")]
-                    queued: 0,
+                    driver: None,
                     policy: (!builder.autoprobe).then(|| {
                         Box::new(Policy {
                             manual_only: true,
                             ..Policy::default()
                         })
                     }),
+                    children: 0,
+                    lifecycle: Lifecycle::Registered,
+                    phase: Phase::Unbound,
+                    flags: 0,
+                    #[cfg(feature = "async-probe")]
+                    queued: 0,
                 }),
                 devres: devres::Store::new(),
                 generation: AtomicU64::new(0),
@@ -623,14 +724,14 @@ impl Device {
     /// Whether a driver is bound (a probe in progress does not count).
     pub fn is_bound(&self) -> bool {
         matches!(
-            self.inner.state.lock().binding,
+            self.inner.state.lock().binding(),
             Binding::Bound { .. } | Binding::Calling { .. }
         )
     }
 
     /// The name of the bound driver.
     pub fn driver_name(&self) -> Option<String> {
-        match &self.inner.state.lock().binding {
+        match self.inner.state.lock().binding() {
             Binding::Bound { driver, .. } | Binding::Calling { driver } => {
                 Some(driver.object.name().into())
             }
@@ -642,7 +743,7 @@ impl Device {
     pub fn binding_state(&self) -> BindingState {
         let state = self.inner.state.lock();
         let name = |driver: &DriverHandle| String::from(driver.object.name());
-        match &state.binding {
+        match state.binding() {
             Binding::Unbound => BindingState::Unbound,
             Binding::Probing { driver } => BindingState::Probing {
                 driver: name(driver),
@@ -663,7 +764,7 @@ impl Device {
     /// [`DeviceModel::suspend_all`](crate::DeviceModel::suspend_all) and neither a resume
     /// nor an unbind has happened since.
     pub fn is_suspended(&self) -> bool {
-        self.inner.state.lock().suspended
+        self.inner.state.lock().suspended()
     }
 
     /// Why the last attempt to bind this device deferred, until a bind succeeds.
@@ -949,12 +1050,14 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn the_device_object_stays_small() {
         use core::mem::size_of;
-        assert_eq!(size_of::<super::State>(), 32);
+        assert_eq!(size_of::<super::State>(), 24);
         assert!(
-            size_of::<super::Inner>() <= 144,
+            size_of::<super::Inner>() <= 136,
             "{}",
             size_of::<super::Inner>()
         );
         assert_eq!(size_of::<super::Description>(), 24);
+        // What binding adds (in its `Arc`): the driver object, its state, the gate.
+        assert_eq!(size_of::<super::Handle>(), 48);
     }
 }

@@ -502,7 +502,6 @@ impl Shared {
     /// forget it.
     pub(crate) fn unregister_driver(&self, key: u64) {
         // Step 1: no new probes, no new matches.
-        #[cfg(feature = "async-probe")]
         let object;
         {
             let mut registry = self.registry.lock();
@@ -510,10 +509,7 @@ impl Shared {
                 return;
             };
             record.object.bindings().set_dying();
-            #[cfg(feature = "async-probe")]
-            {
-                object = record.object.clone();
-            }
+            object = record.object.clone();
             let bus_index = record.bus;
             let keys = core::mem::take(&mut record.keys);
             let index = &mut registry.buses[bus_index].index;
@@ -525,8 +521,6 @@ impl Shared {
         // was running holds it.
         #[cfg(feature = "async-probe")]
         self.wait_for_driver_works(key, &*object);
-        #[cfg(feature = "async-probe")]
-        drop(object);
         // Step 2: unbind every device, newest bound first, waiting for probes in flight.
         loop {
             let newest = {
@@ -565,7 +559,7 @@ impl Shared {
                 break;
             };
             self.wait_for_transition(&device);
-            let _ = self.release_driver(&device, Some(key), false);
+            let _ = self.release_driver(&device, Some(&*object), false);
             drop(device);
         }
         // Step 3: forget the driver; its last reference drops outside the lock.
@@ -589,24 +583,25 @@ impl Shared {
 
     /// The devices bound to a driver, oldest binding first.
     pub(crate) fn bound_devices(&self, key: u64) -> Vec<ARef<Device>> {
-        let candidates: Vec<ARef<Device>> = {
+        let (object, candidates): (_, Vec<ARef<Device>>) = {
             let registry = self.registry.lock();
             let Some(record) = registry.drivers.get(key) else {
                 return Vec::new();
             };
             let bound = record.object.bindings().bound.lock();
-            bound
+            let devices = bound
                 .iter()
                 .filter_map(|(_, device)| registry.devices.get(&device))
                 .map(|record| record.device.clone())
-                .collect()
+                .collect();
+            (record.object.clone(), devices)
         };
         candidates
             .into_iter()
             .filter(|device| {
                 matches!(
-                    &device.inner().state.lock().binding,
-                    device::Binding::Bound { driver, .. } if driver.key == key
+                    device.inner().state.lock().binding(),
+                    device::Binding::Bound { driver, .. } if driver.is(&*object)
                 )
             })
             .collect()

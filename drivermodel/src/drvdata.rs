@@ -238,7 +238,7 @@ impl<T: Any + Send> DriverData<T> {
     /// [`Error::WrongType`] if `T` is not the bound driver's state type,
     /// [`Error::NotBound`] if the binding has ended.
     pub fn of_binding(device: &Device<Bound>) -> Result<Self> {
-        let handle = match &device.inner().state.lock().binding {
+        let handle = match device.inner().state.lock().binding() {
             Binding::Probing { driver }
             | Binding::Bound { driver }
             | Binding::Calling { driver }
@@ -256,7 +256,7 @@ impl<T: Any + Send> DriverData<T> {
     /// unbind is running, [`Error::WrongType`] if `T` is not the bound driver's state
     /// type.
     pub fn of(device: &Device) -> Result<Self> {
-        let handle = match &device.inner().state.lock().binding {
+        let handle = match device.inner().state.lock().binding() {
             Binding::Bound { driver } | Binding::Calling { driver } => driver.clone(),
             Binding::Probing { .. } | Binding::Unbinding { .. } => {
                 return Err(Error::Busy {

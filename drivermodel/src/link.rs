@@ -220,7 +220,7 @@ impl Registry {
             .filter_map(|(_, link)| self.devices.get(&link.supplier))
             .find(|record| {
                 !matches!(
-                    record.device.inner().state.lock().binding,
+                    record.device.inner().state.lock().binding(),
                     Binding::Bound { .. }
                 )
             })
@@ -352,7 +352,7 @@ impl Shared {
                     .filter_map(|(_, link)| registry.devices.get(&link.consumer))
                     .map(|record| record.device.clone())
                     .find(|consumer| {
-                        !matches!(consumer.inner().state.lock().binding, Binding::Unbound)
+                        !matches!(consumer.inner().state.lock().binding(), Binding::Unbound)
                     })
             };
             let Some(consumer) = consumer else {
@@ -405,7 +405,7 @@ impl Shared {
                 .collect()
         };
         for consumer in consumers {
-            let unbound = matches!(consumer.inner().state.lock().binding, Binding::Unbound);
+            let unbound = matches!(consumer.inner().state.lock().binding(), Binding::Unbound);
             if unbound {
                 let _ = self.attach(&consumer, Request::automatic());
             }

@@ -182,7 +182,7 @@ impl Shared {
         loop {
             self.wait_for_transition(device);
             let bound = matches!(
-                device.inner().state.lock().binding,
+                device.inner().state.lock().binding(),
                 device::Binding::Bound { .. }
             );
             if !bound {

@@ -233,7 +233,7 @@ mod text {
                 state.lifecycle,
                 state.deferred().map(String::from),
                 state.driver_override().map(String::from),
-                state.suspended,
+                state.suspended(),
             )
         };
         let driver = match device.binding_state() {
