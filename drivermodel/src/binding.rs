@@ -553,7 +553,7 @@ impl Shared {
                 self.record_deferral(device, &mut state, Some(&reason));
                 return Err(Error::Deferred { reason });
             }
-            let count = device.inner().devres.len();
+            let count = state.devres.len();
             if count > 0 {
                 return Err(Error::ResourcesPresent {
                     device: device.name().into(),

@@ -110,9 +110,9 @@ pub(crate) struct Inner {
     bus: Option<BusName>,
     parent: Option<ARef<Device>>,
     description: Option<Box<Description>>,
-    /// Lock order: after the model's registry lock, before the devres lock.
+    /// Lock order: after the model's registry lock, before the leaf locks. It also
+    /// guards the devres list.
     pub(crate) state: spin::Mutex<State>,
-    pub(crate) devres: devres::Store,
     /// New at every probe start (the model's bind sequence number, which also orders the
     /// driver's bound list); tells bindings apart for [`crate::Devres`].
     /// 64 bits because [`Devres::access`](crate::Devres::access) relies on it for
@@ -279,8 +279,8 @@ impl Handle {
 
 /// The mutable part of a device, under its state lock.
 ///
-/// Packed into three words: a pointer, a box and the small fields together (the `heap`
-/// bench counts it once per device).
+/// Packed into four words: a pointer, two boxes and the small fields together (the
+/// `heap` bench counts it once per device).
 pub(crate) struct State {
     /// The driver of the binding (`None` exactly when `phase` is `Unbound`).
     driver: Option<DriverHandle>,
@@ -290,6 +290,8 @@ pub(crate) struct State {
     pub(crate) children: u32,
     pub(crate) lifecycle: Lifecycle,
     phase: Phase,
+    /// The devres list ([`devres`](crate::devres) owns it; boxed on first use).
+    pub(crate) devres: devres::Store,
     /// `SUSPENDED` and `ANNOUNCING`.
     flags: u8,
     /// Asynchronous probe works queued for the device and not yet done
@@ -450,11 +452,11 @@ impl Device {
                     children: 0,
                     lifecycle: Lifecycle::Registered,
                     phase: Phase::Unbound,
+                    devres: devres::Store::new(),
                     flags: 0,
                     #[cfg(feature = "async-probe")]
                     queued: 0,
                 }),
-                devres: devres::Store::new(),
                 generation: AtomicU64::new(0),
                 counters,
                 this: this.clone(),
@@ -812,7 +814,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The third devres pass: anything added after delete (or to a device that was
         // never registered). Nothing else can reach the device now.
-        devres::release_all_nodes(self.devres.take_all(), &self.counters);
+        devres::release_all_nodes(self.state.get_mut().devres.take_all(), &self.counters);
         if let Some(description) = &mut self.description
             && let Some(rare) = &mut description.rest
             && let Some(release) = rare.release.get_mut().take()
@@ -1050,9 +1052,9 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn the_device_object_stays_small() {
         use core::mem::size_of;
-        assert_eq!(size_of::<super::State>(), 24);
+        assert_eq!(size_of::<super::State>(), 32);
         assert!(
-            size_of::<super::Inner>() <= 136,
+            size_of::<super::Inner>() <= 112,
             "{}",
             size_of::<super::Inner>()
         );

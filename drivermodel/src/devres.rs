@@ -87,7 +87,7 @@ use core::sync::atomic::Ordering;
 
 use crate::context::Bound;
 use crate::counters::Counters;
-use crate::device::{ARef, Device};
+use crate::device::{ARef, Device, State};
 use crate::error::{Error, Result};
 use crate::revocable::{Revocable, RevocableGuard};
 
@@ -154,30 +154,47 @@ impl Node {
     }
 }
 
-struct Nodes {
-    nodes: Vec<Node>,
-}
-
-/// The per-device list, inside the device. Its lock is the innermost of the model's
-/// locks: nothing else is locked while it is held, and nothing is called.
+/// The per-device list. It lives in the device's state, under the device's state lock
+/// (while it is held for the list, nothing else is locked and nothing is called), and
+/// it is boxed on first use: a device that never uses devres pays one pointer.
 pub(crate) struct Store {
-    nodes: spin::Mutex<Nodes>,
+    #[expect(
+        clippy::box_collection,
+        reason = "a thin pointer in every device (a `Vec` is three words); the box and \
+                  the vector are made by the first node"
+    )]
+    nodes: Option<Box<Vec<Node>>>,
 }
 
 impl Store {
     pub(crate) const fn new() -> Self {
-        Self {
-            nodes: spin::Mutex::new(Nodes { nodes: Vec::new() }),
-        }
+        Self { nodes: None }
     }
 
-    /// Takes every node out, oldest first, for release.
-    pub(crate) fn take_all(&self) -> Vec<Node> {
-        core::mem::take(&mut self.nodes.lock().nodes)
+    /// The nodes, oldest first.
+    fn nodes(&self) -> &[Node] {
+        self.nodes.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The nodes, for a change (boxing the list on its first use).
+    fn nodes_mut(&mut self) -> &mut Vec<Node> {
+        self.nodes.get_or_insert_with(Box::default)
+    }
+
+    /// Takes out the newest node that is `wanted`.
+    fn remove_newest(&mut self, wanted: impl Fn(&Node) -> bool) -> Option<Node> {
+        let nodes = self.nodes.as_deref_mut()?;
+        let position = nodes.iter().rposition(wanted)?;
+        Some(nodes.remove(position))
+    }
+
+    /// Takes every node out, oldest first, for release (the list's box goes with them).
+    pub(crate) fn take_all(&mut self) -> Vec<Node> {
+        self.nodes.take().map_or_else(Vec::new, |nodes| *nodes)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.nodes.lock().nodes.len()
+        self.nodes().len()
     }
 }
 
@@ -194,7 +211,7 @@ pub(crate) fn release_all_nodes(nodes: Vec<Node>, counters: &Counters) {
 
 /// Releases every devres node of `device`, newest first.
 pub(crate) fn release_all(device: &Device) {
-    let nodes = device.inner().devres.take_all();
+    let nodes = device.inner().state.lock().devres.take_all();
     release_all_nodes(nodes, &device.inner().counters);
 }
 
@@ -208,8 +225,9 @@ impl<'a> List<'a> {
         Self { device }
     }
 
-    fn store(&self) -> &Store {
-        &self.device.inner().devres
+    /// The device's state, locked for its devres list (`devres`).
+    fn lock(&self) -> spin::MutexGuard<'a, State> {
+        self.device.inner().state.lock()
     }
 
     fn not_found(&self) -> Error {
@@ -234,17 +252,22 @@ impl<'a> List<'a> {
             .next_tag
             .fetch_add(1, Ordering::Relaxed);
         crate::fault::point!(self.device.inner().counters, DevresAdd)?;
-        let mut nodes = self.store().nodes.lock();
-        if let Some(capacity) = self.device.inner().devres_capacity()
-            && nodes.nodes.len() >= capacity
+        let limit = self.device.inner().devres_capacity();
+        let mut state = self.lock();
+        let nodes = state.devres.nodes_mut();
+        if let Some(capacity) = limit
+            && nodes.len() >= capacity
         {
             return Err(Error::DevresFull {
                 device: self.device.name().into(),
                 capacity,
             });
         }
-        nodes.nodes.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        nodes.nodes.push(make(tag));
+        if nodes.len() == nodes.capacity() {
+            nodes.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        }
+        nodes.push(make(tag));
+        drop(state);
         self.device
             .inner()
             .counters
@@ -344,17 +367,13 @@ impl<'a> List<'a> {
 
     /// Unlinks the newest node with `key`.
     fn unlink(&self, key: ResourceKey) -> Result<Payload> {
-        let mut nodes = self.store().nodes.lock();
-        let position = nodes
-            .nodes
-            .iter()
-            .rposition(|node| node.key() == Some(key))
-            .ok_or_else(|| self.not_found())?;
-        let Node::Resource { payload, .. } = nodes.nodes.remove(position) else {
-            // Only resources have keys, so this is not reached; stay total anyway.
+        let mut state = self.lock();
+        let node = state.devres.remove_newest(|node| node.key() == Some(key));
+        drop(state);
+        let Some(Node::Resource { payload, .. }) = node else {
+            // Only resources have keys, so a node found is one; stay total anyway.
             return Err(self.not_found());
         };
-        drop(nodes);
         self.device
             .inner()
             .counters
@@ -365,10 +384,9 @@ impl<'a> List<'a> {
 
     /// Whether a node with `key` is on the list.
     pub fn contains(&self, key: ResourceKey) -> bool {
-        self.store()
-            .nodes
-            .lock()
-            .nodes
+        self.lock()
+            .devres
+            .nodes()
             .iter()
             .any(|node| node.key() == Some(key))
     }
@@ -423,11 +441,11 @@ impl<'a> List<'a> {
     /// [`Error::OutOfMemory`].
     pub fn close_group(&self, group: Option<GroupId>) -> Result<()> {
         let target = {
-            let nodes = self.store().nodes.lock();
-            let open = nodes.nodes.iter().rev().find_map(|node| match node {
+            let state = self.lock();
+            let nodes = state.devres.nodes();
+            let open = nodes.iter().rev().find_map(|node| match node {
                 Node::GroupOpen(id) if group.is_none_or(|wanted| wanted == *id) => {
                     let closed = nodes
-                        .nodes
                         .iter()
                         .any(|other| matches!(other, Node::GroupClose(closed) if closed == id));
                     (!closed).then_some(*id)
@@ -457,16 +475,17 @@ impl<'a> List<'a> {
     ///
     /// [`Error::GroupNotFound`].
     pub fn remove_group(&self, group: GroupId) -> Result<()> {
-        let mut nodes = self.store().nodes.lock();
+        let mut state = self.lock();
         let (open, close) =
-            Self::group_span(&nodes.nodes, group).ok_or_else(|| self.group_not_found())?;
+            Self::group_span(state.devres.nodes(), group).ok_or_else(|| self.group_not_found())?;
+        let nodes = state.devres.nodes_mut();
         let mut removed = 1;
         if let Some(close) = close {
-            nodes.nodes.remove(close);
+            nodes.remove(close);
             removed += 1;
         }
-        nodes.nodes.remove(open);
-        drop(nodes);
+        nodes.remove(open);
+        drop(state);
         self.device
             .inner()
             .counters
@@ -486,14 +505,15 @@ impl<'a> List<'a> {
     ///
     /// [`Error::GroupNotFound`].
     pub fn release_group(&self, group: GroupId) -> Result<usize> {
-        let mut nodes = self.store().nodes.lock();
-        if nodes.nodes.is_empty() {
+        let mut state = self.lock();
+        if state.devres.len() == 0 {
             return Ok(0);
         }
         let (open, close) =
-            Self::group_span(&nodes.nodes, group).ok_or_else(|| self.group_not_found())?;
-        let end = close.map_or(nodes.nodes.len(), |close| close + 1);
-        let range: Vec<Node> = nodes.nodes.drain(open..end).collect();
+            Self::group_span(state.devres.nodes(), group).ok_or_else(|| self.group_not_found())?;
+        let nodes = state.devres.nodes_mut();
+        let end = close.map_or(nodes.len(), |close| close + 1);
+        let range: Vec<Node> = nodes.drain(open..end).collect();
         // Which groups lie wholly inside the range: a closed group needs both markers in
         // it, a still-open group only its open marker.
         let mut contained: Vec<GroupId> = Vec::new();
@@ -504,7 +524,6 @@ impl<'a> List<'a> {
                     .any(|other| matches!(other, Node::GroupClose(closed) if closed == id));
                 let closed_anywhere = closed_inside
                     || nodes
-                        .nodes
                         .iter()
                         .any(|other| matches!(other, Node::GroupClose(closed) if closed == id));
                 if closed_inside || !closed_anywhere {
@@ -524,10 +543,10 @@ impl<'a> List<'a> {
                 other => kept.push(other),
             }
         }
-        let tail = nodes.nodes.split_off(open);
-        nodes.nodes.extend(kept);
-        nodes.nodes.extend(tail);
-        drop(nodes);
+        let tail = nodes.split_off(open);
+        nodes.extend(kept);
+        nodes.extend(tail);
+        drop(state);
         let count = released.len();
         self.device
             .inner()
@@ -542,7 +561,7 @@ impl<'a> List<'a> {
 
     /// How many nodes the list holds (group markers and `Devres` nodes included).
     pub fn len(&self) -> usize {
-        self.store().len()
+        self.lock().devres.len()
     }
 
     /// Whether the list is empty (the precondition of a probe).
@@ -561,13 +580,11 @@ impl<'a> List<'a> {
 
     /// Drops a `Devres` revocation node without running it.
     fn destroy_revocation(&self, key: ResourceKey) {
-        let mut nodes = self.store().nodes.lock();
-        let position = nodes
-            .nodes
-            .iter()
-            .rposition(|node| matches!(node, Node::Revocation { key: own, .. } if *own == key));
-        let node = position.map(|position| nodes.nodes.remove(position));
-        drop(nodes);
+        let mut state = self.lock();
+        let node = state
+            .devres
+            .remove_newest(|node| matches!(node, Node::Revocation { key: own, .. } if *own == key));
+        drop(state);
         if node.is_some() {
             self.device
                 .inner()

@@ -8,9 +8,9 @@
 //!
 //! 1. the model's **registry** lock (buses, drivers, devices, names, the match index,
 //!    links);
-//! 2. a device's **state** lock (registration and binding state);
-//! 3. leaves, under which nothing else is taken: a device's **devres** lock, the
-//!    **subscribers** lock, the **deferred-device set**, a driver's **bound list**, a
+//! 2. a device's **state** lock (registration and binding state, and the device's
+//!    **devres** list: held for a list change, nothing else is taken under it then);
+//! 3. leaves, under which nothing else is taken: the **subscribers** lock, the **deferred-device set**, a driver's **bound list**, a
 //!    binding's **driver-state** slot and the **executor** slot
 //!    (`async_probe`, feature `async-probe`).
 //!
