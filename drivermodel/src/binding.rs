@@ -109,12 +109,11 @@
 //! assert!(model.is_quiescent());
 //! ```
 
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use crate::bus::{EntryRef, Match};
+use crate::bus::{self, EntryRef, Match};
 use crate::device::{ARef, Binding, Device, DriverHandle, Handle, Lifecycle, State};
 use crate::devres;
 use crate::driver::{ErasedDriver, OVERRIDE_ENTRY};
@@ -169,11 +168,7 @@ impl<'a> Request<'a> {
 }
 
 /// One candidate of a match: an ID table entry of a live driver.
-#[derive(Clone)]
-pub(crate) struct Candidate {
-    pub(crate) entry: EntryRef,
-    pub(crate) object: Arc<dyn ErasedDriver>,
-}
+pub(crate) type Candidate = bus::Candidate<Arc<dyn ErasedDriver>>;
 
 /// The outcome of matching one device against candidates.
 enum Outcome {
@@ -196,9 +191,7 @@ impl Shared {
             match registry.bus_of(device) {
                 Some(bus) => registry.buses[bus].object.clone(),
                 None => {
-                    return Err(Error::NoMatch {
-                        device: device.name().into(),
-                    });
+                    return Err(Error::no_match(device));
                 }
             }
         };
@@ -207,9 +200,7 @@ impl Shared {
             Self::may_probe(device, &state)?;
             if !request.manual && state.manual_only() {
                 // Automatic probing is off for this device: only explicit binds.
-                return Err(Error::NoMatch {
-                    device: device.name().into(),
-                });
+                return Err(Error::no_match(device));
             }
         }
         // Bus code runs with no lock held.
@@ -225,22 +216,16 @@ impl Shared {
                 return Err(Error::deleted(device));
             }
             let Some(bus_index) = registry.bus_of(device) else {
-                return Err(Error::NoMatch {
-                    device: device.name().into(),
-                });
+                return Err(Error::no_match(device));
             };
             let bus = &registry.buses[bus_index];
-            let override_name = device
-                .inner()
-                .state
-                .lock()
-                .driver_override()
-                .map(String::from);
-            let only = match (request.driver, override_name.as_deref()) {
+            // Held while the candidates are collected (a leaf for that: no other lock is
+            // taken under it), so the override need not be copied out.
+            let state = device.inner().state.lock();
+            let override_name = state.driver_override();
+            let only = match (request.driver, override_name) {
                 (Some(requested), Some(allowed)) if requested != allowed => {
-                    return Err(Error::NoMatch {
-                        device: device.name().into(),
-                    });
+                    return Err(Error::no_match(device));
                 }
                 (requested, allowed) => requested.or(allowed),
             };
@@ -255,30 +240,25 @@ impl Shared {
                     if let Some(record) = registry.drivers.get(driver)
                         && !record.object.bindings().is_dying()
                     {
-                        let forced = override_name.as_deref() == Some(name);
-                        candidates.extend(Self::entries_of(driver, &record.object, forced));
+                        let forced = override_name == Some(name);
+                        Self::push_entries(&mut candidates, driver, &record.object, forced);
                     }
                 }
                 None => {
                     // Only drivers that are registered and not leaving are indexed.
-                    let mut found = Vec::new();
-                    bus.index.candidates(&keys, &mut found);
-                    candidates.extend(
-                        found
-                            .into_iter()
-                            .map(|(entry, object)| Candidate { entry, object }),
-                    );
+                    bus.index.candidates(&keys, &mut candidates);
                 }
             }
+            drop(state);
             candidates
         };
         match Self::best_match(device, candidates) {
-            Outcome::NoMatch => Err(Error::NoMatch {
-                device: device.name().into(),
-            }),
+            Outcome::NoMatch => Err(Error::no_match(device)),
             Outcome::Defer(reason) => {
                 self.record_deferral(device, &mut device.inner().state.lock(), Some(reason));
-                Err(Error::defer(reason))
+                Err(Error::Deferred {
+                    reason: crate::error::owned(reason),
+                })
             }
             Outcome::Bind(candidates) => {
                 // The best driver probes asynchronously: the whole attach is queued.
@@ -289,15 +269,15 @@ impl Shared {
                 {
                     return Ok(());
                 }
-                let mut result = Err(Error::NoMatch {
-                    device: device.name().into(),
-                });
+                // `best_match` binds only with at least one candidate, so the loop sets
+                // the result (no error allocated up front on the success path).
+                let mut result = Ok(());
                 // Best first; "not my device" falls through to the next driver, any
                 // other answer (success included) ends the attempt.
                 for candidate in candidates {
                     if request.manual && !candidate.object.allows_manual_bind() {
                         return Err(Error::ManualBindRefused {
-                            driver: candidate.object.name().into(),
+                            driver: crate::error::owned(candidate.object.name()),
                         });
                     }
                     result = self.probe(device, candidate);
@@ -310,20 +290,23 @@ impl Shared {
         }
     }
 
-    /// The candidates of one driver: each ID table entry, and the override entry if the
-    /// device's driver override names this driver (`forced`).
-    fn entries_of(
+    /// Appends the candidates of one driver: each ID table entry, and the override entry
+    /// if the device's driver override names this driver (`forced`).
+    fn push_entries(
+        out: &mut Vec<Candidate>,
         driver: u64,
         object: &Arc<dyn ErasedDriver>,
         forced: bool,
-    ) -> impl Iterator<Item = Candidate> + '_ {
-        let forced = forced.then_some(OVERRIDE_ENTRY);
-        (0..object.entry_count())
-            .chain(forced)
-            .map(move |entry| Candidate {
+    ) {
+        let count = object.entry_count();
+        for index in 0..count + usize::from(forced) {
+            let entry = if index < count { index } else { OVERRIDE_ENTRY };
+            out.push(Candidate {
                 entry: EntryRef { driver, entry },
                 object: object.clone(),
-            })
+                score: 0,
+            });
+        }
     }
 
     /// Asks the bus about every candidate (no lock held) and ranks the matching drivers:
@@ -331,20 +314,18 @@ impl Shared {
     /// entry; among equal scores, its first). `candidates` come in driver registration
     /// order, each driver's entries in table order.
     fn best_match(device: &Device, candidates: Vec<Candidate>) -> Outcome {
-        let mut ranked: Vec<(u32, Candidate)> = Vec::new();
+        let mut ranked: Vec<Candidate> = Vec::new();
         let mut deferred = None;
-        for candidate in candidates {
+        for mut candidate in candidates {
             match candidate.object.match_entry(device, candidate.entry.entry) {
                 Match::No => {}
                 Match::Yes { score } => {
+                    candidate.score = score;
                     let driver = candidate.entry.driver;
-                    match ranked
-                        .iter_mut()
-                        .find(|(_, own)| own.entry.driver == driver)
-                    {
-                        Some(best) if score > best.0 => *best = (score, candidate),
+                    match ranked.iter_mut().find(|own| own.entry.driver == driver) {
+                        Some(best) if score > best.score => *best = candidate,
                         Some(_) => {}
-                        None => ranked.push((score, candidate)),
+                        None => ranked.push(candidate),
                     }
                 }
                 Match::Defer { reason } => {
@@ -359,10 +340,8 @@ impl Shared {
             return Outcome::NoMatch;
         }
         // Highest score first; equal scores keep registration order (the driver key's).
-        sort::sort_by_key(&mut ranked, |(score, candidate)| {
-            (core::cmp::Reverse(*score), candidate.entry.driver)
-        });
-        Outcome::Bind(ranked.into_iter().map(|(_, candidate)| candidate).collect())
+        sort::sort_by_key(&mut ranked, Candidate::by_rank as fn(&Candidate) -> u128);
+        Outcome::Bind(ranked)
     }
 
     /// A driver arrived: try it on every unbound device of its bus.
@@ -373,29 +352,33 @@ impl Shared {
                 return;
             };
             let bus = Some(record.bus);
-            let devices: Vec<_> = registry
-                .devices
-                .values()
-                .filter(|device| registry.bus_of(&device.device) == bus)
-                .map(|record| record.device.clone())
-                .collect();
+            let mut devices = Vec::new();
+            for record in registry.devices.values() {
+                if registry.bus_of(&record.device) == bus {
+                    devices.push(record.device.clone());
+                }
+            }
             (record.object.clone(), devices)
         };
         for device in devices {
-            let eligible = {
+            // Eligible: unbound, registered, automatic probing on, and no override
+            // naming another driver (`forced`: the override names this one).
+            let (eligible, forced) = {
                 let state = device.inner().state.lock();
-                matches!(state.binding(), Binding::Unbound)
-                    && state.lifecycle == Lifecycle::Registered
-                    && !state.manual_only()
-                    && state
-                        .driver_override()
-                        .is_none_or(|name| name == object.name())
+                let overridden = state.driver_override();
+                (
+                    matches!(state.binding(), Binding::Unbound)
+                        && state.lifecycle == Lifecycle::Registered
+                        && !state.manual_only()
+                        && overridden.is_none_or(|name| name == object.name()),
+                    overridden.is_some(),
+                )
             };
             if !eligible {
                 continue;
             }
-            let forced = device.inner().state.lock().driver_override() == Some(object.name());
-            let candidates = Self::entries_of(driver, &object, forced).collect();
+            let mut candidates = Vec::new();
+            Self::push_entries(&mut candidates, driver, &object, forced);
             match Self::best_match(&device, candidates) {
                 Outcome::Bind(candidates) => {
                     // One driver: one candidate.
@@ -542,7 +525,7 @@ impl Shared {
             let bindings = candidate.object.bindings();
             if bindings.is_dying() {
                 return Err(Error::DriverNotRegistered {
-                    driver: candidate.object.name().into(),
+                    driver: crate::error::owned(candidate.object.name()),
                 });
             }
             let mut state = device.inner().state.lock();
@@ -556,7 +539,7 @@ impl Shared {
             let count = state.devres.len();
             if count > 0 {
                 return Err(Error::ResourcesPresent {
-                    device: device.name().into(),
+                    device: crate::error::owned(device.name()),
                     count,
                 });
             }
@@ -650,20 +633,16 @@ impl Shared {
             return Err(Error::deleted(device));
         }
         if state.announcing() {
-            return Err(Error::Busy {
-                device: device.name().into(),
-            });
+            return Err(Error::busy(device));
         }
         match state.binding() {
             Binding::Unbound => Ok(()),
             Binding::Bound { driver, .. } => Err(Error::AlreadyBound {
-                device: device.name().into(),
-                driver: driver.object.name().into(),
+                device: crate::error::owned(device.name()),
+                driver: crate::error::owned(driver.object.name()),
             }),
             Binding::Probing { .. } | Binding::Unbinding { .. } | Binding::Calling { .. } => {
-                Err(Error::Busy {
-                    device: device.name().into(),
-                })
+                Err(Error::busy(device))
             }
         }
     }
@@ -753,19 +732,15 @@ impl Shared {
         let handle = {
             let mut state = device.inner().state.lock();
             if state.announcing() {
-                return Err(Error::Busy {
-                    device: device.name().into(),
-                });
+                return Err(Error::busy(device));
             }
             match state.replace_binding(Binding::Unbound) {
                 Binding::Bound { driver } => {
                     let refusal = if expected.is_some_and(|object| !driver.is(object)) {
-                        Some(Error::NotBound {
-                            device: device.name().into(),
-                        })
+                        Some(Error::not_bound(device))
                     } else if manual && !driver.object.allows_manual_bind() {
                         Some(Error::ManualBindRefused {
-                            driver: driver.object.name().into(),
+                            driver: crate::error::owned(driver.object.name()),
                         })
                     } else {
                         None
@@ -781,13 +756,9 @@ impl Shared {
                 }
                 other => {
                     let error = if matches!(other, Binding::Unbound) {
-                        Error::NotBound {
-                            device: device.name().into(),
-                        }
+                        Error::not_bound(device)
                     } else {
-                        Error::Busy {
-                            device: device.name().into(),
-                        }
+                        Error::busy(device)
                     };
                     state.restore_binding(other);
                     return Err(error);
@@ -846,11 +817,17 @@ impl Shared {
     /// The registered devices with a deferral reason, in registration order.
     pub(crate) fn deferred_snapshot(&self) -> Vec<ARef<Device>> {
         let registry = self.registry.lock();
-        let keys: Vec<u64> = self.deferred.lock().keys().copied().collect();
-        keys.iter()
-            .filter_map(|key| registry.devices.get(key))
-            .map(|record| record.device.clone())
-            .collect()
+        // The set is a leaf lock, taken inside the registry lock.
+        let deferred = self.deferred.lock();
+        // Plain pushes rather than a `collect`: every collected iterator type would be
+        // one more instance of the vector code.
+        let mut devices = Vec::new();
+        for key in deferred.keys() {
+            if let Some(record) = registry.devices.get(key) {
+                devices.push(record.device.clone());
+            }
+        }
+        devices
     }
 
     /// Waits (through the [`wait`] hook) until no probe of `device` is running (and

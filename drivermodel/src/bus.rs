@@ -326,6 +326,30 @@ pub(crate) struct EntryRef {
     pub(crate) entry: usize,
 }
 
+/// One candidate of a match: an ID table entry, the handle to its driver (`T`), and the
+/// bus's score for it once asked (0 until then).
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate<T> {
+    pub(crate) entry: EntryRef,
+    pub(crate) object: T,
+    pub(crate) score: u32,
+}
+
+impl<T> Candidate<T> {
+    /// The order of candidates as the index returns them: by driver (registration
+    /// order), then by entry. One key type for every sort of candidates, so that the
+    /// crate's sort has one instance for them.
+    pub(crate) fn by_entry(&self) -> u128 {
+        (u128::from(self.entry.driver) << 64) | self.entry.entry as u128
+    }
+
+    /// The order in which matching drivers are probed: highest score first, ties to the
+    /// older driver.
+    pub(crate) fn by_rank(&self) -> u128 {
+        (u128::from(u32::MAX - self.score) << 64) | u128::from(self.entry.driver)
+    }
+}
+
 /// A hash table from [`MatchKey`] to ID table entries, plus the unindexed list.
 ///
 /// The keyed entries sit in the crate's one open-addressing
@@ -406,22 +430,30 @@ impl<T: Clone> MatchIndex<T> {
 
     /// Appends every entry filed under one of `keys`, and every unindexed entry, in
     /// driver registration order without duplicates.
-    pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<(EntryRef, T)>) {
-        for &key in keys.as_slice() {
+    pub(crate) fn candidates(&self, keys: &KeySet, out: &mut Vec<Candidate<T>>) {
+        let found = |filed: &Filed<T>| Candidate {
+            entry: filed.entry,
+            object: filed.value.clone(),
+            score: 0,
+        };
+        let keys = keys.as_slice();
+        for (index, &key) in keys.iter().enumerate() {
+            // Each entry is filed under one key: only a key the device gives twice
+            // would find it twice.
+            if keys[..index].contains(&key) {
+                continue;
+            }
             for filed in self.table.probe(key.0) {
                 if filed.key == key {
-                    out.push((filed.entry, filed.value.clone()));
+                    out.push(found(filed));
                 }
             }
         }
-        out.extend(
-            self.unindexed
-                .iter()
-                .map(|filed| (filed.entry, filed.value.clone())),
-        );
+        for filed in &self.unindexed {
+            out.push(found(filed));
+        }
         if out.len() > 1 {
-            sort::sort_by_key(out, |(entry, _)| *entry);
-            out.dedup_by_key(|(entry, _)| *entry);
+            sort::sort_by_key(out, Candidate::by_entry as fn(&Candidate<T>) -> u128);
         }
     }
 }
@@ -450,6 +482,10 @@ mod tests {
         );
         let mut out = Vec::new();
         index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
+        let out: Vec<(EntryRef, ())> = out
+            .iter()
+            .map(|found| (found.entry, found.object))
+            .collect();
         assert_eq!(
             out,
             [
@@ -471,7 +507,7 @@ mod tests {
         );
         index.remove_driver(Some(MatchKey::new(77)), 77);
         index.remove_driver(None, 5000);
-        out.clear();
+        let mut out = Vec::new();
         index.candidates(&KeySet::one(MatchKey::new(77)), &mut out);
         assert!(out.is_empty());
     }
@@ -494,6 +530,10 @@ mod tests {
         for key in 0..200u64 {
             let mut out = Vec::new();
             index.candidates(&KeySet::one(MatchKey::new(key)), &mut out);
+            let out: Vec<(EntryRef, ())> = out
+                .iter()
+                .map(|found| (found.entry, found.object))
+                .collect();
             let expected: Vec<(EntryRef, ())> = [key, key + 200, key + 400]
                 .into_iter()
                 .filter(|driver| driver % 7 != 3)

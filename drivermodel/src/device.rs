@@ -1036,8 +1036,34 @@ impl fmt::Debug for DeviceBuilder {
 }
 
 impl Error {
+    #[cold]
+    #[inline(never)]
     pub(crate) fn deleted(device: &Device) -> Self {
         Self::DeviceDeleted {
+            device: device.name().into(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn no_match(device: &Device) -> Self {
+        Self::NoMatch {
+            device: device.name().into(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn not_bound(device: &Device) -> Self {
+        Self::NotBound {
+            device: device.name().into(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn busy(device: &Device) -> Self {
+        Self::Busy {
             device: device.name().into(),
         }
     }

@@ -232,13 +232,13 @@ impl<'a> List<'a> {
 
     fn not_found(&self) -> Error {
         Error::DevresNotFound {
-            device: self.device.name().into(),
+            device: crate::error::owned(self.device.name()),
         }
     }
 
     fn group_not_found(&self) -> Error {
         Error::GroupNotFound {
-            device: self.device.name().into(),
+            device: crate::error::owned(self.device.name()),
         }
     }
 
@@ -251,6 +251,13 @@ impl<'a> List<'a> {
             .counters
             .next_tag
             .fetch_add(1, Ordering::Relaxed);
+        self.push_node(make(tag)).map(|()| tag)
+    }
+
+    /// The body of [`push`](Self::push), one copy for every kind of node. On failure
+    /// `node` is dropped after the lock is released (a value's drop is driver code).
+    #[inline(never)]
+    fn push_node(&self, node: Node) -> Result<()> {
         crate::fault::point!(self.device.inner().counters, DevresAdd)?;
         let limit = self.device.inner().devres_capacity();
         let mut state = self.lock();
@@ -258,22 +265,24 @@ impl<'a> List<'a> {
         if let Some(capacity) = limit
             && nodes.len() >= capacity
         {
+            drop(state);
             return Err(Error::DevresFull {
-                device: self.device.name().into(),
+                device: crate::error::owned(self.device.name()),
                 capacity,
             });
         }
-        if nodes.len() == nodes.capacity() {
-            nodes.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        if nodes.len() == nodes.capacity() && nodes.try_reserve(1).is_err() {
+            drop(state);
+            return Err(Error::OutOfMemory);
         }
-        nodes.push(make(tag));
+        nodes.push(node);
         drop(state);
         self.device
             .inner()
             .counters
             .devres_nodes
             .fetch_add(1, Ordering::Relaxed);
-        Ok(tag)
+        Ok(())
     }
 
     /// Adds an action run at release. Returns its unique key.
@@ -716,7 +725,7 @@ impl<T: Send + Sync + 'static> Devres<T> {
             && device.inner().generation.load(Ordering::Acquire) == self.generation;
         if !same_binding {
             return Err(Error::WrongDevice {
-                device: device.name().into(),
+                device: crate::error::owned(device.name()),
             });
         }
         // SAFETY: `device` proves that the binding in which this value was created (same

@@ -286,9 +286,7 @@ impl<D: Driver> ErasedDriver for Adapter<D> {
             self.driver.id_table().get(entry).map(|entry| &entry.info)
         };
         let Some(info) = info else {
-            return Err(crate::Error::NoMatch {
-                device: device.name().into(),
-            });
+            return Err(Error::no_match(device));
         };
         let state = self.driver.probe(device, info)?;
         Ok(Box::new(state))
@@ -410,7 +408,7 @@ impl Shared {
         });
         let Some(bus) = bus else {
             return Err(Error::UnknownBus {
-                bus: String::from(bus_name),
+                bus: crate::error::owned(bus_name),
             });
         };
         let adapter = Arc::new(Adapter {
@@ -442,9 +440,11 @@ impl Shared {
     ) -> Result<u64> {
         let name = String::from(object.name());
         // Bus code (`id_key`) runs here, before the lock.
-        let keys: Vec<Option<MatchKey>> = (0..object.entry_count())
-            .map(|entry| object.entry_key(entry))
-            .collect();
+        let count = object.entry_count();
+        let mut keys: Vec<Option<MatchKey>> = Vec::with_capacity(count);
+        for entry in 0..count {
+            keys.push(object.entry_key(entry));
+        }
         let mut registry = self.registry.lock();
         let Some(bus_index) = registry
             .buses
@@ -452,7 +452,7 @@ impl Shared {
             .position(|bus| bus.type_id == bus_type)
         else {
             return Err(Error::UnknownBus {
-                bus: String::from(bus_name),
+                bus: crate::error::owned(bus_name),
             });
         };
         if registry.buses[bus_index]
@@ -463,7 +463,7 @@ impl Shared {
             let bus = registry.buses[bus_index].name.clone();
             drop(registry);
             return Err(Error::DriverExists {
-                bus: String::clone(&bus),
+                bus: crate::error::owned(&bus),
                 driver: name,
             });
         }

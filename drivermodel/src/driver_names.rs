@@ -32,8 +32,8 @@ impl DriverNames {
     pub(crate) fn get(&self, drivers: &DriverTable, name: &str) -> Option<u64> {
         self.table
             .probe(Self::hash(name))
+            .find(|&&key| drivers.get(key).is_some_and(|record| record.name == name))
             .copied()
-            .find(|key| drivers.get(*key).is_some_and(|record| record.name == name))
     }
 
     /// Files the driver `key`, which `drivers` already holds.

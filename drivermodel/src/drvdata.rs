@@ -259,9 +259,7 @@ impl<T: Any + Send> DriverData<T> {
         let handle = match device.inner().state.lock().binding() {
             Binding::Bound { driver } | Binding::Calling { driver } => driver.clone(),
             Binding::Probing { .. } | Binding::Unbinding { .. } => {
-                return Err(Error::Busy {
-                    device: device.name().into(),
-                });
+                return Err(Error::busy(device));
             }
             Binding::Unbound => return Err(not_bound(device.name())),
         };
@@ -272,7 +270,7 @@ impl<T: Any + Send> DriverData<T> {
         let (state_type, state_name) = handle.object.state_type();
         if state_type != TypeId::of::<T>() {
             return Err(Error::WrongType {
-                device: device.name().into(),
+                device: crate::error::owned(device.name()),
                 expected: state_name,
                 requested: core::any::type_name::<T>(),
             });
@@ -280,7 +278,7 @@ impl<T: Any + Send> DriverData<T> {
         Ok(Self {
             device: device.inner().weak(),
             binding: Arc::downgrade(handle),
-            name: device.name().into(),
+            name: crate::error::owned(device.name()),
             state: PhantomData,
         })
     }

@@ -12,6 +12,15 @@ use core::fmt;
 
 use crate::resource::Resource;
 
+/// An owned copy of a device's or driver's name for an error's field. Out of line and
+/// cold: every error path of the crate names its device or driver (about 35 places), and
+/// each inlined copy of the allocation and copy cost the size of a call many times over.
+#[cold]
+#[inline(never)]
+pub(crate) fn owned(name: &str) -> String {
+    String::from(name)
+}
+
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 

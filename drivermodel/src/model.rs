@@ -176,8 +176,10 @@ impl DeviceModel {
     ///
     /// [`Error::BusExists`] if a bus of this name or this type is registered.
     pub fn register_bus<B: Bus>(&self, bus: B) -> Result<()> {
-        let name: device::BusName = Arc::new(String::from(bus.name()));
-        self.shared.file_bus(name, TypeId::of::<B>(), Arc::new(bus))
+        // The name is copied in `file_bus` (one copy of that code for every bus type).
+        let object = Arc::new(bus);
+        self.shared
+            .file_bus(object.name(), TypeId::of::<B>(), object.clone())
     }
 
     /// Registers a driver on its bus and binds it to every matching unbound device.

@@ -31,11 +31,14 @@ impl NameIndex {
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<ARef<Device>> {
-        self.table
-            .probe(Self::hash(name))
-            .filter_map(Weak::upgrade)
-            .find(|device| device.name() == name)
-            .map(ARef)
+        for slot in self.table.probe(Self::hash(name)) {
+            if let Some(device) = slot.upgrade()
+                && device.name() == name
+            {
+                return Some(ARef(device));
+            }
+        }
+        None
     }
 
     pub(crate) fn insert(&mut self, device: &ARef<Device>) {

@@ -132,7 +132,7 @@ impl DeviceModel {
                         let _ = self.shared().call_driver(done, Operation::Resume);
                     }
                     return Err(Error::PowerFailed {
-                        device: device.name().into(),
+                        device: crate::error::owned(device.name()),
                         operation: "suspend",
                         cause: Box::new(cause),
                     });
@@ -153,7 +153,7 @@ impl DeviceModel {
         for device in self.power_order() {
             if let Err(cause) = self.shared().call_driver(&device, Operation::Resume) {
                 first_error.get_or_insert(Error::PowerFailed {
-                    device: device.name().into(),
+                    device: crate::error::owned(device.name()),
                     operation: "resume",
                     cause: Box::new(cause),
                 });

@@ -3,7 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::TypeId;
@@ -113,10 +112,11 @@ impl Shared {
     /// Files a bus (the type-erased part of `register_bus`, one copy for every bus type).
     pub(crate) fn file_bus(
         &self,
-        name: device::BusName,
+        name: &str,
         type_id: TypeId,
         object: Arc<dyn ErasedBus>,
     ) -> Result<()> {
+        let name: device::BusName = Arc::new(name.into());
         let mut registry = self.registry.lock();
         if registry
             .buses
@@ -125,7 +125,7 @@ impl Shared {
         {
             drop(registry);
             return Err(Error::BusExists {
-                bus: String::clone(&name),
+                bus: crate::error::owned(&name),
             });
         }
         registry.buses.push(BusEntry {
@@ -144,7 +144,7 @@ impl Shared {
             Ok(())
         } else {
             Err(Error::ForeignDevice {
-                device: device.name().into(),
+                device: crate::error::owned(device.name()),
             })
         }
     }
@@ -163,8 +163,8 @@ impl Shared {
         self.subscribers.notify(&Event {
             kind,
             path: device.path(),
-            bus: device.bus_name().map(String::from),
-            driver: driver.map(String::from),
+            bus: device.bus_name().map(alloc::string::String::from),
+            driver: driver.map(alloc::string::String::from),
         });
     }
 }

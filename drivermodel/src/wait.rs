@@ -12,14 +12,9 @@
 //! |---|---|---|---|
 //! | [`Readers`](WaitPoint::Readers) | a revocation (unbind, delete, a failed probe's release, a [`Devres`](crate::Devres) drop); an unbind or power callback about to take the driver's state | the last [`try_access`](crate::revocable::Revocable::try_access) guard on the value to drop; the last [`DriverData::with`](crate::DriverData::with) access of the binding to end | the drop of the last guard of a revoked value; the end of the last access |
 //! | [`Revocation`](WaitPoint::Revocation) | the loser of two racing revocations of one value | the winner to finish dropping the value | the end of the winner's drop |
-//! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback, `wait_for_probe` | a probe, unbind or power callback in flight on that device (`wait_for_probe`: a probe, and with `async-probe` an asynchronous probe of the device that another thread claimed; the queued ones it runs itself first) | the end of every probe, unbind and power callback; every asynchronous probe work queued, run or cancelled |
-//! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes); with `async-probe`, also a driver unregistration | every probe and deferred retry in flight in the model, and with `async-probe` every asynchronous probe running on another thread (it runs the queued ones itself first; an unregistration cancels its driver's queued ones and waits for those running) | the end of every probe and of every retry loop; every asynchronous probe work queued, run or cancelled |
+//! | [`Transition`](WaitPoint::Transition) | a delete, a driver unregistration, a power callback, `wait_for_probe` | a probe, unbind or power callback in flight on that device (`wait_for_probe`: a probe, and with `async-probe` a queued asynchronous probe) | the end of every probe, unbind and power callback, and of every asynchronous probe work |
+//! | [`Probes`](WaitPoint::Probes) | [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes); with `async-probe`, also a driver unregistration | every probe and deferred retry in flight in the model and every queued asynchronous probe (an unregistration: those queued for its driver) | the end of every probe, of every retry loop and of every asynchronous probe work (run or dropped) |
 //! | [`Events`](WaitPoint::Events) | a snapshot ([`DeviceModel::subscribe_with_snapshot`](crate::DeviceModel::subscribe_with_snapshot)); a state change with an event while a snapshot is taken | no state change with an event in flight; the end of the snapshot | the end of the last such change while a snapshot waits; the end of the snapshot |
-//!
-//! With `async-probe`, the waits that wait for queued asynchronous probes run or cancel
-//! them first (see [`async_probe`](crate::async_probe)), always outside a round's
-//! [`prepare`](WaitHook::prepare) and [`wait`](WaitHook::wait): no probe runs inside a
-//! round, and the hook's rules below are the same with and without the feature.
 //!
 //! Each wait names a [`Channel`] (Unix's "wait channel"): the point and a key, the address
 //! of the object waited on (the revocable value for `Readers` and `Revocation`, the model
@@ -59,9 +54,8 @@ pub enum WaitPoint {
     /// unbind or power callback in flight.
     Transition,
     /// [`DeviceModel::wait_for_probes`](crate::DeviceModel::wait_for_probes) waits for
-    /// every probe and deferred retry (and asynchronous probes running elsewhere); a
-    /// driver unregistration waits for the asynchronous probes of that driver that are
-    /// running.
+    /// every probe and deferred retry (and queued asynchronous probes); a driver
+    /// unregistration waits for the asynchronous probes queued for that driver.
     Probes,
     /// A snapshot ([`DeviceModel::subscribe_with_snapshot`](crate::DeviceModel::subscribe_with_snapshot))
     /// waits for a moment with no event in flight, or a state change waits for a
@@ -119,7 +113,13 @@ pub fn set_hook(hook: &'static dyn WaitHook) -> bool {
 }
 
 /// Waits until `done` returns `true`, through the hook (spinning without one).
+#[inline]
 pub(crate) fn wait_until(channel: Channel, mut done: impl FnMut() -> bool) {
+    wait_until_dyn(channel, &mut done);
+}
+
+/// [`wait_until`], one copy for every wait point (only the condition differs).
+fn wait_until_dyn(channel: Channel, done: &mut dyn FnMut() -> bool) {
     match HOOK.get() {
         None => {
             while !done() {

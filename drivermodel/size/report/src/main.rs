@@ -43,7 +43,7 @@ const FEATURE_SETS: [FeatureSet; 3] = [
         features: "minimal",
         budget: Some(Budget {
             bytes: 40 * 1024,
-            enforced: false,
+            enforced: true,
         }),
     },
     FeatureSet {
