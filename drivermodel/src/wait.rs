@@ -118,17 +118,29 @@ pub(crate) fn wait_until(channel: Channel, mut done: impl FnMut() -> bool) {
     wait_until_dyn(channel, &mut done);
 }
 
+/// A wait's condition as a trait object with one entry (a `dyn FnMut` would also carry
+/// a by-value `call_once` entry: a second copy of every condition).
+trait Condition {
+    fn done(&mut self) -> bool;
+}
+
+impl<F: FnMut() -> bool> Condition for F {
+    fn done(&mut self) -> bool {
+        self()
+    }
+}
+
 /// [`wait_until`], one copy for every wait point (only the condition differs).
-fn wait_until_dyn(channel: Channel, done: &mut dyn FnMut() -> bool) {
+fn wait_until_dyn(channel: Channel, condition: &mut dyn Condition) {
     match HOOK.get() {
         None => {
-            while !done() {
+            while !condition.done() {
                 core::hint::spin_loop();
             }
         }
         Some(hook) => loop {
             let ticket = hook.prepare(channel);
-            if done() {
+            if condition.done() {
                 return;
             }
             hook.wait(channel, ticket);
