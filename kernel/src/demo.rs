@@ -380,14 +380,8 @@ impl Shown {
                 (framebuffer, mapping)
             }
         };
-        let screen = Rect::sized(width, height);
         let shown = display.device().vblank_count();
-        client.commit(
-            &Request::new()
-                .set_mode(objects.crtc, Some(mode))
-                .connect(objects.connector, Some(objects.crtc))
-                .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-        )?;
+        client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
         let frame = display.wait_frame(shown, 1_000_000)?;
         Ok(Self {
             _client: client,

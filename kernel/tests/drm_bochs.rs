@@ -58,13 +58,7 @@ fn show(device: &Arc<drm::Device>, mode: Mode) -> Result<Screen, Error> {
     let client = Client::open(device)?;
     let objects = client.resources()?;
     let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
-    let screen = Rect::sized(mode.width(), mode.height());
-    client.commit(
-        &Request::new()
-            .set_mode(objects.crtc, Some(mode))
-            .connect(objects.connector, Some(objects.crtc))
-            .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-    )?;
+    client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
     Ok(Screen {
         client,
         mapping,

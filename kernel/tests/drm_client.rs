@@ -81,12 +81,7 @@ kernel_test! {
             .add_framebuffer(buffer.handle, 64, 48, xrgb, buffer.pitch)
             .map_err(failure)?;
         client
-            .commit(
-                &Request::new()
-                    .set_mode(objects.crtc, Some(mode))
-                    .connect(objects.connector, Some(objects.crtc))
-                    .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-            )
+            .commit(&Request::new().show_full_screen(&objects, mode, framebuffer))
             .map_err(failure)?;
         // The mode objects describe the pipeline.
         let primary = client.plane(objects.primary).map_err(failure)?;

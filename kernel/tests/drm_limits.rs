@@ -51,13 +51,7 @@ fn show(
     let mode = Mode::new(width, height, 60)?;
     let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
     mapping.fill(Rect::sized(width, height), color)?;
-    let screen = Rect::sized(width, height);
-    client.commit(
-        &Request::new()
-            .set_mode(objects.crtc, Some(mode))
-            .connect(objects.connector, Some(objects.crtc))
-            .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-    )?;
+    client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
     Ok((client, mapping, framebuffer))
 }
 
@@ -290,13 +284,8 @@ kernel_test! {
         let heap = kernel::arch::heap::used_bytes();
         for (width, height, rate) in [(4096, 4096, 1000), (64, 48, 75), (32, 24, 60)] {
             let mode = Mode::new(width, height, rate).map_err(failure)?;
-            let screen = Rect::sized(width, height);
-            let result = client.commit(
-                &Request::new()
-                    .set_mode(objects.crtc, Some(mode))
-                    .connect(objects.connector, Some(objects.crtc))
-                    .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-            );
+            let result =
+                client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer));
             check_eq!(
                 result,
                 Err(Error::InvalidMode { reason: "not in the connector's mode list" })

@@ -230,13 +230,7 @@ fn import_and_show(device: &Arc<drm::Device>, id: u32, mode: Mode) -> Result<Imp
         import.pitch,
     )?;
     let objects = client.resources()?;
-    let screen = Rect::sized(mode.width(), mode.height());
-    client.commit(
-        &Request::new()
-            .set_mode(objects.crtc, Some(mode))
-            .connect(objects.connector, Some(objects.crtc))
-            .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-    )?;
+    client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
     Ok(Importer {
         client,
         handle: import.handle,

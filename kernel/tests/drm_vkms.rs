@@ -61,13 +61,11 @@ fn show(device: &Arc<drm::Device>, width: u32, height: u32) -> Result<Screen, Er
         buffer.pitch,
     )?;
     let mapping = client.map_dumb(buffer.handle)?;
-    let screen = Rect::sized(width, height);
-    client.commit(
-        &Request::new()
-            .set_mode(objects.crtc, Some(Mode::new(width, height, 60)?))
-            .connect(objects.connector, Some(objects.crtc))
-            .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-    )?;
+    client.commit(&Request::new().show_full_screen(
+        &objects,
+        Mode::new(width, height, 60)?,
+        framebuffer,
+    ))?;
     Ok(Screen {
         client,
         mapping,

@@ -192,6 +192,16 @@ impl Request {
         self
     }
 
+    /// Lights the whole pipeline of `objects` in `mode` with `framebuffer` full screen:
+    /// the CRTC's mode, the connector routed to it, and the primary plane showing the
+    /// framebuffer's top-left `mode`-sized rectangle over the whole screen.
+    pub fn show_full_screen(self, objects: &Objects, mode: Mode, framebuffer: u32) -> Self {
+        let screen = Rect::sized(mode.width(), mode.height());
+        self.set_mode(objects.crtc, Some(mode))
+            .connect(objects.connector, Some(objects.crtc))
+            .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen)
+    }
+
     /// Turns `plane` off.
     pub fn disable_plane(mut self, plane: u32) -> Self {
         self.push_plane(PlaneRequest {

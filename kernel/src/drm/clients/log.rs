@@ -71,13 +71,7 @@ impl Console {
         };
         let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
         draw(&mapping, mode)?;
-        let screen = Rect::sized(mode.width(), mode.height());
-        client.commit(
-            &Request::new()
-                .set_mode(objects.crtc, Some(mode))
-                .connect(objects.connector, Some(objects.crtc))
-                .set_plane(objects.primary, objects.crtc, framebuffer, screen, screen),
-        )?;
+        client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
         let grid = Grid::new(mode.width(), mode.height(), window);
         Ok(Self {
             client,
