@@ -31,6 +31,7 @@ use kernel::arch::{cpu, time};
 use kernel::bus::platform::Platform;
 use kernel::devices::model;
 use kernel::test::Failure;
+use kernel::test::support::failure;
 use kernel::{check, check_eq, kernel_test, println, work};
 
 kernel::entry_point!(main);
@@ -154,10 +155,6 @@ fn busy_wait(milliseconds: u64) {
     while time::counter() < end {
         core::hint::spin_loop();
     }
-}
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
 }
 
 fn add_devices(count: usize) -> Result<Vec<drivermodel::device::Registration>, Failure> {

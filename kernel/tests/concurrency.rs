@@ -24,13 +24,14 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use drivermodel::context::Core;
-use drivermodel::{ARef, Device, DeviceBuilder, Devres, Driver, IdEntry, faux};
+use drivermodel::{Device, DeviceBuilder, Devres, Driver, IdEntry, faux};
 use kernel::arch::{cpu, time};
 use kernel::bus::pci;
 use kernel::bus::platform::Platform;
 use kernel::drivers::bochs;
-use kernel::drm::{self, Client, Error, Mode, Rect};
+use kernel::drm::{self, Error, Mode, Rect};
 use kernel::test::Failure;
+use kernel::test::support::{Screen, bochs_pci_device, failure};
 use kernel::work;
 use kernel::{check, check_eq, fail, kernel_test, println};
 
@@ -54,10 +55,6 @@ fn main(boot: &'static kernel::BootInfo) -> ! {
         .collect();
     drop(warm);
     kernel::test::run_all(boot)
-}
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
 }
 
 /// Waits until `condition` holds, halting between checks until the next interrupt (a
@@ -94,19 +91,6 @@ fn several_cpus() -> bool {
 /// Cycles of bind, draw on another CPU, unplug.
 const UNPLUG_CYCLES: usize = 10;
 
-/// The PCI device of the display (1234:1111).
-fn pci_display() -> Result<ARef<Device>, Failure> {
-    kernel::devices::model()
-        .devices()
-        .into_iter()
-        .find(|device| {
-            pci::function(device).is_some_and(|function| {
-                (function.vendor, function.device) == (bochs::regs::VENDOR, bochs::regs::DEVICE)
-            })
-        })
-        .ok_or_else(|| failure("no 1234:1111 display on the PCI bus"))
-}
-
 /// Whether the driver's framebuffer setup is still in place: the BAR mapped
 /// write-combining, which the unbind's teardown (after the unplug) undoes. `true` where
 /// the architecture has no write-combining (riscv64 without paging): no marker there.
@@ -117,25 +101,6 @@ fn framebuffer_in_place(base: u64) -> bool {
 /// How long the drawer stays in each hardware section after its draw, so that a
 /// teardown that did not wait for it would release the BAR under it.
 const SECTION_MICROS: u64 = 300;
-
-/// A client showing a framebuffer, shared with the drawing CPU.
-struct Screen {
-    client: Client,
-    mapping: drm::Mapping,
-    framebuffer: u32,
-}
-
-fn show(device: &Arc<drm::Device>, mode: Mode) -> Result<Screen, Error> {
-    let client = Client::open(device)?;
-    let objects = client.resources()?;
-    let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
-    client.commit(&drm::Request::new().show_full_screen(&objects, mode, framebuffer))?;
-    Ok(Screen {
-        client,
-        mapping,
-        framebuffer,
-    })
-}
 
 /// What the drawing CPU saw.
 #[derive(Default)]
@@ -219,7 +184,7 @@ kernel_test! {
             return Ok(());
         }
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let mode = Mode::new(320, 240, 60).map_err(failure)?;
         let (mut drawn, mut refused) = (0, 0);
         for cycle in 0..UNPLUG_CYCLES {
@@ -227,7 +192,7 @@ kernel_test! {
                 .into_iter()
                 .next()
                 .ok_or_else(|| failure("bochs is not bound"))?;
-            let screen = Arc::new(show(&device, mode).map_err(failure)?);
+            let screen = Arc::new(Screen::show(&device, mode).map_err(failure)?);
             drop(device);
             let drawing = Arc::new(Drawing::default());
             let bar = pci::function(&pci_device)

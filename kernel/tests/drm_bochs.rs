@@ -7,64 +7,21 @@
 
 extern crate alloc;
 
-use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use drivermodel::context::Core;
-use drivermodel::{ARef, Device, IdEntry};
+use drivermodel::{Device, IdEntry};
 use kernel::arch::{self, heap, time};
 use kernel::bus::pci::{self, Command, Id, PciDevice};
 use kernel::drivers::bochs;
 use kernel::drm::{self, Client, Error, Mode, Rect, Request};
 use kernel::test::Failure;
+use kernel::test::support::{Screen, bochs_display, bochs_pci_device, failure};
 use kernel::{check, check_eq, fail, kernel_test, println};
 
 kernel::test_main!();
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
-}
-
-/// The PCI device of the display (1234:1111).
-fn pci_display() -> Result<ARef<Device>, Failure> {
-    kernel::devices::model()
-        .devices()
-        .into_iter()
-        .find(|device| {
-            pci::function(device).is_some_and(|function| {
-                (function.vendor, function.device) == (bochs::regs::VENDOR, bochs::regs::DEVICE)
-            })
-        })
-        .ok_or_else(|| failure("no 1234:1111 display on the PCI bus (run with a display device)"))
-}
-
-fn display() -> Result<Arc<drm::Device>, Failure> {
-    bochs::displays()
-        .into_iter()
-        .next()
-        .ok_or_else(|| failure("bochs is not bound"))
-}
-
-/// A client showing a full-screen XRGB framebuffer in `mode`.
-struct Screen {
-    client: Client,
-    mapping: drm::Mapping,
-    framebuffer: u32,
-}
-
-fn show(device: &Arc<drm::Device>, mode: Mode) -> Result<Screen, Error> {
-    let client = Client::open(device)?;
-    let objects = client.resources()?;
-    let (framebuffer, mapping) = client.create_mapped_framebuffer(mode)?;
-    client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
-    Ok(Screen {
-        client,
-        mapping,
-        framebuffer,
-    })
-}
 
 /// Reads a 32-bit pixel of the scanout memory (BAR0), side-effect free.
 fn vram_pixel(base: u64, pitch: u64, x: u64, y: u64) -> u32 {
@@ -88,7 +45,7 @@ kernel_test! {
     /// The first frame: time from the PVH entry to a mode set with a picture, and the
     /// modes the EDID gave (this runs first, so it is close to what boot would see).
     fn first_frame_and_edid_modes() {
-        let device = display()?;
+        let device = bochs_display()?;
         let client = Client::open(&device).map_err(failure)?;
         let objects = client.resources().map_err(failure)?;
         let connector = client.connector(objects.connector).map_err(failure)?;
@@ -100,7 +57,7 @@ kernel_test! {
             connector.modes
         );
         check!(connector.modes.first().is_some_and(|first| first.is_preferred()), "no preferred mode first");
-        let screen = show(&device, mode).map_err(failure)?;
+        let screen = Screen::show(&device, mode).map_err(failure)?;
         let micros = time::micros_since_entry();
         println!("# first frame on screen {micros} us after entry (TSC)");
         println!(
@@ -117,11 +74,11 @@ kernel_test! {
     /// legacy ports on std VGA) and BAR0 holds exactly the committed picture, damage
     /// updates included; disabling turns DISPI off.
     fn mode_set_and_scanout() {
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let base = framebuffer_base(&pci_device)?;
-        let device = display()?;
+        let device = bochs_display()?;
         let mode = Mode::new(800, 600, 60).map_err(failure)?;
-        let screen = show(&device, mode).map_err(failure)?;
+        let screen = Screen::show(&device, mode).map_err(failure)?;
         screen.mapping.fill(Rect::sized(800, 600), 0x0020_4060).map_err(failure)?;
         screen.mapping.fill(Rect::new(0, 0, 64, 64), 0x00ff_0000).map_err(failure)?;
         screen.client.dirty_framebuffer(screen.framebuffer, &[]).map_err(failure)?;
@@ -188,11 +145,11 @@ kernel_test! {
     /// its baseline, and a rebind brings a working display back.
     fn unbind_while_client_draws() {
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let baseline = heap::used_bytes();
-        let device = display()?;
+        let device = bochs_display()?;
         let mode = Mode::new(640, 480, 60).map_err(failure)?;
-        let screen = show(&device, mode).map_err(failure)?;
+        let screen = Screen::show(&device, mode).map_err(failure)?;
         let spare = screen.client.create_dumb(64, 64, 32).map_err(failure)?;
         drop(device);
         let (mut ok, mut failed) = (0, 0);
@@ -227,7 +184,7 @@ kernel_test! {
             !arch::cache::WRITE_COMBINING || arch::cache::is_write_combining(base),
             "framebuffer not write-combined after rebind"
         );
-        let again = show(&display()?, mode).map_err(failure)?;
+        let again = Screen::show(&bochs_display()?, mode).map_err(failure)?;
         again.mapping.fill(Rect::sized(640, 480), 0x00ff_ffff).map_err(failure)?;
         again.client.dirty_framebuffer(again.framebuffer, &[]).map_err(failure)?;
         drop(again);
@@ -240,7 +197,7 @@ kernel_test! {
     /// and the display counters are the same after every cycle.
     fn bind_unbind_100_cycles_no_leak() {
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let heap_before = heap::used_bytes();
         let counts_before = model.counts();
         for cycle in 0..100 {
@@ -250,7 +207,7 @@ kernel_test! {
             check_eq!(bochs::displays().len(), 1);
             if cycle % 10 == 0 {
                 // Now and then with a client that sets a mode in between.
-                let screen = show(&display()?, Mode::new(320, 240, 60).map_err(failure)?)
+                let screen = Screen::show(&bochs_display()?, Mode::new(320, 240, 60).map_err(failure)?)
                     .map_err(failure)?;
                 drop(screen);
             }
@@ -345,7 +302,7 @@ kernel_test! {
     /// then bochs is bound again.
     fn framebuffer_vs_ram_bandwidth() {
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let bench = model.register_driver(Bench).map_err(failure)?;
         model.unbind(&pci_device).map_err(failure)?;
         model

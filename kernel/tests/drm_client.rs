@@ -12,22 +12,10 @@ use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::object::Kind;
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, fourcc};
 use kernel::test::Failure;
+use kernel::test::support::{baseline_counts, failure};
 use kernel::{check, check_eq, kernel_test};
 
 kernel::test_main!();
-
-/// The display objects alive outside these tests: the kernel binds its own display
-/// driver (bochs) at boot when QEMU has a display adapter.
-fn baseline_counts() -> drm::Counts {
-    drm::Counts {
-        devices: kernel::drivers::bochs::displays().len(),
-        ..drm::Counts::default()
-    }
-}
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
-}
 
 fn vkms(model: &DeviceModel, name: &str) -> Result<Vkms, Failure> {
     Vkms::create(

@@ -17,15 +17,12 @@ use kernel::drm::quota::{self, CLIENT_BUFFER_LIMIT, DEVICE_BUFFER_LIMIT, HEAP_RE
 use kernel::drm::vblank::MAX_EVENTS;
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request};
 use kernel::test::Failure;
+use kernel::test::support::failure;
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
 
 const SECOND: u64 = 1_000_000;
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
-}
 
 fn vkms_with(model: &DeviceModel, name: &str, width: u32, height: u32) -> Result<Vkms, Failure> {
     Vkms::create(

@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use drivermodel::{ARef, DeviceModel};
+use drivermodel::DeviceModel;
 use kernel::arch::{self, heap};
 use kernel::bus::pci;
 use kernel::drivers::bochs;
@@ -20,24 +20,14 @@ use kernel::drivers::vgem::Vgem;
 use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, SharedBuffer};
 use kernel::test::Failure;
+use kernel::test::support::{
+    baseline_counts, bochs_display, bochs_pci_device, failure, reference_crc,
+};
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
 
-/// The display objects alive outside these tests: the kernel binds its own display
-/// driver (bochs) at boot when QEMU has a display adapter.
-fn baseline_counts() -> drm::Counts {
-    drm::Counts {
-        devices: kernel::drivers::bochs::displays().len(),
-        ..drm::Counts::default()
-    }
-}
-
 const SECOND: u64 = 1_000_000;
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
-}
 
 fn render_only(result: Result<impl core::fmt::Debug, Error>) -> bool {
     matches!(result, Err(Error::NotSupported { .. }))
@@ -158,24 +148,6 @@ kernel_test! {
         check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
         check_eq!(drm::counts(), baseline_counts());
     }
-}
-
-/// Bitwise CRC-32 (IEEE), independent of the kernel's table-driven one.
-fn reference_crc(pixels: &[u32]) -> u32 {
-    let mut crc = 0xffff_ffff_u32;
-    for pixel in pixels {
-        for byte in pixel.to_le_bytes() {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-    }
-    !crc
 }
 
 /// The exporter's picture: a pixel of `(x, y)`, with a top byte composition ignores.
@@ -325,26 +297,6 @@ kernel_test! {
     }
 }
 
-/// The PCI device of the display (1234:1111).
-fn pci_display() -> Result<ARef<drivermodel::Device>, Failure> {
-    kernel::devices::model()
-        .devices()
-        .into_iter()
-        .find(|device| {
-            pci::function(device).is_some_and(|function| {
-                (function.vendor, function.device) == (bochs::regs::VENDOR, bochs::regs::DEVICE)
-            })
-        })
-        .ok_or_else(|| failure("no 1234:1111 display on the PCI bus (run with a display device)"))
-}
-
-fn bochs_display() -> Result<Arc<drm::Device>, Failure> {
-    bochs::displays()
-        .into_iter()
-        .next()
-        .ok_or_else(|| failure("bochs is not bound"))
-}
-
 /// Reads a 32-bit pixel of bochs's scanout memory (BAR0), side-effect free.
 fn vram_pixel(device: &drivermodel::Device, width: u32, x: u32, y: u32) -> Result<u32, Failure> {
     let base = pci::function(device)
@@ -390,7 +342,7 @@ kernel_test! {
         const W: u32 = 320;
         const H: u32 = 240;
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let vgem = Vgem::create(model, "vgem").map_err(failure)?;
         let exported = export_picture(vgem.device(), W, H).map_err(failure)?;
         let mode = Mode::new(W, H, 60).map_err(failure)?;
@@ -438,7 +390,7 @@ kernel_test! {
         const W: u32 = 32;
         const H: u32 = 24;
         let model = kernel::devices::model();
-        let pci_device = pci_display()?;
+        let pci_device = bochs_pci_device()?;
         let exported = export_picture(&bochs_display()?, W, H).map_err(failure)?;
         let vkms = Vkms::create(model, "vkms", small(W, H)).map_err(failure)?;
         let importer = import_and_show(vkms.device(), exported.shared.id(), Mode::new(W, H, 60).map_err(failure)?)

@@ -15,25 +15,12 @@ use drivermodel::{DeviceModel, faux};
 use kernel::arch::heap;
 use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, EventKind, Format, Mode, Rect, Request};
-use kernel::test::Failure;
+use kernel::test::support::{Screen, baseline_counts, failure, reference_crc};
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
 
-/// The display objects alive outside these tests: the kernel binds its own display
-/// driver (bochs) at boot when QEMU has a display adapter.
-fn baseline_counts() -> drm::Counts {
-    drm::Counts {
-        devices: kernel::drivers::bochs::displays().len(),
-        ..drm::Counts::default()
-    }
-}
-
 const SECOND: u64 = 1_000_000;
-
-fn failure(error: impl core::fmt::Display) -> Failure {
-    Failure::new(format_args!("{error}"))
-}
 
 fn small(width: u32, height: u32) -> vkms::Options {
     vkms::Options {
@@ -42,53 +29,9 @@ fn small(width: u32, height: u32) -> vkms::Options {
     }
 }
 
-/// A client with a `width × height` XRGB framebuffer shown full screen.
-struct Screen {
-    client: Client,
-    mapping: drm::Mapping,
-    framebuffer: u32,
-}
-
+/// A client with a `width × height` XRGB framebuffer shown full screen at 60 Hz.
 fn show(device: &Arc<drm::Device>, width: u32, height: u32) -> Result<Screen, Error> {
-    let client = Client::open(device)?;
-    let objects = client.resources()?;
-    let buffer = client.create_dumb(width, height, 32)?;
-    let framebuffer = client.add_framebuffer(
-        buffer.handle,
-        width,
-        height,
-        Format::Xrgb8888.fourcc(),
-        buffer.pitch,
-    )?;
-    let mapping = client.map_dumb(buffer.handle)?;
-    client.commit(&Request::new().show_full_screen(
-        &objects,
-        Mode::new(width, height, 60)?,
-        framebuffer,
-    ))?;
-    Ok(Screen {
-        client,
-        mapping,
-        framebuffer,
-    })
-}
-
-/// Bitwise CRC-32 (IEEE), independent of the kernel's table-driven one.
-fn reference_crc(pixels: &[u32]) -> u32 {
-    let mut crc = 0xffff_ffff_u32;
-    for pixel in pixels {
-        for byte in pixel.to_le_bytes() {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-    }
-    !crc
+    Screen::show(device, Mode::new(width, height, 60)?)
 }
 
 kernel_test! {

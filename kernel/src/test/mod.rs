@@ -118,6 +118,7 @@ pub mod ktap;
 pub mod leak;
 mod registry;
 mod runner;
+pub mod support;
 
 pub(crate) use ending::panicked;
 pub use registry::{Expect, ExpectedFault, Failure, FaultMismatch, Test, TestResult};
