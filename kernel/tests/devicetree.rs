@@ -23,8 +23,8 @@ kernel::only_on!(riscv64, {
     use kernel::devices::model;
     use kernel::drivers::uart16550;
     use kernel::memory::MemoryKind;
-    use kernel::shell;
     use kernel::test::Failure;
+    use kernel::test::support::run_shell;
     use kernel::{check, check_eq, console, fail};
 });
 
@@ -33,13 +33,6 @@ kernel::test_main!();
 kernel::only_on!(riscv64, {
     const UART: &str = "10000000.serial";
     const PLIC: &str = "c000000.plic";
-
-    /// Runs one shell line and returns what it printed.
-    fn run(line: &str) -> String {
-        let mut out = String::new();
-        let _ = shell::run_line(model(), line, &mut out);
-        out
-    }
 
     fn device(name: &str) -> Result<ARef<Device>, Failure> {
         model()
@@ -83,7 +76,7 @@ kernel_test! {
     /// that matched them by `compatible`, and the UART's link to its interrupt parent.
     #[only_on(riscv64)]
     fn tree_lists_devicetree_devices_with_their_drivers() {
-        let tree = run("tree");
+        let tree = run_shell("tree");
         for (path, driver) in [
             ("/devices/platform/soc/10000000.serial", "uart16550"),
             ("/devices/platform/soc/c000000.plic", "plic"),
@@ -105,10 +98,10 @@ kernel_test! {
         check!(rtc.contains(" driver=- "), "{tree}");
         check!(!tree.contains("/cpus") && !tree.contains("memory@"), "{tree}");
         check!(tree.contains("/bus/platform/drivers/uart16550 devices=10000000.serial"), "{tree}");
-        let show = run("show 10000000.serial");
+        let show = run_shell("show 10000000.serial");
         check!(show.contains("resource: mmio 0x10000000..0x10000100"), "{show}");
         check!(show.contains("resource: interrupt <0xa> on c000000.plic"), "{show}");
-        let claims = run("claims");
+        let claims = run_shell("claims");
         check!(claims.contains("MMIO 0x10000000..0x10000008 uart16550 10000000.serial"), "{claims}");
         check!(claims.contains("MMIO 0xc000000..0xc600000 plic c000000.plic"), "{claims}");
         check!(claims.contains("MMIO 0x30000000..0x40000000 pci bus (ECAM)"), "{claims}");
@@ -188,7 +181,7 @@ kernel_test! {
     /// QEMU's vendor ID); unbinding a slot deletes its child, binding adds it again.
     #[only_on(riscv64)]
     fn virtio_mmio_slots_show_their_device_ids() {
-        let tree = run("tree");
+        let tree = run_shell("tree");
         let mut slots = 0;
         for index in 1..=8 {
             let slot = alloc::format!("/devices/platform/soc/1000{index}000.virtio_mmio");
@@ -206,9 +199,9 @@ kernel_test! {
         check_eq!(children(), 8);
         check!(model().unbind(&slot).is_ok());
         check_eq!(children(), 7);
-        check!(!run("claims").contains("MMIO 0x10001000..0x10002000"));
+        check!(!run_shell("claims").contains("MMIO 0x10001000..0x10002000"));
         check!(model().bind(&slot).is_ok());
         check_eq!(children(), 8);
-        check!(run("claims").contains("MMIO 0x10001000..0x10002000 virtio-mmio 10001000.virtio_mmio"));
+        check!(run_shell("claims").contains("MMIO 0x10001000..0x10002000 virtio-mmio 10001000.virtio_mmio"));
     }
 }

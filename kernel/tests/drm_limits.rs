@@ -17,7 +17,7 @@ use kernel::drm::quota::{self, CLIENT_BUFFER_LIMIT, DEVICE_BUFFER_LIMIT, HEAP_RE
 use kernel::drm::vblank::MAX_EVENTS;
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request};
 use kernel::test::Failure;
-use kernel::test::support::failure;
+use kernel::test::support::{failure, run_shell};
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
@@ -50,13 +50,6 @@ fn show(
     mapping.fill(Rect::sized(width, height), color)?;
     client.commit(&Request::new().show_full_screen(&objects, mode, framebuffer))?;
     Ok((client, mapping, framebuffer))
-}
-
-/// Runs one shell line against the kernel's model and returns what it printed.
-fn shell(line: &str) -> String {
-    let mut out = String::new();
-    let _ = kernel::shell::run_line(kernel::devices::model(), line, &mut out);
-    out
 }
 
 /// 16 MiB: a 2048×2048 XRGB buffer.
@@ -118,14 +111,14 @@ kernel_test! {
         check!(quota::available() < chunk_bytes);
         // The rest of the kernel keeps working on the reserve.
         for line in ["tree", "counts", "drivers", "events"] {
-            let out = shell(line);
+            let out = run_shell(line);
             check!(!out.starts_with("error") && !out.is_empty(), "`{line}`: {out}");
         }
-        let out = shell("lspci"); // may be empty: a machine without PCI functions
+        let out = run_shell("lspci"); // may be empty: a machine without PCI functions
         check!(!out.starts_with("error"), "`lspci`: {out}");
         if kernel::arch::NAME == "x86_64" {
             for line in ["show uart16550.0", "unbind uart16550.0", "bind uart16550.0"] {
-                let out = shell(line);
+                let out = run_shell(line);
                 check!(!out.starts_with("error"), "`{line}`: {out}");
             }
         }
@@ -136,7 +129,7 @@ kernel_test! {
             let name = String::from(pci.name());
             drop(pci);
             for line in [alloc::format!("unbind {name}"), alloc::format!("bind {name}")] {
-                let out = shell(&line);
+                let out = run_shell(&line);
                 check!(!out.starts_with("error"), "`{line}`: {out}");
             }
             check_eq!(bochs::displays().len(), 1);

@@ -15,7 +15,7 @@ use drivermodel::{DeviceModel, faux};
 use kernel::arch::heap;
 use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, EventKind, Format, Mode, Rect, Request};
-use kernel::test::support::{Screen, baseline_counts, failure, reference_crc};
+use kernel::test::support::{Screen, baseline_counts, failure, reference_crc, run_shell};
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
@@ -359,29 +359,24 @@ kernel_test! {
     /// shows a picture with the expected CRC; `vkms delete NAME` deletes it and every
     /// counter is back; a taken or unknown name is refused and changes nothing.
     fn shell_creates_and_deletes_a_virtual_display() {
-        let run = |line: &str| {
-            let mut out = alloc::string::String::new();
-            let _ = kernel::shell::run_line(kernel::devices::model(), line, &mut out);
-            out
-        };
         let before = kernel::counters::Readings::take();
-        check!(run("vkms").starts_with("no virtual displays"));
-        let added = run("vkms add vshell0");
+        check!(run_shell("vkms").starts_with("no virtual displays"));
+        let added = run_shell("vkms add vshell0");
         check!(added.starts_with("vshell0: card") && added.contains(": match)"), "{added}");
-        check!(run("vkms").starts_with("vshell0: card"));
+        check!(run_shell("vkms").starts_with("vshell0: card"));
         check_eq!(drm::counts().devices, baseline_counts().devices + 1);
         check!(kernel::devices::model().find_device(Some("faux"), "vshell0").is_some());
         let during = kernel::counters::Readings::take();
-        let taken = run("vkms add vshell0");
+        let taken = run_shell("vkms add vshell0");
         check!(taken.starts_with("error: "), "{taken}");
         check_eq!(kernel::counters::Readings::take(), during);
-        check!(run("counts").contains("display: devices="));
-        let deleted = run("vkms delete vshell0");
+        check!(run_shell("counts").contains("display: devices="));
+        let deleted = run_shell("vkms delete vshell0");
         check!(deleted.starts_with("vshell0 deleted"), "{deleted}");
         check_eq!(kernel::counters::Readings::take(), before);
         check!(kernel::devices::model().find_device(Some("faux"), "vshell0").is_none());
-        let unknown = run("vkms delete vshell0");
+        let unknown = run_shell("vkms delete vshell0");
         check!(unknown.starts_with("error: no virtual display"), "{unknown}");
-        check!(run("vkms").starts_with("no virtual displays"));
+        check!(run_shell("vkms").starts_with("no virtual displays"));
     }
 }

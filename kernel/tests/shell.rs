@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use kernel::console;
 use kernel::devices::model;
 use kernel::shell::{self, Input, Shell};
+use kernel::test::support::run_shell;
 use kernel::{check, check_eq, kernel_test};
 
 kernel::test_main!();
@@ -58,47 +59,40 @@ kernel::only_on!(x86_64, {
     }
 });
 
-/// Runs one line and returns what it printed.
-fn run(line: &str) -> String {
-    let mut out = String::new();
-    let _ = shell::run_line(model(), line, &mut out);
-    out
-}
-
 kernel_test! {
     /// The read-only commands describe the model.
     #[only_on(x86_64)]
     fn read_only_commands() {
-        let help = run("help");
+        let help = run_shell("help");
         check!(help.contains("unbind DEVICE") && help.contains("lspci"), "{help}");
-        let tree = run("tree");
+        let tree = run_shell("tree");
         check!(tree.contains("/devices/platform/uart16550.0 bus=platform driver=uart16550"), "{tree}");
         check!(tree.contains("/bus/pci"), "{tree}");
-        let show = run("show uart16550.0");
+        let show = run_shell("show uart16550.0");
         check!(show.contains("driver: bound to uart16550"), "{show}");
         check!(show.contains("resource: io 0x3f8..0x400"), "{show}");
         check!(show.contains("resource: irq 4"), "{show}");
         check!(show.contains("description: COM1"), "{show}");
-        let by_bus = run("show platform/uart16550.0");
+        let by_bus = run_shell("show platform/uart16550.0");
         check_eq!(by_bus, show);
-        let by_path = run("show /devices/platform/uart16550.0");
+        let by_path = run_shell("show /devices/platform/uart16550.0");
         check_eq!(by_path, show);
         check!(help.contains("/devices/platform/uart16550.0"), "{help}");
         // The RAM disk's faux device describes itself.
-        let ram = run("show ram0");
+        let ram = run_shell("show ram0");
         check!(ram.contains("size: 0x8000") && ram.contains("block-size: 0x200"), "{ram}");
         check!(tree.contains("/devices/faux/ram0 bus=faux driver=faux_driver devres=1 block-size=0x200 size=0x8000"), "{tree}");
         check!(tree.lines().any(|line| line.starts_with("/devices/platform/uart16550.0 bus=platform driver=uart16550 ") && line.contains(" description=\"COM1")), "{tree}");
-        let lspci = run("lspci");
+        let lspci = run_shell("lspci");
         check!(lspci.contains("host bridge") && lspci.contains("ISA bridge") && lspci.contains("1234:1111"), "{lspci}");
-        let host = run("show 0000:00:00.0");
+        let host = run_shell("show 0000:00:00.0");
         check!(host.contains("pci: 00:00.0 8086:"), "{host}");
-        check!(run("events").contains("add /devices/platform/uart16550.0"));
-        check!(run("deferred").contains("no deferred devices"));
-        check!(run("drivers").contains("platform/uart16550 bound=1"));
-        check!(run("claims").contains("I/O ports 0x3f8..0x400 uart16550 uart16550.0"));
-        check!(run("counts").starts_with("devices="));
-        check_eq!(run("suspend"), "suspended every bound device, then resumed\n");
+        check!(run_shell("events").contains("add /devices/platform/uart16550.0"));
+        check!(run_shell("deferred").contains("no deferred devices"));
+        check!(run_shell("drivers").contains("platform/uart16550 bound=1"));
+        check!(run_shell("claims").contains("I/O ports 0x3f8..0x400 uart16550 uart16550.0"));
+        check!(run_shell("counts").starts_with("devices="));
+        check_eq!(run_shell("suspend"), "suspended every bound device, then resumed\n");
     }
 }
 
@@ -109,7 +103,7 @@ kernel_test! {
     fn bad_commands_change_nothing() {
         let tree = model().tree();
         let counts = model().counts();
-        let claims = run("claims");
+        let claims = run_shell("claims");
         for (line, expected) in [
             ("frobnicate", "unknown command"),
             ("show", "missing argument"),
@@ -130,12 +124,12 @@ kernel_test! {
             ("add uart16550.0", "taken"),
             ("tree extra", "unexpected argument"),
         ] {
-            let out = run(line);
+            let out = run_shell(line);
             check!(out.starts_with("error: ") && out.contains(expected), "`{line}` printed `{out}`");
         }
         check_eq!(model().tree(), tree);
         check_eq!(model().counts(), counts);
-        check_eq!(run("claims"), claims);
+        check_eq!(run_shell("claims"), claims);
     }
 }
 
@@ -144,16 +138,16 @@ kernel_test! {
     /// they started.
     #[only_on(x86_64)]
     fn changing_commands_round_trip() {
-        check_eq!(run("unbind uart16550.0"), "uart16550.0 unbound from uart16550\n");
-        check!(run("tree").contains("/devices/platform/uart16550.0 bus=platform driver=- devres=0"));
-        check_eq!(run("override uart16550.0 uart16550"), "uart16550.0: driver override uart16550\n");
-        check!(run("tree").contains("override=uart16550"));
-        check_eq!(run("bind uart16550.0 uart16550"), "uart16550.0 bound to uart16550\n");
-        check_eq!(run("override uart16550.0 -"), "uart16550.0: driver override cleared\n");
-        check_eq!(run("delete uart16550.0"), "uart16550.0 deleted\n");
-        check!(!run("tree").contains("uart16550.0"));
-        check_eq!(run("add uart16550.0"), "uart16550.0 added, driver uart16550\n");
-        check!(run("tree").contains("/devices/platform/uart16550.0 bus=platform driver=uart16550"));
+        check_eq!(run_shell("unbind uart16550.0"), "uart16550.0 unbound from uart16550\n");
+        check!(run_shell("tree").contains("/devices/platform/uart16550.0 bus=platform driver=- devres=0"));
+        check_eq!(run_shell("override uart16550.0 uart16550"), "uart16550.0: driver override uart16550\n");
+        check!(run_shell("tree").contains("override=uart16550"));
+        check_eq!(run_shell("bind uart16550.0 uart16550"), "uart16550.0 bound to uart16550\n");
+        check_eq!(run_shell("override uart16550.0 -"), "uart16550.0: driver override cleared\n");
+        check_eq!(run_shell("delete uart16550.0"), "uart16550.0 deleted\n");
+        check!(!run_shell("tree").contains("uart16550.0"));
+        check_eq!(run_shell("add uart16550.0"), "uart16550.0 added, driver uart16550\n");
+        check!(run_shell("tree").contains("/devices/platform/uart16550.0 bus=platform driver=uart16550"));
     }
 }
 
@@ -230,7 +224,7 @@ kernel_test! {
         check!(!out.contains("unknown command"), "{out}");
         let dropped = (lines * line.len() - (console::INPUT_CAPACITY - 1)) as u64;
         check_eq!(console::input_statistics().dropped - before.dropped, dropped);
-        let counts = run("counts");
+        let counts = run_shell("counts");
         check!(counts.contains(&alloc::format!("dropped={}", before.dropped + dropped)), "{counts}");
     }
 }
@@ -240,11 +234,11 @@ kernel_test! {
     #[only_on(x86_64)]
     fn add_accepts_every_name_form() {
         for name in ["pit.0", "platform/pit.0", "/devices/platform/pit.0"] {
-            check_eq!(run("delete pit.0"), "pit.0 deleted\n");
-            let out = run(&alloc::format!("add {name}"));
+            check_eq!(run_shell("delete pit.0"), "pit.0 deleted\n");
+            let out = run_shell(&alloc::format!("add {name}"));
             check!(out.starts_with("pit.0 added"), "`add {name}`: {out}");
         }
-        let out = run("add pci/pit.0");
+        let out = run_shell("add pci/pit.0");
         check!(out.starts_with("error: `pci/pit.0` is not a platform device name"), "{out}");
     }
 }
@@ -257,16 +251,16 @@ kernel_test! {
         let driver = model()
             .register_driver(Pit)
             .map_err(|error| kernel::test::Failure::new(format_args!("{error}")))?;
-        let listing = run("deferred");
+        let listing = run_shell("deferred");
         check!(listing.contains("/devices/platform/pit.0 waiting for the HPET"), "{listing}");
-        check!(run("show pit.0").contains("deferred: waiting for the HPET"));
+        check!(run_shell("show pit.0").contains("deferred: waiting for the HPET"));
         READY.store(true, Ordering::Relaxed);
         check_eq!(model().retry_deferred(), 1);
-        check!(run("deferred").contains("no deferred devices"));
-        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=test_pit"));
+        check!(run_shell("deferred").contains("no deferred devices"));
+        check!(run_shell("tree").contains("/devices/platform/pit.0 bus=platform driver=test_pit"));
         drop(driver);
         READY.store(false, Ordering::Relaxed);
-        check!(run("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0 description="));
+        check!(run_shell("tree").contains("/devices/platform/pit.0 bus=platform driver=- devres=0 description="));
     }
 }
 
@@ -296,7 +290,7 @@ kernel_test! {
         drop(blocks);
         check!(free < shell::HEAP_RESERVE, "{free} bytes left free");
         check!(out.matches("error: out of memory").count() == 4, "{out}");
-        check!(run("counts").contains("console input:"));
+        check!(run_shell("counts").contains("console input:"));
     }
 }
 
@@ -305,33 +299,33 @@ kernel_test! {
     /// references and its exporter's state can be watched while either side goes, and
     /// a bad shared-buffer ID is refused.
     fn vgem_and_shared_commands_show_lifetimes() {
-        check_eq!(run("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
-        check_eq!(run("vgem"), "no vgem devices (`vgem add NAME` makes one)\n");
-        let added = run("vgem add g0");
+        check_eq!(run_shell("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
+        check_eq!(run_shell("vgem"), "no vgem devices (`vgem add NAME` makes one)\n");
+        let added = run_shell("vgem add g0");
         check!(added.starts_with("g0: card"), "{added}");
         let id = match kernel::demo::vgem_devices().unwrap_or_default().first() {
             Some(device) => device.shared,
             None => kernel::fail!("`vgem add` left no device: {added}"),
         };
         check!(added.contains(&alloc::format!("shared buffer {id:#010x}")), "{added}");
-        check!(run("vgem").contains("g0: card"));
-        let listed = run("shared");
+        check!(run_shell("vgem").contains("g0: card"));
+        let listed = run_shell("shared");
         check!(listed.contains("64x48 pitch 256, exported by card"), "{listed}");
         check!(listed.contains("(vgem), 1 references"), "{listed}");
-        let shown = run(&alloc::format!("vkms add v0 {id:#x}"));
+        let shown = run_shell(&alloc::format!("vkms add v0 {id:#x}"));
         check!(shown.contains("(expected") && shown.contains(": match)"), "{shown}");
         // The handle, the vkms framebuffer and its mapping.
-        check!(run("shared").contains("(vgem), 3 references"));
-        let deleted = run("vgem delete g0");
+        check!(run_shell("shared").contains("(vgem), 3 references"));
+        let deleted = run_shell("vgem delete g0");
         check!(deleted.starts_with("g0 deleted;") && deleted.contains("shared buffers 1"), "{deleted}");
-        let listed = run("shared");
+        let listed = run_shell("shared");
         check!(listed.contains("(vgem, unplugged), 2 references"), "{listed}");
-        check_eq!(run("vgem delete g0"), "error: no vgem device `g0` (see `vgem`)\n");
-        let refused = run("vkms add v1 0x7fffffff");
+        check_eq!(run_shell("vgem delete g0"), "error: no vgem device `g0` (see `vgem`)\n");
+        let refused = run_shell("vkms add v1 0x7fffffff");
         check!(refused.starts_with("error: "), "{refused}");
-        check!(!run("vkms").contains("v1"));
-        check!(run("vkms delete v0").starts_with("v0 deleted;"));
-        check_eq!(run("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
+        check!(!run_shell("vkms").contains("v1"));
+        check!(run_shell("vkms delete v0").starts_with("v0 deleted;"));
+        check_eq!(run_shell("shared"), "no shared buffers (`vgem add NAME` exports one)\n");
         check_eq!(kernel::drm::counts().shared_buffers, 0);
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers the kernel's integration tests (`kernel/tests/*.rs`) share: each test file is
 //! its own kernel image, so what more than one of them needs lives here, once.
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -10,10 +11,20 @@ use super::Failure;
 use crate::bus::pci;
 use crate::drivers::bochs;
 use crate::drm::{self, Client, Mode, Request};
+use crate::shell;
 
 /// A test failure whose reason is `error`'s `Display` text: `result.map_err(failure)?`.
 pub fn failure(error: impl fmt::Display) -> Failure {
     Failure::new(format_args!("{error}"))
+}
+
+/// Runs one shell line against the kernel's device model and returns what it printed:
+/// the answer, or `error: ...` ([`shell::run_line`]).
+pub fn run_shell(line: &str) -> String {
+    let mut out = String::new();
+    // Writing to a `String` cannot fail, and `run_line` fails only when `out` does.
+    let _ = shell::run_line(crate::devices::model(), line, &mut out);
+    out
 }
 
 /// The display objects alive outside the tests: the kernel binds its own display driver
