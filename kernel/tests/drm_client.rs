@@ -12,7 +12,7 @@ use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::object::Kind;
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, fourcc};
 use kernel::test::Failure;
-use kernel::test::support::{baseline_counts, failure};
+use kernel::test::support::{check_displays_released, failure};
 use kernel::{check, check_eq, kernel_test};
 
 kernel::test_main!();
@@ -211,8 +211,7 @@ kernel_test! {
         refused!(Client::open(&device), Error::Unplugged);
 
         drop((client, other, stranger, other_card, device));
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 

@@ -21,7 +21,8 @@ use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, Format, Mode, Rect, Request, SharedBuffer};
 use kernel::test::Failure;
 use kernel::test::support::{
-    baseline_counts, bochs_display, bochs_pci_device, failure, reference_crc,
+    baseline_counts, bochs_display, bochs_pci_device, check_displays_released, failure,
+    reference_crc,
 };
 use kernel::{check, check_eq, fail, kernel_test};
 
@@ -65,8 +66,7 @@ kernel_test! {
         check_eq!(drm::counts().buffers, 1);
         drop(client);
         drop(vgem);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
@@ -137,22 +137,29 @@ kernel_test! {
         drop(client);
         check_eq!(drm::counts().devices, baseline_counts().devices + 1);
         drop(device);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
 
         let vgem = Vgem::create(&model, "vgem").map_err(failure)?;
         let client = Client::open(vgem.device()).map_err(failure)?;
         client.create_dumb(8, 8, 32).map_err(failure)?;
         drop(client);
         drop(vgem);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
 /// The exporter's picture: a pixel of `(x, y)`, with a top byte composition ignores.
 fn picture(x: u32, y: u32) -> u32 {
     0x5a00_0000 | (x * 3) << 16 | (y * 5) << 8 | ((x ^ y) & 0xff)
+}
+
+/// The CRC of a `width × height` frame that shows [`picture`] full screen: the
+/// reference CRC of its pixels with the top byte cleared, as composition leaves them.
+fn picture_crc(width: u32, height: u32) -> u32 {
+    let pixels: Vec<u32> = (0..height)
+        .flat_map(|y| (0..width).map(move |x| picture(x, y) & 0x00ff_ffff))
+        .collect();
+    reference_crc(&pixels)
 }
 
 /// A client's buffer (of vgem, or any device) of `width × height` holding [`picture`],
@@ -242,13 +249,7 @@ kernel_test! {
         check!(exported.shared.exporter().driver_name() == "vgem");
         // S, the import's handle and its framebuffer.
         check_eq!(exported.shared.references(), 3);
-        let mut expected = vec![0_u32; (W * H) as usize];
-        for y in 0..H {
-            for x in 0..W {
-                expected[(y * W + x) as usize] = picture(x, y) & 0x00ff_ffff;
-            }
-        }
-        let want = reference_crc(&expected);
+        let want = picture_crc(W, H);
         let first = vkms.wait_frame(vkms.device().vblank_count(), SECOND).map_err(failure)?;
         check_eq!(first.crc, want);
 
@@ -291,8 +292,7 @@ kernel_test! {
         check_eq!(drm::counts().shared_buffers, 0);
         check_eq!(drm::counts().devices, baseline_counts().devices + 1);
         drop(vkms);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
         check!(listed(id).is_none());
     }
 }
@@ -395,13 +395,7 @@ kernel_test! {
         let vkms = Vkms::create(model, "vkms", small(W, H)).map_err(failure)?;
         let importer = import_and_show(vkms.device(), exported.shared.id(), Mode::new(W, H, 60).map_err(failure)?)
             .map_err(failure)?;
-        let mut expected = vec![0_u32; (W * H) as usize];
-        for y in 0..H {
-            for x in 0..W {
-                expected[(y * W + x) as usize] = picture(x, y) & 0x00ff_ffff;
-            }
-        }
-        let want = reference_crc(&expected);
+        let want = picture_crc(W, H);
         let first = vkms.wait_frame(vkms.device().vblank_count(), SECOND).map_err(failure)?;
         check_eq!(first.crc, want);
 
@@ -673,8 +667,7 @@ kernel_test! {
         drop(importer);
         drop(exported);
         drop(vgem);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
@@ -728,8 +721,7 @@ kernel_test! {
         drop(importer);
         drop(vkms);
         drop((mapping, shared, exporter, vgem));
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 

@@ -15,7 +15,9 @@ use drivermodel::{DeviceModel, faux};
 use kernel::arch::heap;
 use kernel::drivers::vkms::{self, Vkms};
 use kernel::drm::{self, Client, Error, EventKind, Format, Mode, Rect, Request};
-use kernel::test::support::{Screen, baseline_counts, failure, reference_crc, run_shell};
+use kernel::test::support::{
+    Screen, baseline_counts, check_displays_released, failure, reference_crc, run_shell,
+};
 use kernel::{check, check_eq, fail, kernel_test};
 
 kernel::test_main!();
@@ -102,8 +104,7 @@ kernel_test! {
         drop(cursor_map);
         drop(screen);
         drop(vkms);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
@@ -188,8 +189,7 @@ kernel_test! {
         ORDER.lock().clear();
         *ORDER.lock() = Vec::new();
         check_eq!(drm::devices().len(), baseline_counts().devices);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
@@ -218,8 +218,7 @@ kernel_test! {
         client.destroy_dumb(buffer.handle).map_err(failure)?;
         drop(client);
         check_eq!(RELEASED.swap(0, Ordering::Relaxed), 1);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
     }
 }
 
@@ -302,8 +301,7 @@ kernel_test! {
         screen.client.remove_framebuffer(screen.framebuffer).map_err(failure)?;
         check_eq!(drm::counts().devices, baseline_counts().devices + 1);
         drop(screen);
-        check!(model.is_quiescent(), "driver model not quiescent: {:?}", model.counts());
-        check_eq!(drm::counts(), baseline_counts());
+        check_displays_released(&model)?;
         drop(model);
         check_eq!(heap::used_bytes(), baseline);
     }

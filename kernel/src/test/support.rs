@@ -5,9 +5,9 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 
-use drivermodel::ARef;
+use drivermodel::{ARef, DeviceModel};
 
-use super::Failure;
+use super::{Failure, TestResult};
 use crate::bus::pci;
 use crate::drivers::bochs;
 use crate::drm::{self, Client, Mode, Request};
@@ -35,6 +35,22 @@ pub fn baseline_counts() -> drm::Counts {
         devices: bochs::displays().len(),
         ..drm::Counts::default()
     }
+}
+
+/// Checks that a display test released everything: `model` is quiescent and the
+/// display objects alive are the boot's ([`baseline_counts`]).
+///
+/// # Errors
+///
+/// A [`Failure`] naming the model's counts, or the display counts expected and found.
+pub fn check_displays_released(model: &DeviceModel) -> TestResult {
+    crate::check!(
+        model.is_quiescent(),
+        "driver model not quiescent: {:?}",
+        model.counts()
+    );
+    crate::check_eq!(drm::counts(), baseline_counts());
+    Ok(())
 }
 
 /// A client showing a full-screen XRGB8888 framebuffer, mapped for drawing.
