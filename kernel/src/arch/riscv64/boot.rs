@@ -27,7 +27,12 @@ global_asm!(
     "rdtime t2",
     "csrw sie, zero",
     "la t0, BOOT_LOTTERY",
+    // Module-level assembly does not see the target's `a` extension in every build
+    // (release builds refuse the AMO without it): say so here.
+    ".option push",
+    ".option arch, +a",
     "amoswap.w.aqrl t1, zero, (t0)",
+    ".option pop",
     "bnez t1, 4f",
     "la t0, riscv_stray_hart",
     "jr t0",
