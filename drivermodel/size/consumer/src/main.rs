@@ -132,14 +132,33 @@ mod uses {
         Ok(model)
     }
 
-    /// The rest of the crate: links, power ordering, events, the text tree, faux devices
-    /// and debug re-probe.
+    /// An executor that runs each asynchronous probe at once (a kernel's would queue it
+    /// on another CPU): enough to link the `async-probe` paths.
+    #[cfg(feature = "full")]
+    struct RunAtOnce;
+
+    #[cfg(feature = "full")]
+    impl drivermodel::async_probe::Executor for RunAtOnce {
+        fn spawn(
+            &self,
+            work: drivermodel::async_probe::Work,
+        ) -> core::result::Result<(), drivermodel::async_probe::Work> {
+            work.run();
+            Ok(())
+        }
+    }
+
+    /// The rest of the crate: links, power ordering, events, the text tree, faux devices,
+    /// debug re-probe and asynchronous probe.
     #[cfg(feature = "full")]
     pub fn full() -> Result<()> {
+        use drivermodel::driver::ProbeType;
         use drivermodel::faux;
         use drivermodel::link::LinkFlags;
 
         let model = minimal()?;
+        model.set_executor(Some(alloc::sync::Arc::new(RunAtOnce)));
+        model.force_probe_type(black_box(ProbeType::Asynchronous));
         let _subscription = model.subscribe(|event| {
             black_box(event);
         });
@@ -160,6 +179,7 @@ mod uses {
         black_box(model.find_by_path(black_box("/devices/platform/uart0")));
         model.remove_link(link)?;
         model.shutdown_all();
+        model.wait_for_probes();
         drop(display);
         drop((uart1, uart0, driver));
         Ok(())
