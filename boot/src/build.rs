@@ -36,8 +36,6 @@ pub struct Request {
     pub release: bool,
     /// `--tests`: the kernel's test ELFs (and the kernel binary they depend on).
     pub tests: bool,
-    /// `--features`.
-    pub features: Vec<String>,
     /// `--quiet`: only warnings and errors on stderr.
     pub quiet: bool,
 }
@@ -88,10 +86,6 @@ impl Request {
         }
         if self.tests {
             args.push("--tests".into());
-        }
-        if !self.features.is_empty() {
-            args.push("--features".into());
-            args.push(self.features.join(",").into());
         }
         if self.quiet {
             args.push("--quiet".into());
@@ -252,7 +246,6 @@ mod tests {
             manifest_path: Some("/w/Cargo.toml".into()),
             release: true,
             tests: true,
-            features: vec!["devicetree".into(), "x".into()],
             quiet: true,
         };
         let args: Vec<_> = request
@@ -264,7 +257,7 @@ mod tests {
             args.join(" "),
             "build --package kernel --target x86_64-unknown-none \
              --message-format=json-render-diagnostics --manifest-path /w/Cargo.toml \
-             --release --tests --features devicetree,x --quiet"
+             --release --tests --quiet"
         );
         let riscv = Request {
             arch: Arch::Riscv64,

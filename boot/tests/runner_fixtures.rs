@@ -25,7 +25,7 @@ const RUN_FIXTURES: &str = "runner_fixtures";
 
 fn fixture(name: &str) -> &'static Path {
     static FIXTURES: OnceLock<Vec<Executable>> = OnceLock::new();
-    let fixtures = FIXTURES.get_or_init(|| common::build_kernel_tests(&[]));
+    let fixtures = FIXTURES.get_or_init(common::build_kernel_tests);
     let fixture = fixtures
         .iter()
         .find(|test| test.name == name)

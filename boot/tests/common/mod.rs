@@ -24,17 +24,8 @@ pub fn workspace_manifest() -> PathBuf {
 /// # Panics
 ///
 /// When the build fails: that is a test failure.
-pub fn build_kernel_tests(features: &[&str]) -> Vec<Executable> {
-    build_kernel_tests_for(Arch::X86_64, features)
-}
-
-/// As [`build_kernel_tests`], for `arch`.
-///
-/// # Panics
-///
-/// When the build fails: that is a test failure.
-pub fn build_kernel_tests_for(arch: Arch, features: &[&str]) -> Vec<Executable> {
-    build_kernel_tests_for_each(&[arch], features)
+pub fn build_kernel_tests() -> Vec<Executable> {
+    build_kernel_tests_for_each(&[Arch::X86_64])
 }
 
 /// As [`build_kernel_tests`], for every architecture in `arches` (at least one), in one
@@ -43,7 +34,7 @@ pub fn build_kernel_tests_for(arch: Arch, features: &[&str]) -> Vec<Executable> 
 /// # Panics
 ///
 /// When the build fails: that is a test failure.
-pub fn build_kernel_tests_for_each(arches: &[Arch], features: &[&str]) -> Vec<Executable> {
+pub fn build_kernel_tests_for_each(arches: &[Arch]) -> Vec<Executable> {
     let (&arch, more_arches) = arches.split_first().expect("an architecture to build for");
     // The exact, actionable message rather than rustc's missing-`core` errors.
     for &arch in arches {
@@ -57,10 +48,6 @@ pub fn build_kernel_tests_for_each(arches: &[Arch], features: &[&str]) -> Vec<Ex
         more_arches: more_arches.to_vec(),
         manifest_path: Some(workspace_manifest()),
         tests: true,
-        features: features
-            .iter()
-            .map(|feature| (*feature).to_owned())
-            .collect(),
         quiet: true,
         ..build::Request::default()
     };
@@ -88,7 +75,7 @@ pub fn selected(machine: Machine, bios: Bios) -> bool {
 ///
 /// When the build fails, or builds no test for one of `arches`: that is a test failure.
 pub fn kernel_tests_for_each(arches: &[Arch]) -> Vec<(Arch, Vec<Executable>)> {
-    let built = build_kernel_tests_for_each(arches, &[]);
+    let built = build_kernel_tests_for_each(arches);
     arches
         .iter()
         .map(|&arch| {
